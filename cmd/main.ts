@@ -1,0 +1,82 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The CLI entry: parses arguments and dispatches to one file per command group. Commands render results;
+ * the work lives in reconcile/, providers/ and workspace/. Heavy modules are imported inside actions so
+ * `--help` and no-op commands start fast.
+ */
+import { Command } from "@commander-js/extra-typings";
+import { CdError, errorMessage } from "../lib/errors.ts";
+import { colorEnabledByDefault, configureUi, info, paint, printJson, ui } from "../lib/ui.ts";
+import denoJson from "../deno.json" with { type: "json" };
+import { registerEnvCommands } from "./env.ts";
+import { registerReconcileCommands } from "./reconcile.ts";
+import { registerNodeCommands } from "./node.ts";
+import { registerModelCommands } from "./model.ts";
+import { registerWorkflowCommands } from "./workflow.ts";
+import { registerBundleCommands } from "./bundle.ts";
+import { registerActionCommand } from "./action.ts";
+import { registerCompletionsCommand } from "./completions.ts";
+
+export const VERSION = denoJson.version;
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("comfydock")
+    .description("Declarative, reproducible ComfyUI environments: .cec/pyproject.toml is the desired state.")
+    .version(VERSION, "-V, --version")
+    .option("-e, --env <name>", "environment to act on (default: the active one)")
+    .option("--json", "machine-readable output on stdout")
+    .option("-y, --yes", "answer yes to every question (needed when stdin is not a terminal)")
+    .option("--debug", "show stack traces and debug output")
+    .option("--no-color", "plain output (also when NO_COLOR is set)")
+    .showSuggestionAfterError(true)
+    .showHelpAfterError("(run 'comfydock --help' for the list of commands)")
+    .hook("preAction", (_this, action) => {
+      const o = action.optsWithGlobals() as {
+        json?: boolean;
+        debug?: boolean;
+        yes?: boolean;
+        color?: boolean;
+      };
+      configureUi({
+        json: !!o.json,
+        debug: !!o.debug,
+        yes: !!o.yes,
+        color: o.color !== false && colorEnabledByDefault(),
+      });
+    });
+  program.configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+  registerEnvCommands(program);
+  registerReconcileCommands(program);
+  registerNodeCommands(program);
+  registerModelCommands(program);
+  registerWorkflowCommands(program);
+  registerBundleCommands(program);
+  registerActionCommand(program);
+  registerCompletionsCommand(program);
+  return program as unknown as Command;
+}
+
+/** Renders an error the way users see it; returns the exit code. */
+export function renderError(e: unknown): number {
+  if (e instanceof CdError) {
+    if (ui.json) printJson({ error: e.toJSON() });
+    info(`${paint("red", "error:")} ${e.message}`);
+    if (e.hint) info(`${paint("yellow", "hint:")} ${e.hint}`);
+    if (ui.debug && e.stack) info(e.stack);
+    return e.exitCode;
+  }
+  info(`${paint("red", "error:")} ${errorMessage(e)}`);
+  info(`${paint("yellow", "hint:")} this is unexpected; run again with --debug and report the output`);
+  if (ui.debug && e instanceof Error && e.stack) info(e.stack);
+  return 1;
+}
+
+if (import.meta.main) {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(Deno.args, { from: "user" });
+  } catch (e) {
+    Deno.exitCode = renderError(e);
+  }
+}

@@ -1,0 +1,82 @@
+import { CdError } from "./errors.ts";
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Text written to the child's stdin. */
+  stdin?: string;
+  /** Called with each line of stderr+stdout as it arrives (progress for long commands like uv). */
+  onLine?: (line: string) => void;
+  /** When false, a non-zero exit is returned instead of thrown. Default true. */
+  check?: boolean;
+  /** Error code used when the command fails (default PROCESS_FAILED). */
+  errorCode?: string;
+  hint?: string;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program (never through a shell) and captures its output. */
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(cmd, {
+      args,
+      cwd: opts.cwd,
+      env: opts.env,
+      stdin: opts.stdin !== undefined ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CdError("COMMAND_NOT_FOUND", `'${cmd}' was not found on PATH`, {
+        hint: opts.hint ?? `install ${cmd} and try again`,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const [stdout, stderr, status] = await Promise.all([
+    collect(child.stdout, opts.onLine),
+    collect(child.stderr, opts.onLine),
+    child.status,
+  ]);
+  const result = { code: status.code, stdout, stderr };
+  if (status.code !== 0 && opts.check !== false) {
+    const detail = (stderr.trim() || stdout.trim()).split("\n").slice(-15).join("\n");
+    throw new CdError(
+      opts.errorCode ?? "PROCESS_FAILED",
+      `${cmd} ${args.join(" ")} failed (exit ${status.code}):\n${detail}`,
+      { hint: opts.hint },
+    );
+  }
+  return result;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, onLine?: (line: string) => void): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  let pending = "";
+  for await (const chunk of stream) {
+    const s = decoder.decode(chunk, { stream: true });
+    text += s;
+    if (onLine) {
+      pending += s;
+      const lines = pending.split(/\r?\n/);
+      pending = lines.pop() ?? "";
+      for (const l of lines) if (l) onLine(l);
+    }
+  }
+  if (onLine && pending) onLine(pending);
+  return text;
+}

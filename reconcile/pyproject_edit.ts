@@ -1,0 +1,94 @@
+/**
+ * Format-preserving edits of `.cec/pyproject.toml` (toml_edit in WASM keeps comments and layout). Every
+ * result is re-parsed and compared with the intended data before anyone may write it: an editor bug
+ * becomes an error, never a corrupted desired state.
+ */
+import { isDeepStrictEqual } from "node:util";
+import { parse } from "smol-toml";
+import { CdError } from "../lib/errors.ts";
+import { parsePyproject } from "./desired.ts";
+import type { Pyproject } from "./schema.ts";
+
+/** One edit: set `path` to `value`, or remove the key when `value` is undefined. */
+export interface TomlEdit {
+  path: string[];
+  value: unknown;
+}
+
+type EditFn = (input: string, path: string, value: unknown, opts?: { inline?: boolean }) => string;
+let editFn: EditFn | null = null;
+
+async function editor(): Promise<EditFn> {
+  if (!editFn) {
+    const mod = await import("@rainbowatcher/toml-edit-js");
+    await mod.default();
+    editFn = mod.edit as EditFn;
+  }
+  return editFn;
+}
+
+function quoteKey(k: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+}
+
+function lookup(data: unknown, path: string[]): unknown {
+  let cur = data;
+  for (const k of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Drops undefined members so intended values compare equal to what TOML can represent. */
+function normalise(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalise);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map((
+        [k, x],
+      ) => [k, normalise(x)]),
+    );
+  }
+  return v;
+}
+
+/** Applies edits to pyproject text; returns the new text, checked against the intent and the schema. */
+export async function editPyprojectText(
+  text: string,
+  edits: TomlEdit[],
+  file = "pyproject.toml",
+): Promise<{ text: string; data: Pyproject }> {
+  const edit = await editor();
+  let out = text;
+  for (const e of edits) {
+    const value = normalise(e.value);
+    // Objects are written as real tables (inline: false): reviewable diffs, one key per line.
+    out = edit(out, e.path.map(quoteKey).join("."), value, { inline: false });
+  }
+  let reparsed: unknown;
+  try {
+    reparsed = parse(out);
+  } catch (err) {
+    throw new CdError("PYPROJECT_EDIT_FAILED", `editing ${file} produced invalid TOML: ${err}`, {
+      hint: "this is a ComfyDock bug; your file was not changed. Please report it with the file attached.",
+    });
+  }
+  for (const e of edits) {
+    const got = lookup(reparsed, e.path);
+    const want = normalise(e.value);
+    if (!isDeepStrictEqual(got, want)) {
+      throw new CdError(
+        "PYPROJECT_EDIT_FAILED",
+        `editing ${file} at ${e.path.join(".")} gave ${JSON.stringify(got)} instead of ${
+          JSON.stringify(want)
+        }`,
+        {
+          hint:
+            "this is a ComfyDock bug; your file was not changed. Please report it with the file attached.",
+        },
+      );
+    }
+  }
+  return { text: out, data: parsePyproject(out, file) };
+}

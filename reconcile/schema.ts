@@ -1,0 +1,114 @@
+/**
+ * The desired-state schema: `.cec/pyproject.toml` as zod types (DESIGN §3). Validation happens here, at the
+ * boundary; everything past it trusts the types.
+ */
+import { z } from "zod";
+
+const hex = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
+
+export const RegistryNodeSpec = z.object({
+  source: z.literal("registry"),
+  name: z.string().optional(),
+  registry_id: z.string().optional(),
+  version: z.string().min(1),
+  repository: z.string().optional(),
+  /** sha256 of the downloaded archive, verified on reinstall. */
+  sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits").optional(),
+  download_url: z.string().url().optional(),
+  /** Folder name under custom_nodes/ (default: the node id). */
+  directory: z.string().optional(),
+});
+
+export const GitNodeSpec = z.object({
+  source: z.literal("git"),
+  name: z.string().optional(),
+  registry_id: z.string().optional(),
+  repository: z.string().min(1),
+  commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
+  ref: z.string().optional(),
+  directory: z.string().optional(),
+});
+
+export const LocalNodeSpec = z.object({
+  source: z.enum(["local", "dev"]),
+  name: z.string().optional(),
+  path: z.string().min(1),
+  directory: z.string().optional(),
+});
+
+export const NodeSpec = z.discriminatedUnion("source", [RegistryNodeSpec, GitNodeSpec, LocalNodeSpec]);
+export type NodeSpec = z.infer<typeof NodeSpec>;
+
+export const ModelSource = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("huggingface"),
+    repo: z.string().min(1),
+    file: z.string().min(1),
+    revision: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal("civitai"),
+    model_id: z.union([z.string(), z.number()]).optional(),
+    version_id: z.union([z.string(), z.number()]),
+  }),
+  z.object({ type: z.literal("url"), url: z.string().url() }),
+]);
+export type ModelSource = z.infer<typeof ModelSource>;
+
+export const ModelSpec = z.object({
+  name: z.string().optional(),
+  /** `blake3:<hex64>` or `sha256:<hex64>`. */
+  hash: z.string().regex(/^(blake3|sha256):[0-9a-f]{64}$/, "must be 'blake3:<64 hex>' or 'sha256:<64 hex>'")
+    .optional(),
+  sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits").optional(),
+  size: z.number().int().nonnegative().optional(),
+  category: z.string().min(1),
+  filename: z.string().min(1),
+  sources: z.array(ModelSource).default([]),
+  local_path: z.string().optional(),
+}).refine((m) => m.hash !== undefined || m.sha256 !== undefined, {
+  message: "a model needs 'hash' or 'sha256' (models are identified by content)",
+});
+export type ModelSpec = z.infer<typeof ModelSpec>;
+
+export const WorkflowSpec = z.object({
+  file: z.string().min(1),
+  version: z.string().optional(),
+  description: z.string().optional(),
+  requires: z.object({
+    nodes: z.array(z.string()).default([]),
+    models: z.array(z.string()).default([]),
+    python: z.array(z.string()).default([]),
+  }).optional(),
+});
+export type WorkflowSpec = z.infer<typeof WorkflowSpec>;
+
+export const ComfyDockTable = z.object({
+  version: z.string().optional(),
+  comfyui_version: z.string().min(1),
+  /** The pinned commit of ComfyUI (full sha). */
+  comfyui_commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
+  comfyui_url: z.string().optional(),
+  python_version: z.string().regex(/^\d+\.\d+$/, "must look like '3.12'"),
+  torch_backend: z.string().optional(),
+  nodes: z.record(z.string(), NodeSpec).default({}),
+  models: z.record(z.string(), ModelSpec).default({}),
+  workflows: z.object({ tracked: z.record(z.string(), WorkflowSpec).default({}) }).default({ tracked: {} }),
+});
+export type ComfyDockTable = z.infer<typeof ComfyDockTable>;
+
+export const Pyproject = z.object({
+  project: z.object({
+    name: z.string().min(1),
+    version: z.string().optional(),
+    "requires-python": z.string().optional(),
+    dependencies: z.array(z.string()).default([]),
+  }),
+  "dependency-groups": z.record(z.string(), z.array(z.union([z.string(), z.record(z.string(), z.unknown())])))
+    .default({}),
+  tool: z.object({
+    uv: z.record(z.string(), z.unknown()).optional(),
+    comfydock: ComfyDockTable,
+  }),
+});
+export type Pyproject = z.infer<typeof Pyproject>;
