@@ -1,31 +1,155 @@
 /** The reconciler's commands: status, plan, apply, capture, repair, drift, commit, log, rollback, sync, validate. */
 import type { Command } from "@commander-js/extra-typings";
-import { notBuilt } from "./context.ts";
+import type { EnvPaths } from "../workspace/paths.ts";
+import type { Plan } from "../reconcile/types.ts";
+import { confirm, globals, notBuilt, resolveEnv } from "./context.ts";
+import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+
+/** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
+const CHANGES = 2;
+
+async function showPlan(paths: EnvPaths, opts: { targets?: string[]; out?: string }): Promise<Plan> {
+  const { makePlan } = await import("../reconcile/engine.ts");
+  const { renderPlan } = await import("../reconcile/render.ts");
+  const { plan } = await makePlan(paths, { targets: opts.targets, log: step });
+  if (opts.out) {
+    const { writeFileAtomic } = await import("../lib/fsx.ts");
+    await writeFileAtomic(opts.out, JSON.stringify(plan, null, 2) + "\n");
+  }
+  if (ui.json) printJson(plan);
+  else {
+    println(renderPlan(plan, paint));
+    if (opts.out) {
+      println(`\nSaved the plan to ${opts.out}. Apply exactly this plan with 'comfydock apply ${opts.out}'.`);
+    }
+  }
+  return plan;
+}
+
+/** Plans, asks (unless --yes or a saved plan), applies, and reports. */
+export async function planAndApply(paths: EnvPaths, planFile?: string): Promise<void> {
+  const { applyPlan } = await import("../reconcile/engine.ts");
+  const { summarize } = await import("../reconcile/render.ts");
+  let plan: Plan;
+  if (planFile) {
+    const { readPlanFile } = await import("../reconcile/plan_file.ts");
+    plan = await readPlanFile(planFile);
+  } else {
+    plan = await showPlan(paths, {});
+    if (plan.actions.length === 0) return;
+    if (!await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`)) {
+      info("Apply cancelled; nothing was changed.");
+      return;
+    }
+  }
+  const result = await applyPlan(paths, plan, { log: (l) => step(l) });
+  const s = summarize(result.applied);
+  if (ui.json) printJson({ applied: result.applied, summary: s, trash: result.trashDir });
+  else {
+    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
+    if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
+  }
+}
 
 export function registerReconcileCommands(program: Command): void {
   program.command("status").description("sync state of each resource").option("--check", "exit 2 on drift")
-    .action(() => notBuilt("status", 11));
+    .action(async (opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { makePlan } = await import("../reconcile/engine.ts");
+      const { resourceStatus } = await import("../reconcile/status.ts");
+      const { plan, desired } = await makePlan(paths, { log: step });
+      const rows = resourceStatus(desired, plan);
+      if (ui.json) {
+        printJson({
+          environment: paths.name,
+          in_sync: plan.actions.length === 0,
+          resources: rows,
+          notes: plan.notes,
+        });
+      } else {
+        println(`Environment '${paths.name}':`);
+        for (const r of rows) {
+          const mark = r.state === "in-sync" ? paint("green", "✓") : paint("yellow", "✗");
+          println(`  ${mark} ${r.address.padEnd(40)} ${r.state === "in-sync" ? "in sync" : r.reason}`);
+        }
+        for (const n of plan.notes) println(`  ! ${n}`);
+        println(
+          plan.actions.length === 0
+            ? "\nIn sync with .cec."
+            : "\nRun 'comfydock plan' to see the changes, 'comfydock apply' to make them.",
+        );
+      }
+      if (opts.check && plan.actions.length > 0) Deno.exitCode = CHANGES;
+    });
   program.command("plan").description("show what apply would change to make disk match .cec")
     .option("--out <file>", "save the plan for 'apply FILE'")
     .option("--detailed-exitcode", "exit 0 no changes, 1 error, 2 changes")
     .option("--target <address...>", "only these resources (node.x, model.y, ...)")
-    .action(() => notBuilt("plan", 11));
+    .action(async (opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const plan = await showPlan(paths, { targets: opts.target, out: opts.out });
+      if (opts.detailedExitcode && plan.actions.length > 0) Deno.exitCode = CHANGES;
+    });
   program.command("apply").description("make disk match .cec (asks first unless --yes or a plan file)")
-    .argument("[planfile]").action(() => notBuilt("apply", 11));
+    .argument("[planfile]", "a plan saved with 'plan --out' (applied exactly, or refused if stale)")
+    .action(async (planfile, _opts, cmd) => {
+      await planAndApply(await resolveEnv(globals(cmd).env), planfile);
+    });
+  program.command("sync").description("the seed's name for apply (--dry-run = plan)")
+    .option("--dry-run", "only show the plan").action(async (opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      if (opts.dryRun) await showPlan(paths, {});
+      else await planAndApply(paths);
+    });
+  program.command("repair").description("finish or roll back an interrupted apply")
+    .option("--force-unlock", "break the lock even if its holder looks alive").action(async (opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { recover } = await import("../reconcile/engine.ts");
+      const what = await recover(paths, { forceUnlock: opts.forceUnlock });
+      if (ui.json) printJson({ recovered: what });
+      else println(what ?? "Nothing to repair: no interrupted apply and no lock.");
+    });
   program.command("capture").description("write changes made on disk back into .cec")
     .action(() => notBuilt("capture", 11));
-  program.command("repair").description("finish or roll back an interrupted apply")
-    .option("--force-unlock", "break a stale lock").action(() => notBuilt("repair", 11));
   program.command("drift").description("report everything that differs from .cec (exit 2 on drift)")
     .action(() => notBuilt("drift", 9));
   program.command("commit").description("commit .cec").requiredOption("-m, --message <msg>")
-    .action(() => notBuilt("commit", 11));
-  program.command("log").description("history of .cec").action(() => notBuilt("log", 11));
-  program.command("rollback").description("restore .cec to a revision, then plan+apply").argument("[rev]")
-    .action(() => notBuilt("rollback", 11));
-  program.command("sync").description("the seed's name for apply (--dry-run = plan)")
-    .option("--dry-run").action(() => notBuilt("sync", 11));
-  program.command("validate").description("check .cec without touching disk").action(() =>
-    notBuilt("validate", 11)
-  );
+    .action(async (opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      await readDesired(paths); // never commit a desired state that does not validate
+      const { commit } = await import("../providers/git/git.ts");
+      const sha = await commit(paths.cec, opts.message);
+      if (ui.json) printJson({ commit: sha });
+      else {println(
+          sha ? `Committed ${sha.slice(0, 12)}: ${opts.message}` : "Nothing to commit: .cec is unchanged.",
+        );}
+    });
+  program.command("log").description("history of .cec").option("-n, --max <n>", "at most N entries", "20")
+    .action(async (opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { log } = await import("../providers/git/git.ts");
+      const entries = await log(paths.cec, { maxCount: Number(opts.max) });
+      if (ui.json) printJson(entries);
+      else for (const e of entries) println(`${paint("yellow", e.sha.slice(0, 12))} ${e.date}  ${e.message}`);
+    });
+  program.command("rollback").description(
+    "restore .cec to a revision (default: discard uncommitted edits), then plan+apply",
+  )
+    .argument("[rev]").option("--no-apply", "only restore and commit .cec").action(async (rev, opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { rollbackCec } = await import("../reconcile/rollback.ts");
+      const what = await rollbackCec(paths, rev);
+      if (!ui.json) println(what);
+      if (opts.apply) await planAndApply(paths);
+    });
+  program.command("validate").description("check .cec without touching disk").action(async (_o, cmd) => {
+    const paths = await resolveEnv(globals(cmd).env);
+    const { validateCec } = await import("../reconcile/validate.ts");
+    const findings = await validateCec(paths);
+    if (ui.json) printJson({ valid: findings.length === 0, findings });
+    else if (findings.length === 0) println(`.cec of '${paths.name}' is valid.`);
+    else for (const f of findings) info(`${paint("red", "invalid:")} ${f}`);
+    if (findings.length > 0) Deno.exitCode = 1;
+  });
 }

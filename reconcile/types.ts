@@ -81,6 +81,8 @@ export interface Provider<O extends Json = Json> {
   readonly type: ResourceType;
   observe(desired: DesiredState, ctx: ObserveContext): Promise<O>;
   diff(desired: DesiredState, observed: O): Action[];
+  /** Pure: findings shown with the plan but never acted on (edited in the UI, dirty git node, ...). */
+  notes?(desired: DesiredState, observed: O): string[];
   apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void>;
   undo?(step: Extract<UndoStep, { op: "custom" }>, ctx: ObserveContext): Promise<void>;
 }

@@ -1,0 +1,241 @@
+/**
+ * A thin typed wrapper over the `git` CLI (every provider that touches a git repo goes through it).
+ * Never prompts (GIT_TERMINAL_PROMPT=0: a private URL fails instead of hanging on a password prompt), never
+ * goes through a shell. Commits work on fresh machines: without a configured identity a fallback
+ * `ComfyDock <comfydock@localhost>` is passed per command, never written to any config.
+ */
+import { CdError } from "../../lib/errors.ts";
+import { run, type RunResult } from "../../lib/proc.ts";
+
+export const FALLBACK_IDENTITY = { name: "ComfyDock", email: "comfydock@localhost" } as const;
+
+export interface GitOptions {
+  /** Extra environment for this call (merged over the process environment). */
+  env?: Record<string, string>;
+  /** When false, a non-zero exit is returned instead of thrown. */
+  check?: boolean;
+  errorCode?: string;
+  hint?: string;
+  stdin?: string;
+}
+
+/** Runs `git -C dir args...` (dir null: no -C). */
+export function git(dir: string | null, args: string[], opts: GitOptions = {}): Promise<RunResult> {
+  const full = dir === null ? args : ["-C", dir, ...args];
+  return run("git", full, {
+    env: { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", ...opts.env },
+    check: opts.check,
+    errorCode: opts.errorCode ?? "GIT_FAILED",
+    hint: opts.hint ?? "install git (https://git-scm.com) if it is missing",
+    stdin: opts.stdin,
+  });
+}
+
+async function out(dir: string | null, args: string[], opts?: GitOptions): Promise<string> {
+  return (await git(dir, args, opts)).stdout.trim();
+}
+
+export async function init(dir: string, opts: GitOptions = {}): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await git(dir, ["init", "--quiet", "--initial-branch=main"], opts);
+}
+
+export async function isRepo(dir: string): Promise<boolean> {
+  const r = await git(dir, ["rev-parse", "--git-dir"], { check: false });
+  return r.code === 0;
+}
+
+/** `-c user.name/-c user.email` when the repo (or the user's config) has no identity. */
+async function identityArgs(dir: string, opts: GitOptions): Promise<string[]> {
+  const name = await git(dir, ["config", "user.name"], { ...opts, check: false });
+  const email = await git(dir, ["config", "user.email"], { ...opts, check: false });
+  const args: string[] = [];
+  if (name.code !== 0 || !name.stdout.trim()) args.push("-c", `user.name=${FALLBACK_IDENTITY.name}`);
+  if (email.code !== 0 || !email.stdout.trim()) args.push("-c", `user.email=${FALLBACK_IDENTITY.email}`);
+  return args;
+}
+
+/**
+ * Stages `paths` (default: everything, including deletions) and commits. Returns the new commit's sha, or
+ * null when there was nothing to commit (not an error: re-running a command must be harmless).
+ */
+export async function commit(
+  dir: string,
+  message: string,
+  opts: GitOptions & { paths?: string[]; allowEmpty?: boolean } = {},
+): Promise<string | null> {
+  await git(dir, ["add", "--all", "--", ...(opts.paths ?? ["."])], opts);
+  if (!opts.allowEmpty) {
+    const head = await revParse(dir, "HEAD", opts);
+    // A repo without any commit has no HEAD to diff against: then "nothing to commit" = an empty index.
+    const unchanged = head === null
+      ? (await out(dir, ["ls-files"], opts)) === ""
+      : (await git(dir, ["diff", "--cached", "--quiet"], { ...opts, check: false })).code === 0;
+    if (unchanged) return null;
+  }
+  const id = await identityArgs(dir, opts);
+  await git(null, [
+    "-C",
+    dir,
+    ...id,
+    "commit",
+    "--quiet",
+    "--no-verify",
+    ...(opts.allowEmpty ? ["--allow-empty"] : []),
+    "-m",
+    message,
+  ], opts);
+  return await revParse(dir, "HEAD", opts);
+}
+
+/** Full sha of `rev` as a commit, or null when it does not name one. */
+export async function revParse(dir: string, rev: string, opts: GitOptions = {}): Promise<string | null> {
+  const r = await git(dir, ["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], { ...opts, check: false });
+  return r.code === 0 ? r.stdout.trim() : null;
+}
+
+export interface LogEntry {
+  sha: string;
+  /** ISO 8601 committer date. */
+  date: string;
+  message: string;
+}
+
+export async function log(
+  dir: string,
+  opts: GitOptions & { maxCount?: number; rev?: string; path?: string } = {},
+): Promise<LogEntry[]> {
+  if (await revParse(dir, opts.rev ?? "HEAD", opts) === null) return [];
+  const args = ["log", "-z", "--format=%H%x1f%cI%x1f%B"];
+  if (opts.maxCount) args.push(`--max-count=${opts.maxCount}`);
+  args.push(opts.rev ?? "HEAD");
+  if (opts.path) args.push("--", opts.path);
+  const text = (await git(dir, args, opts)).stdout;
+  return text.split("\0").filter((r) => r.trim()).map((rec) => {
+    const [sha, date, message] = rec.split("\x1f");
+    return { sha: sha.trim(), date, message: message.trim() };
+  });
+}
+
+/** Content of `path` at `rev`, or null when the file does not exist there. */
+export async function showFile(dir: string, rev: string, path: string, opts: GitOptions = {}): Promise<string | null> {
+  const r = await git(dir, ["show", `${rev}:${path}`], { ...opts, check: false });
+  return r.code === 0 ? r.stdout : null;
+}
+
+/**
+ * Makes the work tree's tracked files (and the index) those of `rev`: files added since are removed,
+ * files changed are restored. HEAD does not move (so the next commit records the restore as a new commit).
+ */
+export async function checkoutFiles(dir: string, rev: string, opts: GitOptions = {}): Promise<void> {
+  if (await revParse(dir, rev, opts) === null) {
+    throw new CdError("GIT_UNKNOWN_REV", `'${rev}' is not a commit in ${dir}`, {
+      hint: `'git -C ${dir} log --oneline' lists the revisions`,
+    });
+  }
+  await git(dir, ["read-tree", "--reset", "-u", rev], opts);
+}
+
+/** Checks out `commit` detached (refuses, like git, to overwrite local edits or untracked files). */
+export async function checkoutDetached(dir: string, commit: string, opts: GitOptions = {}): Promise<void> {
+  await git(dir, ["checkout", "--quiet", "--detach", commit], opts);
+}
+
+export interface StatusEntry {
+  /** Two-letter porcelain code, e.g. " M", "??", "A ". */
+  code: string;
+  path: string;
+}
+
+export async function status(
+  dir: string,
+  opts: GitOptions & { untracked?: boolean } = {},
+): Promise<StatusEntry[]> {
+  const args = ["status", "--porcelain=v1", "-z", `--untracked-files=${opts.untracked === false ? "no" : "all"}`];
+  const text = (await git(dir, args, opts)).stdout;
+  const parts = text.split("\0");
+  const entries: StatusEntry[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (p.length < 4) continue;
+    const code = p.slice(0, 2);
+    entries.push({ code, path: p.slice(3) });
+    // Renames/copies carry the source path as the next NUL-separated field.
+    if (code[0] === "R" || code[0] === "C") i++;
+  }
+  return entries;
+}
+
+export async function isDirty(dir: string, opts: GitOptions & { untracked?: boolean } = {}): Promise<boolean> {
+  return (await status(dir, opts)).length > 0;
+}
+
+/** `git clone --mirror url dest`. */
+export async function cloneMirror(url: string, dest: string, opts: GitOptions = {}): Promise<void> {
+  await git(null, ["clone", "--quiet", "--mirror", url, dest], {
+    errorCode: "GIT_CLONE_FAILED",
+    hint: `check that ${url} is reachable and is a git repository`,
+    ...opts,
+  });
+}
+
+/** Updates a mirror made by cloneMirror (all refs, pruned). */
+export async function fetchMirror(mirrorDir: string, opts: GitOptions = {}): Promise<void> {
+  await git(mirrorDir, ["fetch", "--quiet", "--prune", "--tags", "origin"], {
+    errorCode: "GIT_FETCH_FAILED",
+    ...opts,
+  });
+}
+
+/** Clones `src` (a local mirror) without checking out; objects are hard-linked when on the same disk. */
+export async function cloneNoCheckout(src: string, dest: string, opts: GitOptions = {}): Promise<void> {
+  await git(null, ["clone", "--quiet", "--no-checkout", src, dest], { errorCode: "GIT_CLONE_FAILED", ...opts });
+}
+
+/** Fetches one commit from `src` into `dir` (used to bring a pinned commit from the mirror). */
+export async function fetchCommit(dir: string, src: string, commit: string, opts: GitOptions = {}): Promise<void> {
+  await git(dir, ["fetch", "--quiet", "--no-tags", src, commit], { errorCode: "GIT_FETCH_FAILED", ...opts });
+}
+
+export async function hasCommit(dir: string, sha: string): Promise<boolean> {
+  const r = await git(dir, ["cat-file", "-e", `${sha}^{commit}`], { check: false });
+  return r.code === 0;
+}
+
+/** Tags of a repo (local dir) -> commit sha (annotated tags peeled). */
+export async function tags(dir: string, opts: GitOptions = {}): Promise<Record<string, string>> {
+  const text = await out(dir, ["for-each-ref", "--format=%(refname:strip=2) %(objectname) %(*objectname)", "refs/tags"], opts);
+  const result: Record<string, string> = {};
+  for (const line of text.split("\n").filter(Boolean)) {
+    const [name, obj, peeled] = line.split(" ");
+    result[name] = peeled || obj;
+  }
+  return result;
+}
+
+/** Tags of a remote (`git ls-remote --tags`), annotated tags peeled to their commit. */
+export async function lsRemoteTags(url: string, opts: GitOptions = {}): Promise<Record<string, string>> {
+  const text = await out(null, ["ls-remote", "--tags", url], {
+    errorCode: "GIT_REMOTE_FAILED",
+    hint: `check that ${url} is reachable`,
+    ...opts,
+  });
+  const result: Record<string, string> = {};
+  for (const line of text.split("\n").filter(Boolean)) {
+    const [sha, ref] = line.split("\t");
+    const name = ref.replace(/^refs\/tags\//, "");
+    if (name.endsWith("^{}")) result[name.slice(0, -3)] = sha;
+    else if (!(name in result)) result[name] = sha;
+  }
+  return result;
+}
+
+/** The exact tag names pointing at `commit` (sorted), in a repo with those tags. */
+export async function tagsAt(dir: string, commit: string, opts: GitOptions = {}): Promise<string[]> {
+  const text = await out(dir, ["tag", "--points-at", commit], opts);
+  return text.split("\n").filter(Boolean).sort();
+}
+
+export async function setRemoteUrl(dir: string, remote: string, url: string, opts: GitOptions = {}): Promise<void> {
+  await git(dir, ["remote", "set-url", remote, url], opts);
+}

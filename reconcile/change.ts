@@ -1,0 +1,86 @@
+/**
+ * Every everyday command that changes the desired state (node add, model add, workflow track, comfyui
+ * update, ...) goes through here: edit `.cec` (validated and verified first), commit it, then plan+apply
+ * that one change. If anything fails before the commit, every `.cec` file is put back as it was.
+ */
+import { dirname, join } from "node:path";
+import { CdError } from "../lib/errors.ts";
+import { readTextIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
+import { commit } from "../providers/git/git.ts";
+import type { EnvPaths } from "../workspace/paths.ts";
+import { applyPlan, type EngineOptions, makePlan } from "./engine.ts";
+import { editPyprojectText, type TomlEdit } from "./pyproject_edit.ts";
+import type { Plan } from "./types.ts";
+
+export interface DesiredChange {
+  edits: TomlEdit[];
+  /** Files in `.cec` to write (path relative to `.cec`); content null removes the file. */
+  files?: { path: string; content: string | null }[];
+  /** Commit message for `.cec`. */
+  message: string;
+  /** Runs on the new pyproject text before anything is written (e.g. a uv resolution check). */
+  verify?: (newPyprojectText: string) => Promise<void>;
+  /** Plan and apply after committing (false: only edit and commit `.cec`). */
+  apply: boolean;
+  /** Asked before applying a non-empty plan; returning false leaves `.cec` committed and the disk as it is. */
+  confirm?: (plan: Plan) => Promise<boolean>;
+}
+
+export interface ChangeResult {
+  commit: string | null;
+  plan: Plan | null;
+  applied: boolean;
+}
+
+function insideCec(paths: EnvPaths, rel: string): string {
+  const full = join(paths.cec, rel);
+  if (rel.startsWith("/") || rel.split(/[\\/]/).includes("..") || !full.startsWith(paths.cec + "/")) {
+    throw new CdError("BAD_CEC_PATH", `refusing to write '${rel}' outside ${paths.cec}`);
+  }
+  return full;
+}
+
+export async function changeDesired(
+  paths: EnvPaths,
+  change: DesiredChange,
+  opts: EngineOptions = {},
+): Promise<ChangeResult> {
+  const before = await readTextIfExists(paths.pyproject);
+  if (before === null) {
+    throw new CdError("PYPROJECT_MISSING", `${paths.pyproject} does not exist`, {
+      hint: `create the environment first: 'comfydock create ${paths.name}'`,
+    });
+  }
+  const { text } = await editPyprojectText(before, change.edits, paths.pyproject);
+  if (change.verify) await change.verify(text);
+
+  const files = (change.files ?? []).map((f) => ({ ...f, full: insideCec(paths, f.path) }));
+  const backups = await Promise.all(
+    files.map(async (f) => ({ full: f.full, text: await readTextIfExists(f.full) })),
+  );
+  let sha: string | null;
+  try {
+    for (const f of files) {
+      if (f.content === null) await removeIfExists(f.full);
+      else {
+        await Deno.mkdir(dirname(f.full), { recursive: true });
+        await writeFileAtomic(f.full, f.content);
+      }
+    }
+    await writeFileAtomic(paths.pyproject, text);
+    sha = await commit(paths.cec, change.message);
+  } catch (e) {
+    for (const b of backups) {
+      if (b.text === null) await removeIfExists(b.full);
+      else await writeFileAtomic(b.full, b.text);
+    }
+    await writeFileAtomic(paths.pyproject, before);
+    throw e;
+  }
+  if (!change.apply) return { commit: sha, plan: null, applied: false };
+  const { plan } = await makePlan(paths, opts);
+  if (plan.actions.length === 0) return { commit: sha, plan, applied: false };
+  if (change.confirm && !await change.confirm(plan)) return { commit: sha, plan, applied: false };
+  await applyPlan(paths, plan, opts);
+  return { commit: sha, plan, applied: true };
+}
