@@ -1,8 +1,48 @@
-/** The GitHub Action's entrypoint. */
+/** The GitHub Action's entrypoint: `comfydock action`, configured by INPUT_* and GITHUB_* variables. */
 import type { Command } from "@commander-js/extra-typings";
-import { notBuilt } from "./context.ts";
 
 export function registerActionCommand(program: Command): void {
-  program.command("action").description("GitHub Action entrypoint (reads INPUT_* variables)")
-    .action(() => notBuilt("action", 9));
+  program.command("action")
+    .description("GitHub Action entrypoint (reads INPUT_* and GITHUB_* variables; see action.yml)")
+    .action(async () => {
+      const { readActionInputs } = await import("../action/inputs.ts");
+      const { runAction } = await import("../action/run.ts");
+      const { scrubSecret } = await import("../providers/github/client.ts");
+      const { info, println, step, ui } = await import("../lib/ui.ts");
+      const inputs = readActionInputs(Deno.env.toObject(), Deno.cwd());
+      const result = await runAction(inputs, { log: step });
+      const scrub = (s: string) => scrubSecret(s, inputs.token);
+      if (ui.json) {
+        println(scrub(JSON.stringify(
+          {
+            command: result.command,
+            exitcode: result.exitcode,
+            changes: result.changes,
+            plan_json: result.planJsonPath,
+            environments: result.envs.map((r) => ({
+              name: r.name,
+              input: r.input,
+              plan: r.outcome?.plan ?? null,
+              error: r.error,
+              github: r.github,
+              github_error: r.githubError,
+            })),
+            errors: result.errors,
+          },
+          null,
+          2,
+        )));
+      } else {
+        for (const r of result.envs) {
+          if (r.outcome) println(scrub(`${r.name}:\n${r.outcome.rendered}\n`));
+          if (r.github) println(r.github);
+        }
+      }
+      // Workflow commands go to stdout, where the runner reads them; hints follow as plain lines.
+      for (const a of result.annotations) console.log(a);
+      for (const e of [...result.errors, ...result.envs.flatMap((r) => [r.error, r.githubError])]) {
+        if (e?.hint) info(scrub(`hint (${e.code}): ${e.hint}`));
+      }
+      if (result.exitcode === 1) Deno.exitCode = 1;
+    });
 }

@@ -112,7 +112,15 @@ export function registerReconcileCommands(program: Command): void {
   program.command("capture").description("write changes made on disk back into .cec")
     .action(() => notBuilt("capture", 11));
   program.command("drift").description("report everything that differs from .cec (exit 2 on drift)")
-    .action(() => notBuilt("drift", 9));
+    .action(async (_o, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { makePlan } = await import("../reconcile/engine.ts");
+      const { renderDriftReport, summarizeDrift } = await import("../providers/github/drift_report.ts");
+      const { plan } = await makePlan(paths, { log: step });
+      if (ui.json) printJson({ ...summarizeDrift(plan), plan });
+      else println(renderDriftReport(plan));
+      if (plan.actions.length > 0 || plan.notes.length > 0) Deno.exitCode = CHANGES;
+    });
   program.command("commit").description("commit .cec").requiredOption("-m, --message <msg>")
     .action(async (opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);

@@ -1,0 +1,142 @@
+/**
+ * `comfydock action` as GitHub runs it: a subprocess configured only by INPUT_* and GITHUB_* variables,
+ * planning with the real engine, talking to the local GitHub API server.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cli, type CliResult } from "../../fixtures/cli.ts";
+import { startGitHubServer } from "../../fixtures/github_server.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+
+const REPO = "acme/studio";
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+const PYPROJECT = `[project]
+name = "prod"
+version = "0.1.0"
+requires-python = ">=3.12"
+dependencies = []
+
+[tool.comfydock]
+comfyui_version = "v0.3.60"
+comfyui_commit = "${COMMIT}"
+python_version = "3.12"
+`;
+
+function outputsOf(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)) out[m[1]] = m[3];
+  return out;
+}
+
+Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and summary, never the token", async () => {
+  await withTempDir(async (dir) => {
+    const server = startGitHubServer();
+    try {
+      const cec = join(dir, "repo", "envs", "prod", ".cec");
+      await Deno.mkdir(cec, { recursive: true });
+      await Deno.writeTextFile(join(cec, "pyproject.toml"), PYPROJECT);
+      const pr = server.addPullRequest(REPO);
+      await Deno.writeTextFile(
+        join(dir, "event.json"),
+        JSON.stringify({ number: pr, pull_request: { number: pr } }),
+      );
+      let n = 0;
+      const run = async (
+        over: Record<string, string> = {},
+      ): Promise<CliResult & { out: string; summary: string }> => {
+        n++;
+        const out = join(dir, `out-${n}`);
+        const summary = join(dir, `summary-${n}`);
+        const r = await cli(["action"], {
+          cwd: join(dir, "repo"),
+          env: {
+            COMFYDOCK_HOME: join(dir, "home"),
+            INPUT_COMMAND: "plan",
+            INPUT_ENVIRONMENT: "envs/prod/.cec",
+            "INPUT_GITHUB-TOKEN": server.token,
+            GITHUB_API_URL: server.url,
+            GITHUB_REPOSITORY: REPO,
+            GITHUB_EVENT_NAME: "pull_request",
+            GITHUB_EVENT_PATH: join(dir, "event.json"),
+            GITHUB_OUTPUT: out,
+            GITHUB_STEP_SUMMARY: summary,
+            GITHUB_WORKSPACE: join(dir, "repo"),
+            RUNNER_TEMP: dir,
+            ...over,
+          },
+        });
+        const read = (p: string) => Deno.readTextFile(p).catch(() => "");
+        return { ...r, out: await read(out), summary: await read(summary) };
+      };
+
+      const first = await run();
+      assert.equal(first.code, 0, first.stderr);
+      const outputs = outputsOf(first.out);
+      assert.equal(outputs.changes, "false");
+      assert.equal(outputs.exitcode, "0");
+      const saved = JSON.parse(await Deno.readTextFile(outputs["plan-json"]));
+      assert.equal(saved.format_version, 1);
+      assert.equal(saved.environment, "prod");
+      assert.match(first.summary, /ComfyDock plan: `prod`[\s\S]*No changes\. Environment matches \.cec\./);
+      assert.match(first.stdout, /plan comment created on #1/);
+
+      const second = await run();
+      assert.equal(second.code, 0, second.stderr);
+      const comments = server.comments(REPO, pr);
+      assert.equal(comments.length, 1, "the second run edits the same comment");
+      assert.match(comments[0].body, /^<!-- comfydock:plan:prod -->/);
+
+      // An invalid pyproject: annotation on the right line, error in the comment, step fails.
+      await Deno.writeTextFile(join(cec, "pyproject.toml"), PYPROJECT.replace(`"${COMMIT}"`, '"main"'));
+      const invalid = await run();
+      assert.equal(invalid.code, 1);
+      assert.match(
+        invalid.stdout,
+        /^::error file=envs\/prod\/\.cec\/pyproject\.toml,line=9,title=Invalid \.cec\/pyproject\.toml::tool\.comfydock\.comfyui_commit: /m,
+      );
+      assert.equal(outputsOf(invalid.out).exitcode, "1");
+      assert.equal(server.comments(REPO, pr).length, 1);
+      assert.match(server.comments(REPO, pr)[0].body, /PYPROJECT_INVALID/);
+
+      // A rejected token: clear error, summary still written, token nowhere.
+      await Deno.writeTextFile(join(cec, "pyproject.toml"), PYPROJECT);
+      const wrong = "ghs_thisisnottherighttoken000";
+      const denied = await run({ "INPUT_GITHUB-TOKEN": wrong });
+      assert.equal(denied.code, 1);
+      assert.match(
+        denied.stdout,
+        /::error title=GitHub API::GitHub API 401 failed on GET .*comments: Bad credentials/,
+      );
+      assert.match(denied.stderr, /hint \(GITHUB_API\): the token was rejected/);
+      assert.match(denied.summary, /No changes\. Environment matches \.cec\./);
+      for (const r of [first, second, invalid, denied]) {
+        for (const text of [r.stdout, r.stderr, r.out, r.summary]) {
+          assert.ok(!text.includes(server.token) && !text.includes(wrong), "the token is never printed");
+        }
+      }
+
+      // Drift on a clean environment opens nothing.
+      const drift = await run({
+        INPUT_COMMAND: "drift",
+        GITHUB_EVENT_NAME: "schedule",
+        GITHUB_EVENT_PATH: "",
+      });
+      assert.equal(drift.code, 0, drift.stderr);
+      assert.equal(outputsOf(drift.out).changes, "false");
+      assert.equal(server.issues(REPO).length, 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+Deno.test("comfydock action (subprocess): a bad command input fails with a clear error", async () => {
+  await withTempDir(async (dir) => {
+    const r = await cli(["action"], {
+      cwd: dir,
+      env: { COMFYDOCK_HOME: join(dir, "home"), INPUT_COMMAND: "deploy" },
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /input 'command' is 'deploy', not plan, apply or drift/);
+  });
+});

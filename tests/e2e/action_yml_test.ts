@@ -1,0 +1,115 @@
+/**
+ * action.yml as the runner reads it: every input mapped to the entrypoint, Deno pinned, and the step's own
+ * command line (with `${{ ... }}` expanded as GitHub would) run against the local GitHub API server.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { startGitHubServer } from "../../fixtures/github_server.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+const ACTION = await Deno.readTextFile(join(ROOT, "action.yml"));
+
+/** The `key:` entries (two-space indented) of a top-level section, with their `default:` when given. */
+function section(name: string): Map<string, string | undefined> {
+  const body = new RegExp(`^${name}:\\n((?:(?: .*)?\\n)*)`, "m").exec(ACTION)?.[1] ?? "";
+  const out = new Map<string, string | undefined>();
+  for (const m of body.matchAll(/^ {2}([\w-]+):\n((?: {4}.*\n)*)/gm)) {
+    const def = /^ {4}default: (.*)$/m.exec(m[2])?.[1];
+    out.set(m[1], def?.replace(/^"(.*)"$/, "$1"));
+  }
+  return out;
+}
+
+Deno.test("action.yml: Deno pinned, every input mapped to INPUT_*, every output from the step", () => {
+  assert.match(ACTION, /uses: denoland\/setup-deno@v2\n\s+with:\n\s+deno-version: 2\.9\.6\n/);
+  assert.match(ACTION, /deno run -A --frozen --config "\$\{\{ github\.action_path \}\}\/deno\.json"/);
+  const inputs = section("inputs");
+  assert.deepEqual([...inputs.keys()], [
+    "command",
+    "environment",
+    "github-token",
+    "working-directory",
+    "comment",
+    "drift-label",
+  ]);
+  for (const name of inputs.keys()) {
+    const envName = `INPUT_${name.toUpperCase().replaceAll("-", "_")}`;
+    assert.match(
+      ACTION,
+      new RegExp(`^ +${envName}: \\$\\{\\{ inputs\\.${name} \\}\\}$`, "m"),
+      `${name} is mapped`,
+    );
+  }
+  for (const out of section("outputs").keys()) {
+    assert.match(
+      ACTION,
+      new RegExp(`value: \\$\\{\\{ steps\\.comfydock\\.outputs\\.${out} \\}\\}`),
+      `${out} is forwarded`,
+    );
+  }
+});
+
+Deno.test("action.yml: the step's command line, expanded as the runner does, posts the plan comment", async () => {
+  await withTempDir(async (dir) => {
+    const server = startGitHubServer();
+    try {
+      const cec = join(dir, "ws", "envs", "prod", ".cec");
+      await Deno.mkdir(cec, { recursive: true });
+      await Deno.writeTextFile(
+        join(cec, "pyproject.toml"),
+        '[project]\nname = "prod"\n\n[tool.comfydock]\ncomfyui_version = "v0.3.60"\n' +
+          `comfyui_commit = "${"a".repeat(40)}"\npython_version = "3.12"\n`,
+      );
+      const pr = server.addPullRequest("acme/studio");
+      await Deno.writeTextFile(join(dir, "event.json"), JSON.stringify({ pull_request: { number: pr } }));
+
+      const given: Record<string, string> = { command: "plan", environment: "envs/prod/.cec" };
+      const inputs = section("inputs");
+      const expand = (s: string): string =>
+        s.replaceAll("${{ github.action_path }}", ROOT)
+          .replaceAll("${{ github.token }}", server.token)
+          .replace(/\$\{\{ inputs\.([\w-]+) \}\}/g, (_m, n: string): string => {
+            const def = inputs.get(n);
+            return given[n] ?? (def === undefined ? "" : def.startsWith("${{") ? expand(def) : def);
+          });
+      const stepEnv: Record<string, string> = {};
+      const envBlock = /^ {6}env:\n((?: {8}.*\n)+)/m.exec(ACTION)![1];
+      for (const m of envBlock.matchAll(/^ {8}([\w-]+): (.*)$/gm)) {
+        stepEnv[m[1]] = expand(m[2]).replace(/^"(.*)"$/, "$1");
+      }
+      const run = expand(
+        /^ {6}run: >-\n((?: {8}.*\n)+)/m.exec(ACTION)![1].split("\n").map((l) => l.trim()).join(" ").trim(),
+      );
+      const args = [...run.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+      assert.equal(args[0], "deno");
+
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: args.slice(1),
+        cwd: join(dir, "ws"),
+        env: {
+          ...stepEnv,
+          COMFYDOCK_HOME: join(dir, "home"),
+          GITHUB_API_URL: server.url,
+          GITHUB_REPOSITORY: "acme/studio",
+          GITHUB_EVENT_NAME: "pull_request",
+          GITHUB_EVENT_PATH: join(dir, "event.json"),
+          GITHUB_OUTPUT: join(dir, "out"),
+          GITHUB_STEP_SUMMARY: join(dir, "summary"),
+          GITHUB_WORKSPACE: join(dir, "ws"),
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      assert.match(await Deno.readTextFile(join(dir, "out")), /^exitcode<<(\S+)\n0\n\1$/m);
+      const comments = server.comments("acme/studio", pr);
+      assert.equal(comments.length, 1);
+      assert.match(comments[0].body, /<!-- comfydock:plan:prod -->[\s\S]*No changes/);
+    } finally {
+      await server.close();
+    }
+  });
+});
