@@ -19,7 +19,7 @@ export function lockPath(stateDir: string): string {
   return join(stateDir, "lock.json");
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -2,6 +2,8 @@
 import type { Provider } from "./types.ts";
 
 export async function loadProviders(): Promise<Provider[]> {
-  const kinds: Provider[] = [];
-  return await Promise.resolve(kinds);
+  const [workflows] = await Promise.all([
+    import("../providers/workflows/provider.ts"),
+  ]);
+  return [workflows.workflowProvider];
 }

@@ -75,7 +75,8 @@ export async function editPyprojectText(
     });
   }
   for (const e of edits) {
-    const got = lookup(reparsed, e.path);
+    // smol-toml builds tables with a null prototype: normalise both sides to plain objects to compare.
+    const got = normalise(lookup(reparsed, e.path));
     const want = normalise(e.value);
     if (!isDeepStrictEqual(got, want)) {
       throw new CdError(

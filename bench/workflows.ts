@@ -1,0 +1,90 @@
+/**
+ * `workflow status` and `workflow sync` over 200 generated workflows (seed target: sync under 1 s).
+ * Each workflow is a ~40-node UI graph with loaders and custom nodes, about the size of a real template.
+ */
+import { join } from "node:path";
+import { makeEnvSkeleton } from "../fixtures/env_skeleton.ts";
+import { withTempDir } from "../fixtures/tmp.ts";
+import { readDesired } from "../reconcile/desired.ts";
+import type { EngineOptions } from "../reconcile/engine.ts";
+import { NodePackResolver } from "../providers/workflows/node_map.ts";
+import { workflowProvider } from "../providers/workflows/provider.ts";
+import { workflowStatus } from "../providers/workflows/status.ts";
+import { commitWorkflowChange, syncWorkflows } from "../providers/workflows/sync.ts";
+import { trackWorkflows } from "../providers/workflows/track.ts";
+
+const COUNT = 200;
+const CHANGED = 20;
+
+function generated(i: number, variant = 0): string {
+  const nodes = [
+    { id: 1, type: "CheckpointLoaderSimple", mode: 0, widgets_values: [`model_${i % 17}.safetensors`] },
+    { id: 2, type: "LoraLoader", mode: 0, widgets_values: [`lora_${i % 23}_${variant}.safetensors`, 1, 1] },
+    { id: 3, type: "VAELoader", mode: 0, widgets_values: ["vae.safetensors"] },
+  ];
+  for (let n = 4; n < 40; n++) {
+    const type = ["KSampler", "CLIPTextEncode", "VAEDecode", "ImpactWildcardProcessor", "Note"][n % 5];
+    nodes.push({ id: n, type, mode: 0, widgets_values: [`prompt ${i} ${n} ${"lorem ipsum ".repeat(8)}`] });
+  }
+  return JSON.stringify({ nodes, links: [], groups: [], extra: {}, version: 0.4 });
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const out = await fn();
+  return [out, performance.now() - t0];
+}
+
+export async function benchWorkflows(): Promise<string[]> {
+  const resolver = new NodePackResolver(
+    [{ classType: "ImpactWildcardProcessor", pack: "comfyui-impact-pack", source: "registry" }],
+    new Set(),
+  );
+  const engine: EngineOptions = { providers: [workflowProvider] };
+  return await withTempDir(async (root) => {
+    const paths = await makeEnvSkeleton(root, "bench");
+    await Deno.mkdir(join(paths.userWorkflows, "batch"), { recursive: true });
+    for (let i = 0; i < COUNT; i++) {
+      await Deno.writeTextFile(join(paths.userWorkflows, i % 2 ? "batch" : "", `wf_${i}.json`), generated(i));
+    }
+    const [change, trackMs] = await timed(async () =>
+      await trackWorkflows(paths, await readDesired(paths), { all: true, resolver })
+    );
+    const [, commitMs] = await timed(() => commitWorkflowChange(paths, change, "bench: track all", engine));
+
+    const [rows, statusMs] = await timed(async () => await workflowStatus(paths, await readDesired(paths)));
+    const inSync = rows.filter((r) => r.state === "in-sync").length;
+    const [, idleSyncMs] = await timed(() => syncWorkflows(paths, { resolver, engine }));
+
+    for (let i = 0; i < CHANGED; i++) {
+      await Deno.writeTextFile(
+        join(paths.userWorkflows, i % 2 ? "batch" : "", `wf_${i}.json`),
+        generated(i, 1),
+      );
+      const j = COUNT - 1 - i;
+      await Deno.writeTextFile(
+        join(paths.cecWorkflows, j % 2 ? "batch" : "", `wf_${j}.json`),
+        generated(j, 2),
+      );
+    }
+    const [r, busySyncMs] = await timed(() => syncWorkflows(paths, { resolver, engine }));
+    const after = await workflowStatus(paths, await readDesired(paths));
+    const stillOff = after.filter((e) => e.tracked && e.state !== "in-sync").length;
+
+    const ms = (x: number) => `${x.toFixed(0)} ms`;
+    return [
+      `workflows: ${COUNT} generated workflows (~${(generated(0).length / 1024).toFixed(0)} KiB each)`,
+      `  track --all (read + analyse ${change.names.length}): ${ms(trackMs)}; commit to .cec: ${
+        ms(commitMs)
+      }`,
+      `  workflow status: ${ms(statusMs)} (${inSync}/${COUNT} in sync)  [seed target < 1000 ms]`,
+      `  workflow sync, nothing to do: ${ms(idleSyncMs)}  [seed target < 1000 ms]`,
+      `  workflow sync, ${r.captured.length} captured + ${r.restored.length} restored: ${ms(busySyncMs)} ` +
+      `(${stillOff} left out of sync)  [seed target < 1000 ms]`,
+    ];
+  }, "comfydock-bench-");
+}
+
+if (import.meta.main) {
+  for (const line of await benchWorkflows()) console.log(line);
+}

@@ -1,0 +1,144 @@
+/**
+ * The workflow files on disk: ComfyUI's workflow folder, the tracked copies in `.cec/workflows/`, the
+ * `.cec/.comfydockignore` rules, and the engine state that remembers each file's content hash at its last
+ * sync (`<state>/workflows_synced.json`: what makes "changed in ComfyUI" tell apart from "changed in .cec").
+ */
+import { join } from "node:path";
+import ignore from "ignore";
+import { CdError } from "../../lib/errors.ts";
+import { listFiles, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
+import type { EnvPaths } from "../../workspace/paths.ts";
+import { MAX_WORKFLOW_BYTES, parseWorkflowText } from "./analyze.ts";
+import { NodePackResolver } from "./node_map.ts";
+
+/** A tracked workflow's file key in pyproject: `workflows/<rel>`. */
+export const CEC_PREFIX = "workflows/";
+
+/** `sub/My flow.json` -> `sub/My flow` (the name users type and the `workflow.<name>` address). */
+export function nameOfRel(rel: string): string {
+  return rel.replace(/\.json$/i, "");
+}
+
+/** The path under the workflows folders for a tracked entry's `file` (`workflows/x.json` -> `x.json`). */
+export function relOfFile(file: string): string {
+  return file.startsWith(CEC_PREFIX) ? file.slice(CEC_PREFIX.length) : file;
+}
+
+/** Rejects names that would escape the workflows folder (they come from users and from pyproject). */
+export function checkRel(rel: string): string {
+  const parts = rel.split(/[\\/]/);
+  if (
+    rel === "" || rel.startsWith("/") || parts.includes("..") || parts.includes("") || !rel.endsWith(".json")
+  ) {
+    throw new CdError("WORKFLOW_BAD_PATH", `'${rel}' is not a workflow file inside the workflows folder`, {
+      hint: "workflow names are paths relative to ComfyUI/user/default/workflows, like 'portraits/flux'",
+    });
+  }
+  return rel;
+}
+
+/** Reads and parses one workflow file, refusing oversized files before reading them. */
+export async function readWorkflowFile(path: string): Promise<unknown> {
+  let size: number;
+  try {
+    size = (await Deno.stat(path)).size;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CdError("WORKFLOW_NOT_FOUND", `${path} does not exist`, {
+        hint: "check the path ('comfydock workflow status' lists the workflows of the environment)",
+      });
+    }
+    throw e;
+  }
+  if (size > MAX_WORKFLOW_BYTES) {
+    throw new CdError("WORKFLOW_TOO_LARGE", `${path}: ${size} bytes is larger than the limit`, {
+      hint: `workflows are limited to ${
+        MAX_WORKFLOW_BYTES / 1024 / 1024
+      } MiB; is this really a workflow file?`,
+    });
+  }
+  return parseWorkflowText(await Deno.readTextFile(path), path);
+}
+
+/** `rel -> sha256` of every `*.json` below a workflows folder (missing folder: none). */
+export async function hashWorkflowDir(dir: string): Promise<Record<string, string>> {
+  const rels = (await listFiles(dir)).filter((r) => r.toLowerCase().endsWith(".json"));
+  const hashes = await Promise.all(rels.map(async (r) => await sha256Hex(await Deno.readFile(join(dir, r)))));
+  return Object.fromEntries(rels.map((r, i) => [r, hashes[i]]));
+}
+
+/** The `.cec/.comfydockignore` matcher (gitignore syntax); no file: nothing is ignored. */
+export async function loadIgnore(paths: EnvPaths): Promise<(rel: string) => boolean> {
+  const text = await readTextIfExists(paths.ignoreFile);
+  if (!text) return () => false;
+  const ig = ignore().add(text);
+  return (rel) => ig.ignores(rel);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The hash of each tracked file at its last sync
+
+export type SyncedHashes = Record<string, string>;
+
+function syncedFile(paths: EnvPaths): string {
+  return join(paths.state, "workflows_synced.json");
+}
+
+export async function readSynced(paths: EnvPaths): Promise<SyncedHashes> {
+  const text = await readTextIfExists(syncedFile(paths));
+  if (text === null) return {};
+  try {
+    const data = JSON.parse(text);
+    if (data && typeof data === "object" && !Array.isArray(data)) {
+      return Object.fromEntries(
+        Object.entries(data).filter(([, v]) => typeof v === "string"),
+      ) as SyncedHashes;
+    }
+  } catch {
+    // A damaged state file only loses the three-way history: every difference then counts as a conflict,
+    // which overwrites nothing.
+  }
+  return {};
+}
+
+/** Sets (hash) or forgets (null) the last-sync hash of some files. */
+export async function recordSynced(paths: EnvPaths, changes: Record<string, string | null>): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  const data = await readSynced(paths);
+  for (const [rel, hash] of Object.entries(changes)) {
+    if (hash === null) delete data[rel];
+    else data[rel] = hash;
+  }
+  const sorted = Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  await writeFileAtomic(syncedFile(paths), JSON.stringify(sorted, null, 1) + "\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Which node index the analysis uses
+
+/**
+ * The resolver for commands run without a node index DB: ComfyUI-Manager's extension-node-map.json from
+ * `--node-map FILE` or `COMFYDOCK_NODE_MAP`, else the built-in core list only (custom types then show as
+ * unknown, with a hint to give a map).
+ */
+export async function loadResolver(
+  nodeMap?: string,
+): Promise<{ resolver: NodePackResolver; source: string }> {
+  const file = nodeMap ?? Deno.env.get("COMFYDOCK_NODE_MAP");
+  if (!file) return { resolver: new NodePackResolver([], new Set()), source: "built-in core node list" };
+  const text = await readTextIfExists(file);
+  if (text === null) {
+    throw new CdError("NODE_MAP_NOT_FOUND", `node map ${file} does not exist`, {
+      hint: "pass ComfyUI-Manager's extension-node-map.json with --node-map FILE (or set COMFYDOCK_NODE_MAP)",
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CdError("NODE_MAP_INVALID", `node map ${file} is not valid JSON: ${(e as Error).message}`, {
+      hint: "download extension-node-map.json again from ComfyUI-Manager",
+    });
+  }
+  return { resolver: NodePackResolver.fromExtensionNodeMap(json), source: file };
+}

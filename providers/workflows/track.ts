@@ -1,0 +1,190 @@
+/**
+ * The backward direction and the edits of tracking: what `workflow track`, `untrack` and `capture` change
+ * in `.cec` (pyproject entries with their `requires` sub-table, and the tracked copies), returned as data
+ * for reconcile/change.ts. The caller commits them with changeDesired and then records the new last-sync
+ * hashes with `recordSynced` (only once the commit has happened).
+ */
+import { basename } from "node:path";
+import picomatch from "picomatch";
+import { CdError } from "../../lib/errors.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
+import type { DesiredState } from "../../reconcile/desired.ts";
+import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
+import type { WorkflowSpec } from "../../reconcile/schema.ts";
+import type { EnvPaths } from "../../workspace/paths.ts";
+import { analyzeWorkflow, parseWorkflowText, requirements, type WorkflowAnalysis } from "./analyze.ts";
+import { CEC_PREFIX, checkRel, loadResolver, nameOfRel } from "./files.ts";
+import type { NodePackResolver } from "./node_map.ts";
+import { workflowStatus, type WorkflowStatusEntry } from "./status.ts";
+
+export interface WorkflowChange {
+  edits: TomlEdit[];
+  /** Paths relative to `.cec`; content null removes the file. */
+  files: { path: string; content: string | null }[];
+  /** Workflow names the change concerns. */
+  names: string[];
+  /** Last-sync hashes to record after the commit (null forgets one). */
+  synced: Record<string, string | null>;
+}
+
+const TRACKED = ["tool", "comfydock", "workflows", "tracked"];
+
+/** `requires` of a tracked workflow: custom packs, model keys (or `category/file` when not in .cec yet). */
+export function requiresOf(
+  analysis: WorkflowAnalysis,
+  desired: DesiredState,
+): NonNullable<WorkflowSpec["requires"]> {
+  const req = requirements(analysis);
+  const models = req.models.filter((m) => !m.optional).map((m) => {
+    const file = basename(m.name);
+    const key = Object.entries(desired.models).find(([, s]) =>
+      basename(s.filename) === file && (s.category === m.category || !s.category)
+    )?.[0];
+    return key ?? `${m.category}/${m.name}`;
+  });
+  return { nodes: req.packages, models: [...new Set(models)].sort(), python: [] };
+}
+
+/** The text of one ComfyUI workflow and its analysis (errors name the file). */
+async function readAndAnalyze(
+  paths: EnvPaths,
+  rel: string,
+  resolver: NodePackResolver,
+): Promise<{ text: string; hash: string; analysis: WorkflowAnalysis }> {
+  const path = `${paths.userWorkflows}/${rel}`;
+  const text = await Deno.readTextFile(path);
+  const analysis = analyzeWorkflow(parseWorkflowText(text, path), resolver, path);
+  return { text, hash: await sha256Hex(text), analysis };
+}
+
+function entryEdit(
+  name: string,
+  rel: string,
+  requires: WorkflowSpec["requires"],
+  old?: WorkflowSpec,
+): TomlEdit {
+  return { path: [...TRACKED, name], value: { ...old, file: CEC_PREFIX + rel, requires } };
+}
+
+/** A name as typed by the user -> its file in the workflows folder. */
+export function relOfName(name: string): string {
+  return checkRel(name.toLowerCase().endsWith(".json") ? name : `${name}.json`);
+}
+
+/**
+ * Tracks workflows: by name (ignored files too: naming one is explicit), or every untracked one with `all`,
+ * optionally filtered by a glob on the path. Already tracked names are refreshed (copy and requires).
+ */
+export async function trackWorkflows(
+  paths: EnvPaths,
+  desired: DesiredState,
+  opts: { names?: string[]; all?: boolean; pattern?: string; resolver: NodePackResolver },
+): Promise<WorkflowChange> {
+  const status = await workflowStatus(paths, desired);
+  const inComfy = new Map(status.filter((e) => e.hashes.comfyui !== null).map((e) => [e.file, e]));
+  let rels: string[];
+  if (opts.all) {
+    const match = opts.pattern ? picomatch(opts.pattern) : () => true;
+    rels = status.filter((e) => e.state === "untracked" && (match(e.file) || match(e.name))).map((e) =>
+      e.file
+    );
+  } else {
+    if (!opts.names?.length) {
+      throw new CdError("WORKFLOW_NAME_MISSING", "name a workflow to track, or pass --all", {
+        hint: "'comfydock workflow status' lists the workflows in ComfyUI",
+      });
+    }
+    rels = opts.names.map(relOfName);
+    for (const rel of rels) {
+      if (!inComfy.has(rel)) {
+        throw new CdError("WORKFLOW_NOT_FOUND", `no workflow '${nameOfRel(rel)}' in ${paths.userWorkflows}`, {
+          hint: "save it in ComfyUI first; 'comfydock workflow status' lists the workflows",
+        });
+      }
+    }
+  }
+  const change: WorkflowChange = { edits: [], files: [], names: [], synced: {} };
+  for (const rel of rels) {
+    const { text, hash, analysis } = await readAndAnalyze(paths, rel, opts.resolver);
+    const entry = inComfy.get(rel)!;
+    const name = entry.tracked ? entry.name : nameOfRel(rel);
+    change.edits.push(entryEdit(name, rel, requiresOf(analysis, desired), desired.workflows[name]));
+    change.files.push({ path: CEC_PREFIX + rel, content: text });
+    change.names.push(name);
+    change.synced[rel] = hash;
+  }
+  return change;
+}
+
+/** Stops tracking: removes the entry and the `.cec` copy; ComfyUI's file stays where it is. */
+export function untrackWorkflow(desired: DesiredState, name: string): WorkflowChange {
+  const spec = desired.workflows[name] ?? desired.workflows[name.replace(/\.json$/i, "")];
+  const key = desired.workflows[name] ? name : name.replace(/\.json$/i, "");
+  if (!spec) {
+    throw new CdError("WORKFLOW_NOT_TRACKED", `workflow '${name}' is not tracked`, {
+      hint: "'comfydock workflow status' lists the tracked workflows",
+    });
+  }
+  const rel = checkRel(spec.file.startsWith(CEC_PREFIX) ? spec.file.slice(CEC_PREFIX.length) : spec.file);
+  return {
+    edits: [{ path: [...TRACKED, key], value: undefined }],
+    files: [{ path: CEC_PREFIX + rel, content: null }],
+    names: [key],
+    synced: { [rel]: null },
+  };
+}
+
+export interface CaptureResult extends WorkflowChange {
+  /** Tracked workflows left alone, with why (conflicts unless `takeConflicts`). */
+  skipped: WorkflowStatusEntry[];
+}
+
+/**
+ * Copies workflows edited in the UI back into `.cec` and refreshes their `requires`. Conflicts (changed on
+ * both sides) are skipped unless `takeConflicts` (ComfyUI's version wins: `sync --strategy theirs`).
+ */
+export async function captureWorkflows(
+  paths: EnvPaths,
+  desired: DesiredState,
+  opts: { resolver?: NodePackResolver; takeConflicts?: boolean; status?: WorkflowStatusEntry[] } = {},
+): Promise<CaptureResult> {
+  const status = opts.status ?? await workflowStatus(paths, desired);
+  const resolver = opts.resolver ?? (await loadResolver()).resolver;
+  const result: CaptureResult = { edits: [], files: [], names: [], synced: {}, skipped: [] };
+  for (const e of status) {
+    if (!e.tracked) continue;
+    const take = e.state === "changed-in-comfyui" ||
+      e.state === "missing-in-cec" && e.hashes.comfyui !== null ||
+      e.state === "changed-in-both" && opts.takeConflicts;
+    if (!take) {
+      if (e.state === "changed-in-both" || e.state === "missing-in-cec") result.skipped.push(e);
+      continue;
+    }
+    const { text, hash, analysis } = await readAndAnalyze(paths, e.file, resolver);
+    const old = desired.workflows[e.name];
+    const requires = requiresOf(analysis, desired);
+    if (JSON.stringify(old?.requires) !== JSON.stringify(requires)) {
+      result.edits.push(entryEdit(e.name, e.file, requires, old));
+    }
+    result.files.push({ path: CEC_PREFIX + e.file, content: text });
+    result.names.push(e.name);
+    result.synced[e.file] = hash;
+  }
+  return result;
+}
+
+/**
+ * Sets a conflict up so that `.cec` wins on the next apply: recording ComfyUI's current hash as the last
+ * sync turns "changed in both" into "changed in .cec" (and apply trashes the replaced file, never deletes).
+ */
+export function preferCec(conflicts: WorkflowStatusEntry[]): Record<string, string> {
+  return Object.fromEntries(
+    conflicts.filter((e) => e.hashes.comfyui).map((e) => [e.file, e.hashes.comfyui!]),
+  );
+}
+
+/** The file name that keeps `.cec`'s version of a conflicting workflow beside ComfyUI's. */
+export function conflictRel(rel: string, now: Date): string {
+  const ts = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${nameOfRel(rel)}.conflict-${ts}.json`;
+}

@@ -1,0 +1,244 @@
+/**
+ * Tracking and syncing on real files and a real `.cec` git repo: track writes the pyproject entry with its
+ * requires sub-table, the three-way status, capture, restore through plan/apply with the replaced file in
+ * the trash, conflicts that keep both versions, strategies, untrack, and untracked files left alone.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parse } from "smol-toml";
+import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+import { listFiles } from "../../lib/fsx.ts";
+import { log } from "../../providers/git/git.ts";
+import { readDesired } from "../../reconcile/desired.ts";
+import { applyPlan, type EngineOptions, makePlan } from "../../reconcile/engine.ts";
+import type { EnvPaths } from "../../workspace/paths.ts";
+import { type NodePackEntry, NodePackResolver } from "../../providers/workflows/node_map.ts";
+import { workflowProvider } from "../../providers/workflows/provider.ts";
+import { workflowStatus } from "../../providers/workflows/status.ts";
+import { commitWorkflowChange, syncWorkflows } from "../../providers/workflows/sync.ts";
+import { captureWorkflows, trackWorkflows, untrackWorkflow } from "../../providers/workflows/track.ts";
+
+const engine: EngineOptions = { providers: [workflowProvider] };
+const resolver = new NodePackResolver(
+  [{
+    classType: "ImpactWildcardProcessor",
+    pack: "comfyui-impact-pack",
+    source: "registry",
+  } as NodePackEntry],
+  new Set(),
+);
+
+function workflow(ckpt: string, extra: object[] = []): string {
+  return JSON.stringify({
+    nodes: [
+      { id: 1, type: "CheckpointLoaderSimple", mode: 0, widgets_values: [ckpt], properties: {} },
+      { id: 2, type: "ImpactWildcardProcessor", mode: 0, widgets_values: [], properties: {} },
+      ...extra,
+    ],
+    links: [],
+  });
+}
+
+async function setup(root: string): Promise<EnvPaths> {
+  const paths = await makeEnvSkeleton(root, "wf");
+  await Deno.mkdir(join(paths.userWorkflows, "sub"), { recursive: true });
+  await Deno.mkdir(join(paths.userWorkflows, "scratch"), { recursive: true });
+  await Deno.writeTextFile(join(paths.userWorkflows, "portrait.json"), workflow("sd15.safetensors"));
+  await Deno.writeTextFile(join(paths.userWorkflows, "sub", "flux.json"), workflow("flux.safetensors"));
+  await Deno.writeTextFile(join(paths.userWorkflows, "scratch", "tmp.json"), workflow("x.safetensors"));
+  await Deno.writeTextFile(join(paths.userWorkflows, "loose.json"), workflow("y.safetensors"));
+  await Deno.writeTextFile(paths.ignoreFile, "scratch/\n");
+  return paths;
+}
+
+async function states(paths: EnvPaths): Promise<Record<string, string>> {
+  const s = await workflowStatus(paths, await readDesired(paths));
+  return Object.fromEntries(s.map((e) => [e.name, e.state]));
+}
+
+async function track(paths: EnvPaths, names: string[]): Promise<void> {
+  const change = await trackWorkflows(paths, await readDesired(paths), { names, resolver });
+  await commitWorkflowChange(paths, change, `track ${names.join(", ")}`, engine);
+}
+
+const ui = (paths: EnvPaths, rel: string) => Deno.readTextFile(join(paths.userWorkflows, rel));
+const cec = (paths: EnvPaths, rel: string) => Deno.readTextFile(join(paths.cecWorkflows, rel));
+
+/** Files under the environment's engine state that hold `text` (the apply trash keeps replaced files). */
+async function trashHolding(paths: EnvPaths, text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const rel of await listFiles(paths.state)) {
+    if (rel.endsWith(".json") && await Deno.readTextFile(join(paths.state, rel)) === text) found.push(rel);
+  }
+  return found;
+}
+
+Deno.test("track: entry with requires sub-table, .cec copy, commit; untracked and ignored files listed", async () => {
+  await withTempDir(async (root) => {
+    const paths = await setup(root);
+    assert.deepEqual(await states(paths), {
+      "loose": "untracked",
+      "portrait": "untracked",
+      "scratch/tmp": "ignored",
+      "sub/flux": "untracked",
+    });
+    await track(paths, ["portrait", "sub/flux"]);
+    const text = await Deno.readTextFile(paths.pyproject);
+    assert.match(text, /^\[tool\.comfydock\.workflows\.tracked\.portrait\]$/m);
+    assert.match(text, /^\[tool\.comfydock\.workflows\.tracked\.portrait\.requires\]$/m);
+    const data = parse(text) as { tool: { comfydock: { workflows: { tracked: Record<string, unknown> } } } };
+    assert.deepEqual(JSON.parse(JSON.stringify(data.tool.comfydock.workflows.tracked["sub/flux"])), {
+      file: "workflows/sub/flux.json",
+      requires: { nodes: ["comfyui-impact-pack"], models: ["checkpoints/flux.safetensors"], python: [] },
+    });
+    assert.equal(await cec(paths, "sub/flux.json"), await ui(paths, "sub/flux.json"));
+    assert.deepEqual(await states(paths), {
+      "loose": "untracked",
+      "portrait": "in-sync",
+      "scratch/tmp": "ignored",
+      "sub/flux": "in-sync",
+    });
+    assert.match((await log(paths.cec))[0].message, /^track portrait, sub\/flux/);
+    const { plan } = await makePlan(paths, engine);
+    assert.equal(plan.actions.length, 0);
+  });
+});
+
+Deno.test("track --all with a pattern; unknown names and escaping paths are refused", async () => {
+  await withTempDir(async (root) => {
+    const paths = await setup(root);
+    const desired = await readDesired(paths);
+    const change = await trackWorkflows(paths, desired, { all: true, pattern: "sub/**", resolver });
+    assert.deepEqual(change.names, ["sub/flux"]);
+    const all = await trackWorkflows(paths, desired, { all: true, resolver });
+    assert.deepEqual(
+      all.names.sort(),
+      ["loose", "portrait", "sub/flux"],
+      "ignored files are not tracked by --all",
+    );
+    await assert.rejects(trackWorkflows(paths, desired, { names: ["nope"], resolver }), /no workflow 'nope'/);
+    await assert.rejects(
+      trackWorkflows(paths, desired, { names: ["../etc/x"], resolver }),
+      /not a workflow file/,
+    );
+  });
+});
+
+Deno.test("UI edit: plan leaves it alone with a note; capture takes it into .cec and refreshes requires", async () => {
+  await withTempDir(async (root) => {
+    const paths = await setup(root);
+    await track(paths, ["portrait"]);
+    const edited = workflow("sdxl.safetensors");
+    await Deno.writeTextFile(join(paths.userWorkflows, "portrait.json"), edited);
+    assert.equal((await states(paths)).portrait, "changed-in-comfyui");
+    const { plan } = await makePlan(paths, engine);
+    assert.equal(plan.actions.length, 0);
+    assert.ok(
+      plan.notes.some((n) => n.startsWith("workflow.portrait: changed in ComfyUI")),
+      plan.notes.join("\n"),
+    );
+
+    const desired = await readDesired(paths);
+    const capture = await captureWorkflows(paths, desired, { resolver });
+    assert.deepEqual(capture.names, ["portrait"]);
+    await commitWorkflowChange(paths, capture, "capture", engine);
+    assert.equal(await cec(paths, "portrait.json"), edited);
+    const after = await readDesired(paths);
+    assert.deepEqual(after.workflows.portrait.requires?.models, ["checkpoints/sdxl.safetensors"]);
+    assert.equal((await states(paths)).portrait, "in-sync");
+  });
+});
+
+Deno.test(".cec edit and deleted UI file: apply restores from .cec, the replaced file goes to the trash", async () => {
+  await withTempDir(async (root) => {
+    const paths = await setup(root);
+    await track(paths, ["portrait", "sub/flux"]);
+    const oldUi = await ui(paths, "portrait.json");
+    const newCec = workflow("from-git.safetensors");
+    await Deno.writeTextFile(join(paths.cecWorkflows, "portrait.json"), newCec);
+    await Deno.remove(join(paths.userWorkflows, "sub", "flux.json"));
+    const looseBefore = await ui(paths, "loose.json");
+    assert.deepEqual(
+      [(await states(paths)).portrait, (await states(paths))["sub/flux"]],
+      ["changed-in-cec", "missing-in-comfyui"],
+    );
+
+    const { plan } = await makePlan(paths, engine);
+    assert.deepEqual(plan.actions.map((a) => [a.address, a.kind]), [
+      ["workflow.portrait", "update"],
+      ["workflow.sub/flux", "create"],
+    ]);
+    await applyPlan(paths, plan, engine);
+    assert.equal(await ui(paths, "portrait.json"), newCec);
+    assert.equal(await ui(paths, "sub/flux.json"), await cec(paths, "sub/flux.json"));
+    assert.equal((await trashHolding(paths, oldUi)).length, 1, "the replaced workflow is kept in the trash");
+    assert.equal(await ui(paths, "loose.json"), looseBefore, "untracked workflows are never touched");
+    assert.deepEqual(await states(paths), {
+      "loose": "untracked",
+      "portrait": "in-sync",
+      "scratch/tmp": "ignored",
+      "sub/flux": "in-sync",
+    });
+    assert.equal((await makePlan(paths, engine)).plan.actions.length, 0, "a second plan is empty");
+  });
+});
+
+Deno.test("sync: captures UI edits, restores .cec edits, keeps both versions of a conflict", async () => {
+  await withTempDir(async (root) => {
+    const paths = await setup(root);
+    await track(paths, ["portrait", "sub/flux", "loose"]);
+    const uiEdit = workflow("ui-edit.safetensors");
+    const cecEdit = workflow("cec-edit.safetensors");
+    await Deno.writeTextFile(join(paths.userWorkflows, "portrait.json"), uiEdit); // UI only
+    await Deno.writeTextFile(join(paths.cecWorkflows, "sub", "flux.json"), cecEdit); // .cec only
+    const bothUi = workflow("both-ui.safetensors");
+    const bothCec = workflow("both-cec.safetensors");
+    await Deno.writeTextFile(join(paths.userWorkflows, "loose.json"), bothUi);
+    await Deno.writeTextFile(join(paths.cecWorkflows, "loose.json"), bothCec);
+
+    const now = new Date("2026-01-02T03:04:05.678Z");
+    const r = await syncWorkflows(paths, { resolver, engine, now });
+    assert.deepEqual(r.captured, ["portrait"]);
+    assert.deepEqual(r.restored, ["sub/flux"]);
+    assert.deepEqual(r.conflicts, [{
+      name: "loose",
+      file: "loose.json",
+      conflictFile: "loose.conflict-20260102T030405Z.json",
+    }]);
+    assert.equal(await cec(paths, "portrait.json"), uiEdit);
+    assert.equal(await ui(paths, "sub/flux.json"), cecEdit);
+    assert.equal(await ui(paths, "loose.json"), bothUi, "a conflict leaves ComfyUI's file as it is");
+    assert.equal(await ui(paths, "loose.conflict-20260102T030405Z.json"), bothCec);
+    assert.equal(await cec(paths, "loose.json"), bothCec);
+    assert.equal((await states(paths)).loose, "changed-in-both");
+
+    const ours = await syncWorkflows(paths, { resolver, engine, strategy: "ours" });
+    assert.deepEqual([ours.restored, ours.conflicts], [["loose"], []]);
+    assert.equal(await ui(paths, "loose.json"), bothCec);
+    assert.equal((await trashHolding(paths, bothUi)).length, 1, "ComfyUI's version is in the trash");
+    assert.equal((await states(paths)).loose, "in-sync");
+  });
+});
+
+Deno.test("sync --strategy theirs takes ComfyUI's version; untrack keeps ComfyUI's file", async () => {
+  await withTempDir(async (root) => {
+    const paths = await setup(root);
+    await track(paths, ["loose"]);
+    const bothUi = workflow("both-ui.safetensors");
+    await Deno.writeTextFile(join(paths.userWorkflows, "loose.json"), bothUi);
+    await Deno.writeTextFile(join(paths.cecWorkflows, "loose.json"), workflow("both-cec.safetensors"));
+    const r = await syncWorkflows(paths, { resolver, engine, strategy: "theirs" });
+    assert.deepEqual([r.captured, r.restored, r.conflicts], [["loose"], [], []]);
+    assert.equal(await cec(paths, "loose.json"), bothUi);
+
+    const change = untrackWorkflow(await readDesired(paths), "loose");
+    await commitWorkflowChange(paths, change, "untrack loose", engine);
+    const desired = await readDesired(paths);
+    assert.equal(desired.workflows.loose, undefined);
+    assert.deepEqual(desired.workflowFiles, {});
+    assert.equal(await ui(paths, "loose.json"), bothUi);
+    assert.equal((await states(paths)).loose, "untracked");
+    assert.throws(() => untrackWorkflow(desired, "loose"), /not tracked/);
+  });
+});
