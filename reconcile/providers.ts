@@ -2,8 +2,9 @@
 import type { Provider } from "./types.ts";
 
 export async function loadProviders(): Promise<Provider[]> {
-  const [workflows] = await Promise.all([
+  const [packages, workflows] = await Promise.all([
+    import("../providers/packages/provider.ts"),
     import("../providers/workflows/provider.ts"),
   ]);
-  return [workflows.workflowProvider];
+  return [packages.packageProvider, workflows.workflowProvider];
 }

@@ -4,6 +4,7 @@ import { isCdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
 import { readDesired } from "./desired.ts";
+import { USER_GROUP } from "../providers/packages/diff.ts";
 
 export async function validateCec(paths: EnvPaths): Promise<string[]> {
   let desired;
@@ -23,7 +24,8 @@ export async function validateCec(paths: EnvPaths): Promise<string[]> {
   }
   const groups = desired.pyproject["dependency-groups"];
   for (const id of Object.keys(groups)) {
-    if (!(id in desired.nodes)) {
+    // `user` is the group for packages the user adds by hand (providers/packages/README.md).
+    if (id !== USER_GROUP && !(id in desired.nodes)) {
       findings.push(
         `${paths.pyproject}: dependency-groups.${id}: no node '${id}' in tool.comfydock.nodes (left over from a removed node?)`,
       );

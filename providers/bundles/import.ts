@@ -1,0 +1,430 @@
+/**
+ * Import: a bundle file, or a git URL / local path of a `.cec` repository (GitOps), becomes a new
+ * environment. The source is validated completely before anything is created under environments/; the new
+ * environment is then built from its `.cec` by the apply engine (comfyui checkout, nodes, packages, models,
+ * workflows, like any `apply`). Any failure removes everything the import created: an import either
+ * produces a working environment or leaves the workspace as it was.
+ *
+ * `createEnvironmentFromCec` is "create from an existing .cec" (workspace/create.ts makes a fresh one).
+ */
+import { basename, dirname, join } from "node:path";
+import { CdError } from "../../lib/errors.ts";
+import {
+  exists,
+  listFiles,
+  readJsonIfExists,
+  readTextIfExists,
+  removeIfExists,
+  writeFileAtomic,
+} from "../../lib/fsx.ts";
+import { pidAlive } from "../../reconcile/lock.ts";
+import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
+import { applyPlan, type EngineOptions, makePlan } from "../../reconcile/engine.ts";
+import type { Plan } from "../../reconcile/types.ts";
+import { type EnvPaths, envPaths, type WorkspacePaths } from "../../workspace/paths.ts";
+import { validateEnvName } from "../../workspace/workspace.ts";
+import * as git from "../git/git.ts";
+import type { ArchiveLimits } from "./archive.ts";
+import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "./bundle.ts";
+import type { BundleManifest } from "./manifest.ts";
+
+export interface ImportOptions extends EngineOptions {
+  /** Environment name (default: the bundle's source environment, or the repo's project.name). */
+  name?: string;
+  limits?: Partial<ArchiveLimits>;
+  /** false: create the environment's `.cec` only; build it later with `comfydock apply`. Default true. */
+  apply?: boolean;
+  /** Shown each plan before it is applied; returning false stops there (the `.cec` is kept). */
+  confirm?: (plan: Plan) => Promise<boolean>;
+}
+
+export interface MissingModel {
+  key: string;
+  name?: string;
+  category: string;
+  filename: string;
+  hash?: string;
+  sha256?: string;
+  size?: number;
+  /** What the user can do about it. */
+  hint: string;
+}
+
+export type ImportSource =
+  | { type: "bundle"; file: string; manifest: BundleManifest }
+  | { type: "git"; url: string; commit: string | null };
+
+export interface ImportResult {
+  environment: string;
+  root: string;
+  source: ImportSource;
+  /** Actions applied over all apply rounds. */
+  applied: number;
+  /** true when plan+apply ran to the end (false: declined or `apply: false`). */
+  built: boolean;
+  /** Remaining plan after the import (empty when built). */
+  remaining: Plan | null;
+  devNodes: string[];
+  modelsPlaced: string[];
+  missingModels: MissingModel[];
+  notes: string[];
+}
+
+/** True when `source` names a git remote rather than something on this disk. */
+export function isGitUrl(source: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || /^[^/\s]+@[^/\s]+:/.test(source);
+}
+
+/** FILE (a bundle), GIT_URL or PATH (a `.cec` git repository, or an environment dir that has one). */
+export async function importEnvironment(
+  ws: WorkspacePaths,
+  source: string,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  if (isGitUrl(source)) return await importFromGit(ws, source, opts);
+  const st = await Deno.stat(source).catch(() => null);
+  if (st?.isFile) return await importBundle(ws, source, opts);
+  if (st?.isDirectory) {
+    for (const candidate of [join(source, ".cec"), source]) {
+      if (await exists(join(candidate, ".git")) && await exists(join(candidate, "pyproject.toml"))) {
+        return await importFromGit(ws, await Deno.realPath(candidate), opts);
+      }
+    }
+    throw new CdError("IMPORT_NOT_A_CEC_REPO", `${source} is not a .cec git repository`, {
+      hint: "pass a directory holding .git and pyproject.toml (or an environment dir with such a .cec), " +
+        "a git URL, or a bundle file made by 'comfydock export'",
+    });
+  }
+  throw new CdError("IMPORT_SOURCE_NOT_FOUND", `${source} does not exist and is not a git URL`, {
+    hint: "pass a bundle file, a path to a .cec repository, or a git URL (https://..., git@host:...)",
+  });
+}
+
+/**
+ * Paths an import in progress would leave behind if the process were interrupted now (its staging dir, the
+ * environment it is creating). The CLI removes them on SIGINT/SIGTERM; a kill -9 is cleaned up by the next
+ * import (dead-pid staging dirs and half-made environments are recognised by their pid).
+ */
+const pendingImportPaths: Set<string> = new Set();
+
+/** For signal handlers: synchronously removes what in-progress imports of this process have made. */
+export function removePendingImportsSync(): void {
+  for (const p of pendingImportPaths) {
+    try {
+      Deno.removeSync(p, { recursive: true });
+    } catch { /* already gone */ }
+    // The shared staging parent goes too when this was the last import using it.
+    if (basename(dirname(p)) === "staging") {
+      try {
+        Deno.removeSync(dirname(p));
+      } catch { /* not empty or gone */ }
+    }
+  }
+  pendingImportPaths.clear();
+}
+
+const IMPORT_MARKER = "import-in-progress.json";
+
+async function stagingDir(ws: WorkspacePaths): Promise<string> {
+  // Inside the workspace so the final move into environments/ is a rename on one file system.
+  const parent = join(ws.metadata, "staging");
+  await Deno.mkdir(parent, { recursive: true });
+  for await (const e of Deno.readDir(parent)) {
+    const pid = /^import-(\d+)-/.exec(e.name)?.[1];
+    if (pid && !pidAlive(Number(pid))) await removeIfExists(join(parent, e.name));
+  }
+  const dir = join(parent, `import-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  pendingImportPaths.add(dir);
+  return dir;
+}
+
+/** Removes an import's staging dir, and its parent when no other import is using it. */
+async function dropStaging(dir: string): Promise<void> {
+  await removeIfExists(dir);
+  pendingImportPaths.delete(dir);
+  await Deno.remove(dirname(dir)).catch(() => {});
+}
+
+/** An environment dir left by an import that was killed (its marker names a dead pid) is removed. */
+async function removeAbandonedImport(paths: EnvPaths): Promise<boolean> {
+  const marker = await readJsonIfExists<{ pid?: number }>(join(paths.state, IMPORT_MARKER)).catch(() => null);
+  if (!marker?.pid || pidAlive(marker.pid)) return false;
+  await removeIfExists(paths.root);
+  return true;
+}
+
+export async function importBundle(
+  ws: WorkspacePaths,
+  file: string,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  const staging = await stagingDir(ws);
+  try {
+    const info = await new BundleManager().extractBundle(file, staging, { limits: opts.limits });
+    if (info.manifest.kind !== "environment" || !info.cecDir) {
+      throw new CdError(
+        "BUNDLE_WRONG_KIND",
+        `${file} is a ${info.manifest.kind} bundle, not an environment`,
+        {
+          hint: "import a workflow bundle into an environment with 'comfydock workflow import FILE'",
+        },
+      );
+    }
+    const name = opts.name ?? info.manifest.source_environment;
+    const devNodes = info.files.filter((f) => f.path.startsWith(DEV_NODES_PREFIX)).length
+      ? join(staging, DEV_NODES_PREFIX)
+      : null;
+    const models = info.files.filter((f) => f.path.startsWith(MODELS_PREFIX)).length
+      ? join(staging, MODELS_PREFIX)
+      : null;
+    return await createEnvironmentFromCec(ws, name, info.cecDir, {
+      ...opts,
+      source: { type: "bundle", file, manifest: info.manifest },
+      commitMessage: `Import from bundle ${
+        basename(file)
+      } (environment '${info.manifest.source_environment}')`,
+      devNodesDir: devNodes,
+      modelsDir: models,
+    });
+  } finally {
+    await dropStaging(staging);
+  }
+}
+
+export async function importFromGit(
+  ws: WorkspacePaths,
+  url: string,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  const staging = await stagingDir(ws);
+  try {
+    const cec = join(staging, "cec");
+    await git.git(null, ["clone", "--quiet", url, cec], {
+      errorCode: "IMPORT_CLONE_FAILED",
+      hint:
+        `check that ${url} is reachable and is a git repository holding a .cec (pyproject.toml at its root)`,
+    });
+    const text = await readTextIfExists(join(cec, "pyproject.toml"));
+    if (text === null) {
+      throw new CdError("IMPORT_NOT_A_CEC_REPO", `${url} has no pyproject.toml at its root`, {
+        hint: "point at the repository of an environment's .cec (the one 'comfydock push' publishes)",
+      });
+    }
+    const name = opts.name ?? parsePyproject(text, `${url}:pyproject.toml`).project.name;
+    return await createEnvironmentFromCec(ws, name, cec, {
+      ...opts,
+      source: { type: "git", url, commit: await git.revParse(cec, "HEAD") },
+      commitMessage: null,
+      devNodesDir: null,
+      modelsDir: null,
+    });
+  } finally {
+    await dropStaging(staging);
+  }
+}
+
+interface FromCecOptions extends ImportOptions {
+  source: ImportSource;
+  /** Commit message for a `.cec` that is not a git repo yet (null: it must already be one). */
+  commitMessage: string | null;
+  /** `<dir>/<node id>/...`: dev node sources to place into custom_nodes once ComfyUI exists. */
+  devNodesDir: string | null;
+  /** `<dir>/<category>/<filename>`: model files to place into the models folders. */
+  modelsDir: string | null;
+}
+
+/**
+ * Creates environment `name` whose `.cec` is the directory `cecDir` (moved, not copied), then builds it
+ * with plan+apply. On any failure the environment directory is removed again.
+ */
+export async function createEnvironmentFromCec(
+  ws: WorkspacePaths,
+  name: string,
+  cecDir: string,
+  opts: FromCecOptions,
+): Promise<ImportResult> {
+  validateEnvName(name);
+  const paths = envPaths(ws, name);
+  const abandoned = await removeAbandonedImport(paths);
+  if (await exists(paths.root)) {
+    throw new CdError("ENV_EXISTS", `environment '${name}' already exists at ${paths.root}`, {
+      hint: "import under another name with --name NAME, or delete the existing one first",
+    });
+  }
+  await Deno.mkdir(ws.environments, { recursive: true });
+  await Deno.mkdir(paths.root);
+  pendingImportPaths.add(paths.root);
+  try {
+    await writeFileAtomic(
+      join(paths.state, IMPORT_MARKER),
+      JSON.stringify({ pid: Deno.pid, started_at: new Date().toISOString() }),
+    );
+    await Deno.rename(cecDir, paths.cec);
+    if (!await exists(join(paths.cec, ".git"))) {
+      await git.init(paths.cec);
+      await git.commit(paths.cec, opts.commitMessage ?? "Import");
+    }
+    const desired = await readDesired(paths);
+    const result: ImportResult = {
+      environment: name,
+      root: paths.root,
+      source: opts.source,
+      applied: 0,
+      built: false,
+      remaining: null,
+      devNodes: [],
+      modelsPlaced: [],
+      missingModels: [],
+      notes: abandoned ? [`removed '${name}' left half-made by an interrupted import`] : [],
+    };
+    const hasExtras = opts.devNodesDir !== null || opts.modelsDir !== null;
+    let extrasHandled = false;
+    const engine: EngineOptions = { providers: opts.providers, log: opts.log };
+    if (opts.apply !== false) {
+      // Dev nodes and bundled models go inside ComfyUI/, which only the comfyui action creates: build that
+      // first, place them, then apply the rest so the nodes/models providers find them in place.
+      const rounds: (string[] | undefined)[] = hasExtras ? [["comfyui"], undefined] : [undefined];
+      let declined = false;
+      for (const targets of rounds) {
+        if (targets === undefined && hasExtras) {
+          if (await exists(join(paths.comfyui, ".git"))) {
+            await placeExtras(paths, opts, desired.nodes, result);
+          } else await keepExtras(paths, opts, result);
+          extrasHandled = true;
+        }
+        const { plan } = await makePlan(paths, { ...engine, targets });
+        if (plan.actions.length === 0) continue;
+        if (opts.confirm && !await opts.confirm(plan)) {
+          declined = true;
+          break;
+        }
+        result.applied += (await applyPlan(paths, plan, engine)).applied.length;
+      }
+      if (!declined) {
+        result.remaining = (await makePlan(paths, engine)).plan;
+        result.built = result.remaining.actions.length === 0;
+      }
+    }
+    if (hasExtras && !extrasHandled) await keepExtras(paths, opts, result);
+    result.missingModels = missingModels(desired.models, result.modelsPlaced, paths);
+    await Deno.remove(join(paths.state, IMPORT_MARKER));
+    return result;
+  } catch (e) {
+    await removeIfExists(paths.root);
+    throw e;
+  } finally {
+    pendingImportPaths.delete(paths.root);
+  }
+}
+
+async function placeExtras(
+  paths: EnvPaths,
+  opts: FromCecOptions,
+  nodes: Awaited<ReturnType<typeof readDesired>>["nodes"],
+  result: ImportResult,
+): Promise<void> {
+  if (opts.devNodesDir) {
+    for (const entry of await Array.fromAsync(Deno.readDir(opts.devNodesDir))) {
+      const spec = nodes[entry.name];
+      if (!spec) {
+        result.notes.push(`dev node '${entry.name}' is in the bundle but not in pyproject.toml: not placed`);
+        continue;
+      }
+      const dest = join(paths.customNodes, spec.directory ?? entry.name);
+      if (await devNodeDir(paths, entry.name, spec)) {
+        result.notes.push(`dev node '${entry.name}': ${dest} already exists, the bundled copy was not used`);
+        continue;
+      }
+      await Deno.mkdir(dirname(dest), { recursive: true });
+      await Deno.rename(join(opts.devNodesDir, entry.name), dest);
+      result.devNodes.push(entry.name);
+    }
+  }
+  if (opts.modelsDir) {
+    for (const rel of await listFiles(opts.modelsDir)) {
+      const dest = join(paths.models, rel);
+      if (await exists(dest)) {
+        result.notes.push(`model file ${dest} already exists, the bundled copy was not used`);
+        continue;
+      }
+      await Deno.mkdir(dirname(dest), { recursive: true });
+      await Deno.rename(join(opts.modelsDir, rel), dest);
+      result.modelsPlaced.push(rel);
+    }
+  }
+}
+
+/** When the build did not run, bundled dev nodes and models are kept in the environment's state dir. */
+async function keepExtras(paths: EnvPaths, opts: FromCecOptions, result: ImportResult): Promise<void> {
+  const keep = join(paths.state, "imported");
+  await Deno.mkdir(keep, { recursive: true });
+  for (const [dir, label] of [[opts.devNodesDir, "dev_nodes"], [opts.modelsDir, "models"]] as const) {
+    if (!dir) continue;
+    await Deno.rename(dir, join(keep, label));
+    result.notes.push(
+      `bundled ${label.replace("_", " ")} were kept in ${join(keep, label)}: move them into ComfyUI/` +
+        `${label === "models" ? "models" : "custom_nodes"}/ after 'comfydock apply' has created ComfyUI`,
+    );
+  }
+}
+
+function missingModels(
+  models: Awaited<ReturnType<typeof readDesired>>["models"],
+  placed: string[],
+  paths: EnvPaths,
+): MissingModel[] {
+  const out: MissingModel[] = [];
+  for (const [key, m] of Object.entries(models)) {
+    if (m.sources.length > 0 || placed.includes(`${m.category}/${m.filename}`)) continue;
+    out.push({
+      key,
+      name: m.name,
+      category: m.category,
+      filename: m.filename,
+      hash: m.hash,
+      sha256: m.sha256,
+      size: m.size,
+      hint: `no download source is recorded: get the file from whoever made the bundle, then ` +
+        `'comfydock model add PATH --key ${key}' or put it at ${
+          join(paths.models, m.category, m.filename)
+        } ` +
+        `and run 'comfydock apply' (it is matched by hash)`,
+    });
+  }
+  return out;
+}
+
+/** `git pull --ff-only` in the environment's `.cec`; returns the commits it brought (old..new). */
+export async function pullCec(paths: EnvPaths): Promise<{ before: string | null; after: string | null }> {
+  await requireRemote(paths);
+  const before = await git.revParse(paths.cec, "HEAD");
+  await git.git(paths.cec, ["pull", "--ff-only", "--quiet"], {
+    errorCode: "PULL_FAILED",
+    hint: "if .cec has local commits or edits, commit them ('comfydock commit -m') and merge or rebase in " +
+      `${paths.cec} with git, then run 'comfydock apply'`,
+  });
+  const after = await git.revParse(paths.cec, "HEAD");
+  // Never leave a pulled desired state unchecked: it is what the next apply will build.
+  await readDesired(paths);
+  return { before, after };
+}
+
+/** `git push` of the environment's `.cec` to its upstream. Uncommitted edits are reported, not pushed. */
+export async function pushCec(paths: EnvPaths): Promise<{ pushed: string | null; uncommitted: boolean }> {
+  await requireRemote(paths);
+  await git.git(paths.cec, ["push", "--quiet"], {
+    errorCode: "PUSH_FAILED",
+    hint: "pull first ('comfydock pull') if the remote has newer commits; check your access to the remote",
+  });
+  return { pushed: await git.revParse(paths.cec, "HEAD"), uncommitted: await git.isDirty(paths.cec) };
+}
+
+async function requireRemote(paths: EnvPaths): Promise<void> {
+  const remotes = (await git.git(paths.cec, ["remote"])).stdout.trim();
+  if (!remotes) {
+    throw new CdError("NO_REMOTE", `${paths.cec} has no git remote`, {
+      hint: `add one with 'git -C ${paths.cec} remote add origin URL' and push once with ` +
+        `'git -C ${paths.cec} push -u origin main'`,
+    });
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The `packages` resource: the venv holds exactly what `.cec/uv.lock` says, and uv.lock is current with
+ * `.cec/pyproject.toml`.
+ *
+ * observe: the venv read from disk (pyvenv.cfg, dist-info METADATA; no subprocess), lock freshness from a
+ *   stamp (sha256 of pyproject's dependency-relevant tables + uv.lock, written whenever ComfyDock locked or
+ *   synced that pair; no subprocess), and only on a stamp miss (fresh clone, git pull, hand edit) a trial
+ *   `uv lock` in a copy beside .cec, which both answers "stale?" and gives the packages the plan will install.
+ * apply: journal a custom undo step (the uv.lock before, and the pyproject+lock the venv was last synced
+ *   from), create the venv if needed, re-lock in a copy and write .cec/uv.lock atomically, `uv sync --frozen`.
+ * undo: restore the previous uv.lock and re-sync the venv to the previous lock with `--frozen`.
+ *
+ * Files under `<env>/.comfydock/packages/`: `stamps.json`, `synced/{pyproject.toml,uv.lock}`, `undo/<id>/`.
+ */
+import { join } from "node:path";
+import { parse } from "smol-toml";
+import {
+  exists,
+  readJsonIfExists,
+  readTextIfExists,
+  removeIfExists,
+  sha256Hex,
+  writeFileAtomic,
+} from "../../lib/fsx.ts";
+import type { DesiredState } from "../../reconcile/desired.ts";
+import type { Action, ObserveContext, Provider, Transaction, UndoStep } from "../../reconcile/types.ts";
+import type { EnvPaths } from "../../workspace/paths.ts";
+import { diffPackages, type PackagesAfter, type PackagesObserved } from "./diff.ts";
+import { inspectVenv, readInstalled } from "./distinfo.ts";
+import { parseLock, requiredPackages } from "./lockfile.ts";
+import { markerEnv } from "./markers.ts";
+import { findPython } from "./python.ts";
+import { relock, withProjectCopy } from "./resolve.ts";
+import { Uv } from "./uv.ts";
+
+const MAX_STAMPS = 20;
+const MAX_UNDO_DIRS = 10;
+
+function stateDir(paths: EnvPaths): string {
+  return join(paths.state, "packages");
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === "object" && !(v instanceof Date)) {
+    return Object.fromEntries(
+      Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}
+
+/** Hash of what uv reads from pyproject (project deps, groups, [tool.uv]) together with the lock text. */
+export async function lockStamp(pyprojectText: string, lockText: string): Promise<string> {
+  // deno-lint-ignore no-explicit-any -- arbitrary TOML; only hashed
+  const data = parse(pyprojectText) as any;
+  const p = data.project ?? {};
+  const relevant = {
+    project: {
+      name: p.name,
+      "requires-python": p["requires-python"],
+      dependencies: p.dependencies,
+      "optional-dependencies": p["optional-dependencies"],
+    },
+    "dependency-groups": data["dependency-groups"],
+    uv: data.tool?.uv,
+  };
+  return await sha256Hex(JSON.stringify(canonical(relevant)) + "\n" + lockText);
+}
+
+async function stampKnown(paths: EnvPaths, key: string): Promise<boolean> {
+  const stamps = await readJsonIfExists<string[]>(join(stateDir(paths), "stamps.json")).catch(() => null);
+  return Array.isArray(stamps) && stamps.includes(key);
+}
+
+async function addStamp(paths: EnvPaths, key: string): Promise<void> {
+  const file = join(stateDir(paths), "stamps.json");
+  const stamps = (await readJsonIfExists<string[]>(file).catch(() => null)) ?? [];
+  const next = [key, ...stamps.filter((s) => s !== key)].slice(0, MAX_STAMPS);
+  await writeFileAtomic(file, JSON.stringify(next));
+}
+
+/** Remembers the pyproject+lock the venv now matches (for undo) and that this pair is consistent. */
+async function recordSynced(paths: EnvPaths, pyprojectText: string, lockText: string): Promise<void> {
+  const dir = join(stateDir(paths), "synced");
+  await writeFileAtomic(join(dir, "pyproject.toml"), pyprojectText);
+  await writeFileAtomic(join(dir, "uv.lock"), lockText);
+  await addStamp(paths, await lockStamp(pyprojectText, lockText));
+}
+
+/** How lock freshness was decided; kept out of the observed data so the plan fingerprint stays stable. */
+export type LockCheck = "stamp" | "uv" | "none";
+
+export async function observePackages(desired: DesiredState, paths: EnvPaths): Promise<PackagesObserved> {
+  return (await observePackagesDetailed(desired, paths)).observed;
+}
+
+export async function observePackagesDetailed(
+  desired: DesiredState,
+  paths: EnvPaths,
+): Promise<{ observed: PackagesObserved; lockCheckedBy: LockCheck }> {
+  const wanted = desired.pyproject.tool.comfydock.python_version;
+  const venv = await inspectVenv(paths.venv);
+  const { dists, broken } = venv.state === "ok"
+    ? await readInstalled(venv.sitePackages)
+    : { dists: {}, broken: [] };
+  const usable = venv.state === "ok" && venv.python !== undefined &&
+    (venv.python === wanted || venv.python.startsWith(`${wanted}.`));
+
+  let python: PackagesObserved["python"] = null;
+  if (!usable) {
+    python = await findPython(wanted).catch((e) => ({ error: String(e.message ?? e) }));
+  }
+
+  let lock: PackagesObserved["lock"] = "missing";
+  let lockCheckedBy: LockCheck = "none";
+  let targetLock = desired.lockText;
+  if (
+    desired.lockText !== null &&
+    await stampKnown(paths, await lockStamp(desired.pyprojectText, desired.lockText))
+  ) {
+    lock = "current";
+    lockCheckedBy = "stamp";
+  } else {
+    // Trial lock in a copy: same answer as `uv lock --check`, plus the lock the plan would install.
+    targetLock = await relock(paths, desired.pyprojectText);
+    if (desired.lockText !== null) {
+      lock = targetLock === desired.lockText ? "current" : "stale";
+      lockCheckedBy = "uv";
+      // A cache, not state: the next plan over the same pair skips the trial lock.
+      if (lock === "current") {
+        await addStamp(paths, await lockStamp(desired.pyprojectText, desired.lockText)).catch(() => {});
+      }
+    }
+  }
+  const envVersion = usable ? venv.python! : python && "version" in python ? python.version : wanted;
+  const required = requiredPackages(parseLock(targetLock ?? "", paths.uvLock), markerEnv(envVersion));
+  const target = Object.fromEntries(Object.entries(required).map(([n, p]) => [n, p.version]));
+  const observed: PackagesObserved = {
+    venv: { state: venv.state, problem: venv.problem ?? null, python: venv.python ?? null },
+    lock,
+    target,
+    installed: dists,
+    broken,
+    python,
+  };
+  return { observed, lockCheckedBy };
+}
+
+async function newUndoDir(paths: EnvPaths): Promise<string> {
+  const root = join(stateDir(paths), "undo");
+  await Deno.mkdir(root, { recursive: true });
+  const old = (await Array.fromAsync(Deno.readDir(root))).map((e) => e.name).sort();
+  for (const name of old.slice(0, Math.max(0, old.length - MAX_UNDO_DIRS + 1))) {
+    await removeIfExists(join(root, name));
+  }
+  const dir = join(
+    root,
+    `${new Date().toISOString().replace(/[:.]/g, "-")}-${crypto.randomUUID().slice(0, 8)}`,
+  );
+  await Deno.mkdir(dir);
+  return dir;
+}
+
+interface UndoData {
+  [k: string]: string | boolean;
+  dir: string;
+  /** `dir/uv.lock` holds .cec/uv.lock as it was before the action (false: there was none). */
+  hadLock: boolean;
+  /** `dir/synced/` holds the pyproject+lock the venv was synced from (re-sync to it on undo). */
+  resync: boolean;
+}
+
+async function prepareUndo(paths: EnvPaths, resync: boolean): Promise<UndoData> {
+  const dir = await newUndoDir(paths);
+  const lockBefore = await readTextIfExists(paths.uvLock);
+  if (lockBefore !== null) await writeFileAtomic(join(dir, "uv.lock"), lockBefore);
+  const synced = join(stateDir(paths), "synced");
+  let canResync = false;
+  if (resync && await exists(join(synced, "uv.lock")) && await exists(join(synced, "pyproject.toml"))) {
+    await Deno.copyFile(join(synced, "uv.lock"), join(dir, "synced.uv.lock"));
+    await Deno.copyFile(join(synced, "pyproject.toml"), join(dir, "synced.pyproject.toml"));
+    canResync = true;
+  }
+  return { dir, hadLock: lockBefore !== null, resync: canResync };
+}
+
+export async function applyPackages(action: Action, tx: Transaction, paths: EnvPaths): Promise<void> {
+  const after = action.after as PackagesAfter;
+  const uv = await Uv.locate(paths.workspace);
+  const recreate = action.kind === "create" || action.kind === "replace";
+  const undo = await prepareUndo(paths, !recreate);
+  await tx.recordUndo({ op: "custom", type: "packages", data: undo });
+  if (recreate) {
+    const python = await findPython(after.python);
+    // `replace`, or a half-made venv left by a crashed apply: keep the old one restorable in the trash.
+    if (await exists(paths.venv)) await tx.trash(paths.venv);
+    await tx.created(paths.venv);
+    tx.log(`creating venv with Python ${python.version} (${python.path})`);
+    await uv.venv(paths.venv, python.path);
+  }
+  const pyprojectText = await Deno.readTextFile(paths.pyproject);
+  let lockText = await readTextIfExists(paths.uvLock);
+  if (after.relock || lockText === null) {
+    tx.log("uv lock");
+    const fresh = await relock(paths, pyprojectText, { uv, onLine: (l) => tx.log(l) });
+    if (fresh !== lockText) await writeFileAtomic(paths.uvLock, fresh);
+    lockText = fresh;
+  }
+  tx.log("uv sync --frozen");
+  await uv.sync(paths.cec, paths.venv, {
+    frozen: true,
+    reinstall: after.reinstall,
+    onLine: (l) => tx.log(l),
+  });
+  await recordSynced(paths, pyprojectText, lockText);
+}
+
+export async function undoPackages(
+  step: Extract<UndoStep, { op: "custom" }>,
+  paths: EnvPaths,
+): Promise<void> {
+  const d = step.data as UndoData;
+  if (d.hadLock) await writeFileAtomic(paths.uvLock, await Deno.readTextFile(join(d.dir, "uv.lock")));
+  else await removeIfExists(paths.uvLock);
+  if (!d.resync || (await inspectVenv(paths.venv)).state !== "ok") return;
+  const pyprojectText = await Deno.readTextFile(join(d.dir, "synced.pyproject.toml"));
+  const lockText = await Deno.readTextFile(join(d.dir, "synced.uv.lock"));
+  const uv = await Uv.locate(paths.workspace);
+  await withProjectCopy(
+    paths,
+    { "pyproject.toml": pyprojectText, "uv.lock": lockText },
+    (dir) => uv.sync(dir, paths.venv, { frozen: true }),
+  );
+  await recordSynced(paths, pyprojectText, lockText);
+}
+
+export const packageProvider: Provider<PackagesObserved> = {
+  type: "packages",
+  observe: (desired: DesiredState, ctx: ObserveContext) => observePackages(desired, ctx.paths),
+  diff: (desired: DesiredState, observed: PackagesObserved) =>
+    diffPackages(desired.pyproject.tool.comfydock.python_version, observed),
+  apply: (action: Action, tx: Transaction, ctx: ObserveContext) => applyPackages(action, tx, ctx.paths),
+  undo: (step, ctx) => undoPackages(step, ctx.paths),
+};

@@ -1,0 +1,195 @@
+/**
+ * The `uv` CLI, the only way ComfyDock changes a venv. Every call uses the workspace's shared cache
+ * (UV_CACHE_DIR), never downloads Python (UV_PYTHON_DOWNLOADS=never), and keeps uv's own error text inside
+ * our CdError (code UV_FAILED) so the user sees what uv said.
+ */
+import { delimiter, isAbsolute, join } from "node:path";
+import { CdError } from "../../lib/errors.ts";
+import { run, type RunResult } from "../../lib/proc.ts";
+import type { WorkspacePaths } from "../../workspace/paths.ts";
+
+const INSTALL_HINT = "install uv with 'pip install uv' (or see https://docs.astral.sh/uv/), " +
+  "or point COMFYDOCK_UV at the uv binary";
+
+export interface UvRunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  onLine?: (line: string) => void;
+  hint?: string;
+}
+
+export class Uv {
+  private constructor(readonly bin: string, readonly cacheDir: string) {}
+
+  /** COMFYDOCK_UV, else `uv` on PATH (pyenv shims are skipped when a real uv sits next to them). */
+  static async locate(ws: WorkspacePaths): Promise<Uv> {
+    let configured = Deno.env.get("COMFYDOCK_UV");
+    if (configured) {
+      // A bare name (`COMFYDOCK_UV=uv`) is looked up on PATH like a shell would.
+      if (!/[\\/]/.test(configured)) configured = await findOnPath(configured) ?? configured;
+      if (!(await isExecutableFile(configured))) {
+        throw new CdError(
+          "UV_NOT_FOUND",
+          `COMFYDOCK_UV points to '${configured}', which is not a uv binary`,
+          {
+            hint: INSTALL_HINT,
+          },
+        );
+      }
+      return new Uv(configured, ws.uvCache);
+    }
+    const onPath = await findOnPath("uv");
+    if (!onPath) {
+      throw new CdError("UV_NOT_FOUND", "uv was not found (COMFYDOCK_UV is unset and no 'uv' on PATH)", {
+        hint: INSTALL_HINT,
+      });
+    }
+    return new Uv(onPath, ws.uvCache);
+  }
+
+  /** Runs uv with the fixed environment; a failure becomes UV_FAILED carrying uv's stderr. */
+  async exec(args: string[], opts: UvRunOptions = {}): Promise<RunResult> {
+    const env: Record<string, string> = {
+      UV_CACHE_DIR: this.cacheDir,
+      UV_PYTHON_DOWNLOADS: "never",
+      NO_COLOR: "1",
+      ...opts.env,
+    };
+    try {
+      return await run(this.bin, args, {
+        cwd: opts.cwd,
+        env,
+        onLine: opts.onLine,
+        errorCode: "UV_FAILED",
+        hint: opts.hint ?? "read uv's message above; fix .cec/pyproject.toml or run 'comfydock plan' again",
+      });
+    } catch (e) {
+      if (e instanceof CdError && e.code === "COMMAND_NOT_FOUND") {
+        throw new CdError("UV_NOT_FOUND", `uv binary '${this.bin}' could not be started`, {
+          hint: INSTALL_HINT,
+          cause: e,
+        });
+      }
+      throw e;
+    }
+  }
+
+  async version(): Promise<string> {
+    return (await this.exec(["--version"])).stdout.trim();
+  }
+
+  /** Creates (or re-creates) a venv at venvDir with exactly this interpreter; no pip seeded. */
+  async venv(venvDir: string, pythonPath: string): Promise<void> {
+    await this.exec(["venv", venvDir, "--python", pythonPath, "--no-project", "--clear"], {
+      hint: `check that ${pythonPath} is a working Python interpreter`,
+    });
+  }
+
+  /**
+   * `uv lock` in projectDir (writes projectDir/uv.lock). `check`: only verify the lock is up to date
+   * (exit 1 -> UV_FAILED with uv's message; see `lockIsCurrent` for a boolean answer).
+   */
+  async lock(
+    projectDir: string,
+    opts: { check?: boolean; python?: string; offline?: boolean; onLine?: (l: string) => void } = {},
+  ): Promise<void> {
+    await this.exec(lockArgs(opts), {
+      cwd: projectDir,
+      onLine: opts.onLine,
+      hint: "the requirements in pyproject.toml cannot be locked; see uv's message above",
+    });
+  }
+
+  /** True when projectDir/uv.lock satisfies pyproject.toml (`uv lock --check`), false when it is stale. */
+  async lockIsCurrent(
+    projectDir: string,
+    opts: { python?: string; offline?: boolean } = {},
+  ): Promise<boolean> {
+    const r = await run(this.bin, lockArgs({ ...opts, check: true }), {
+      cwd: projectDir,
+      env: { UV_CACHE_DIR: this.cacheDir, UV_PYTHON_DOWNLOADS: "never", NO_COLOR: "1" },
+      check: false,
+    });
+    if (r.code === 0) return true;
+    if (/needs to be updated|Unable to find lockfile/.test(r.stderr)) return false;
+    throw new CdError(
+      "UV_FAILED",
+      `uv lock --check failed in ${projectDir}:\n${tail(r.stderr || r.stdout)}`,
+      {
+        hint: "fix .cec/pyproject.toml (see uv's message above)",
+      },
+    );
+  }
+
+  /**
+   * `uv sync` of the .cec project into venvDir: every dependency group (= every node), the project itself
+   * not installed (it is not a package), extraneous packages removed (uv's default exact sync).
+   */
+  async sync(
+    projectDir: string,
+    venvDir: string,
+    opts: {
+      frozen?: boolean;
+      locked?: boolean;
+      dryRun?: boolean;
+      /** Packages to reinstall even if present (a dist-info with no METADATA is invisible to plain sync). */
+      reinstall?: string[];
+      onLine?: (l: string) => void;
+    } = {},
+  ): Promise<void> {
+    const args = ["sync", "--all-groups", "--no-install-project"];
+    if (opts.frozen) args.push("--frozen");
+    if (opts.locked) args.push("--locked");
+    if (opts.dryRun) args.push("--dry-run");
+    for (const p of opts.reinstall ?? []) args.push("--reinstall-package", p);
+    await this.exec(args, {
+      cwd: projectDir,
+      env: { UV_PROJECT_ENVIRONMENT: venvDir },
+      onLine: opts.onLine,
+      hint: opts.frozen
+        ? "uv could not install the locked packages; check the index/network, or run 'comfydock repair'"
+        : "uv.lock may be out of date: run 'comfydock plan' to see what changes",
+    });
+  }
+
+  /** `uv pip <args>` against venvDir (tests use it to drift a venv by hand, like a user would). */
+  async pip(venvDir: string, args: string[]): Promise<RunResult> {
+    const python = Deno.build.os === "windows"
+      ? join(venvDir, "Scripts", "python.exe")
+      : join(venvDir, "bin", "python");
+    return await this.exec(["pip", ...args, "--python", python]);
+  }
+}
+
+function lockArgs(opts: { check?: boolean; python?: string; offline?: boolean }): string[] {
+  const args = ["lock"];
+  if (opts.check) args.push("--check");
+  if (opts.python) args.push("--python", opts.python);
+  if (opts.offline) args.push("--offline");
+  return args;
+}
+
+function tail(text: string): string {
+  return text.trim().split("\n").slice(-15).join("\n");
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    const st = await Deno.stat(path);
+    return st.isFile && (Deno.build.os === "windows" || ((st.mode ?? 0o111) & 0o111) !== 0);
+  } catch {
+    return false;
+  }
+}
+
+async function findOnPath(name: string): Promise<string | null> {
+  const exe = Deno.build.os === "windows" ? `${name}.exe` : name;
+  const dirs = (Deno.env.get("PATH") ?? "").split(delimiter).filter((d) => d && isAbsolute(d));
+  // A pyenv shim costs a bash start-up per call: prefer a real binary anywhere on PATH.
+  const real = dirs.filter((d) => !/[\\/]shims$/.test(d));
+  for (const d of [...real, ...dirs]) {
+    const p = join(d, exe);
+    if (await isExecutableFile(p)) return p;
+  }
+  return null;
+}

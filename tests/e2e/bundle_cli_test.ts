@@ -1,0 +1,120 @@
+/** `comfydock export` / `import` / `push` as a user types them. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cli, MAIN } from "../../fixtures/cli.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+import { manifestEntry, rawTarGz, readTree, writeCec } from "../../fixtures/bundle_archives.ts";
+import { commit, init } from "../../providers/git/git.ts";
+import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+
+Deno.test("cli: export, import --no-apply, hostile import, push without remote", async () => {
+  await withTempDir(async (dir) => {
+    const env = { COMFYDOCK_HOME: join(dir, "ws"), GIT_CONFIG_GLOBAL: "/dev/null" };
+    const ws = workspacePaths(env.COMFYDOCK_HOME);
+    await Deno.mkdir(ws.metadata, { recursive: true });
+    await Deno.writeTextFile(ws.workspaceJson, '{"version":1,"active_environment":"alpha"}');
+    const a = envPaths(ws, "alpha");
+    await writeCec(a.cec, "alpha");
+    await init(a.cec, { env: { GIT_CONFIG_GLOBAL: "/dev/null" } });
+    await commit(a.cec, "init", { env: { GIT_CONFIG_GLOBAL: "/dev/null" } });
+
+    const out = join(dir, "alpha.tar.gz");
+    const exp = await cli(["export", "--out", out], { env, cwd: dir });
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.match(exp.stdout, /Exported 'alpha' to .*alpha\.tar\.gz \(5 files/);
+    assert.match(exp.stdout, /referenced by hash and sources/);
+
+    const again = await cli(["export", "--out", out], { env, cwd: dir });
+    assert.equal(again.code, 1, "replacing needs --yes when nobody can be asked");
+    assert.match(again.stderr, /exists\. Replace it\?[\s\S]*hint: pass --yes/);
+
+    const imp = await cli(["--json", "import", out, "--name", "beta", "--no-apply"], { env, cwd: dir });
+    assert.equal(imp.code, 0, imp.stderr);
+    const res = JSON.parse(imp.stdout);
+    assert.equal(res.environment, "beta");
+    assert.equal(res.source.type, "bundle");
+    assert.equal(res.source.manifest.source_environment, "alpha");
+    assert.equal(res.built, false);
+    assert.equal(
+      await Deno.readTextFile(envPaths(ws, "beta").pyproject),
+      await Deno.readTextFile(a.pyproject),
+    );
+
+    const dup = await cli(["import", out, "--name", "beta", "--no-apply"], { env, cwd: dir });
+    assert.equal(dup.code, 1);
+    assert.match(
+      dup.stderr,
+      /error: environment 'beta' already exists[\s\S]*hint: import under another name/,
+    );
+
+    const evil = join(dir, "evil.tar.gz");
+    await Deno.writeFile(
+      evil,
+      rawTarGz([manifestEntry([]), { name: "cec/../../../escape.txt", data: "x" }]),
+    );
+    const before = await readTree(ws.root);
+    const bad = await cli(["import", evil, "--name", "evil"], { env, cwd: dir });
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /error: .*evil\.tar\.gz: entry 'cec\/\.\.\/\.\.\/\.\.\/escape\.txt': contains '\.\.' \(path traversal\)/,
+    );
+    assert.match(bad.stderr, /hint: /);
+    assert.deepEqual(await readTree(ws.root), before, "a rejected import changed the workspace");
+
+    const push = await cli(["push"], { env, cwd: dir });
+    assert.equal(push.code, 1);
+    assert.match(push.stderr, /has no git remote[\s\S]*hint: add one with 'git -C/);
+  });
+});
+
+Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async () => {
+  await withTempDir(async (dir) => {
+    const env = { COMFYDOCK_HOME: join(dir, "ws"), GIT_CONFIG_GLOBAL: "/dev/null", NO_COLOR: "1" };
+    const ws = workspacePaths(env.COMFYDOCK_HOME);
+    await Deno.mkdir(ws.environments, { recursive: true });
+    await Deno.mkdir(ws.metadata, { recursive: true });
+    await Deno.writeTextFile(ws.workspaceJson, '{"version":1,"active_environment":null}');
+    const before = await readTree(ws.root);
+    // A git server that never answers: the clone hangs mid-import, with its staging dir in place.
+    let release: (r: Response) => void = () => {};
+    const held = new Promise<Response>((r) => (release = r));
+    let requests = 0;
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
+      requests++;
+      return held;
+    });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "import",
+        `http://127.0.0.1:${server.addr.port}/team.git`,
+        "--name",
+        "t",
+      ],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const staging = join(ws.metadata, "staging");
+      for (let i = 0; i < 200 && !(requests > 0 && (await readTree(ws.root)).has(".metadata/staging")); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(requests > 0, "the clone never reached the server");
+      assert.ok((await Array.fromAsync(Deno.readDir(staging))).length > 0, "no staging dir while importing");
+      child.kill("SIGTERM");
+      const out = await child.output();
+      assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
+      assert.match(new TextDecoder().decode(out.stderr), /Import interrupted; nothing was left behind/);
+      assert.deepEqual(await readTree(ws.root), before);
+    } finally {
+      release(new Response("gone", { status: 500 }));
+      await server.shutdown();
+    }
+  });
+});
