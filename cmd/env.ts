@@ -1,35 +1,223 @@
 /** Workspace and environment lifecycle: init, create, list, use, delete, run, config, comfyui update. */
 import type { Command } from "@commander-js/extra-typings";
-import { notBuilt } from "./context.ts";
+import { confirm, globals, requireWorkspace, resolveEnv } from "./context.ts";
+import { info, paint, printJson, println, ui } from "../lib/ui.ts";
+import { workspaceRoot } from "../workspace/paths.ts";
+
+function gib(bytes: number): string {
+  return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}
+
+/** Reads a secret: all of stdin when piped, else a hidden prompt. Never echoed. */
+async function readSecret(service: string): Promise<string> {
+  if (!Deno.stdin.isTerminal()) return (await new Response(Deno.stdin.readable).text()).trim();
+  const { password, isCancel } = await import("@clack/prompts");
+  const v = await password({ message: `API key for ${service}` });
+  if (isCancel(v)) {
+    const { CdError } = await import("../lib/errors.ts");
+    throw new CdError("CANCELLED", "cancelled; nothing was stored");
+  }
+  return String(v);
+}
 
 export function registerEnvCommands(program: Command): void {
   program.command("init").description(
     "create a workspace (default: $COMFYDOCK_HOME or ~/.comfydock_workspace)",
   )
-    .argument("[path]").action(() => notBuilt("init", 12));
+    .argument("[path]").action(async (path, _o, cmd) => {
+      const { initWorkspace } = await import("../workspace/workspace.ts");
+      const { resolve } = await import("node:path");
+      const r = await initWorkspace(path ? resolve(path) : workspaceRoot());
+      if (globals(cmd).json) printJson(r);
+      else if (r.created) {
+        println(`Initialized a ComfyDock workspace at ${r.root}`);
+        if (path && resolve(path) !== workspaceRoot()) {
+          println(`Use it with: export COMFYDOCK_HOME=${r.root}`);
+        }
+        println("Next: comfydock create NAME");
+      } else {println(
+          `A workspace already exists at ${r.root}; nothing was overwritten (missing folders added).`,
+        );}
+    });
+
   program.command("create").description("create an environment: ComfyUI checkout, venv, .cec repo")
     .argument("<name>")
     .option("--python <version>", "Python X.Y (an interpreter already on this machine)")
     .option("--comfyui <ref>", "ComfyUI tag, commit or 'latest'", "latest")
     .option("--comfyui-url <url>", "ComfyUI git URL (default $COMFYDOCK_COMFYUI_URL or the official repo)")
-    .option("--torch-backend <backend>", "auto|cpu|cuXXX|rocmX.Y", "auto")
+    .option(
+      "--torch-backend <backend>",
+      "auto|cpu|cuXXX|rocmX.Y (default: config default_torch_backend, else auto)",
+    )
     .option("--use", "make it the active environment")
-    .action(() => notBuilt("create", 12));
-  program.command("list").description("list environments (active marked)").action(() => notBuilt("list", 12));
+    .action(async (name, opts, cmd) => {
+      const ws = await requireWorkspace();
+      const { createEnvironment } = await import("../workspace/create.ts");
+      const settings = (await (await import("../workspace/workspace.ts")).readWorkspaceMeta(ws)).settings;
+      const controller = new AbortController();
+      const onInt = () => {
+        if (!controller.signal.aborted) {
+          info("interrupted: stopping after the current step and cleaning up...");
+        }
+        controller.abort();
+      };
+      Deno.addSignalListener("SIGINT", onInt);
+      try {
+        const env = await createEnvironment(ws, name, {
+          python: opts.python ??
+            (typeof settings.default_python === "string" ? settings.default_python : undefined),
+          comfyui: opts.comfyui,
+          comfyuiUrl: opts.comfyuiUrl ??
+            (typeof settings.comfyui_url === "string" ? settings.comfyui_url : undefined),
+          torchBackend: opts.torchBackend ??
+            (typeof settings.default_torch_backend === "string" ? settings.default_torch_backend : undefined),
+          use: !!opts.use,
+          signal: controller.signal,
+        });
+        if (globals(cmd).json) printJson(env);
+        else {
+          println(paint("green", `Created environment '${env.name}' in ${env.seconds} s`));
+          println(
+            `  ComfyUI ${env.comfyui_version} (${
+              env.comfyui_commit.slice(0, 7)
+            }), Python ${env.python_version}, torch ${env.torch_backend}`,
+          );
+          println(`  ${env.path}`);
+          println(
+            env.active
+              ? `  active: yes. Start it with 'comfydock run'`
+              : `  switch to it with 'comfydock use ${env.name}'`,
+          );
+        }
+      } finally {
+        Deno.removeSignalListener("SIGINT", onInt);
+      }
+    });
+
+  program.command("list").description("list environments (active marked)").action(async (_o, cmd) => {
+    const ws = await requireWorkspace();
+    const { listEnvironments } = await import("../workspace/workspace.ts");
+    const envs = await listEnvironments(ws);
+    if (globals(cmd).json) return printJson(envs);
+    if (!envs.length) return println("No environments yet. Create one with 'comfydock create NAME'.");
+    for (const e of envs) {
+      const mark = e.active ? paint("green", "*") : " ";
+      const what = e.error
+        ? paint("red", `(unreadable: ${e.error})`)
+        : `ComfyUI ${e.comfyui_version}  Python ${e.python_version}  torch ${e.torch_backend ?? "-"}`;
+      println(`${mark} ${e.name.padEnd(20)} ${what}`);
+    }
+  });
+
   program.command("use").description("set the active environment").argument("<name>")
-    .action(() => notBuilt("use", 12));
+    .action(async (name, _o, cmd) => {
+      const ws = await requireWorkspace();
+      const { setActiveEnvironment } = await import("../workspace/workspace.ts");
+      const env = await setActiveEnvironment(ws, name);
+      if (globals(cmd).json) printJson(env);
+      else println(`Active environment: ${env.name}`);
+    });
+
   program.command("delete").description("delete an environment").argument("<name>")
-    .option("--force", "delete even with uncommitted workflow edits").action(() => notBuilt("delete", 12));
+    .option("--force", "delete even with uncommitted workflow edits").action(async (name, opts, cmd) => {
+      const ws = await requireWorkspace();
+      const { deleteEnvironment } = await import("../workspace/workspace.ts");
+      const summary = await deleteEnvironment(ws, name, {
+        force: !!opts.force,
+        confirm: (s) => {
+          const lose = [
+            ...(s.untrackedWorkflows.length ? [`${s.untrackedWorkflows.length} untracked workflow(s)`] : []),
+            ...(s.modelFiles
+              ? [`${s.modelFiles} model file(s) in ComfyUI/models (${gib(s.modelBytes)})`]
+              : []),
+            ...(s.modifiedWorkflows.length
+              ? [`${s.modifiedWorkflows.length} uncaptured workflow edit(s)`]
+              : []),
+          ];
+          return confirm(
+            `Delete environment '${name}' (${s.path})${lose.length ? `, losing ${lose.join(", ")}` : ""}?`,
+          );
+        },
+      });
+      if (summary === null) return info("Cancelled; nothing was deleted.");
+      if (globals(cmd).json) printJson({ deleted: name, ...summary });
+      else println(`Deleted environment '${name}'.`);
+    });
+
   program.command("run").description("start ComfyUI in the environment (args after -- go to main.py)")
-    .argument("[args...]").action(() => notBuilt("run", 12));
+    .argument("[args...]").allowUnknownOption().action(async (args, _o, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { runComfyUI } = await import("../workspace/environment.ts");
+      Deno.exitCode = await runComfyUI(paths, args);
+    });
+
   const config = program.command("config").description("workspace configuration and API keys");
-  config.command("get").argument("<key>").action(() => notBuilt("config get", 12));
-  config.command("set").argument("<key>").argument("<value>").action(() => notBuilt("config set", 12));
-  config.command("list").action(() => notBuilt("config list", 12));
+  config.command("get").argument("<key>").action(async (key, _o, cmd) => {
+    const { ConfigManager } = await import("../workspace/config.ts");
+    const value = await new ConfigManager(await requireWorkspace()).get(key);
+    if (globals(cmd).json) printJson({ [key]: value });
+    else println(value === null ? "(not set)" : typeof value === "string" ? value : JSON.stringify(value));
+  });
+  config.command("set").argument("<key>").argument("<value>").action(async (key, raw, _o, cmd) => {
+    const { ConfigManager } = await import("../workspace/config.ts");
+    const value = await new ConfigManager(await requireWorkspace()).set(key, raw);
+    if (globals(cmd).json) printJson({ [key]: value });
+    else println(`${key} = ${JSON.stringify(value)}`);
+  });
+  config.command("list").action(async (_o, cmd) => {
+    const { ConfigManager, SETTINGS } = await import("../workspace/config.ts");
+    const all = await new ConfigManager(await requireWorkspace()).list();
+    if (globals(cmd).json) return printJson(all);
+    for (const k of Object.keys(SETTINGS)) {
+      println(
+        `${k.padEnd(22)} ${k in all.settings ? JSON.stringify(all.settings[k]) : paint("gray", "(not set)")}`,
+      );
+    }
+    for (const [s, k] of Object.entries(all.keys)) println(`key ${s.padEnd(18)} ${k.masked}  (${k.source})`);
+  });
   config.command("set-key").argument("<service>", "civitai|huggingface|github")
-    .action(() => notBuilt("config set-key", 12));
+    .description("store an API key (read from stdin, or a hidden prompt)")
+    .action(async (service, _o, cmd) => {
+      const { ConfigManager, serviceName } = await import("../workspace/config.ts");
+      const manager = new ConfigManager(await requireWorkspace());
+      serviceName(service); // fail on a bad service before asking for a secret
+      const secret = await readSecret(service);
+      if (!secret) {
+        const { CdError } = await import("../lib/errors.ts");
+        throw new CdError("INVALID_KEY", `no ${service} key was given; nothing was stored`, {
+          hint: `pipe it in (e.g. 'comfydock config set-key ${service} < key.txt') or type it at the prompt`,
+        });
+      }
+      const r = await manager.setKey(service, secret);
+      if (globals(cmd).json) printJson(r);
+      else {println(
+          r.masked
+            ? `Stored the ${r.service} key (${r.masked}) in ${manager.ws.keysFile}`
+            : `Removed the ${r.service} key`,
+        );}
+    });
+
   program.command("comfyui").description("ComfyUI core version")
-    .command("update").argument("[version]", "TAG|COMMIT|latest").action(() =>
-      notBuilt("comfyui update", 12)
-    );
+    .command("update").description("pin another ComfyUI version and apply it")
+    .argument("[version]", "TAG|COMMIT|latest").action(async (version, _o, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { updateComfyUI } = await import("../workspace/environment.ts");
+      const { renderPlan } = await import("../reconcile/render.ts");
+      const r = await updateComfyUI(paths, version ?? "latest", {
+        confirm: async (plan) => {
+          if (!ui.json) println(renderPlan(plan, paint));
+          return await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`);
+        },
+      });
+      if (globals(cmd).json) return printJson(r);
+      const same = r.from.commit === r.to.commit;
+      println(
+        same
+          ? `ComfyUI is already at ${r.to.version} (${r.to.commit.slice(0, 7)}).`
+          : `ComfyUI ${r.from.version} -> ${r.to.version} (${r.to.commit.slice(0, 7)})` +
+            (r.applied ? ", applied." : r.plan?.actions.length ? "; .cec committed, apply skipped." : "."),
+      );
+      if (r.dependencies.added.length) println(`  + ${r.dependencies.added.join(", ")}`);
+      if (r.dependencies.removed.length) println(`  - ${r.dependencies.removed.join(", ")}`);
+    });
 }

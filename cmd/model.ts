@@ -1,17 +1,342 @@
 /** Models: scan, find, list, show, add, remove, sources, index rebuild. */
 import type { Command } from "@commander-js/extra-typings";
-import { notBuilt } from "./context.ts";
+import { CdError } from "../lib/errors.ts";
+import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+import type { WorkspacePaths } from "../workspace/paths.ts";
+import type { ModelIndex, ModelInfo, ScanProgress, ScanResult } from "../providers/models/index_db.ts";
+import { confirm, globals, requireWorkspace, resolveEnv } from "./context.ts";
+
+/** A bytes/s + ETA bar on a terminal; nothing when stderr is piped or in --json mode. */
+async function scanProgress(): Promise<{ onProgress?: (p: ScanProgress) => void; stop: () => void }> {
+  if (ui.json || !Deno.stderr.isTerminal()) return { stop: () => {} };
+  const { default: cliProgress } = await import("cli-progress");
+  const { formatSize } = await import("../providers/models/format.ts");
+  const bar = new cliProgress.SingleBar({
+    format: "{phase} [{bar}] {percentage}% | {done} of {all} | {speed}/s | ETA {eta_formatted}",
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: true,
+  }, cliProgress.Presets.shades_classic);
+  const started = performance.now();
+  let running = false;
+  return {
+    onProgress: (p) => {
+      const payload = {
+        phase: p.phase === "full" ? "hashing" : "scanning",
+        done: formatSize(p.bytesDone),
+        all: formatSize(p.bytesTotal),
+        speed: formatSize(p.bytesDone / Math.max(0.001, (performance.now() - started) / 1000)),
+      };
+      if (!running) {
+        bar.start(Math.max(1, p.bytesTotal), 0, payload);
+        running = true;
+      }
+      bar.setTotal(Math.max(1, p.bytesTotal));
+      bar.update(p.bytesDone, payload);
+    },
+    stop: () => running && bar.stop(),
+  };
+}
+
+function warnAll(warnings: string[]): void {
+  for (const w of warnings) info(`${paint("yellow", "warning:")} ${w}`);
+}
+
+async function openIndex(ws: WorkspacePaths): Promise<ModelIndex> {
+  const { openModelIndex, rescanKnownRoots } = await import("../providers/models/store.ts");
+  const index = openModelIndex(ws);
+  if (index.recovered) {
+    info(`${paint("yellow", "warning:")} the model index was unreadable: ${index.recovered}`);
+    step("rebuilding it by rescanning the model folders (same as 'comfydock model index rebuild')");
+    warnAll((await rescanKnownRoots(index, ws)).warnings);
+  }
+  return index;
+}
+
+function describeScan(r: ScanResult): string {
+  return `${r.root}: ${r.files} model file(s), ${r.unchanged} unchanged, ${r.hashed} hashed, ${r.removed} gone`;
+}
+
+async function modelLine(m: ModelInfo): Promise<string> {
+  const { formatSize } = await import("../providers/models/format.ts");
+  const id = m.hashes.sha256 ? `sha256:${m.hashes.sha256.slice(0, 12)}` : `quick:${m.hashes.quick ?? "?"}`;
+  const f = m.files[0];
+  return `${id.padEnd(20)} ${formatSize(m.size).padStart(10)}  ${(f?.category ?? "-").padEnd(16)} ${
+    f?.path ?? ""
+  }${m.files.length > 1 ? ` (+${m.files.length - 1} more)` : ""}`;
+}
+
+function modelJson(m: ModelInfo) {
+  return { id: m.id, name: m.name, size: m.size, hashes: m.hashes, files: m.files, metadata: m.metadata };
+}
+
+/** Runs a pyproject change (changeDesired) and reports the plan it led to. */
+async function change(
+  envName: string | undefined,
+  edit: { path: string[]; value: unknown },
+  message: string,
+  apply: boolean,
+): Promise<void> {
+  const paths = await resolveEnv(envName);
+  const { changeDesired } = await import("../reconcile/change.ts");
+  const { renderPlan, summarize } = await import("../reconcile/render.ts");
+  const result = await changeDesired(paths, {
+    edits: [edit],
+    message,
+    apply,
+    confirm: async (plan) => {
+      if (!ui.json) println(renderPlan(plan, paint));
+      return await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`);
+    },
+  }, { log: step });
+  if (ui.json) {
+    printJson({ commit: result.commit, plan: result.plan, applied: result.applied });
+    return;
+  }
+  println(`Committed .cec: ${message}`);
+  if (result.applied && result.plan) {
+    const s = summarize(result.plan.actions);
+    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
+  } else if (result.plan && result.plan.actions.length === 0) {
+    println("No changes. Environment matches .cec.");
+  } else if (!apply) {
+    println("Not applied (--no-apply): run 'comfydock apply' to make the environment match.");
+  }
+}
 
 export function registerModelCommands(program: Command): void {
   const model = program.command("model").description("content-addressed models");
-  model.command("scan").argument("[paths...]").option("--full", "compute full hashes now")
-    .action(() => notBuilt("model scan", 6));
-  model.command("find").argument("<query>").action(() => notBuilt("model find", 6));
-  model.command("list").action(() => notBuilt("model list", 6));
-  model.command("show").argument("<keyOrHash>").action(() => notBuilt("model show", 6));
-  model.command("add").argument("<source>", "PATH|URL|HASH|hf:REPO/FILE|civitai:VERSION_ID")
-    .option("--category <c>").option("--key <k>").action(() => notBuilt("model add", 6));
-  model.command("remove").argument("<key>").action(() => notBuilt("model remove", 6));
-  model.command("sources").argument("<key>").action(() => notBuilt("model sources", 6));
-  model.command("index").command("rebuild").action(() => notBuilt("model index rebuild", 6));
+
+  model.command("scan").description("index model files (default: the workspace store and model_paths)")
+    .argument("[paths...]").option("--full", "compute full hashes (sha256) now, not only quick identities")
+    .action(async (paths, opts, cmd) => {
+      globals(cmd);
+      const ws = await requireWorkspace();
+      const { defaultScanRoots } = await import("../providers/models/store.ts");
+      const { resolve } = await import("node:path");
+      const roots = paths.length ? paths.map((p) => resolve(p)) : await defaultScanRoots(ws);
+      if (!roots.length) {
+        throw new CdError("MODEL_NOTHING_TO_SCAN", "no model folders to scan", {
+          hint:
+            "pass a folder ('comfydock model scan ~/ComfyUI/models') or add model_paths to .metadata/workspace.json",
+        });
+      }
+      using index = await openIndex(ws);
+      const results: ScanResult[] = [];
+      for (const root of roots) {
+        const bar = await scanProgress();
+        try {
+          results.push(await index.scanDirectory(root, { full: opts.full, onProgress: bar.onProgress }));
+        } finally {
+          bar.stop();
+        }
+      }
+      warnAll(results.flatMap((r) => r.warnings));
+      if (ui.json) printJson({ results, index: index.stats() });
+      else {
+        for (const r of results) println(describeScan(r));
+        const s = index.stats();
+        println(`Index: ${s.models} model(s) in ${s.files} file(s).`);
+      }
+    });
+
+  model.command("find").description("search the index by name, hash prefix or category").argument("<query>")
+    .action(async (query, _opts, cmd) => {
+      globals(cmd);
+      using index = await openIndex(await requireWorkspace());
+      const found = index.searchModels(query);
+      if (ui.json) printJson(found.map(modelJson));
+      else if (!found.length) println(`No indexed model matches '${query}'.`);
+      else for (const m of found) println(await modelLine(m));
+    });
+
+  model.command("list").description("the models this environment requires: present or missing, and where")
+    .action(async (_opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const { modelProvider } = await import("../providers/models/provider.ts");
+      const desired = await readDesired(paths);
+      const observed = await modelProvider.observe(desired, { paths, readOnly: true });
+      const rows = Object.entries(desired.models).map(([key, spec]) => {
+        const o = observed.models[key];
+        const state = o.state === "ok" ? "present" : o.state === "wrong" ? "wrong-content" : "missing";
+        return {
+          key,
+          category: spec.category,
+          filename: spec.filename,
+          state,
+          path: o.path,
+          available_at: o.found,
+        };
+      });
+      if (ui.json) printJson(rows);
+      else if (!rows.length) println(`Environment '${paths.name}' requires no models.`);
+      else {
+        for (const r of rows) {
+          const mark = r.state === "present" ? paint("green", "✓") : paint("yellow", "✗");
+          const where = r.state === "present"
+            ? ""
+            : r.available_at
+            ? ` (on this machine at ${r.available_at}; 'comfydock apply' links it)`
+            : " (not on this machine; 'comfydock apply' downloads it)";
+          println(
+            `  ${mark} ${r.key.padEnd(24)} ${`${r.category}/${r.filename}`.padEnd(48)} ${r.state}${where}`,
+          );
+        }
+      }
+    });
+
+  model.command("show").description("a model of this environment (KEY) or of the index (HASH or path)")
+    .argument("<keyOrHash>").action(async (arg, _opts, cmd) => {
+      const g = globals(cmd);
+      const ws = await requireWorkspace();
+      let spec: unknown = null;
+      let indexed: ModelInfo | null = null;
+      using index = await openIndex(ws);
+      try {
+        const paths = await resolveEnv(g.env);
+        const { readDesired } = await import("../reconcile/desired.ts");
+        const desired = await readDesired(paths);
+        const s = desired.models[arg];
+        if (s) {
+          spec = s;
+          indexed = index.resolveByHash(s.sha256 ? `sha256:${s.sha256}` : s.hash!);
+        }
+      } catch (e) {
+        if (!(e instanceof CdError)) throw e; // no environment: show from the index only
+      }
+      indexed ??= index.getModelInfo(arg);
+      if (!spec && !indexed) {
+        throw new CdError("MODEL_NOT_FOUND", `no model key or indexed model matches '${arg}'`, {
+          hint:
+            "'comfydock model list' shows this environment's keys, 'comfydock model find' searches the index",
+        });
+      }
+      if (ui.json) {
+        printJson({ key: spec ? arg : null, spec, indexed: indexed && modelJson(indexed) });
+        return;
+      }
+      if (spec) println(`${paint("bold", arg)} (pyproject.toml)\n${JSON.stringify(spec, null, 2)}`);
+      if (indexed) {
+        println(`Indexed model ${indexed.id}: ${indexed.name}`);
+        for (const [t, v] of Object.entries(indexed.hashes)) println(`  ${t}: ${v}`);
+        for (const f of indexed.files) {
+          println(`  file: ${f.path} (${f.category ?? "-"})${f.sha256 ? "" : " [quick identity only]"}`);
+        }
+      } else println("Not on this machine (not in the model index).");
+    });
+
+  model.command("add").description("add a model to this environment's pyproject.toml, then apply")
+    .argument("<source>", "PATH|URL|HASH|hf:REPO/FILE|civitai:VERSION_ID")
+    .option("--category <c>", "ComfyUI models folder (checkpoints, loras, vae, ...)")
+    .option("--key <k>", "key under [tool.comfydock.models] (default: from the filename)")
+    .option("--no-apply", "only edit and commit .cec")
+    .action(async (source, opts, cmd) => {
+      const g = globals(cmd);
+      const paths = await resolveEnv(g.env);
+      const { parseAddSource, buildModelEntry } = await import("../providers/models/add.ts");
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const desired = await readDesired(paths);
+      using index = await openIndex(paths.workspace);
+      const entry = await buildModelEntry(parseAddSource(source), opts, {
+        ws: paths.workspace,
+        index,
+        download: { log: step },
+      });
+      const existing = desired.models[entry.key];
+      if (existing) {
+        if (existing.sha256 === entry.spec.sha256) {
+          if (ui.json) printJson({ key: entry.key, unchanged: true });
+          else println(`'${entry.key}' is already in pyproject.toml with this content; nothing to do.`);
+          return;
+        }
+        throw new CdError("MODEL_KEY_TAKEN", `models.${entry.key} already names a different model`, {
+          hint: "choose another key with --key, or 'comfydock model remove " + entry.key + "' first",
+        });
+      }
+      if (!ui.json) step(`${entry.key}: ${entry.note}`);
+      await change(
+        g.env,
+        { path: ["tool", "comfydock", "models", entry.key], value: entry.spec },
+        `model add ${entry.key}`,
+        opts.apply,
+      );
+    });
+
+  model.command("remove").description("remove a model from pyproject.toml (the stored file is kept)")
+    .argument("<key>").option("--no-apply", "only edit and commit .cec")
+    .action(async (key, opts, cmd) => {
+      const g = globals(cmd);
+      const paths = await resolveEnv(g.env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      if (!(await readDesired(paths)).models[key]) {
+        throw new CdError("MODEL_NOT_FOUND", `no [tool.comfydock.models.${key}] in ${paths.pyproject}`, {
+          hint: "'comfydock model list' shows the keys",
+        });
+      }
+      await change(
+        g.env,
+        { path: ["tool", "comfydock", "models", key], value: undefined },
+        `model remove ${key}`,
+        opts.apply,
+      );
+    });
+
+  model.command("sources").description("look up download sources for a model by its sha256 (Civitai)")
+    .argument("<key>").action(async (key, _opts, cmd) => {
+      const g = globals(cmd);
+      const paths = await resolveEnv(g.env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const { civitaiByHash, describeSource, sourceConfig } = await import("../providers/models/sources.ts");
+      const spec = (await readDesired(paths)).models[key];
+      if (!spec) {
+        throw new CdError("MODEL_NOT_FOUND", `no [tool.comfydock.models.${key}] in ${paths.pyproject}`, {
+          hint: "'comfydock model list' shows the keys",
+        });
+      }
+      if (!spec.sha256) {
+        throw new CdError("MODEL_NO_SHA256", `models.${key} has no sha256 to look up`, {
+          hint: "run 'comfydock model scan --full' on its folder and add it again by path",
+        });
+      }
+      const v = await civitaiByHash(await sourceConfig(paths.workspace), spec.sha256);
+      const found = v
+        ? [{ type: "civitai" as const, ...(v.modelId ? { model_id: v.modelId } : {}), version_id: v.id }]
+        : [];
+      if (ui.json) {
+        printJson({ key, configured: spec.sources, found, civitai: v });
+        return;
+      }
+      println(`Configured: ${spec.sources.map(describeSource).join(", ") || "none"}`);
+      if (v) {
+        println(
+          `Civitai: ${v.model?.name ?? "?"} ${v.name ?? ""} (version ${v.id}${
+            v.modelId ? `, model ${v.modelId}` : ""
+          })`,
+        );
+      } else println("Civitai does not know this file.");
+    });
+
+  model.command("index").description("the model index database").command("rebuild")
+    .description("drop the index and rebuild it by rescanning the model folders")
+    .action(async (_opts, cmd) => {
+      globals(cmd);
+      const ws = await requireWorkspace();
+      const { rebuildModelIndex } = await import("../providers/models/store.ts");
+      const bar = await scanProgress();
+      let out;
+      try {
+        out = await rebuildModelIndex(ws, { onProgress: bar.onProgress });
+      } finally {
+        bar.stop();
+      }
+      using index = out.index;
+      warnAll(out.warnings);
+      if (ui.json) printJson({ results: out.results, index: index.stats() });
+      else {
+        for (const r of out.results) println(describeScan(r));
+        const s = index.stats();
+        println(`Model index rebuilt: ${s.models} model(s) in ${s.files} file(s).`);
+      }
+    });
 }

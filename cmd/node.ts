@@ -1,17 +1,366 @@
 /** Custom nodes: add, remove, update, list, find, show, index update. */
 import type { Command } from "@commander-js/extra-typings";
-import { notBuilt } from "./context.ts";
+import { confirm, globals, resolveEnv, workspace } from "./context.ts";
+import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+import type { Plan } from "../reconcile/types.ts";
+import type { EnvPaths, WorkspacePaths } from "../workspace/paths.ts";
+import type { RegistryClient } from "../providers/nodes/registry.ts";
+import type { ResolvedNode } from "../providers/nodes/add.ts";
+import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
+
+/** A registry client with the workspace's API cache (when there is a workspace); close() releases it. */
+async function openRegistry(
+  ws: WorkspacePaths,
+  refresh = false,
+): Promise<{ registry: RegistryClient; close: () => void }> {
+  const { RegistryClient } = await import("../providers/nodes/registry.ts");
+  const { ApiCache } = await import("../providers/nodes/api_cache.ts");
+  const { exists } = await import("../lib/fsx.ts");
+  const cache = await exists(ws.workspaceJson) ? new ApiCache(ws.apiCacheDb) : undefined;
+  return { registry: new RegistryClient({ cache, refresh }), close: () => cache?.close() };
+}
+
+async function askToApply(plan: Plan): Promise<boolean> {
+  const { renderPlan } = await import("../reconcile/render.ts");
+  if (!ui.json) println(renderPlan(plan, paint));
+  return await confirm(`Apply these ${plan.actions.length} action(s) to '${plan.environment}'?`);
+}
+
+/**
+ * Edits .cec, commits, then plans and applies. Adding or moving nodes first checks with uv that the whole
+ * environment still resolves; removing a requirement group cannot create a conflict, so it skips the check.
+ */
+async function change(paths: EnvPaths, edits: TomlEdit[], message: string, apply: boolean, check: boolean) {
+  const { changeDesired } = await import("../reconcile/change.ts");
+  const { checkResolves } = await import("../providers/packages/resolve.ts");
+  return await changeDesired(paths, {
+    edits,
+    message,
+    verify: check
+      ? (text) => {
+        step("checking that the environment still resolves (uv)");
+        return checkResolves(paths, text);
+      }
+      : undefined,
+    apply,
+    confirm: askToApply,
+  }, { log: step });
+}
+
+function report(
+  verb: string,
+  nodes: ResolvedNode[],
+  r: { commit: string | null; plan: Plan | null; applied: boolean },
+) {
+  if (ui.json) {
+    printJson({
+      [verb]: nodes.map((n) => ({
+        id: n.id,
+        spec: n.spec,
+        requirements: n.requirements,
+        warnings: n.warnings,
+      })),
+      commit: r.commit,
+      applied: r.applied,
+      plan: r.plan,
+    });
+    return;
+  }
+  for (const n of nodes) {
+    println(`${paint("green", verb)} ${n.summary}`);
+    if (n.requirements.length) {
+      println(`  requirements -> [dependency-groups].${n.id}: ${n.requirements.join(", ")}`);
+    }
+  }
+  println(
+    r.applied
+      ? "Applied: the environment matches .cec."
+      : r.plan === null
+      ? ".cec committed; run 'comfydock apply' to install."
+      : r.plan.actions.length === 0
+      ? "Nothing to install."
+      : ".cec committed; apply skipped (run 'comfydock apply' to install).",
+  );
+}
+
+function warn(lines: string[]) {
+  for (const w of lines) info(`${paint("yellow", "warning:")} ${w}`);
+}
 
 export function registerNodeCommands(program: Command): void {
   const node = program.command("node").description("custom nodes (registry, git, local)");
-  node.command("add").argument("<spec...>", "registry-id[@version] | git-url[@ref] | path (with --dev)")
-    .option("--dev", "a local node you develop (never deleted or overwritten)")
-    .option("--no-apply", "only edit and commit .cec").action(() => notBuilt("node add", 10));
-  node.command("remove").argument("<id>").action(() => notBuilt("node remove", 10));
-  node.command("update").argument("[id]").option("--version <v>").action(() => notBuilt("node update", 10));
-  node.command("list").action(() => notBuilt("node list", 10));
-  node.command("find").argument("<query>").action(() => notBuilt("node find", 10));
-  node.command("show").argument("<id>").action(() => notBuilt("node show", 10));
-  node.command("index").command("update").option("--from <fileOrUrl>")
-    .action(() => notBuilt("node index update", 10));
+
+  node.command("add").description("pin nodes in .cec (with their requirements) and install them")
+    .argument("<spec...>", "registry-id[@version] | git-url[@ref] | path (with --dev)")
+    .option("--dev", "a local node you develop (linked; never deleted or overwritten)")
+    .option("--no-apply", "only edit and commit .cec")
+    .option("--refresh", "ignore cached registry replies")
+    .action(async (specs, opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const add = await import("../providers/nodes/add.ts");
+      const { CdError } = await import("../lib/errors.ts");
+      const desired = await readDesired(paths);
+      const { registry, close } = await openRegistry(paths.workspace, opts.refresh);
+      try {
+        const resolved: ResolvedNode[] = [];
+        for (const s of specs) {
+          const r = await add.resolveNodeSpec(add.parseNodeSpec(s, { dev: opts.dev }), {
+            paths,
+            registry,
+            log: step,
+          });
+          add.assertNotPresent(desired.pyproject, r);
+          if (resolved.some((x) => x.id === r.id)) {
+            throw new CdError("NODE_SPEC_DUPLICATE", `node '${r.id}' is given twice`, {
+              hint: "give each node once",
+            });
+          }
+          resolved.push(r);
+        }
+        warn(resolved.flatMap((r) => r.warnings));
+        const result = await change(
+          paths,
+          add.addEdits(desired.pyproject, resolved),
+          `node add ${resolved.map((r) => r.id).join(" ")}`,
+          opts.apply,
+          true,
+        );
+        report("added", resolved, result);
+      } finally {
+        close();
+      }
+    });
+
+  node.command("remove").description("remove a node from .cec (its folder goes to the trash on apply)")
+    .argument("<id>")
+    .option("--no-apply", "only edit and commit .cec")
+    .action(async (id, opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const add = await import("../providers/nodes/add.ts");
+      const desired = await readDesired(paths);
+      add.requireNode(desired.pyproject, id);
+      const r = await change(
+        paths,
+        add.removeEdits(desired.pyproject, id),
+        `node remove ${id}`,
+        opts.apply,
+        false,
+      );
+      if (ui.json) return printJson({ removed: id, commit: r.commit, applied: r.applied, plan: r.plan });
+      println(
+        `${paint("green", "removed")} ${id}${
+          r.applied ? "; applied." : "; run 'comfydock apply' to finish."
+        }`,
+      );
+    });
+
+  node.command("update").description("move nodes to the latest (or a given) version or commit")
+    .argument("[id]")
+    .option("--version <v>", "registry version to pin (default: the latest)")
+    .option("--no-apply", "only edit and commit .cec")
+    .option("--refresh", "ignore cached registry replies")
+    .action(async (id, opts, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const add = await import("../providers/nodes/add.ts");
+      const { CdError } = await import("../lib/errors.ts");
+      const desired = await readDesired(paths);
+      if (!id && opts.version) {
+        throw new CdError("NODE_UPDATE_INVALID", "--version needs a node id", {
+          hint: "comfydock node update ID --version V",
+        });
+      }
+      const ids = id ? [id] : Object.keys(desired.nodes);
+      // Refresh by default: 'update' is the moment to see new versions.
+      const { registry, close } = await openRegistry(paths.workspace, opts.refresh ?? true);
+      try {
+        warn(
+          await add.pinnedVersionWarnings(
+            Object.fromEntries(ids.map((nid) => [nid, add.requireNode(desired.pyproject, nid)])),
+            registry,
+          ),
+        );
+        const changed: ResolvedNode[] = [];
+        for (const nid of ids) {
+          const spec = add.requireNode(desired.pyproject, nid);
+          const r = await add.resolveUpdate(nid, spec, opts.version, { paths, registry, log: step });
+          if (r) changed.push(r);
+        }
+        if (!changed.length) {
+          if (ui.json) return printJson({ updated: [] });
+          return println(id ? `${id} is already up to date.` : "All nodes are up to date.");
+        }
+        warn(changed.flatMap((r) => r.warnings));
+        const result = await change(
+          paths,
+          add.addEdits(desired.pyproject, changed),
+          `node update ${changed.map((r) => r.id).join(" ")}`,
+          opts.apply,
+          true,
+        );
+        report("updated", changed, result);
+      } finally {
+        close();
+      }
+    });
+
+  node.command("list").description("nodes in .cec and on disk, with drift marks").action(async (_o, cmd) => {
+    const paths = await resolveEnv(globals(cmd).env);
+    const { readDesired } = await import("../reconcile/desired.ts");
+    const { nodeProvider } = await import("../providers/nodes/provider.ts");
+    const { nodeStatus } = await import("../providers/nodes/status.ts");
+    const desired = await readDesired(paths);
+    const observed = await nodeProvider.observe(desired, { paths, readOnly: true });
+    const rows = nodeStatus(desired, observed);
+    if (ui.json) return printJson({ nodes: rows });
+    if (!rows.length) return println("No custom nodes.");
+    const marks = { ok: " ", missing: "+", drift: "~", unmanaged: "-", kept: "!" } as const;
+    const colors = {
+      ok: "green",
+      missing: "green",
+      drift: "yellow",
+      unmanaged: "red",
+      kept: "yellow",
+    } as const;
+    for (const r of rows) {
+      println(
+        `${paint(colors[r.state], marks[r.state])} ${r.id.padEnd(32)} ${r.pin.padEnd(28)} ${
+          paint(colors[r.state], r.state)
+        }${r.detail ? `: ${r.detail}` : ""}`,
+      );
+    }
+  });
+
+  node.command("find").description("search the registry (the local node index when offline)")
+    .argument("<query>")
+    .option("--limit <n>", "results to show", "20")
+    .option("--refresh", "ignore cached registry replies")
+    .action(async (query, opts) => {
+      const ws = workspace();
+      const { CdError } = await import("../lib/errors.ts");
+      const { registry, close } = await openRegistry(ws, opts.refresh);
+      const limit = Math.max(1, Number(opts.limit) || 20);
+      let rows: {
+        id: string;
+        name: string | null;
+        version: string | null;
+        downloads: number;
+        description: string | null;
+      }[];
+      let source = "registry";
+      try {
+        const page = await registry.search(query, { limit });
+        rows = page.nodes.map((n) => ({
+          id: n.id,
+          name: n.name ?? null,
+          version: n.latest_version?.version ?? null,
+          downloads: n.downloads ?? 0,
+          description: n.description ?? null,
+        }));
+      } catch (e) {
+        if (!(e instanceof CdError) || !/^HTTP_/.test(e.code)) throw e;
+        const { exists } = await import("../lib/fsx.ts");
+        if (!await exists(ws.nodeIndexDb)) {
+          throw new CdError(e.code, e.message, {
+            hint: "no local node index to search offline; build one with 'comfydock node index update' " +
+              "when the registry is reachable (or --from a copy of extension-node-map.json)",
+          });
+        }
+        const { NodeIndex } = await import("../providers/nodes/node_index.ts");
+        const index = NodeIndex.open(ws.nodeIndexDb);
+        try {
+          rows = index.search(query, limit).map((h) => ({
+            id: h.id,
+            name: h.name,
+            version: h.latest_version,
+            downloads: h.downloads,
+            description: h.description,
+          }));
+        } finally {
+          index.close();
+        }
+        source = "node index (offline)";
+        info(
+          `${
+            paint("yellow", "warning:")
+          } the registry is unreachable; results come from the local node index`,
+        );
+      } finally {
+        close();
+      }
+      if (ui.json) return printJson({ source, results: rows });
+      if (!rows.length) return println(`No nodes match '${query}'.`);
+      for (const r of rows) {
+        println(
+          `${paint("bold", r.id)}${r.name && r.name !== r.id ? ` (${r.name})` : ""}${
+            r.version ? ` ${r.version}` : ""
+          }${r.downloads ? `  (${r.downloads} downloads)` : ""}`,
+        );
+        if (r.description) println(`    ${r.description.split("\n")[0].slice(0, 100)}`);
+      }
+    });
+
+  node.command("show").description("a registry node: description, repository, versions")
+    .argument("<id>")
+    .option("--refresh", "ignore cached registry replies")
+    .action(async (id, opts) => {
+      const { registry, close } = await openRegistry(workspace(), opts.refresh);
+      try {
+        const n = await registry.getNode(id);
+        const versions = await registry.listVersions(n.id);
+        if (ui.json) return printJson({ node: n, versions });
+        println(`${paint("bold", n.id)}${n.name && n.name !== n.id ? ` (${n.name})` : ""}`);
+        if (n.description) println(`  ${n.description.split("\n")[0]}`);
+        if (n.repository) println(`  repository: ${n.repository}`);
+        if (n.publisher?.id) println(`  publisher:  ${n.publisher.id}`);
+        println(`  downloads:  ${n.downloads ?? 0}`);
+        println(`  latest:     ${n.latest_version?.version ?? "none"}`);
+        println(`  versions:`);
+        for (const v of versions.slice(0, 15)) {
+          const status = (v.status ?? "").replace(/^NodeVersionStatus/, "");
+          println(
+            `    ${v.version.padEnd(12)} ${v.createdAt?.slice(0, 10) ?? ""}${
+              status && status !== "Active" ? `  [${status.toLowerCase()}]` : ""
+            }${v.deprecated ? "  [deprecated]" : ""}`,
+          );
+        }
+        if (versions.length > 15) println(`    ... ${versions.length - 15} more`);
+      } finally {
+        close();
+      }
+    });
+
+  node.command("index").description("the local node index (offline search, workflow analysis)")
+    .command("update").description("fill it from the registry and ComfyUI-Manager's extension-node-map.json")
+    .option(
+      "--from <fileOrUrl>",
+      "extension-node-map.json to read (default: COMFYDOCK_NODE_MAP_URL or GitHub)",
+    )
+    .option("--no-registry", "only read the node map")
+    .action(async (opts) => {
+      const { requireWorkspace } = await import("./context.ts");
+      const ws = await requireWorkspace();
+      const { updateNodeIndex } = await import("../providers/nodes/node_index.ts");
+      const { registry, close } = await openRegistry(ws, true);
+      try {
+        const r = await updateNodeIndex(ws.nodeIndexDb, {
+          registry: opts.registry ? registry : null,
+          from: opts.from,
+          log: step,
+        });
+        warn(r.warnings);
+        if (ui.json) return printJson(r);
+        if (r.registryNodes !== null) {
+          println(`registry: ${r.registryNodes} nodes, ${r.registryClasses} node classes`);
+        }
+        if (r.mapClasses !== null) {
+          println(`node map: ${r.mapClasses} node classes, ${r.coreTypes} core types`);
+        }
+        println(`Node index: ${ws.nodeIndexDb}`);
+      } finally {
+        close();
+      }
+    });
 }

@@ -2,7 +2,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { EnvPaths } from "../workspace/paths.ts";
 import type { Plan } from "../reconcile/types.ts";
-import { confirm, globals, notBuilt, resolveEnv } from "./context.ts";
+import { confirm, globals, resolveEnv } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
@@ -110,7 +110,22 @@ export function registerReconcileCommands(program: Command): void {
       else println(what ?? "Nothing to repair: no interrupted apply and no lock.");
     });
   program.command("capture").description("write changes made on disk back into .cec")
-    .action(() => notBuilt("capture", 11));
+    .action(async (_o, cmd) => {
+      const paths = await resolveEnv(globals(cmd).env);
+      const { captureEnvironment } = await import("../reconcile/capture.ts");
+      const s = await captureEnvironment(paths);
+      if (ui.json) printJson(s);
+      else {
+        if (s.workflows.length + s.nodes.length + s.packages.length === 0) {
+          println("Nothing to capture: .cec already describes the disk.");
+        }
+        for (const w of s.workflows) println(`  captured workflow ${w}`);
+        for (const n of s.nodes) println(`  captured node ${n}`);
+        for (const p of s.packages) println(`  captured package ${p} (dependency group 'user')`);
+        for (const k of s.skipped) println(`  ! skipped ${k}`);
+        if (s.commit) println(`Committed .cec ${s.commit.slice(0, 12)}. Review it with 'comfydock log'.`);
+      }
+    });
   program.command("drift").description("report everything that differs from .cec (exit 2 on drift)")
     .action(async (_o, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);

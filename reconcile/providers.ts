@@ -2,9 +2,18 @@
 import type { Provider } from "./types.ts";
 
 export async function loadProviders(): Promise<Provider[]> {
-  const [packages, workflows] = await Promise.all([
+  const [comfyui, nodes, packages, models, workflows] = await Promise.all([
+    import("../providers/comfyui/provider.ts"),
+    import("../providers/nodes/provider.ts"),
     import("../providers/packages/provider.ts"),
+    import("../providers/models/provider.ts"),
     import("../providers/workflows/provider.ts"),
   ]);
-  return [packages.packageProvider, workflows.workflowProvider];
+  return [
+    comfyui.comfyuiProvider,
+    nodes.nodeProvider,
+    packages.packageProvider,
+    models.modelProvider,
+    workflows.workflowProvider,
+  ];
 }

@@ -23,7 +23,9 @@ export interface GitOptions {
 export function git(dir: string | null, args: string[], opts: GitOptions = {}): Promise<RunResult> {
   const full = dir === null ? args : ["-C", dir, ...args];
   return run("git", full, {
-    env: { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", ...opts.env },
+    // GIT_OPTIONAL_LOCKS=0: `status` must not rewrite the index (observe is read-only and may run beside
+    // an apply).
+    env: { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", GIT_OPTIONAL_LOCKS: "0", ...opts.env },
     check: opts.check,
     errorCode: opts.errorCode ?? "GIT_FAILED",
     hint: opts.hint ?? "install git (https://git-scm.com) if it is missing",
@@ -90,7 +92,10 @@ export async function commit(
 
 /** Full sha of `rev` as a commit, or null when it does not name one. */
 export async function revParse(dir: string, rev: string, opts: GitOptions = {}): Promise<string | null> {
-  const r = await git(dir, ["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], { ...opts, check: false });
+  const r = await git(dir, ["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], {
+    ...opts,
+    check: false,
+  });
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
@@ -118,7 +123,12 @@ export async function log(
 }
 
 /** Content of `path` at `rev`, or null when the file does not exist there. */
-export async function showFile(dir: string, rev: string, path: string, opts: GitOptions = {}): Promise<string | null> {
+export async function showFile(
+  dir: string,
+  rev: string,
+  path: string,
+  opts: GitOptions = {},
+): Promise<string | null> {
   const r = await git(dir, ["show", `${rev}:${path}`], { ...opts, check: false });
   return r.code === 0 ? r.stdout : null;
 }
@@ -151,7 +161,12 @@ export async function status(
   dir: string,
   opts: GitOptions & { untracked?: boolean } = {},
 ): Promise<StatusEntry[]> {
-  const args = ["status", "--porcelain=v1", "-z", `--untracked-files=${opts.untracked === false ? "no" : "all"}`];
+  const args = [
+    "status",
+    "--porcelain=v1",
+    "-z",
+    `--untracked-files=${opts.untracked === false ? "no" : "all"}`,
+  ];
   const text = (await git(dir, args, opts)).stdout;
   const parts = text.split("\0");
   const entries: StatusEntry[] = [];
@@ -166,7 +181,10 @@ export async function status(
   return entries;
 }
 
-export async function isDirty(dir: string, opts: GitOptions & { untracked?: boolean } = {}): Promise<boolean> {
+export async function isDirty(
+  dir: string,
+  opts: GitOptions & { untracked?: boolean } = {},
+): Promise<boolean> {
   return (await status(dir, opts)).length > 0;
 }
 
@@ -189,11 +207,19 @@ export async function fetchMirror(mirrorDir: string, opts: GitOptions = {}): Pro
 
 /** Clones `src` (a local mirror) without checking out; objects are hard-linked when on the same disk. */
 export async function cloneNoCheckout(src: string, dest: string, opts: GitOptions = {}): Promise<void> {
-  await git(null, ["clone", "--quiet", "--no-checkout", src, dest], { errorCode: "GIT_CLONE_FAILED", ...opts });
+  await git(null, ["clone", "--quiet", "--no-checkout", src, dest], {
+    errorCode: "GIT_CLONE_FAILED",
+    ...opts,
+  });
 }
 
 /** Fetches one commit from `src` into `dir` (used to bring a pinned commit from the mirror). */
-export async function fetchCommit(dir: string, src: string, commit: string, opts: GitOptions = {}): Promise<void> {
+export async function fetchCommit(
+  dir: string,
+  src: string,
+  commit: string,
+  opts: GitOptions = {},
+): Promise<void> {
   await git(dir, ["fetch", "--quiet", "--no-tags", src, commit], { errorCode: "GIT_FETCH_FAILED", ...opts });
 }
 
@@ -204,7 +230,11 @@ export async function hasCommit(dir: string, sha: string): Promise<boolean> {
 
 /** Tags of a repo (local dir) -> commit sha (annotated tags peeled). */
 export async function tags(dir: string, opts: GitOptions = {}): Promise<Record<string, string>> {
-  const text = await out(dir, ["for-each-ref", "--format=%(refname:strip=2) %(objectname) %(*objectname)", "refs/tags"], opts);
+  const text = await out(dir, [
+    "for-each-ref",
+    "--format=%(refname:strip=2) %(objectname) %(*objectname)",
+    "refs/tags",
+  ], opts);
   const result: Record<string, string> = {};
   for (const line of text.split("\n").filter(Boolean)) {
     const [name, obj, peeled] = line.split(" ");
@@ -236,6 +266,11 @@ export async function tagsAt(dir: string, commit: string, opts: GitOptions = {})
   return text.split("\n").filter(Boolean).sort();
 }
 
-export async function setRemoteUrl(dir: string, remote: string, url: string, opts: GitOptions = {}): Promise<void> {
+export async function setRemoteUrl(
+  dir: string,
+  remote: string,
+  url: string,
+  opts: GitOptions = {},
+): Promise<void> {
   await git(dir, ["remote", "set-url", remote, url], opts);
 }

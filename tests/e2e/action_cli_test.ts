@@ -7,20 +7,9 @@ import { join } from "node:path";
 import { cli, type CliResult } from "../../fixtures/cli.ts";
 import { startGitHubServer } from "../../fixtures/github_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
+import { createRealEnv } from "../../fixtures/real_env.ts";
 
 const REPO = "acme/studio";
-const COMMIT = "0123456789abcdef0123456789abcdef01234567";
-const PYPROJECT = `[project]
-name = "prod"
-version = "0.1.0"
-requires-python = ">=3.12"
-dependencies = []
-
-[tool.comfydock]
-comfyui_version = "v0.3.60"
-comfyui_commit = "${COMMIT}"
-python_version = "3.12"
-`;
 
 function outputsOf(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -32,9 +21,12 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
   await withTempDir(async (dir) => {
     const server = startGitHubServer();
     try {
-      const cec = join(dir, "repo", "envs", "prod", ".cec");
-      await Deno.mkdir(cec, { recursive: true });
-      await Deno.writeTextFile(join(cec, "pyproject.toml"), PYPROJECT);
+      // The repository checkout is the workspace: its environments/prod/.cec is what the PR changes.
+      const { paths, env: realEnv } = await createRealEnv(join(dir, "repo"), "prod");
+      const cec = paths.cec;
+      const PYPROJECT = await Deno.readTextFile(paths.pyproject);
+      const COMMIT = /comfyui_commit = "([0-9a-f]{40})"/.exec(PYPROJECT)![1];
+      const commitLine = PYPROJECT.split("\n").findIndex((l) => l.startsWith("comfyui_commit")) + 1;
       const pr = server.addPullRequest(REPO);
       await Deno.writeTextFile(
         join(dir, "event.json"),
@@ -50,9 +42,9 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
         const r = await cli(["action"], {
           cwd: join(dir, "repo"),
           env: {
-            COMFYDOCK_HOME: join(dir, "home"),
+            ...realEnv,
             INPUT_COMMAND: "plan",
-            INPUT_ENVIRONMENT: "envs/prod/.cec",
+            INPUT_ENVIRONMENT: "environments/prod/.cec",
             "INPUT_GITHUB-TOKEN": server.token,
             GITHUB_API_URL: server.url,
             GITHUB_REPOSITORY: REPO,
@@ -92,7 +84,11 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       assert.equal(invalid.code, 1);
       assert.match(
         invalid.stdout,
-        /^::error file=envs\/prod\/\.cec\/pyproject\.toml,line=9,title=Invalid \.cec\/pyproject\.toml::tool\.comfydock\.comfyui_commit: /m,
+        new RegExp(
+          `^::error file=environments/prod/\\.cec/pyproject\\.toml,line=${commitLine},` +
+            "title=Invalid \\.cec/pyproject\\.toml::tool\\.comfydock\\.comfyui_commit: ",
+          "m",
+        ),
       );
       assert.equal(outputsOf(invalid.out).exitcode, "1");
       assert.equal(server.comments(REPO, pr).length, 1);
@@ -124,6 +120,29 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       assert.equal(drift.code, 0, drift.stderr);
       assert.equal(outputsOf(drift.out).changes, "false");
       assert.equal(server.issues(REPO).length, 0);
+
+      // A node pack installed by hand is drift: one issue with the report, closed once the machine is clean.
+      const stray = join(paths.customNodes, "hand-installed");
+      await Deno.mkdir(stray);
+      const drifted = await run({
+        INPUT_COMMAND: "drift",
+        GITHUB_EVENT_NAME: "schedule",
+        GITHUB_EVENT_PATH: "",
+      });
+      assert.equal(drifted.code, 0, drifted.stderr);
+      assert.equal(outputsOf(drifted.out).changes, "true");
+      const issues = server.issues(REPO);
+      assert.equal(issues.length, 1);
+      assert.equal(issues[0].state, "open");
+      assert.match(issues[0].body ?? "", /hand-installed/);
+      await Deno.remove(stray);
+      const clean = await run({
+        INPUT_COMMAND: "drift",
+        GITHUB_EVENT_NAME: "schedule",
+        GITHUB_EVENT_PATH: "",
+      });
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.equal(server.issues(REPO)[0].state, "closed");
     } finally {
       await server.close();
     }

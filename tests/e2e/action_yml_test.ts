@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { startGitHubServer } from "../../fixtures/github_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
+import { createRealEnv } from "../../fixtures/real_env.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const ACTION = await Deno.readTextFile(join(ROOT, "action.yml"));
@@ -55,17 +56,12 @@ Deno.test("action.yml: the step's command line, expanded as the runner does, pos
   await withTempDir(async (dir) => {
     const server = startGitHubServer();
     try {
-      const cec = join(dir, "ws", "envs", "prod", ".cec");
-      await Deno.mkdir(cec, { recursive: true });
-      await Deno.writeTextFile(
-        join(cec, "pyproject.toml"),
-        '[project]\nname = "prod"\n\n[tool.comfydock]\ncomfyui_version = "v0.3.60"\n' +
-          `comfyui_commit = "${"a".repeat(40)}"\npython_version = "3.12"\n`,
-      );
+      // The checkout is the workspace; its environments/prod is a real, converged environment.
+      const { env: realEnv } = await createRealEnv(join(dir, "ws"), "prod");
       const pr = server.addPullRequest("acme/studio");
       await Deno.writeTextFile(join(dir, "event.json"), JSON.stringify({ pull_request: { number: pr } }));
 
-      const given: Record<string, string> = { command: "plan", environment: "envs/prod/.cec" };
+      const given: Record<string, string> = { command: "plan", environment: "environments/prod/.cec" };
       const inputs = section("inputs");
       const expand = (s: string): string =>
         s.replaceAll("${{ github.action_path }}", ROOT)
@@ -90,7 +86,7 @@ Deno.test("action.yml: the step's command line, expanded as the runner does, pos
         cwd: join(dir, "ws"),
         env: {
           ...stepEnv,
-          COMFYDOCK_HOME: join(dir, "home"),
+          ...realEnv,
           GITHUB_API_URL: server.url,
           GITHUB_REPOSITORY: "acme/studio",
           GITHUB_EVENT_NAME: "pull_request",

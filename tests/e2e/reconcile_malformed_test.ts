@@ -108,7 +108,7 @@ Deno.test("commit, log and rollback of .cec", async () => {
     assert.equal(log[0].message, "bump version");
     // An uncommitted edit is copied aside, never lost, when rolling back.
     await Deno.writeTextFile(paths.pyproject, original.replace('version = "0.1.0"', 'version = "0.3.0"'));
-    const rb = await cli(["rollback", log[1].sha, "--yes"], { env });
+    const rb = await cli(["rollback", log[1].sha, "--no-apply"], { env });
     assert.equal(rb.code, 0, rb.stderr);
     assert.match(rb.stdout, /Restored \.cec to/);
     assert.match(rb.stdout, /Uncommitted edits were copied to (\S+)\./);

@@ -1,0 +1,79 @@
+/**
+ * Environment creation speed (seed target: < 30 s). The second environment comes from the warm ComfyUI
+ * mirror and the warm uv cache, so it measures ComfyDock's own work (clone from the mirror, checkout,
+ * pyproject, uv lock/venv/sync, .cec commit, atomic rename), not package downloads. Uses the fixture
+ * ComfyUI repository and local wheels (no network).
+ */
+import { join } from "node:path";
+import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
+import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../fixtures/wheels.ts";
+import { run } from "../lib/proc.ts";
+import { ui } from "../lib/ui.ts";
+import { createEnvironment } from "../workspace/create.ts";
+import { workspacePaths } from "../workspace/paths.ts";
+import { initWorkspace } from "../workspace/workspace.ts";
+
+const FILES = 1000;
+const MB = 30;
+
+/** A release as big as ComfyUI's tracked tree (~1,000 files, tens of MB), tagged v1.0.0. */
+async function addComfyUISizedRelease(dir: string): Promise<void> {
+  const chunk = "x".repeat(((MB * 1024 * 1024) / FILES) | 0);
+  for (let i = 0; i < FILES; i++) {
+    const sub = join(dir, "comfy", `pkg${i % 40}`);
+    await Deno.mkdir(sub, { recursive: true });
+    await Deno.writeTextFile(join(sub, `mod${i}.py`), `# ${i}\n${chunk}${i}\n`);
+  }
+  await runGit(dir, "add", "--all");
+  await runGit(dir, "-c", "user.name=b", "-c", "user.email=b@localhost", "commit", "--quiet", "-m", "big");
+  await runGit(dir, "tag", "v1.0.0");
+}
+
+async function runGit(dir: string, ...args: string[]): Promise<void> {
+  await run("git", ["-C", dir, ...args]);
+}
+
+export async function benchEnv(): Promise<string[]> {
+  const root = await Deno.makeTempDir({ prefix: "comfydock-bench-env-" });
+  const quiet = ui.json;
+  ui.json = true; // no progress lines in the benchmark output
+  if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
+  try {
+    const repo = await buildComfyUIRepo(join(root, "upstream"));
+    await addComfyUISizedRelease(repo.url);
+    const wheels = await buildWheelhouse(join(root, "wheels"), STANDARD_WHEELS);
+    const ws = workspacePaths(join(root, "ws"));
+    await initWorkspace(ws.root);
+    const opts = {
+      comfyuiUrl: repo.url,
+      comfyui: "v1.0.0",
+      python: "3.11",
+      torchBackend: "cpu",
+      uvSettings: wheelhouseUvConfig(wheels),
+    };
+    const time = async (name: string) => {
+      const t = performance.now();
+      await createEnvironment(ws, name, opts);
+      return (performance.now() - t) / 1000;
+    };
+    const cold = await time("first");
+    const warm: number[] = [];
+    for (let i = 0; i < 3; i++) warm.push(await time(`warm-${i}`));
+    warm.sort((a, b) => a - b);
+    const median = warm[1];
+    return [
+      `env create, cold mirror + cold uv cache (ComfyUI-sized tree: ${FILES} files, ${MB} MB; 2 requirements): ${
+        cold.toFixed(2)
+      } s`,
+      `env create, second environment from warm mirror + warm uv cache: median ${median.toFixed(2)} s of 3 ` +
+      `(min ${warm[0].toFixed(2)}, max ${warm[2].toFixed(2)}); seed target 30 s -> ${
+        (30 / median).toFixed(0)
+      }x under`,
+    ];
+  } finally {
+    ui.json = quiet;
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) { for (const line of await benchEnv()) console.log(line); }

@@ -1,0 +1,86 @@
+/**
+ * The cached bare mirror of a ComfyUI repository (comfydock_cache/git/<hash of URL>.git): the first
+ * environment clones from the network once, later ones clone from the mirror (hard-linked objects) and
+ * only `fetch` when they need a version the mirror does not have yet.
+ */
+import { createHash } from "node:crypto";
+import { isAbsolute, join, resolve } from "node:path";
+import { CdError, errorMessage } from "../../lib/errors.ts";
+import { exists, removeIfExists } from "../../lib/fsx.ts";
+import type { WorkspacePaths } from "../../workspace/paths.ts";
+import * as git from "../git/git.ts";
+
+export const DEFAULT_COMFYUI_URL = "https://github.com/comfyanonymous/ComfyUI";
+
+/** --comfyui-url, else COMFYDOCK_COMFYUI_URL, else the official repository. */
+export function comfyuiUrl(
+  explicit?: string,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): string {
+  return normaliseUrl(explicit || env.COMFYDOCK_COMFYUI_URL || DEFAULT_COMFYUI_URL);
+}
+
+/** Local paths become absolute so the same repository always maps to the same mirror. */
+export function normaliseUrl(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+@[^/]+:/.test(url)) return url.replace(/\/+$/, "");
+  return isAbsolute(url) ? url : resolve(url);
+}
+
+export function mirrorDir(ws: WorkspacePaths, url: string): string {
+  const key = createHash("sha256").update(normaliseUrl(url)).digest("hex").slice(0, 16);
+  return join(ws.gitMirrors, `comfyui-${key}.git`);
+}
+
+export interface Mirror {
+  dir: string;
+  url: string;
+  /** True when this call cloned it (so it is fresh: no fetch needed). */
+  cloned: boolean;
+}
+
+/** Returns the mirror of `url`, cloning it (into a temp dir, then renamed: never a half mirror) if absent. */
+export async function ensureMirror(ws: WorkspacePaths, url: string): Promise<Mirror> {
+  const dir = mirrorDir(ws, url);
+  if (await exists(join(dir, "HEAD"))) return { dir, url, cloned: false };
+  await Deno.mkdir(ws.gitMirrors, { recursive: true });
+  const tmp = `${dir}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await git.cloneMirror(url, tmp, {
+      errorCode: "COMFYUI_CLONE_FAILED",
+      hint:
+        `check that ${url} is reachable and is the ComfyUI git repository (--comfyui-url or COMFYDOCK_COMFYUI_URL)`,
+    });
+    try {
+      await Deno.rename(tmp, dir);
+    } catch (e) {
+      // Another process made the mirror meanwhile: use theirs.
+      if (!await exists(join(dir, "HEAD"))) throw e;
+    }
+  } finally {
+    await removeIfExists(tmp);
+  }
+  return { dir, url, cloned: true };
+}
+
+/** Fetches the mirror; returns an error message instead of throwing (callers may go on offline). */
+export async function refreshMirror(mirror: Mirror): Promise<string | null> {
+  if (mirror.cloned) return null;
+  try {
+    await git.fetchMirror(mirror.dir);
+    return null;
+  } catch (e) {
+    return errorMessage(e);
+  }
+}
+
+/** Makes sure the mirror has `commit`, fetching once if needed. */
+export async function ensureCommitInMirror(mirror: Mirror, commit: string): Promise<void> {
+  if (await git.hasCommit(mirror.dir, commit)) return;
+  const err = await refreshMirror(mirror);
+  if (await git.hasCommit(mirror.dir, commit)) return;
+  throw new CdError("COMFYUI_COMMIT_MISSING", `ComfyUI commit ${commit} is not in ${mirror.url}`, {
+    hint: err
+      ? `fetching ${mirror.url} failed: ${err.split("\n")[0]}`
+      : "check comfyui_commit in .cec/pyproject.toml, or pick a version with 'comfydock comfyui update'",
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * The `comfyui` resource: the ComfyUI core checkout of an environment (DESIGN §4). observe reads
+ * `ComfyUI/.git` (HEAD, tags at HEAD, hand edits to tracked files); diff is pure; apply clones from the
+ * workspace mirror into staging (new checkout) or checks out in place (version change). See checkout.ts
+ * for why user folders are never moved.
+ */
+import { join } from "node:path";
+import { CdError } from "../../lib/errors.ts";
+import { exists } from "../../lib/fsx.ts";
+import type { DesiredState } from "../../reconcile/desired.ts";
+import type { Action, ObserveContext, Provider, Transaction, UndoStep } from "../../reconcile/types.ts";
+import * as git from "../git/git.ts";
+import { checkoutInPlace, cloneAt, dirtyError, localEdits, makeUserDirs, USER_DIRS } from "./checkout.ts";
+import { comfyuiUrl, ensureCommitInMirror, ensureMirror } from "./mirror.ts";
+import { labelForCommit, shortSha } from "./versions.ts";
+
+export type ComfyUIObserved = {
+  /** ComfyUI/ exists. */
+  present: boolean;
+  /** ComfyUI/ is a git checkout. */
+  git: boolean;
+  commit: string | null;
+  /** A tag at HEAD (release tags preferred). */
+  tag: string | null;
+  /** Tracked files edited by hand (capped at 50). */
+  edits: string[];
+};
+
+export type ComfyUITarget = { commit: string; version: string; url: string };
+
+export async function observeComfyUI(dir: string): Promise<ComfyUIObserved> {
+  if (!await exists(dir)) return { present: false, git: false, commit: null, tag: null, edits: [] };
+  if (!await exists(join(dir, ".git"))) {
+    return { present: true, git: false, commit: null, tag: null, edits: [] };
+  }
+  const commit = await git.revParse(dir, "HEAD");
+  if (!commit) return { present: true, git: true, commit: null, tag: null, edits: [] };
+  const tags = await git.tagsAt(dir, commit);
+  const tag = labelForCommit(commit, Object.fromEntries(tags.map((t) => [t, commit])));
+  return { present: true, git: true, commit, tag, edits: (await localEdits(dir)).slice(0, 50) };
+}
+
+function target(desired: DesiredState): ComfyUITarget {
+  return {
+    commit: desired.comfyui.commit,
+    version: desired.comfyui.version,
+    url: comfyuiUrl(desired.comfyui.url),
+  };
+}
+
+function label(commit: string | null, tag: string | null): string {
+  return commit ? `${shortSha(commit)} (${tag ?? "no tag"})` : "no commit";
+}
+
+/** Pure: desired pin vs observed checkout. */
+export function diffComfyUI(desired: DesiredState, observed: ComfyUIObserved): Action[] {
+  const want = target(desired);
+  const after = { ...want };
+  const before = { ...observed, edits: [...observed.edits] };
+  if (!observed.present) {
+    return [{
+      address: "comfyui",
+      type: "comfyui",
+      kind: "create",
+      reason: "not installed",
+      before: null,
+      after,
+      details: [`clone ${want.url} at ${label(want.commit, want.version)}`],
+    }];
+  }
+  if (!observed.git || !observed.commit) {
+    return [{
+      address: "comfyui",
+      type: "comfyui",
+      kind: "replace",
+      reason: "ComfyUI/ exists but is not a git checkout",
+      before,
+      after,
+      details: [
+        "apply refuses to touch it (your models/, custom_nodes/, user/ may be inside);",
+        "move it aside (mv ComfyUI ComfyUI.old), apply, then move your folders back",
+      ],
+    }];
+  }
+  if (observed.commit === want.commit) return [];
+  return [{
+    address: "comfyui",
+    type: "comfyui",
+    kind: "update",
+    reason: `at ${label(observed.commit, observed.tag)}, want ${label(want.commit, want.version)}`,
+    before,
+    after,
+    details: observed.edits.length
+      ? [`${observed.edits.length} tracked file(s) edited by hand: apply will refuse until they are stashed`]
+      : [`git checkout --detach ${shortSha(want.commit)} (models/, custom_nodes/, user/ untouched)`],
+  }];
+}
+
+/** Pure: findings that are not actions. */
+export function notesComfyUI(_desired: DesiredState, observed: ComfyUIObserved): string[] {
+  if (!observed.edits.length) return [];
+  const shown = observed.edits.slice(0, 5).join(", ") + (observed.edits.length > 5 ? ", ..." : "");
+  return [
+    `comfyui: ${observed.edits.length} tracked file(s) edited by hand (${shown}); never reset by ComfyDock`,
+  ];
+}
+
+async function applyComfyUI(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void> {
+  const want = action.after as ComfyUITarget;
+  const dir = ctx.paths.comfyui;
+  const observed = await observeComfyUI(dir);
+  if (observed.present && (!observed.git || !observed.commit)) {
+    throw new CdError("COMFYUI_NOT_GIT", `${dir} exists but is not a git checkout of ComfyUI`, {
+      hint: `move it aside (mv '${dir}' '${dir}.old'), run apply, then move your ${
+        USER_DIRS.join("/, ")
+      }/ back`,
+    });
+  }
+  if (observed.commit === want.commit) return; // already there: idempotent
+  if (observed.edits.length) throw dirtyError(dir, observed.edits);
+  if (!observed.present) {
+    const mirror = await ensureMirror(ctx.paths.workspace, want.url);
+    await ensureCommitInMirror(mirror, want.commit);
+    tx.log(`cloning ComfyUI ${want.version} from the mirror`);
+    const staging = await tx.stagingDir("comfyui");
+    const staged = join(staging, "ComfyUI");
+    await cloneAt(mirror, want.commit, staged);
+    await makeUserDirs(staged);
+    await tx.place(staged, dir);
+    return;
+  }
+  tx.log(`checking out ComfyUI ${want.version} (${shortSha(want.commit)})`);
+  // A commit the checkout already has (e.g. a rollback) needs no mirror, so no network.
+  let mirror = null;
+  if (!await git.hasCommit(dir, want.commit)) {
+    mirror = await ensureMirror(ctx.paths.workspace, want.url);
+    await ensureCommitInMirror(mirror, want.commit);
+  }
+  await tx.recordUndo({ op: "custom", type: "comfyui", data: { commit: observed.commit } });
+  await checkoutInPlace(dir, mirror, want.commit);
+}
+
+async function undoComfyUI(step: Extract<UndoStep, { op: "custom" }>, ctx: ObserveContext): Promise<void> {
+  const { commit } = step.data as { commit: string };
+  // The checkout being undone was made on a clean tree, so going back is a plain checkout too.
+  await git.checkoutDetached(ctx.paths.comfyui, commit);
+}
+
+export const comfyuiProvider: Provider<ComfyUIObserved> & {
+  notes(desired: DesiredState, observed: ComfyUIObserved): string[];
+} = {
+  type: "comfyui",
+  observe: (_desired, ctx) => observeComfyUI(ctx.paths.comfyui),
+  diff: diffComfyUI,
+  apply: applyComfyUI,
+  undo: undoComfyUI,
+  notes: notesComfyUI,
+};

@@ -1,0 +1,256 @@
+/**
+ * `model add`: turns what the user typed (a local path, a URL, a hash, `hf:REPO/FILE`, `civitai:VERSION`)
+ * into a `[tool.comfydock.models.<key>]` entry identified by sha256. Where the source publishes the hash
+ * (Hugging Face LFS, Civitai) nothing is downloaded here: apply does it, verified. A plain URL has to be
+ * downloaded first to learn its hash; the file then lands in the workspace store, so apply only links it.
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { CdError } from "../../lib/errors.ts";
+import type { ModelSource } from "../../reconcile/schema.ts";
+import type { WorkspacePaths } from "../../workspace/paths.ts";
+import { downloadModel, type DownloadOptions } from "./download.ts";
+import type { ModelIndex } from "./index_db.ts";
+import {
+  CIVITAI_CATEGORY,
+  civitaiByHash,
+  civitaiVersion,
+  huggingfaceFileInfo,
+  pickCivitaiFile,
+  sourceConfig,
+} from "./sources.ts";
+import { downloadsDir, storePathFor } from "./store.ts";
+import { categoryOf } from "./walk.ts";
+
+export interface NewModelEntry {
+  key: string;
+  spec: {
+    hash: string;
+    sha256: string;
+    size?: number;
+    category: string;
+    filename: string;
+    sources: ModelSource[];
+  };
+  /** What happened, for the user ("indexed in place", "downloaded to the store"). */
+  note: string;
+}
+
+export type AddInput =
+  | { kind: "path"; path: string }
+  | { kind: "url"; url: string }
+  | { kind: "hash"; sha256: string }
+  | { kind: "huggingface"; repo: string; file: string; revision?: string }
+  | { kind: "civitai"; versionId: string };
+
+/** Classifies the argument of `model add`. */
+export function parseAddSource(arg: string): AddInput {
+  if (arg.startsWith("hf:")) {
+    const [spec, revision] = arg.slice(3).split("@");
+    const parts = spec.split("/").filter(Boolean);
+    if (parts.length < 3) {
+      throw new CdError("MODEL_BAD_SOURCE", `'${arg}' is not hf:OWNER/REPO/FILE`, {
+        hint: "e.g. hf:stabilityai/sdxl-vae/sdxl_vae.safetensors (optionally @revision)",
+      });
+    }
+    return {
+      kind: "huggingface",
+      repo: parts.slice(0, 2).join("/"),
+      file: parts.slice(2).join("/"),
+      revision,
+    };
+  }
+  if (arg.startsWith("civitai:")) {
+    const id = arg.slice(8);
+    if (!/^\d+$/.test(id)) {
+      throw new CdError("MODEL_BAD_SOURCE", `'${arg}' is not civitai:VERSION_ID`, {
+        hint: "use the numeric model version id (the ?modelVersionId= in a Civitai URL)",
+      });
+    }
+    return { kind: "civitai", versionId: id };
+  }
+  if (/^https?:\/\//i.test(arg)) return { kind: "url", url: arg };
+  const hash = /^(?:sha256:)?([0-9a-fA-F]{64})$/.exec(arg);
+  if (hash) return { kind: "hash", sha256: hash[1].toLowerCase() };
+  return { kind: "path", path: arg };
+}
+
+/** A pyproject key from a filename: lowercase letters, digits, `_` and `-`. */
+export function keyFromFilename(filename: string): string {
+  const stem = basename(filename).replace(/\.[^.]+$/, "");
+  const key = stem.toLowerCase().replace(/[^a-z0-9_-]+/g, "_").replace(/^_+|_+$/g, "");
+  return key || "model";
+}
+
+function needCategory(what: string): never {
+  throw new CdError("MODEL_CATEGORY_REQUIRED", `cannot tell which ComfyUI models folder ${what} belongs in`, {
+    hint: "pass --category (checkpoints, loras, vae, text_encoders, diffusion_models, controlnet, ...)",
+  });
+}
+
+export async function buildModelEntry(
+  input: AddInput,
+  opts: { category?: string; key?: string },
+  ctx: { ws: WorkspacePaths; index: ModelIndex; download?: DownloadOptions },
+): Promise<NewModelEntry> {
+  const cfg = await sourceConfig(ctx.ws);
+  const entry = (
+    sha256: string,
+    size: number | undefined,
+    category: string | undefined | null,
+    filename: string,
+    sources: ModelSource[],
+    note: string,
+  ): NewModelEntry => {
+    const cat = opts.category ?? category ?? needCategory(filename);
+    return {
+      key: opts.key ?? keyFromFilename(filename),
+      spec: {
+        hash: `sha256:${sha256}`,
+        sha256,
+        ...(size !== undefined ? { size } : {}),
+        category: cat,
+        filename: basename(filename),
+        sources,
+      },
+      note,
+    };
+  };
+  switch (input.kind) {
+    case "path": {
+      const abs = resolve(input.path);
+      const st = await Deno.stat(abs).catch(() => null);
+      if (!st?.isFile) {
+        throw new CdError("MODEL_BAD_SOURCE", `${abs} is not a file`, {
+          hint: "pass a model file, a URL, a sha256, hf:REPO/FILE or civitai:VERSION_ID",
+        });
+      }
+      const m = await ctx.index.registerModel(abs, {
+        category: opts.category ?? categoryOf(dirname(abs), abs),
+      });
+      return entry(
+        m.hashes.sha256!,
+        st.size,
+        categoryOf(dirname(abs), abs),
+        basename(abs),
+        [],
+        `indexed ${abs} in place (not copied)`,
+      );
+    }
+    case "huggingface": {
+      const source: ModelSource = {
+        type: "huggingface",
+        repo: input.repo,
+        file: input.file,
+        ...(input.revision ? { revision: input.revision } : {}),
+      };
+      const info = await huggingfaceFileInfo(cfg, source).catch(() => ({
+        sha256: undefined,
+        size: undefined,
+      }));
+      if (info.sha256) {
+        return entry(
+          info.sha256,
+          info.size,
+          undefined,
+          input.file,
+          [source],
+          "hash from the Hub (LFS sha256)",
+        );
+      }
+      return await downloadFirst(source, input.file, opts, ctx, entry);
+    }
+    case "civitai": {
+      const v = await civitaiVersion(cfg, input.versionId);
+      const f = pickCivitaiFile(v);
+      const sha = f?.hashes?.SHA256?.toLowerCase();
+      if (!f || !sha) {
+        throw new CdError(
+          "MODEL_SOURCE_INVALID",
+          `civitai version ${input.versionId} lists no file with a SHA256`,
+        );
+      }
+      return entry(
+        sha,
+        undefined,
+        CIVITAI_CATEGORY[v.model?.type ?? ""],
+        f.name,
+        [{ type: "civitai", ...(v.modelId ? { model_id: v.modelId } : {}), version_id: v.id }],
+        `civitai ${v.model?.name ?? ""} ${v.name ?? ""}`.trim(),
+      );
+    }
+    case "url":
+      return await downloadFirst(
+        { type: "url", url: input.url },
+        new URL(input.url).pathname.split("/").at(-1) || "model",
+        opts,
+        ctx,
+        entry,
+      );
+    case "hash": {
+      const m = ctx.index.resolveByHash(`sha256:${input.sha256}`);
+      const found = await civitaiByHash(cfg, input.sha256).catch(() => null);
+      const f = found ? pickCivitaiFile(found, input.sha256) : undefined;
+      const sources: ModelSource[] = found
+        ? [{ type: "civitai", ...(found.modelId ? { model_id: found.modelId } : {}), version_id: found.id }]
+        : [];
+      if (m && m.files.length) {
+        const file = m.files[0];
+        return entry(
+          input.sha256,
+          m.size,
+          file.category,
+          file.filename,
+          sources,
+          `found in the index: ${file.path}`,
+        );
+      }
+      if (f) {
+        return entry(
+          input.sha256,
+          undefined,
+          CIVITAI_CATEGORY[found!.model?.type ?? ""],
+          f.name,
+          sources,
+          "found on Civitai",
+        );
+      }
+      throw new CdError(
+        "MODEL_NOT_FOUND",
+        `no model with sha256 ${input.sha256} in the index or on Civitai`,
+        {
+          hint: "scan the folder that holds it ('comfydock model scan PATH') or add it by URL",
+        },
+      );
+    }
+  }
+}
+
+async function downloadFirst(
+  source: ModelSource,
+  filename: string,
+  opts: { category?: string },
+  ctx: { ws: WorkspacePaths; index: ModelIndex; download?: DownloadOptions },
+  entry: (
+    sha: string,
+    size: number | undefined,
+    cat: string | undefined,
+    f: string,
+    s: ModelSource[],
+    note: string,
+  ) => NewModelEntry,
+): Promise<NewModelEntry> {
+  const category = opts.category ?? needCategory(filename);
+  const cfg = await sourceConfig(ctx.ws);
+  const tmp = join(downloadsDir(ctx.ws), `add-${crypto.randomUUID().slice(0, 8)}.download`);
+  const r = await downloadModel(cfg, [source], {}, tmp, downloadsDir(ctx.ws), ctx.download);
+  const existing = ctx.index.filesWithHash("sha256", r.sha256)[0];
+  if (existing) {
+    await Deno.remove(tmp);
+    return entry(r.sha256, r.size, category, filename, [source], `already on this machine: ${existing.path}`);
+  }
+  const dest = await storePathFor(ctx.ws, category, filename, r.sha256);
+  await Deno.mkdir(dirname(dest), { recursive: true });
+  await Deno.rename(tmp, dest);
+  await ctx.index.registerModel(dest, { category, known: { sha256: r.sha256 } });
+  return entry(r.sha256, r.size, category, filename, [source], `downloaded to ${dest}`);
+}

@@ -1,0 +1,344 @@
+/**
+ * Verified, resumable model downloads. Bytes go to `<store>/.downloads/<hash>.part` (named by the expected
+ * content, so any source, any process and any later run resumes the same file with a Range request); the
+ * hash is computed while writing (a resumed part is read once to catch up), checked against the expected
+ * sha256/blake3 and size, and only then is the part renamed to its final name. A kill -9 at any moment
+ * leaves at most a `.part`; a wrong hash removes only that `.part` (ours), never a user's file.
+ */
+import { dirname, join } from "node:path";
+import { CdError, errorMessage } from "../../lib/errors.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
+import type { ModelSource } from "../../reconcile/schema.ts";
+import { type FullHashType, hashFileFull, MultiHasher } from "./hash.ts";
+import { describeSource, resolveSource, scrub, type SourceConfig } from "./sources.ts";
+
+export interface Expected {
+  sha256?: string;
+  blake3?: string;
+  size?: number;
+}
+
+export interface DownloadOptions {
+  /** Bytes in the part file so far and the total when known. */
+  onProgress?: (done: number, total: number | null) => void;
+  log?: (line: string) => void;
+  /** Attempts per source (default 6). */
+  attempts?: number;
+  /** First backoff delay; doubles per attempt (default 1000 ms, env COMFYDOCK_DOWNLOAD_RETRY_MS). */
+  retryBaseMs?: number;
+  /** Longest Retry-After honoured (default 120 s); longer waits fail the source instead. */
+  maxRetryAfterMs?: number;
+  /** A connection that sends nothing for this long is dropped and resumed (default 60 s). */
+  idleTimeoutMs?: number;
+}
+
+export interface DownloadResult {
+  path: string;
+  sha256: string;
+  blake3?: string;
+  size: number;
+  source: ModelSource;
+}
+
+/** The part file for a download of this content (shared by every source and every run). */
+export async function partPathFor(
+  partDir: string,
+  expect: Expected,
+  sources: ModelSource[],
+): Promise<string> {
+  const key = expect.sha256 ?? expect.blake3 ??
+    `src-${(await sha256Hex(JSON.stringify(sources.map(describeSource)))).slice(0, 32)}`;
+  return join(partDir, `${key}.part`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function retryAfterMs(h: string | null): number | null {
+  if (!h) return null;
+  const secs = Number(h);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const date = Date.parse(h);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : null;
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+}
+
+/** Keeps a hasher fed with exactly the bytes of the part file, so a resume reads the prefix at most once. */
+class PartHasher {
+  #hasher: MultiHasher | null = null;
+  #upTo = -1;
+  constructor(readonly path: string, readonly types: FullHashType[]) {}
+
+  async at(offset: number): Promise<MultiHasher> {
+    if (this.#hasher && this.#upTo === offset) return this.#hasher;
+    const h = await MultiHasher.create(this.types);
+    if (offset > 0) {
+      using f = await Deno.open(this.path, { read: true });
+      const buf = new Uint8Array(4 << 20);
+      let left = offset;
+      while (left > 0) {
+        const n = await f.read(left < buf.length ? buf.subarray(0, left) : buf);
+        if (n === null) break;
+        h.update(buf.subarray(0, n));
+        left -= n;
+      }
+    }
+    this.#hasher = h;
+    this.#upTo = offset;
+    return h;
+  }
+
+  advance(n: number): void {
+    this.#upTo += n;
+  }
+
+  reset(): void {
+    this.#hasher = null;
+    this.#upTo = -1;
+  }
+}
+
+class RetryableError extends Error {
+  constructor(message: string, readonly waitMs: number | null = null) {
+    super(message);
+  }
+}
+
+/** Fetches `url` into `part`, resuming, until the server says the file is complete. Throws CdError on a hard failure. */
+async function fetchIntoPart(
+  req: { url: string; headers: Record<string, string>; label: string },
+  part: string,
+  expect: Expected,
+  ph: PartHasher,
+  cfg: SourceConfig,
+  opts: DownloadOptions,
+): Promise<void> {
+  const attempts = opts.attempts ?? 6;
+  const base = opts.retryBaseMs ?? Number(Deno.env.get("COMFYDOCK_DOWNLOAD_RETRY_MS") ?? 1000);
+  const idle = opts.idleTimeoutMs ?? 60_000;
+  let lastError = "";
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let offset = await fileSize(part);
+    if (expect.size !== undefined && offset > expect.size) {
+      await Deno.truncate(part, 0);
+      offset = 0;
+    }
+    if (expect.size !== undefined && offset === expect.size && offset > 0) return;
+    try {
+      await fetchOnce(req, part, offset, expect, ph, idle, opts);
+      return;
+    } catch (e) {
+      if (!(e instanceof RetryableError)) throw e;
+      lastError = e.message;
+      if (attempt === attempts) break;
+      const wait = e.waitMs ?? base * 2 ** (attempt - 1);
+      if (wait > (opts.maxRetryAfterMs ?? 120_000)) break;
+      opts.log?.(scrub(`${req.label}: ${e.message}; retrying in ${(wait / 1000).toFixed(1)} s`, cfg));
+      await sleep(wait);
+    }
+  }
+  throw new CdError(
+    "MODEL_DOWNLOAD_FAILED",
+    scrub(`${req.label}: ${lastError} (gave up after retries)`, cfg),
+    {
+      hint: "run the command again later: the partial download is kept and resumes",
+    },
+  );
+}
+
+async function fetchOnce(
+  req: { url: string; headers: Record<string, string>; label: string },
+  part: string,
+  offset: number,
+  expect: Expected,
+  ph: PartHasher,
+  idleMs: number,
+  opts: DownloadOptions,
+): Promise<void> {
+  const ctrl = new AbortController();
+  let timer = setTimeout(() => ctrl.abort(new Error("connection idle too long")), idleMs);
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ctrl.abort(new Error("connection idle too long")), idleMs);
+  };
+  try {
+    let res: Response;
+    try {
+      res = await fetch(req.url, {
+        headers: { ...req.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+        signal: ctrl.signal,
+      });
+    } catch (e) {
+      throw new RetryableError(`connection failed: ${errorMessage(e)}`);
+    }
+    if (res.status === 416 && offset > 0) {
+      await res.body?.cancel();
+      return; // the part already holds the whole file; verification decides
+    }
+    if (res.status === 429 || res.status >= 500) {
+      await res.body?.cancel();
+      throw new RetryableError(
+        `HTTP ${res.status}`,
+        res.status === 429 ? retryAfterMs(res.headers.get("retry-after")) : null,
+      );
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      const auth = res.status === 401 || res.status === 403;
+      throw new CdError(
+        res.status === 404 ? "MODEL_SOURCE_NOT_FOUND" : "MODEL_DOWNLOAD_FAILED",
+        `${req.label}: HTTP ${res.status}`,
+        {
+          hint: auth
+            ? "the source needs a token: 'comfydock config set-key huggingface|civitai' (or HF_TOKEN / CIVITAI_API_TOKEN)"
+            : undefined,
+        },
+      );
+    }
+    let start = offset;
+    if (res.status === 206) {
+      const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers.get("content-range") ?? "");
+      if (!m || Number(m[1]) !== offset) {
+        await res.body?.cancel();
+        await Deno.truncate(part, 0);
+        ph.reset();
+        throw new RetryableError("server answered a different range; starting over", 0);
+      }
+    } else if (offset > 0) {
+      // 200 to a Range request: the server sends the whole file.
+      await Deno.truncate(part, 0);
+      start = 0;
+    }
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    const total = Number.isFinite(length) ? start + length : null;
+    if (total !== null && expect.size !== undefined && total !== expect.size) {
+      await res.body?.cancel();
+      throw new CdError(
+        "MODEL_SIZE_MISMATCH",
+        `${req.label}: the server sends ${total} bytes, pyproject.toml says size = ${expect.size}`,
+        { hint: "the source serves a different file; fix the source or the size in .cec/pyproject.toml" },
+      );
+    }
+    if (!res.body) throw new RetryableError("empty response body");
+    const hasher = await ph.at(start);
+    await Deno.mkdir(dirname(part), { recursive: true });
+    using file = await Deno.open(part, { write: true, create: true });
+    await file.seek(start, Deno.SeekMode.Start);
+    let done = start;
+    try {
+      for await (const chunk of res.body) {
+        touch();
+        let w = 0;
+        while (w < chunk.length) w += await file.write(chunk.subarray(w));
+        hasher.update(chunk);
+        ph.advance(chunk.length);
+        done += chunk.length;
+        opts.onProgress?.(done, total ?? expect.size ?? null);
+      }
+    } catch (e) {
+      throw new RetryableError(`connection dropped at ${done} bytes: ${errorMessage(e)}`);
+    }
+    if (total !== null && done < total) {
+      throw new RetryableError(`connection closed at ${done} of ${total} bytes`);
+    }
+    await file.syncData();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Downloads content from the first source that works, verifies it, and renames it to `dest` (which must not
+ * exist). Every source's failure is reported if none works.
+ */
+export async function downloadModel(
+  cfg: SourceConfig,
+  sources: ModelSource[],
+  expect: Expected,
+  dest: string,
+  partDir: string,
+  opts: DownloadOptions = {},
+): Promise<DownloadResult> {
+  if (!sources.length) {
+    throw new CdError("MODEL_NO_SOURCE", `no source to download ${dest.split(/[\\/]/).at(-1)} from`, {
+      hint: "add a source (hf:/civitai:/URL) or index a local copy with 'comfydock model scan PATH'",
+    });
+  }
+  const part = await partPathFor(partDir, expect, sources);
+  const types: FullHashType[] = expect.blake3 && !expect.sha256 ? ["sha256", "blake3"] : ["sha256"];
+  // Two environments applying at once must not write the same part: the second waits, then finds the file.
+  await Deno.mkdir(partDir, { recursive: true });
+  using lockFile = await Deno.open(`${part}.lock`, { write: true, create: true });
+  await lockFile.lock(true);
+  if (await fileSize(dest) > 0 && (expect.sha256 || expect.blake3)) {
+    const have = await hashFileFull(dest, types);
+    if ((["sha256", "blake3"] as const).every((t) => !expect[t] || have[t] === expect[t])) {
+      return { path: dest, sha256: have.sha256!, blake3: have.blake3, size: have.size, source: sources[0] };
+    }
+  }
+  const failures: string[] = [];
+  const codes: string[] = [];
+  for (const source of sources) {
+    const ph = new PartHasher(part, types);
+    let label = describeSource(source);
+    try {
+      const req = await resolveSource(cfg, source, expect.sha256);
+      label = req.label;
+      if (expect.sha256 && req.sha256 && req.sha256 !== expect.sha256) {
+        throw new CdError(
+          "MODEL_HASH_MISMATCH",
+          `${label} publishes sha256 ${req.sha256}, expected ${expect.sha256}`,
+        );
+      }
+      await fetchIntoPart(req, part, expect, ph, cfg, opts);
+      const got = (await ph.at(await fileSize(part))).digest();
+      const size = await fileSize(part);
+      const bad = (["sha256", "blake3"] as const).find((t) => expect[t] && got[t] !== expect[t]);
+      if (bad || (expect.size !== undefined && size !== expect.size)) {
+        await Deno.remove(part).catch(() => {});
+        throw new CdError(
+          "MODEL_HASH_MISMATCH",
+          bad
+            ? `${label}: downloaded file has ${bad} ${got[bad]}, expected ${expect[bad]}; it was discarded`
+            : `${label}: downloaded ${size} bytes, expected ${expect.size}; it was discarded`,
+          {
+            hint:
+              "the source serves different content than pyproject.toml names; check the source or the hash",
+          },
+        );
+      }
+      await Deno.mkdir(dirname(dest), { recursive: true });
+      if (await Deno.lstat(dest).then(() => true, () => false)) {
+        throw new CdError(
+          "MODEL_STORE_CONFLICT",
+          `${dest} already exists with other content; not overwriting it`,
+          {
+            hint:
+              "move that file away (or scan it: 'comfydock model scan'), then apply again; the download is kept",
+          },
+        );
+      }
+      await Deno.rename(part, dest);
+      return { path: dest, sha256: got.sha256!, blake3: got.blake3, size, source };
+    } catch (e) {
+      if (!(e instanceof CdError)) throw e;
+      codes.push(e.code);
+      failures.push(scrub(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`, cfg));
+      opts.log?.(failures.at(-1)!);
+    }
+  }
+  throw new CdError(
+    codes.every((c) => c === "MODEL_HASH_MISMATCH") ? "MODEL_HASH_MISMATCH" : "MODEL_DOWNLOAD_FAILED",
+    `could not download ${dest.split(/[\\/]/).at(-1)}:\n  ${failures.join("\n  ")}`,
+    { hint: "nothing was changed; partial downloads are kept and resume on the next try" },
+  );
+}

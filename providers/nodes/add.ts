@@ -1,0 +1,315 @@
+/**
+ * `node add` / `node update` / `node remove` as desired-state edits: a SPEC is parsed (registry
+ * id[@version] | git URL[@ref] | path with --dev), resolved to an exact pin (registry version + archive
+ * sha256, or a full git commit), the pack's requirements are read from its files, and the result is a set
+ * of pyproject edits: `[tool.comfydock.nodes.<id>]` and `[dependency-groups].<id>`. Nothing here writes
+ * `.cec`: the caller hands the edits to changeDesired with the uv resolution check as `verify`.
+ * The archive downloaded to read requirements lands in the content-addressed store, so the apply that
+ * follows installs offline.
+ */
+import { basename, isAbsolute, relative, resolve } from "node:path";
+import { CdError } from "../../lib/errors.ts";
+import { readTextIfExists } from "../../lib/fsx.ts";
+import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
+import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
+import type { EnvPaths } from "../../workspace/paths.ts";
+import { fetchArchive, readZipFiles } from "./archive.ts";
+import { ensureMirror, resolveCommit, showFile } from "./git_node.ts";
+import { normaliseRepo } from "./node_index.ts";
+import { assertUsableVersion, isBadStatus, type NodeVersion, type RegistryClient } from "./registry.ts";
+import { nodeRequirements } from "./requirements.ts";
+
+export type ParsedSpec =
+  | { kind: "registry"; id: string; version?: string }
+  | { kind: "git"; url: string; ref?: string }
+  | { kind: "dev"; path: string };
+
+const URL_LIKE = /^(https?|ssh|git|file):\/\/|^git@[^:]+:/;
+
+/** Parses one SPEC of `node add`. */
+export function parseNodeSpec(raw: string, opts: { dev?: boolean } = {}): ParsedSpec {
+  const s = raw.trim();
+  if (!s) {
+    throw new CdError("NODE_SPEC_INVALID", "empty node spec", {
+      hint: "give a registry id, a git URL or a path",
+    });
+  }
+  if (opts.dev) return { kind: "dev", path: s };
+  if (URL_LIKE.test(s) || s.endsWith(".git")) {
+    // URL@ref: the '@' must come after the last '/', so 'git@host:owner/repo' keeps its user part.
+    const m = /^(.*\/[^/@]+)@([^/@]+)$/.exec(s);
+    return m ? { kind: "git", url: m[1], ref: m[2] } : { kind: "git", url: s };
+  }
+  if (s.startsWith(".") || s.startsWith("/") || s.includes("/")) {
+    throw new CdError("NODE_SPEC_INVALID", `'${s}' looks like a path`, {
+      hint: `add a local node you develop with 'comfydock node add ${s} --dev'`,
+    });
+  }
+  const at = s.lastIndexOf("@");
+  const id = at > 0 ? s.slice(0, at) : s;
+  const version = at > 0 ? s.slice(at + 1) : undefined;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) || version === "") {
+    throw new CdError("NODE_SPEC_INVALID", `'${s}' is not a registry id[@version], a git URL or a path`, {
+      hint: "examples: comfyui-impact-pack, comfyui-impact-pack@8.1.0, https://github.com/owner/repo@v1.0",
+    });
+  }
+  return version ? { kind: "registry", id, version } : { kind: "registry", id };
+}
+
+export interface ResolvedNode {
+  id: string;
+  spec: NodeSpec;
+  requirements: string[];
+  warnings: string[];
+  /** One line for humans: what was pinned. */
+  summary: string;
+}
+
+export interface ResolveContext {
+  paths: EnvPaths;
+  registry: RegistryClient;
+  log?: (line: string) => void;
+}
+
+async function resolveRegistry(
+  p: { id: string; version?: string },
+  ctx: ResolveContext,
+): Promise<ResolvedNode> {
+  const node = await ctx.registry.getNode(p.id);
+  const id = node.id; // the registry may redirect a differently spelled id to the canonical one
+  let version: NodeVersion;
+  if (p.version) version = await ctx.registry.getVersion(id, p.version);
+  else if (node.latest_version && !isBadStatus(node.latest_version.status, "version")) {
+    version = node.latest_version;
+  } else {
+    const usable = (await ctx.registry.listVersions(id)).find((v) => !isBadStatus(v.status, "version"));
+    if (!usable) {
+      throw new CdError("REGISTRY_NO_VERSION", `node '${id}' has no installable version in the registry`, {
+        hint: node.repository
+          ? `install it from git instead: comfydock node add ${node.repository}`
+          : undefined,
+      });
+    }
+    version = usable;
+  }
+  assertUsableVersion(id, version);
+  const label = `node '${id}' ${version.version}`;
+  ctx.log?.(`downloading ${label}`);
+  const archive = await fetchArchive(ctx.paths.workspace.nodeStore, { url: version.downloadUrl, label });
+  const files = readZipFiles(
+    archive.bytes,
+    label,
+    (path) => ["requirements.txt", "pyproject.toml", "install.py"].includes(path),
+  );
+  const dec = new TextDecoder();
+  const reqs = await nodeRequirements(
+    id,
+    (name) => Promise.resolve(files.has(name) ? dec.decode(files.get(name)) : null),
+    `ComfyUI/custom_nodes/${id}`,
+  );
+  const warnings = [...reqs.warnings];
+  if (version.deprecated) {
+    warnings.push(`${id}: version ${version.version} is marked deprecated by its author`);
+  }
+  const spec: NodeSpec = {
+    source: "registry",
+    ...(node.name ? { name: node.name } : {}),
+    version: version.version,
+    ...(node.repository ? { repository: node.repository } : {}),
+    sha256: archive.sha256,
+    ...(version.downloadUrl ? { download_url: version.downloadUrl } : {}),
+  };
+  return {
+    id,
+    spec,
+    requirements: reqs.requirements,
+    warnings,
+    summary: `${id} ${version.version} (registry)`,
+  };
+}
+
+/** The registry id of a repository URL, when the registry knows the repository (null when unsure). */
+async function registryIdFor(url: string, registry: RegistryClient): Promise<string | null> {
+  try {
+    const want = normaliseRepo(url);
+    const hits = await registry.searchByRepository(url);
+    return hits.find((n) => n.repository && normaliseRepo(n.repository) === want)?.id ?? null;
+  } catch {
+    // The registry is optional for git nodes: without it the id comes from the repository name.
+    return null;
+  }
+}
+
+async function resolveGit(p: { url: string; ref?: string }, ctx: ResolveContext): Promise<ResolvedNode> {
+  ctx.log?.(`fetching ${p.url}`);
+  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url, { fetch: true });
+  const commit = await resolveCommit(mirror, p.url, p.ref);
+  const registryId = /^(https?|ssh):\/\/|^git@/.test(p.url) || p.url.startsWith("file://")
+    ? await registryIdFor(p.url, ctx.registry)
+    : null;
+  const id = registryId ?? basename(p.url.replace(/\/+$/, "")).replace(/\.git$/, "").toLowerCase();
+  const reqs = await nodeRequirements(
+    id,
+    (name) => showFile(mirror, commit, name),
+    `ComfyUI/custom_nodes/${id}`,
+  );
+  const spec: NodeSpec = {
+    source: "git",
+    repository: p.url,
+    commit,
+    ...(p.ref ? { ref: p.ref } : {}),
+    ...(registryId ? { registry_id: registryId } : {}),
+  };
+  return {
+    id,
+    spec,
+    requirements: reqs.requirements,
+    warnings: reqs.warnings,
+    summary: `${id} ${commit.slice(0, 12)}${p.ref ? ` (${p.ref})` : ""} (git)`,
+  };
+}
+
+async function resolveDev(p: { path: string }, ctx: ResolveContext): Promise<ResolvedNode> {
+  const abs = resolve(p.path);
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(abs);
+  } catch {
+    throw new CdError("NODE_PATH_NOT_FOUND", `${abs} does not exist`, {
+      hint: "give the folder of your node",
+    });
+  }
+  if (!st.isDirectory) {
+    throw new CdError("NODE_PATH_NOT_DIR", `${abs} is not a folder`, {
+      hint: "give the folder of your node",
+    });
+  }
+  const id = basename(abs).toLowerCase();
+  const rel = relative(ctx.paths.root, abs);
+  // Inside the environment: stored relative, so the environment can move; elsewhere: absolute.
+  const path = !rel.startsWith("..") && !isAbsolute(rel) ? rel : abs;
+  const reqs = await nodeRequirements(id, (name) => readTextIfExists(`${abs}/${name}`), abs);
+  return {
+    id,
+    spec: { source: "dev", path },
+    requirements: reqs.requirements,
+    warnings: reqs.warnings,
+    summary: `${id} -> ${abs} (dev, linked; never overwritten)`,
+  };
+}
+
+export function resolveNodeSpec(p: ParsedSpec, ctx: ResolveContext): Promise<ResolvedNode> {
+  switch (p.kind) {
+    case "registry":
+      return resolveRegistry(p, ctx);
+    case "git":
+      return resolveGit(p, ctx);
+    default:
+      return resolveDev(p, ctx);
+  }
+}
+
+/** The pyproject edits that pin resolved nodes and their requirement groups. */
+export function addEdits(pyproject: Pyproject, nodes: ResolvedNode[]): TomlEdit[] {
+  const edits: TomlEdit[] = [];
+  for (const n of nodes) {
+    edits.push({ path: ["tool", "comfydock", "nodes", n.id], value: n.spec });
+    if (n.requirements.length) edits.push({ path: ["dependency-groups", n.id], value: n.requirements });
+    else if (n.id in pyproject["dependency-groups"]) {
+      edits.push({ path: ["dependency-groups", n.id], value: undefined });
+    }
+  }
+  return edits;
+}
+
+export function removeEdits(pyproject: Pyproject, id: string): TomlEdit[] {
+  const edits: TomlEdit[] = [{ path: ["tool", "comfydock", "nodes", id], value: undefined }];
+  if (id in pyproject["dependency-groups"]) edits.push({ path: ["dependency-groups", id], value: undefined });
+  return edits;
+}
+
+/** Refuses to add a node that is already pinned (update is the way to move it). */
+export function assertNotPresent(pyproject: Pyproject, node: ResolvedNode): void {
+  const existing = pyproject.tool.comfydock.nodes[node.id];
+  if (!existing) return;
+  throw new CdError(
+    "NODE_ALREADY_ADDED",
+    `node '${node.id}' is already in .cec/pyproject.toml (${
+      existing.source === "registry" ? `version ${existing.version}` : existing.source
+    })`,
+    { hint: `move it with 'comfydock node update ${node.id} [--version V]', or remove it first` },
+  );
+}
+
+/** The node entry of an id, or an error naming the closest ids. */
+export function requireNode(pyproject: Pyproject, id: string): NodeSpec {
+  const spec = pyproject.tool.comfydock.nodes[id];
+  if (spec) return spec;
+  const ids = Object.keys(pyproject.tool.comfydock.nodes);
+  throw new CdError("NODE_NOT_IN_CEC", `node '${id}' is not in .cec/pyproject.toml`, {
+    hint: ids.length ? `nodes in this environment: ${ids.join(", ")}` : "this environment has no nodes yet",
+  });
+}
+
+/**
+ * The new pin of an existing node for `node update`: registry nodes to `version` or the latest, git nodes
+ * to the head of their ref (fetched). Null when it is already there; dev nodes are never updated.
+ */
+export async function resolveUpdate(
+  id: string,
+  spec: NodeSpec,
+  version: string | undefined,
+  ctx: ResolveContext,
+): Promise<ResolvedNode | null> {
+  if (spec.source === "registry") {
+    const r = await resolveRegistry({ id: spec.registry_id ?? id, version }, ctx);
+    if (r.spec.source === "registry" && r.spec.version === spec.version && r.spec.sha256 === spec.sha256) {
+      return null;
+    }
+    return { ...r, id, spec: { ...r.spec, ...(spec.directory ? { directory: spec.directory } : {}) } };
+  }
+  if (spec.source === "git") {
+    if (version) {
+      throw new CdError("NODE_UPDATE_INVALID", `--version applies to registry nodes; '${id}' is a git node`, {
+        hint: `pin another ref with 'comfydock node remove ${id}' then 'node add ${spec.repository}@REF'`,
+      });
+    }
+    const r = await resolveGit({ url: spec.repository, ref: spec.ref }, ctx);
+    if (r.spec.source === "git" && r.spec.commit === spec.commit) return null;
+    return { ...r, id, spec: { ...spec, ...(r.spec.source === "git" ? { commit: r.spec.commit } : {}) } };
+  }
+  return null;
+}
+
+/**
+ * Warnings about pinned registry versions that the registry has since banned, deleted or forgotten (one
+ * bulk request for the whole environment).
+ */
+export async function pinnedVersionWarnings(
+  nodes: Record<string, NodeSpec>,
+  registry: RegistryClient,
+): Promise<string[]> {
+  const pins = Object.entries(nodes).flatMap(([id, s]) =>
+    s.source === "registry" ? [{ id, node_id: s.registry_id ?? id, version: s.version }] : []
+  );
+  if (!pins.length) return [];
+  const results = await registry.bulkVersions(pins.map(({ node_id, version }) => ({ node_id, version })));
+  const warnings: string[] = [];
+  for (const r of results) {
+    const id = pins.find((p) => p.node_id === r.identifier.node_id)?.id ?? r.identifier.node_id;
+    const v = r.identifier.version;
+    if (r.status === "not_found") {
+      warnings.push(
+        `${id}: the pinned version ${v} is no longer in the registry (the cached archive still works)`,
+      );
+    } else if (r.node_version && isBadStatus(r.node_version.status, "version")) {
+      const word = (r.node_version.status ?? "").replace(/^NodeVersionStatus/, "").toLowerCase();
+      warnings.push(
+        `${id}: the pinned version ${v} is ${word} in the registry${
+          r.node_version.status_reason ? ` (${r.node_version.status_reason})` : ""
+        }; update it`,
+      );
+    }
+  }
+  return warnings;
+}

@@ -1,0 +1,113 @@
+/**
+ * The custom-node provider of the reconciler: observe custom_nodes, diff against `[tool.comfydock.nodes]`,
+ * apply one `node.<id>` action. Apply never writes into a live node folder: the new copy is built in the
+ * transaction's staging dir (archive extracted, git checkout, or link), the old folder goes to the trash,
+ * then the staged one is renamed into place. Python requirements are not installed here: they live in
+ * `[dependency-groups].<id>` and the packages provider syncs them after all node folders are in place.
+ */
+import { join } from "node:path";
+import { CdError } from "../../lib/errors.ts";
+import { NodeSpec } from "../../reconcile/schema.ts";
+import type { Action, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
+import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
+import { diffNodes, type NodeActionAfter } from "./diff.ts";
+import { checkoutInto, ensureMirror, excludeFromGit, resolveCommit } from "./git_node.ts";
+import { devPath, MARKER, type ObservedNodes, observeNodes, writeMarker } from "./observe.ts";
+import { RegistryClient } from "./registry.ts";
+
+function actionTarget(action: Action): { id: string; dir: string; spec: NodeSpec } {
+  const after = action.after as NodeActionAfter | null;
+  if (!after) throw new CdError("PLAN_INVALID", `${action.address}: ${action.kind} action without 'after'`);
+  return { id: after.id, dir: after.dir, spec: NodeSpec.parse(after.spec) };
+}
+
+/** Builds the node's new folder at `staged` (which does not exist yet). */
+export async function stageNode(
+  ctx: ObserveContext,
+  id: string,
+  spec: NodeSpec,
+  staged: string,
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  const ws = ctx.paths.workspace;
+  switch (spec.source) {
+    case "registry": {
+      const registryId = spec.registry_id ?? id;
+      const label = `node '${id}' ${spec.version}`;
+      const stored = spec.sha256 ? await readStoredArchive(ws.nodeStore, spec.sha256) : null;
+      let archive = stored && spec.sha256 ? { bytes: stored, sha256: spec.sha256 } : null;
+      if (!archive) {
+        const url = spec.download_url ??
+          (await new RegistryClient().getVersion(registryId, spec.version)).downloadUrl;
+        log(`downloading ${label}`);
+        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label });
+      }
+      const files = await extractZip(archive.bytes, staged, label);
+      await writeMarker(staged, {
+        format: 1,
+        id,
+        source: "registry",
+        version: spec.version,
+        repository: spec.repository,
+        sha256: archive.sha256,
+        files,
+      });
+      return;
+    }
+    case "git": {
+      const mirror = await ensureMirror(ws.gitMirrors, spec.repository);
+      // Resolving the pinned sha fetches the mirror only when it does not have the commit yet.
+      const commit = await resolveCommit(mirror, spec.repository, spec.commit);
+      log(`checking out ${spec.repository} @ ${commit.slice(0, 12)}`);
+      await checkoutInto(mirror, spec.repository, commit, staged);
+      await writeMarker(staged, {
+        format: 1,
+        id,
+        source: "git",
+        commit,
+        repository: spec.repository,
+        files: {},
+      });
+      await excludeFromGit(staged, MARKER);
+      return;
+    }
+    default:
+      await Deno.symlink(devPath(ctx.paths.root, spec.path), staged);
+  }
+}
+
+export const nodeProvider: Provider<ObservedNodes> = {
+  type: "node",
+
+  observe(desired, ctx) {
+    const dev = Object.entries(desired.nodes).flatMap(([id, s]) =>
+      s.source === "local" || s.source === "dev" ? [{ id, path: devPath(ctx.paths.root, s.path) }] : []
+    );
+    return observeNodes(ctx.paths.customNodes, dev);
+  },
+
+  diff(desired, observed) {
+    return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed).actions;
+  },
+
+  notes(desired, observed) {
+    return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed).notes;
+  },
+
+  async apply(action: Action, tx: Transaction, ctx: ObserveContext) {
+    const customNodes = ctx.paths.customNodes;
+    if (action.kind === "delete") {
+      const before = action.before as { path?: string } | null;
+      if (!before?.path) throw new CdError("PLAN_INVALID", `${action.address}: delete action without a path`);
+      await tx.trash(join(customNodes, before.path));
+      return;
+    }
+    const { id, dir, spec } = actionTarget(action);
+    const staging = await tx.stagingDir(`node-${id}`);
+    const staged = join(staging, dir);
+    await stageNode(ctx, id, spec, staged, (l) => tx.log(l));
+    await Deno.mkdir(customNodes, { recursive: true });
+    await tx.trash(join(customNodes, dir));
+    await tx.place(staged, join(customNodes, dir));
+  },
+};

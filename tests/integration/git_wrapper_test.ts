@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { withTempDir } from "../../fixtures/tmp.ts";
+import * as git from "../../providers/git/git.ts";
+
+/** No user or system git config: a fresh machine without an identity. */
+const FRESH = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
+
+Deno.test("commit: returns the sha, null when nothing changed, fallback identity on a fresh machine", async () => {
+  await withTempDir(async (dir) => {
+    const repo = join(dir, "repo");
+    await git.init(repo, { env: FRESH });
+    assert.equal(await git.commit(repo, "empty", { env: FRESH }), null); // no files, no commit
+    await Deno.writeTextFile(join(repo, "a.txt"), "one\n");
+    const first = await git.commit(repo, "first", { env: FRESH });
+    assert.match(first!, /^[0-9a-f]{40}$/);
+    assert.equal(await git.commit(repo, "again", { env: FRESH }), null);
+    assert.equal(await git.revParse(repo, "HEAD"), first);
+    const author = (await git.git(repo, ["log", "-1", "--format=%an <%ae>"])).stdout.trim();
+    assert.equal(author, "ComfyDock <comfydock@localhost>");
+    // No identity was written to the repo's config.
+    assert.equal((await git.git(repo, ["config", "--local", "user.name"], { check: false })).code, 1);
+  });
+});
+
+Deno.test("commit uses the user's identity when there is one", async () => {
+  await withTempDir(async (dir) => {
+    const repo = join(dir, "repo");
+    await git.init(repo);
+    await git.git(repo, ["config", "user.name", "Ada"]);
+    await git.git(repo, ["config", "user.email", "ada@example.com"]);
+    await Deno.writeTextFile(join(repo, "a"), "x");
+    await git.commit(repo, "mine");
+    assert.equal(
+      (await git.git(repo, ["log", "-1", "--format=%an <%ae>"])).stdout.trim(),
+      "Ada <ada@example.com>",
+    );
+  });
+});
+
+Deno.test("log, showFile, status, isDirty, checkoutFiles restore a revision's files exactly", async () => {
+  await withTempDir(async (dir) => {
+    const repo = join(dir, "repo");
+    await git.init(repo);
+    await Deno.writeTextFile(join(repo, "pyproject.toml"), "v1\n");
+    const c1 = (await git.commit(repo, "one"))!;
+    await Deno.writeTextFile(join(repo, "pyproject.toml"), "v2\n");
+    await Deno.writeTextFile(join(repo, "added.json"), "{}");
+    const c2 = (await git.commit(repo, "two\n\nbody line"))!;
+    const entries = await git.log(repo);
+    assert.deepEqual(entries.map((e) => e.sha), [c2, c1]);
+    assert.equal(entries[0].message, "two\n\nbody line");
+    assert.ok(!Number.isNaN(Date.parse(entries[0].date)));
+    assert.equal((await git.log(repo, { maxCount: 1 })).length, 1);
+    assert.equal(await git.showFile(repo, c1, "pyproject.toml"), "v1\n");
+    assert.equal(await git.showFile(repo, c1, "added.json"), null);
+    assert.equal(await git.isDirty(repo), false);
+    await Deno.writeTextFile(join(repo, "untracked.txt"), "u");
+    assert.deepEqual(await git.status(repo), [{ code: "??", path: "untracked.txt" }]);
+    assert.equal(await git.isDirty(repo, { untracked: false }), false);
+
+    await git.checkoutFiles(repo, c1);
+    assert.equal(await Deno.readTextFile(join(repo, "pyproject.toml")), "v1\n");
+    await assert.rejects(Deno.stat(join(repo, "added.json")), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(join(repo, "untracked.txt")), "u"); // untracked files are left alone
+    assert.equal(await git.revParse(repo, "HEAD"), c2); // HEAD did not move
+    const c3 = await git.commit(repo, "rollback to one");
+    assert.equal(await git.showFile(repo, c3!, "pyproject.toml"), "v1\n");
+    await assert.rejects(git.checkoutFiles(repo, "nope"), /not a commit/);
+    assert.equal(await git.revParse(repo, "deadbeef"), null);
+  });
+});
+
+Deno.test("mirror: clone --mirror, fetch new commits and tags, ls-remote tags (annotated peeled)", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await git.init(src);
+    await Deno.writeTextFile(join(src, "f"), "1");
+    const c1 = (await git.commit(src, "c1"))!;
+    await git.git(src, ["tag", "-a", "v1.0.0", "-m", "release"]);
+    const mirror = join(dir, "m.git");
+    await git.cloneMirror(src, mirror);
+    assert.deepEqual(await git.tags(mirror), { "v1.0.0": c1 });
+    await Deno.writeTextFile(join(src, "f"), "2");
+    const c2 = (await git.commit(src, "c2"))!;
+    await git.git(src, ["tag", "v2.0.0"]);
+    assert.equal(await git.hasCommit(mirror, c2), false);
+    await git.fetchMirror(mirror);
+    assert.equal(await git.hasCommit(mirror, c2), true);
+    assert.deepEqual(await git.lsRemoteTags(src), { "v1.0.0": c1, "v2.0.0": c2 });
+    assert.deepEqual(await git.tagsAt(mirror, c2), ["v2.0.0"]);
+    await assert.rejects(git.cloneMirror(join(dir, "missing"), join(dir, "x.git")), (e: Error) => {
+      assert.match(e.message, /clone/);
+      return true;
+    });
+  });
+});

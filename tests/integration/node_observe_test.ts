@@ -1,0 +1,64 @@
+/** What observation reads from custom_nodes: our marker, ComfyUI-Manager's markers, git, links, disabled. */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { observeNodes, writeMarker } from "../../providers/nodes/observe.ts";
+import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+
+Deno.test("observe: markers of ComfyDock and ComfyUI-Manager, git HEAD and dirt, links, disabled folders", async () => {
+  await withTempDir(async (root) => {
+    const cn = join(root, "custom_nodes");
+    await Deno.mkdir(cn);
+    const repo = await makeNodeRepo(root, "upstream", [{ tag: "v1" }]);
+    // ComfyUI-Manager's "nightly" registry install: a git clone with .git/.cnr-id.
+    await gitIn(root, "clone", "--quiet", repo.path, join(cn, "ComfyUI-Nightly"));
+    await Deno.writeTextFile(join(cn, "ComfyUI-Nightly", ".git", ".cnr-id"), "comfyui-nightly\n");
+    await Deno.writeTextFile(join(cn, "ComfyUI-Nightly", "__pycache__.pyc"), "");
+    await Deno.mkdir(join(cn, "ComfyUI-Nightly", "__pycache__"));
+    await Deno.writeTextFile(join(cn, "ComfyUI-Nightly", "__pycache__", "x.cpython-311.pyc"), "");
+    // Ours, with one file edited by hand.
+    await Deno.mkdir(join(cn, "ours"));
+    await Deno.writeTextFile(join(cn, "ours", "a.py"), "edited\n");
+    await Deno.writeTextFile(join(cn, "ours", "b.py"), "b\n");
+    await writeMarker(join(cn, "ours"), {
+      format: 1,
+      id: "ours",
+      source: "registry",
+      version: "1.0.0",
+      files: {
+        "a.py": "0".repeat(64),
+        "b.py": createHash("sha256").update("b\n").digest("hex"),
+      },
+    });
+    await Deno.mkdir(join(cn, "managed.disabled"));
+    await Deno.mkdir(join(cn, ".disabled", "older"), { recursive: true });
+    await Deno.symlink(join(root, "upstream"), join(cn, "linked"));
+    await Deno.writeTextFile(join(cn, "websocket_image_save.py"), "");
+
+    const o = await observeNodes(cn);
+    const by = Object.fromEntries(o.nodes.map((n) => [n.path, n]));
+    assert.deepEqual(Object.keys(by).sort(), [
+      ".disabled/older",
+      "ComfyUI-Nightly",
+      "linked",
+      "managed.disabled",
+      "ours",
+    ]);
+    assert.equal(by["ComfyUI-Nightly"].kind, "git");
+    assert.equal(by["ComfyUI-Nightly"].id, "comfyui-nightly");
+    assert.equal(by["ComfyUI-Nightly"].installer, "manager");
+    assert.equal(by["ComfyUI-Nightly"].commit, repo.commits[0].sha);
+    assert.deepEqual(by["ComfyUI-Nightly"].dirty, [], "byte-code caches do not make a checkout dirty");
+    assert.deepEqual(by.ours.changedFiles, ["a.py"]);
+    assert.equal(by.linked.kind, "link");
+    assert.equal(by.linked.linkTarget, join(root, "upstream"));
+    assert.equal(by["managed.disabled"].dir, "managed");
+    assert.equal(by["managed.disabled"].disabled, true);
+    assert.equal(by[".disabled/older"].disabled, true);
+
+    await Deno.writeTextFile(join(cn, "ComfyUI-Nightly", "README.md"), "changed\n");
+    const dirty = (await observeNodes(cn)).nodes.find((n) => n.path === "ComfyUI-Nightly")!;
+    assert.deepEqual(dirty.dirty, [" M README.md"]);
+  });
+});

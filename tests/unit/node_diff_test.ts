@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { diffNodes } from "../../providers/nodes/diff.ts";
+import type { ObservedNode, ObservedNodes } from "../../providers/nodes/observe.ts";
+import type { NodeSpec } from "../../reconcile/schema.ts";
+
+const ROOT = "/ws/environments/e";
+const CN = `${ROOT}/ComfyUI/custom_nodes`;
+const C1 = "1".repeat(40);
+const C2 = "2".repeat(40);
+
+function obs(dir: string, o: Partial<ObservedNode> = {}): ObservedNode {
+  return {
+    path: dir,
+    dir,
+    disabled: false,
+    kind: "archive",
+    installer: "comfydock",
+    id: dir,
+    version: null,
+    commit: null,
+    sha256: null,
+    linkTarget: null,
+    dirty: [],
+    changedFiles: [],
+    ...o,
+  };
+}
+
+function diff(desired: Record<string, NodeSpec>, nodes: ObservedNode[], missingDevPaths: string[] = []) {
+  const observed: ObservedNodes = { nodes, missingDevPaths };
+  const d = diffNodes(desired, ROOT, CN, observed);
+  return { ...d, lines: d.actions.map((a) => `${a.kind} ${a.address}: ${a.reason}`) };
+}
+
+Deno.test("node diff: missing, matching, wrong version, hand edits", () => {
+  const reg = (version: string): NodeSpec => ({ source: "registry", version });
+  const d = diff(
+    { a: reg("1.0.0"), b: reg("2.0.0"), c: reg("1.0.0"), d: reg("1.0.0") },
+    [
+      obs("b", { version: "2.0.0" }),
+      obs("c", { version: "0.9.0" }),
+      obs("d", { version: "1.0.0", changedFiles: ["x.py", "y.py"] }),
+    ],
+  );
+  assert.deepEqual(d.lines, [
+    "create node.a: not installed",
+    "update node.c: installed version 0.9.0, .cec wants 1.0.0",
+    "update node.d: 2 files changed by hand",
+  ]);
+  assert.deepEqual(d.actions[2].details, [
+    "restore x.py",
+    "restore y.py",
+    "the edited copies are moved to the trash first",
+  ]);
+  assert.deepEqual(d.notes, []);
+});
+
+Deno.test("node diff: archive sha256 differs -> replace; git <-> registry -> replace", () => {
+  const sha = "a".repeat(64);
+  const d = diff(
+    {
+      a: { source: "registry", version: "1.0.0", sha256: sha },
+      g: { source: "registry", version: "1.0.0" },
+      p: { source: "git", repository: "https://x/p", commit: C1 },
+    },
+    [
+      obs("a", { version: "1.0.0", sha256: "b".repeat(64) }),
+      obs("g", { kind: "git", commit: C1 }),
+      obs("p", { kind: "plain", id: null }),
+    ],
+  );
+  assert.deepEqual(d.actions.map((a) => `${a.kind} ${a.address}`), [
+    "replace node.a",
+    "replace node.g",
+    "replace node.p",
+  ]);
+});
+
+Deno.test("node diff: git commit pin; dirty checkouts are notes, never actions", () => {
+  const spec: NodeSpec = { source: "git", repository: "https://x/g", commit: C2, ref: "v2" };
+  assert.deepEqual(diff({ g: spec }, [obs("g", { kind: "git", commit: C2 })]).lines, []);
+  assert.deepEqual(diff({ g: spec }, [obs("g", { kind: "git", commit: C1 })]).lines, [
+    `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}`,
+  ]);
+  const dirty = diff({ g: spec }, [obs("g", { kind: "git", commit: C1, dirty: [" M a.py"] })]);
+  assert.deepEqual(dirty.lines, []);
+  assert.match(dirty.notes[0], /^node\.g: custom_nodes\/g has uncommitted changes \(1 file\); not moved/);
+  const unmanagedDirty = diff({}, [obs("x", { kind: "git", id: null, commit: C1, dirty: ["?? new.py"] })]);
+  assert.deepEqual(unmanagedDirty.lines, []);
+  assert.equal(unmanagedDirty.notes.length, 1);
+});
+
+Deno.test("node diff: unmanaged folders are deleted with the capture hint; disabled ones are left alone", () => {
+  const d = diff({}, [
+    obs("stray", { kind: "plain", id: null }),
+    obs("old", { path: "old.disabled", disabled: true }),
+    obs("mgr", { path: ".disabled/mgr", disabled: true }),
+  ]);
+  assert.deepEqual(d.lines, ["delete node.stray: not in .cec; run comfydock capture to keep it"]);
+  assert.deepEqual(d.actions[0].before && (d.actions[0].before as { path: string }).path, "stray");
+  assert.equal(d.notes.length, 2);
+});
+
+Deno.test("node diff: nodes installed by ComfyUI-Manager under another folder name are matched by id", () => {
+  const d = diff(
+    { "comfyui-impact-pack": { source: "registry", version: "8.1.0" } },
+    [obs("ComfyUI-Impact-Pack", { id: "comfyui-impact-pack", installer: "manager", version: "8.1.0" })],
+  );
+  assert.deepEqual(d.lines, []);
+});
+
+Deno.test("node diff: dev nodes are linked; in-place dev code is never touched; missing path is a note", () => {
+  const spec: NodeSpec = { source: "dev", path: "/src/mine" };
+  assert.deepEqual(diff({ mine: spec }, []).lines, ["create node.mine: not installed"]);
+  assert.deepEqual(diff({ mine: spec }, [obs("mine", { kind: "link", linkTarget: "/src/mine" })]).lines, []);
+  assert.deepEqual(diff({ mine: spec }, [obs("mine", { kind: "link", linkTarget: "/elsewhere" })]).lines, [
+    "update node.mine: links to /elsewhere instead of /src/mine",
+  ]);
+  const inPlace: NodeSpec = { source: "local", path: "ComfyUI/custom_nodes/here" };
+  assert.deepEqual(diff({ here: inPlace }, [obs("here", { kind: "plain", id: null })]).lines, []);
+  const missing = diff({ mine: spec }, [], ["mine"]);
+  assert.deepEqual(missing.lines, []);
+  assert.match(missing.notes[0], /path \/src\/mine does not exist/);
+});
+
+Deno.test("node diff: a folder holding another node's files is replaced once", () => {
+  const d = diff({ a: { source: "registry", version: "1.0.0" } }, [obs("a", { id: "b", version: "1.0.0" })]);
+  assert.deepEqual(d.lines, ["replace node.a: custom_nodes/a holds node 'b', not 'a'"]);
+});

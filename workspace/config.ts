@@ -1,0 +1,172 @@
+/**
+ * ConfigManager (seed): workspace settings in `.metadata/workspace.json` (`settings`), and API keys in
+ * `.metadata/keys.json` (mode 0600, outside every environment so never in `.cec`). Keys are only ever
+ * shown masked (`hf_****abcd`); nothing here prints or logs them.
+ */
+import { chmod } from "node:fs/promises";
+import { z } from "zod";
+import { CdError } from "../lib/errors.ts";
+import { readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
+import type { WorkspacePaths } from "./paths.ts";
+import { readWorkspaceMeta, updateWorkspaceMeta } from "./workspace.ts";
+
+/** Known settings: how a `config set` string is parsed, and what it means. */
+export const SETTINGS = {
+  model_paths: {
+    schema: z.array(z.string().min(1)),
+    parse: (raw: string): unknown =>
+      raw.trim().startsWith("[") ? JSON.parse(raw) : raw.split(",").map((s) => s.trim()).filter(Boolean),
+    help:
+      "folders with your own models, indexed and offered to every environment (comma-separated or a JSON list)",
+  },
+  default_python: {
+    schema: z.string().regex(/^\d+\.\d+$/, "must look like 3.12"),
+    parse: (raw: string): unknown => raw.trim(),
+    help: "Python X.Y for new environments",
+  },
+  default_torch_backend: {
+    schema: z.string().regex(
+      /^(auto|cpu|cu\d{3}|rocm\d+\.\d+(\.\d+)?)$/,
+      "must be auto, cpu, cuXXX or rocmX.Y",
+    ),
+    parse: (raw: string): unknown => raw.trim(),
+    help: "torch backend for new environments",
+  },
+  comfyui_url: {
+    schema: z.string().min(1),
+    parse: (raw: string): unknown => raw.trim(),
+    help: "ComfyUI git URL for new environments",
+  },
+  registry_url: {
+    schema: z.string().url(),
+    parse: (raw: string): unknown => raw.trim(),
+    help: "ComfyUI Registry API base URL",
+  },
+} as const;
+export type SettingKey = keyof typeof SETTINGS;
+
+export const SERVICES = ["civitai", "huggingface", "github"] as const;
+export type Service = (typeof SERVICES)[number];
+
+/** Environment variables that override a stored key (the tools' usual names). */
+export const KEY_ENV: Record<Service, string> = {
+  civitai: "CIVITAI_API_TOKEN",
+  huggingface: "HF_TOKEN",
+  github: "GITHUB_TOKEN",
+};
+
+function settingKey(key: string): SettingKey {
+  if (!(key in SETTINGS)) {
+    throw new CdError("UNKNOWN_SETTING", `unknown setting '${key}'`, {
+      hint: `known settings: ${
+        Object.keys(SETTINGS).join(", ")
+      }; API keys: 'comfydock config set-key SERVICE'`,
+    });
+  }
+  return key as SettingKey;
+}
+
+export function serviceName(s: string): Service {
+  if (!(SERVICES as readonly string[]).includes(s)) {
+    throw new CdError("UNKNOWN_SERVICE", `unknown service '${s}'`, {
+      hint: `use one of: ${SERVICES.join(", ")}`,
+    });
+  }
+  return s as Service;
+}
+
+/** `hf_abcdef123456` -> `hf_****3456`; short keys show nothing of themselves. */
+export function maskKey(key: string): string {
+  const prefix = /^([A-Za-z]{1,4}_)/.exec(key)?.[1] ?? "";
+  return key.length - prefix.length >= 8 ? `${prefix}****${key.slice(-4)}` : `${prefix}****`;
+}
+
+const KeysFile = z.record(z.string(), z.string());
+
+export class ConfigManager {
+  constructor(readonly ws: WorkspacePaths) {}
+
+  async get(key: string): Promise<unknown> {
+    const k = settingKey(key);
+    return (await readWorkspaceMeta(this.ws)).settings[k] ?? null;
+  }
+
+  /** Parses `raw` for the setting's type, validates, stores; returns the stored value. */
+  async set(key: string, raw: string): Promise<unknown> {
+    const k = settingKey(key);
+    let value: unknown;
+    try {
+      value = SETTINGS[k].parse(raw);
+    } catch (e) {
+      throw new CdError("INVALID_SETTING", `${k}: cannot read '${raw}': ${e}`, { hint: SETTINGS[k].help });
+    }
+    const parsed = SETTINGS[k].schema.safeParse(value);
+    if (!parsed.success) {
+      throw new CdError(
+        "INVALID_SETTING",
+        `${k}: ${parsed.error.issues[0].message} (got ${JSON.stringify(raw)})`,
+        {
+          hint: SETTINGS[k].help,
+        },
+      );
+    }
+    await updateWorkspaceMeta(this.ws, (m) => {
+      m.settings[k] = parsed.data;
+    });
+    return parsed.data;
+  }
+
+  /** Settings and masked keys (where each key comes from: env var or keys.json). */
+  async list(): Promise<
+    { settings: Record<string, unknown>; keys: Record<string, { masked: string; source: string }> }
+  > {
+    const settings = (await readWorkspaceMeta(this.ws)).settings;
+    const keys: Record<string, { masked: string; source: string }> = {};
+    const stored = await this.readKeys();
+    for (const s of SERVICES) {
+      const fromEnv = Deno.env.get(KEY_ENV[s]);
+      if (fromEnv) keys[s] = { masked: maskKey(fromEnv), source: `$${KEY_ENV[s]}` };
+      else if (stored[s]) keys[s] = { masked: maskKey(stored[s]), source: "keys.json" };
+    }
+    return { settings, keys };
+  }
+
+  private async readKeys(): Promise<Record<string, string>> {
+    const text = await readTextIfExists(this.ws.keysFile);
+    if (text === null) return {};
+    const parsed = KeysFile.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new CdError("KEYS_FILE_INVALID", `${this.ws.keysFile} is not a JSON object of strings`, {
+        hint: "remove it and store the keys again with 'comfydock config set-key SERVICE'",
+      });
+    }
+    return parsed.data;
+  }
+
+  /** Stores a key (mode 0600). The value is trimmed; an empty value removes the key. */
+  async setKey(service: string, value: string): Promise<{ service: Service; masked: string | null }> {
+    const s = serviceName(service);
+    const key = value.trim();
+    if (/\s/.test(key)) {
+      throw new CdError("INVALID_KEY", `the ${s} key contains whitespace`, { hint: "paste the key alone" });
+    }
+    const keys = await this.readKeys();
+    if (key) keys[s] = key;
+    else delete keys[s];
+    await Deno.mkdir(this.ws.metadata, { recursive: true });
+    await writeFileAtomic(this.ws.keysFile, JSON.stringify(keys, null, 2) + "\n", 0o600);
+    // writeFileAtomic's mode applies at creation, under the umask: make 0600 exact.
+    if (Deno.build.os !== "windows") await chmod(this.ws.keysFile, 0o600);
+    return { service: s, masked: key ? maskKey(key) : null };
+  }
+
+  /** The key for a service: its environment variable first, then keys.json; null when none. */
+  async getKey(service: Service): Promise<string | null> {
+    return Deno.env.get(KEY_ENV[service]) || (await this.readKeys())[service] || null;
+  }
+}
+
+/** For providers (models, GitHub): the API key of a service, or null. */
+export function getApiKey(ws: WorkspacePaths, service: Service): Promise<string | null> {
+  return new ConfigManager(ws).getKey(service);
+}

@@ -1,0 +1,306 @@
+/**
+ * `comfydock create`: a new environment, built whole in `environments/.staging-<name>-<rand>` and renamed
+ * into place as the last step. Any failure (unknown version, missing Python, uv error, Ctrl-C) removes the
+ * staging directory, so the workspace is left exactly as it was; the error names the step that failed.
+ *
+ * Ctrl-C: the CLI turns SIGINT into `signal` (an AbortSignal); it is checked between steps. A step in
+ * flight is allowed to finish (in a terminal git/uv get the same SIGINT and stop at once), so cleanup
+ * never races a child process still writing into the staging directory.
+ *
+ * The venv is made `--relocatable` (uv): it is built in staging and renamed with the rest, and its
+ * activation scripts and entry points must keep working at the final path.
+ */
+import { join } from "node:path";
+import { stringify } from "smol-toml";
+import { CdError, errorMessage } from "../lib/errors.ts";
+import { exists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
+import { step } from "../lib/ui.ts";
+import { cloneAt, makeUserDirs } from "../providers/comfyui/checkout.ts";
+import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
+import { parseRequirements } from "../providers/comfyui/requirements.ts";
+import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
+import { shortSha } from "../providers/comfyui/versions.ts";
+import * as git from "../providers/git/git.ts";
+import { findPython, type PythonInstall } from "../providers/packages/python.ts";
+import { Uv } from "../providers/packages/uv.ts";
+import { isTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
+import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
+import { parsePyproject } from "../reconcile/desired.ts";
+import { envPaths, type WorkspacePaths } from "./paths.ts";
+import {
+  getEnvironment,
+  readWorkspaceMeta,
+  sweepTrash,
+  updateWorkspaceMeta,
+  validateEnvName,
+} from "./workspace.ts";
+
+export interface CreateOptions {
+  /** Python `X.Y` (default: 3.12 when installed, else the newest interpreter on the machine). */
+  python?: string;
+  /** ComfyUI `latest` (default), a tag or a commit. */
+  comfyui?: string;
+  /** ComfyUI git URL (default COMFYDOCK_COMFYUI_URL, else the official repository). */
+  comfyuiUrl?: string;
+  /** `auto` (default), `cpu`, `cuXXX`, `rocmX.Y`. */
+  torchBackend?: string;
+  /** Make it the active environment (also done when the workspace has none yet). */
+  use?: boolean;
+  /**
+   * Extra `[tool.uv]` settings written into the new pyproject, e.g. a private index or find-links
+   * (fixtures/wheels.ts `wheelhouseUvConfig` for offline tests). uv's own UV_* variables work too.
+   */
+  uvSettings?: TomlEdit[];
+  /** Aborting it stops the creation at the next step boundary and removes everything made so far. */
+  signal?: AbortSignal;
+}
+
+export interface CreatedEnvironment {
+  name: string;
+  path: string;
+  active: boolean;
+  comfyui_version: string;
+  comfyui_commit: string;
+  comfyui_url: string;
+  python_version: string;
+  python_path: string;
+  torch_backend: string;
+  dependencies: string[];
+  cec_commit: string;
+  seconds: number;
+}
+
+export const DEFAULT_COMFYDOCKIGNORE =
+  `# Workflows (paths relative to ComfyUI/user/default/workflows) that ComfyDock never tracks or reports.
+# One gitignore-style pattern per line, e.g.:
+# scratch/
+# *.tmp.json
+`;
+
+/**
+ * `.cec/pyproject.toml` of a new environment, in the seed's shape. `edits` (the torch backend's
+ * `[tool.uv]` settings) are applied to the data before rendering: a fresh file has no user formatting to
+ * preserve, so no format-preserving editor is needed here.
+ */
+export function renderPyproject(p: {
+  name: string;
+  pythonVersion: string;
+  dependencies: string[];
+  comfyuiVersion: string;
+  comfyuiCommit: string;
+  comfyuiUrl: string;
+  edits?: TomlEdit[];
+}): string {
+  const tool: Record<string, unknown> = {
+    comfydock: {
+      version: "1",
+      comfyui_version: p.comfyuiVersion,
+      comfyui_commit: p.comfyuiCommit,
+      comfyui_url: p.comfyuiUrl,
+      python_version: p.pythonVersion,
+    },
+  };
+  for (const e of p.edits ?? []) {
+    if (e.path[0] !== "tool") throw new Error(`renderPyproject: edit outside [tool]: ${e.path.join(".")}`);
+    let cur = tool;
+    for (const k of e.path.slice(1, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+    cur[e.path[e.path.length - 1]] = e.value;
+  }
+  // Dependencies one per line: ComfyUI updates then show as readable diffs in .cec's history.
+  const deps = p.dependencies.length
+    ? `[\n${p.dependencies.map((d) => `  ${JSON.stringify(d)},\n`).join("")}]`
+    : "[]";
+  const project = [
+    "[project]",
+    `name = ${JSON.stringify(p.name)}`,
+    `version = "0.1.0"`,
+    `requires-python = ${JSON.stringify(`==${p.pythonVersion}.*`)}`,
+    `dependencies = ${deps}`,
+  ].join("\n");
+  return `${project}\n\n${stringify({ tool }).trim()}\n`;
+}
+
+async function pickPython(version?: string): Promise<PythonInstall> {
+  if (version) return await findPython(version);
+  try {
+    return await findPython("3.12");
+  } catch {
+    return await findPython();
+  }
+}
+
+/**
+ * Test hook (DESIGN §10 fault injection): COMFYDOCK_CREATE_FAULT=<step id>:fail|hang fails, or waits for
+ * the abort signal, just before that step (ids: python, resolve, checkout, write, lock, venv, sync,
+ * commit, place).
+ */
+async function faultPoint(stepName: string, signal?: AbortSignal): Promise<void> {
+  const fault = Deno.env.get("COMFYDOCK_CREATE_FAULT");
+  if (!fault?.startsWith(`${stepName}:`)) return;
+  if (fault.endsWith(":fail")) {
+    throw new CdError("INJECTED_FAULT", `injected failure (COMFYDOCK_CREATE_FAULT=${fault})`);
+  }
+  step(`(COMFYDOCK_CREATE_FAULT: waiting at '${stepName}')`);
+  await new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    signal?.addEventListener("abort", () => resolve(), { once: true });
+    if (!signal) setTimeout(resolve, 60_000);
+  });
+}
+
+export async function createEnvironment(
+  ws: WorkspacePaths,
+  name: string,
+  opts: CreateOptions = {},
+): Promise<CreatedEnvironment> {
+  const started = performance.now();
+  validateEnvName(name);
+  const meta = await readWorkspaceMeta(ws);
+  const final = envPaths(ws, name);
+  if (await exists(final.root)) {
+    throw new CdError("ENV_EXISTS", `environment '${name}' already exists at ${final.root}`, {
+      hint: `pick another name, or delete it first with 'comfydock delete ${name}'`,
+    });
+  }
+  await sweepTrash(ws);
+  const stagingName = `.staging-${name}-${crypto.randomUUID().slice(0, 8)}`;
+  const staged = envPaths(ws, stagingName);
+  const url = comfyuiUrl(opts.comfyuiUrl);
+  const spec = opts.comfyui ?? "latest";
+  const backend = opts.torchBackend ?? "auto";
+  const torchBackend = await resolveTorchBackend(backend);
+  if (!isTorchBackend(torchBackend)) {
+    throw new CdError("TORCH_BACKEND_INVALID", `'${backend}' is not a torch backend`, {
+      hint: "use auto, cpu, cuXXX (e.g. cu124) or rocmX.Y (e.g. rocm6.2)",
+    });
+  }
+
+  let current = "starting";
+  const run = async <T>(label: string, id: string, fn: () => Promise<T>): Promise<T> => {
+    if (opts.signal?.aborted) throw interrupted(current);
+    current = label;
+    step(label);
+    await faultPoint(id, opts.signal);
+    if (opts.signal?.aborted) throw interrupted(current);
+    return await fn();
+  };
+
+  try {
+    await Deno.mkdir(staged.root, { recursive: true });
+    // Tools first: a missing Python or uv fails before anything is cloned.
+    const [python, uv] = await run(
+      `finding Python ${opts.python ?? "(default 3.12)"} and uv`,
+      "python",
+      () => Promise.all([pickPython(opts.python), Uv.locate(ws)]),
+    );
+    const pythonVersion = python.version.split(".").slice(0, 2).join(".");
+    const firstUse = !await exists(mirrorDir(ws, url))
+      ? " (first use: cloning it into comfydock_cache/git; later environments reuse it)"
+      : "";
+    const comfy = await run(
+      `resolving ComfyUI '${spec}' from ${url}${firstUse}`,
+      "resolve",
+      () => resolveComfyUI(ws, url, spec),
+    );
+    for (const w of comfy.warnings) step(`warning: ${w}`);
+    await run(`checking out ComfyUI ${comfy.version} (${shortSha(comfy.commit)})`, "checkout", async () => {
+      await cloneAt(comfy.mirror, comfy.commit, staged.comfyui);
+      await makeUserDirs(staged.comfyui);
+    });
+    const dependencies = parseRequirements(await requirementsAt(comfy.mirror, comfy.commit));
+    await run(`writing .cec/pyproject.toml (torch backend ${torchBackend})`, "write", async () => {
+      const text = renderPyproject({
+        name,
+        pythonVersion,
+        dependencies,
+        comfyuiVersion: comfy.version,
+        comfyuiCommit: comfy.commit,
+        comfyuiUrl: url,
+        edits: [...torchUvConfig(torchBackend), ...(opts.uvSettings ?? [])],
+      });
+      parsePyproject(text, staged.pyproject); // a bug here must fail the create, not a later plan
+      await writeFileAtomic(staged.pyproject, text);
+      await writeFileAtomic(staged.ignoreFile, DEFAULT_COMFYDOCKIGNORE);
+      await writeFileAtomic(join(staged.cecWorkflows, ".gitkeep"), "");
+    });
+    await run(
+      `locking ${dependencies.length} ComfyUI requirement(s) (uv lock)`,
+      "lock",
+      () => uv.lock(staged.cec, { python: python.path }),
+    );
+    await run(`creating .venv with Python ${python.version} (${python.path})`, "venv", async () => {
+      // Relocatable: the venv is renamed with the rest of the staging directory.
+      await uv.exec([
+        "venv",
+        staged.venv,
+        "--python",
+        python.path,
+        "--no-project",
+        "--relocatable",
+        "--quiet",
+      ], {
+        hint: `check that ${python.path} is a working Python interpreter`,
+      });
+    });
+    await run(
+      "installing packages (uv sync)",
+      "sync",
+      () => uv.sync(staged.cec, staged.venv, { frozen: true }),
+    );
+    const cecCommit = await run("committing .cec", "commit", async () => {
+      await git.init(staged.cec);
+      const sha = await git.commit(
+        staged.cec,
+        `Create environment ${name}: ComfyUI ${comfy.version}, Python ${pythonVersion}`,
+      );
+      return sha!;
+    });
+    await run(`placing environment at ${final.root}`, "place", async () => {
+      if (await exists(final.root)) {
+        throw new CdError("ENV_EXISTS", `environment '${name}' appeared at ${final.root} while creating it`);
+      }
+      await Deno.rename(staged.root, final.root);
+    });
+    const makeActive = !!opts.use || !meta.active_environment;
+    if (makeActive) {
+      await updateWorkspaceMeta(ws, (m) => {
+        m.active_environment = name;
+      });
+    }
+    const info = await getEnvironment(ws, name);
+    return {
+      name,
+      path: final.root,
+      active: info.active,
+      comfyui_version: comfy.version,
+      comfyui_commit: comfy.commit,
+      comfyui_url: url,
+      python_version: pythonVersion,
+      python_path: python.path,
+      torch_backend: torchBackend,
+      dependencies,
+      cec_commit: cecCommit,
+      seconds: Math.round((performance.now() - started) / 10) / 100,
+    };
+  } catch (e) {
+    await removeIfExists(staged.root);
+    if (e instanceof CdError && e.code === "INTERRUPTED") throw e;
+    // Ctrl-C in a terminal also stops git/uv, which then fail: report the interruption, not their error.
+    if (opts.signal?.aborted) throw interrupted(current);
+    throw new CdError(
+      e instanceof CdError ? e.code : "CREATE_FAILED",
+      `creating '${name}' failed at step "${current}": ${errorMessage(e)}`,
+      {
+        hint: (e instanceof CdError && e.hint ? e.hint + "; " : "") +
+          "nothing was left behind in the workspace",
+        cause: e,
+      },
+    );
+  }
+}
+
+function interrupted(stepName: string): CdError {
+  return new CdError("INTERRUPTED", `create interrupted during "${stepName}"; nothing was left behind`, {
+    exitCode: 130,
+  });
+}

@@ -1,0 +1,401 @@
+/**
+ * WorkspaceManager (seed): the workspace layout, the list of environments, the active one, and deleting
+ * environments without ever leaving half of one behind.
+ *
+ * `.metadata/workspace.json` = `{ version: 1, active_environment: string | null, settings: {...} }`.
+ * Environments are the directories of `environments/` that hold `.cec/`; names starting with a dot are
+ * ComfyDock's own (`.staging-*` of a create in progress, `.trash-*` of a delete in progress).
+ */
+import { join } from "node:path";
+import { z } from "zod";
+import { CdError } from "../lib/errors.ts";
+import { exists, listFiles, readTextIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
+import { parsePyproject } from "../reconcile/desired.ts";
+import * as git from "../providers/git/git.ts";
+import { acquireLock } from "../reconcile/lock.ts";
+import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "./paths.ts";
+
+export const WorkspaceMeta = z.object({
+  version: z.number().int().default(1),
+  active_environment: z.string().nullable().default(null),
+  settings: z.record(z.string(), z.unknown()).default({}),
+});
+export type WorkspaceMeta = z.infer<typeof WorkspaceMeta>;
+
+const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$/;
+
+/**
+ * Environment names become directory names and the `[project].name` of `.cec/pyproject.toml`, so they must
+ * be safe for both: letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit, <= 64.
+ */
+export function validateEnvName(name: string): string {
+  let problem: string | null = null;
+  if (!name) problem = "is empty";
+  else if (name.length > 64) problem = `is ${name.length} characters long (at most 64)`;
+  else if (/[\\/]/.test(name)) problem = "contains a path separator";
+  else if (name.includes("..")) problem = "contains '..'";
+  else if (name.startsWith(".")) problem = "starts with a dot (reserved for ComfyDock's own folders)";
+  else if (!NAME_RE.test(name)) {
+    problem = /[^A-Za-z0-9._-]/.test(name)
+      ? `contains '${name.match(/[^A-Za-z0-9._-]/)![0]}'`
+      : "must start and end with a letter or digit";
+  }
+  if (problem) {
+    throw new CdError("INVALID_ENV_NAME", `environment name '${name}' ${problem}`, {
+      hint: "use letters, digits, '.', '_' and '-' (e.g. 'sdxl-work'), at most 64 characters",
+    });
+  }
+  return name;
+}
+
+export async function readWorkspaceMeta(ws: WorkspacePaths): Promise<WorkspaceMeta> {
+  const text = await readTextIfExists(ws.workspaceJson);
+  if (text === null) {
+    throw new CdError("NO_WORKSPACE", `no ComfyDock workspace at ${ws.root}`, {
+      hint: "run 'comfydock init' (or set COMFYDOCK_HOME to an existing workspace)",
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CdError("WORKSPACE_JSON_INVALID", `${ws.workspaceJson} is not valid JSON: ${e}`, {
+      hint: "fix or remove the file, then run 'comfydock init' again",
+    });
+  }
+  const parsed = WorkspaceMeta.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CdError(
+      "WORKSPACE_JSON_INVALID",
+      `${ws.workspaceJson}: ${issue.path.join(".") || "(root)"}: ${issue.message}`,
+      { hint: "fix the key named above (or remove the file and run 'comfydock init')" },
+    );
+  }
+  return parsed.data;
+}
+
+export async function writeWorkspaceMeta(ws: WorkspacePaths, meta: WorkspaceMeta): Promise<void> {
+  await writeFileAtomic(ws.workspaceJson, JSON.stringify(meta, null, 2) + "\n");
+}
+
+/** Read-modify-write of workspace.json. */
+export async function updateWorkspaceMeta(
+  ws: WorkspacePaths,
+  fn: (meta: WorkspaceMeta) => void,
+): Promise<WorkspaceMeta> {
+  const meta = await readWorkspaceMeta(ws);
+  fn(meta);
+  await writeWorkspaceMeta(ws, meta);
+  return meta;
+}
+
+export interface InitResult {
+  root: string;
+  /** False when the workspace already existed (nothing was overwritten). */
+  created: boolean;
+}
+
+/** Creates the workspace layout; on an existing workspace only adds missing folders. */
+export async function initWorkspace(root: string): Promise<InitResult> {
+  const ws = workspacePaths(root);
+  const had = await exists(ws.workspaceJson);
+  if (had) await readWorkspaceMeta(ws); // a corrupt workspace.json is reported, never overwritten
+  for (
+    const dir of [
+      ws.metadata,
+      ws.cache,
+      ws.nodeStore,
+      ws.gitMirrors,
+      ws.modelStore,
+      ws.environments,
+      ws.logs,
+      ws.uvCache,
+    ]
+  ) {
+    await Deno.mkdir(dir, { recursive: true });
+  }
+  if (!had) await writeWorkspaceMeta(ws, { version: 1, active_environment: null, settings: {} });
+  return { root: ws.root, created: !had };
+}
+
+export interface EnvironmentInfo {
+  name: string;
+  path: string;
+  active: boolean;
+  comfyui_version: string | null;
+  comfyui_commit: string | null;
+  python_version: string | null;
+  torch_backend: string | null;
+  /** Why the environment's pyproject could not be read (it is still listed). */
+  error?: string;
+}
+
+async function describe(ws: WorkspacePaths, name: string, active: string | null): Promise<EnvironmentInfo> {
+  const paths = envPaths(ws, name);
+  const base: EnvironmentInfo = {
+    name,
+    path: paths.root,
+    active: name === active,
+    comfyui_version: null,
+    comfyui_commit: null,
+    python_version: null,
+    torch_backend: null,
+  };
+  try {
+    const text = await readTextIfExists(paths.pyproject);
+    if (text === null) return { ...base, error: ".cec/pyproject.toml is missing" };
+    const cd = parsePyproject(text, paths.pyproject).tool.comfydock;
+    return {
+      ...base,
+      comfyui_version: cd.comfyui_version,
+      comfyui_commit: cd.comfyui_commit,
+      python_version: cd.python_version,
+      torch_backend: cd.torch_backend ?? null,
+    };
+  } catch (e) {
+    return { ...base, error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
+  }
+}
+
+export async function listEnvironments(ws: WorkspacePaths): Promise<EnvironmentInfo[]> {
+  const meta = await readWorkspaceMeta(ws);
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(ws.environments)) {
+      if (e.isDirectory && !e.name.startsWith(".") && await exists(join(ws.environments, e.name, ".cec"))) {
+        names.push(e.name);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  names.sort();
+  return await Promise.all(names.map((n) => describe(ws, n, meta.active_environment)));
+}
+
+/** The environment's paths; UNKNOWN_ENVIRONMENT when it does not exist. */
+export async function requireEnvironment(ws: WorkspacePaths, name: string): Promise<EnvPaths> {
+  validateEnvName(name);
+  const paths = envPaths(ws, name);
+  if (!await exists(paths.cec)) {
+    const known = (await listEnvironments(ws)).map((e) => e.name);
+    throw new CdError("UNKNOWN_ENVIRONMENT", `no environment '${name}' in ${ws.environments}`, {
+      hint: known.length
+        ? `existing environments: ${known.join(", ")}`
+        : "create one with 'comfydock create NAME'",
+    });
+  }
+  return paths;
+}
+
+export async function getEnvironment(ws: WorkspacePaths, name: string): Promise<EnvironmentInfo> {
+  await requireEnvironment(ws, name);
+  return describe(ws, name, (await readWorkspaceMeta(ws)).active_environment);
+}
+
+export async function setActiveEnvironment(ws: WorkspacePaths, name: string): Promise<EnvironmentInfo> {
+  await requireEnvironment(ws, name);
+  await updateWorkspaceMeta(ws, (m) => {
+    m.active_environment = name;
+  });
+  return getEnvironment(ws, name);
+}
+
+export async function getActiveEnvironment(ws: WorkspacePaths): Promise<EnvironmentInfo | null> {
+  const active = (await readWorkspaceMeta(ws)).active_environment;
+  if (!active || !await exists(envPaths(ws, active).cec)) return null;
+  return describe(ws, active, active);
+}
+
+/** What deleting an environment would lose; computed before asking. */
+export interface DeleteSummary {
+  name: string;
+  path: string;
+  /** Tracked workflows whose ComfyUI copy differs from `.cec` (edited in the UI, not captured). */
+  modifiedWorkflows: string[];
+  /** Files of `.cec` with uncommitted changes. */
+  uncommittedCec: string[];
+  /** Workflows in ComfyUI/user/default/workflows that `.cec` does not track at all. */
+  untrackedWorkflows: string[];
+  /** Regular files (not links) under ComfyUI/models: their count and total bytes. */
+  modelFiles: number;
+  modelBytes: number;
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([Deno.readFile(a).catch(() => null), Deno.readFile(b).catch(() => null)]);
+  if (x === null || y === null) return x === y;
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+async function regularFilesUnder(dir: string): Promise<{ count: number; bytes: number }> {
+  let count = 0, bytes = 0;
+  for (const rel of await listFiles(dir)) {
+    const st = await Deno.lstat(join(dir, rel));
+    if (st.isFile && st.size > 0) {
+      count++;
+      bytes += st.size;
+    }
+  }
+  return { count, bytes };
+}
+
+export async function deleteSummary(paths: EnvPaths): Promise<DeleteSummary> {
+  const tracked = new Map<string, string>(); // UI-relative path -> .cec-relative path
+  const text = await readTextIfExists(paths.pyproject);
+  if (text !== null) {
+    try {
+      const wf = parsePyproject(text, paths.pyproject).tool.comfydock.workflows.tracked;
+      for (const spec of Object.values(wf)) tracked.set(spec.file.replace(/^workflows\//, ""), spec.file);
+    } catch {
+      // An invalid pyproject still leaves .cec/workflows to compare against (below).
+    }
+  }
+  for (const rel of await listFiles(paths.cecWorkflows)) {
+    if (rel.endsWith(".json") && !tracked.has(rel)) tracked.set(rel, `workflows/${rel}`);
+  }
+  const modifiedWorkflows: string[] = [];
+  const untrackedWorkflows: string[] = [];
+  for (const rel of await listFiles(paths.userWorkflows)) {
+    if (!rel.endsWith(".json")) continue;
+    const cecRel = tracked.get(rel);
+    if (cecRel === undefined) untrackedWorkflows.push(rel);
+    else if (!await sameFile(join(paths.userWorkflows, rel), join(paths.cec, cecRel))) {
+      modifiedWorkflows.push(rel);
+    }
+  }
+  const uncommittedCec = await git.isRepo(paths.cec) ? (await git.status(paths.cec)).map((e) => e.path) : [];
+  const models = await regularFilesUnder(paths.models);
+  return {
+    name: paths.name,
+    path: paths.root,
+    modifiedWorkflows,
+    uncommittedCec,
+    untrackedWorkflows,
+    modelFiles: models.count,
+    modelBytes: models.bytes,
+  };
+}
+
+export interface DeleteOptions {
+  /** Delete even with workflow edits or `.cec` changes that are not committed. */
+  force?: boolean;
+  /** Asked with the summary before anything is removed; false cancels (nothing changes). */
+  confirm?: (summary: DeleteSummary) => Promise<boolean>;
+}
+
+/**
+ * Deletes an environment. The directory is first renamed to `environments/.trash-<name>-<rand>` (atomic),
+ * so an interruption leaves either the whole environment or none of it; the trash is then removed (a
+ * leftover trash from a crash is removed by the next delete or create). Returns null when cancelled.
+ */
+export async function deleteEnvironment(
+  ws: WorkspacePaths,
+  name: string,
+  opts: DeleteOptions = {},
+): Promise<DeleteSummary | null> {
+  const paths = await requireEnvironment(ws, name);
+  // Never delete under a running apply; a stale lock (dead process) does not matter to a delete.
+  const lock = await acquireLock(paths.state, "delete", { takeStale: true });
+  try {
+    return await deleteLocked(ws, paths, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function deleteLocked(
+  ws: WorkspacePaths,
+  paths: EnvPaths,
+  opts: DeleteOptions,
+): Promise<DeleteSummary | null> {
+  const name = paths.name;
+  const summary = await deleteSummary(paths);
+  const unsaved = [
+    ...summary.modifiedWorkflows.map((w) => `workflow ${w} (edited in ComfyUI, not in .cec)`),
+    ...summary.uncommittedCec.map((f) => `.cec/${f} (not committed)`),
+  ];
+  if (unsaved.length && !opts.force) {
+    throw new CdError(
+      "ENV_HAS_UNSAVED_WORK",
+      `environment '${name}' has unsaved work: ${unsaved.slice(0, 5).join("; ")}` +
+        (unsaved.length > 5 ? `; and ${unsaved.length - 5} more` : ""),
+      {
+        hint: "save it first ('comfydock -e " + name + " capture' then 'commit -m ...'), " +
+          "or pass --force to delete anyway",
+      },
+    );
+  }
+  if (opts.confirm && !await opts.confirm(summary)) return null;
+  await sweepTrash(ws);
+  const trash = join(ws.environments, `.trash-${name}-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.rename(paths.root, trash);
+  const meta = await readWorkspaceMeta(ws);
+  if (meta.active_environment === name) {
+    meta.active_environment = null;
+    await writeWorkspaceMeta(ws, meta);
+  }
+  await removeIfExists(trash);
+  return summary;
+}
+
+/** Removes `.trash-*` leftovers of interrupted deletes (already committed to deletion). */
+export async function sweepTrash(ws: WorkspacePaths): Promise<void> {
+  try {
+    for await (const e of Deno.readDir(ws.environments)) {
+      if (e.name.startsWith(".trash-")) await removeIfExists(join(ws.environments, e.name));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** Object form of the functions above (the seed's WorkspaceManager), bound to one workspace. */
+export class WorkspaceManager {
+  constructor(readonly paths: WorkspacePaths) {}
+
+  static async init(root: string): Promise<{ manager: WorkspaceManager; result: InitResult }> {
+    const result = await initWorkspace(root);
+    return { manager: new WorkspaceManager(workspacePaths(root)), result };
+  }
+
+  /** An existing workspace (NO_WORKSPACE otherwise). */
+  static async open(root: string): Promise<WorkspaceManager> {
+    const ws = workspacePaths(root);
+    await readWorkspaceMeta(ws);
+    return new WorkspaceManager(ws);
+  }
+
+  async createEnvironment(
+    name: string,
+    opts: import("./create.ts").CreateOptions = {},
+  ): Promise<import("./create.ts").CreatedEnvironment> {
+    const { createEnvironment } = await import("./create.ts");
+    return createEnvironment(this.paths, name, opts);
+  }
+
+  deleteEnvironment(name: string, opts?: DeleteOptions): Promise<DeleteSummary | null> {
+    return deleteEnvironment(this.paths, name, opts);
+  }
+
+  getEnvironment(name: string): Promise<EnvironmentInfo> {
+    return getEnvironment(this.paths, name);
+  }
+
+  listEnvironments(): Promise<EnvironmentInfo[]> {
+    return listEnvironments(this.paths);
+  }
+
+  setActiveEnvironment(name: string): Promise<EnvironmentInfo> {
+    return setActiveEnvironment(this.paths, name);
+  }
+
+  getActiveEnvironment(): Promise<EnvironmentInfo | null> {
+    return getActiveEnvironment(this.paths);
+  }
+
+  envPaths(name: string): EnvPaths {
+    return envPaths(this.paths, validateEnvName(name));
+  }
+}
