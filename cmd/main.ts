@@ -23,7 +23,6 @@ export function buildProgram(): Command {
   const program = new Command()
     .name("comfydock")
     .description("Declarative, reproducible ComfyUI environments: .cec/pyproject.toml is the desired state.")
-    .version(VERSION, "-V, --version")
     .option("-e, --env <name>", "environment to act on (default: the active one)")
     .option("--json", "machine-readable output on stdout")
     .option("-y, --yes", "answer yes to every question (needed when stdin is not a terminal)")
@@ -46,6 +45,7 @@ export function buildProgram(): Command {
       });
     });
   program.configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+  program.addHelpText("afterAll", "\n-V, --version (before any command) prints the version.");
   registerEnvCommands(program);
   registerReconcileCommands(program);
   registerNodeCommands(program);
@@ -72,7 +72,21 @@ export function renderError(e: unknown): number {
   return 1;
 }
 
+/**
+ * `-V/--version` counts only before a command: commander would otherwise take it anywhere and swallow
+ * subcommand options of the same name (`node update ID --version 1.2.0`).
+ */
+export function wantsVersion(args: string[]): boolean {
+  const flag = args.findIndex((a) => a === "--version" || a === "-V");
+  const command = args.findIndex((a) => !a.startsWith("-"));
+  return flag >= 0 && (command < 0 || flag < command);
+}
+
 if (import.meta.main) {
+  if (wantsVersion(Deno.args)) {
+    console.log(VERSION);
+    Deno.exit(0);
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(Deno.args, { from: "user" });

@@ -64,3 +64,15 @@ Deno.test("completions are generated for bash, zsh and fish; another shell is a 
   assert.match(bad.stderr, /error: no completions for shell 'tcsh'/);
   assert.match(bad.stderr, /hint: use bash, zsh or fish/);
 });
+
+Deno.test("--version after a command belongs to that command, not to the program", async () => {
+  const r = await cli(["node", "update", "x", "--version", "1.2.0"], {
+    env: { COMFYDOCK_HOME: "/nonexistent-cd" },
+  });
+  assert.equal(r.code, 1);
+  assert.doesNotMatch(r.stdout, /^\d+\.\d+\.\d+$/m);
+  assert.match(r.stderr, /no ComfyDock workspace/);
+  const { wantsVersion } = await import("../../cmd/main.ts");
+  assert.equal(wantsVersion(["--json", "-V"]), true);
+  assert.equal(wantsVersion(["node", "update", "--version", "1"]), false);
+});
