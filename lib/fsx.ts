@@ -1,4 +1,5 @@
 /** Small file-system helpers shared by every provider. */
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 
 export async function exists(path: string): Promise<boolean> {
@@ -66,8 +67,7 @@ export async function listFiles(dir: string, rel = ""): Promise<string[]> {
   return out.sort();
 }
 
-export async function sha256Hex(data: string | Uint8Array): Promise<string> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/** sha256 of a string (UTF-8) or bytes, as hex. For files of model size use providers/models/hash.ts. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
 }

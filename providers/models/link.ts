@@ -39,11 +39,12 @@ export async function linkModel(target: string, linkPath: string): Promise<LinkK
 }
 
 /** The absolute path a symlink resolves to, or null (not a link, or broken). */
-export async function linkTarget(path: string): Promise<string | null> {
+export function linkTarget(path: string): string | null {
   try {
-    const st = await Deno.lstat(path);
+    // Sync: called once per model on every plan (see walk.ts statFile).
+    const st = Deno.lstatSync(path);
     if (!st.isSymlink) return null;
-    return await Deno.realPath(path);
+    return Deno.realPathSync(path);
   } catch {
     return null;
   }

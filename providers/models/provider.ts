@@ -53,6 +53,23 @@ export function modelPath(modelsDir: string, spec: Pick<ModelSpec, "category" | 
   return join(modelsDir, spec.category, ...spec.filename.split("/"));
 }
 
+// The sync calls below are deliberate: plan stats every wanted model and every link (see walk.ts statFile).
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function isFileSync(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
 async function tryStat(path: string): Promise<WalkedFile | null> {
   try {
     return await statFile(path);
@@ -68,7 +85,7 @@ async function checkContent(
   spec: ModelSpec,
 ): Promise<{ match: boolean; size: number; sha256: string | null }> {
   const want = wantedHash(spec);
-  const real = await Deno.realPath(path);
+  const real = Deno.realPathSync(path);
   const st = await statFile(real);
   const row = index.fileAt(real);
   const known = (row && sameStat(row, st) ? row : null) ?? index.fileByStat(st);
@@ -139,11 +156,11 @@ async function observeOne(
     found_verified: false,
     actual: null,
   };
-  const lst = await Deno.lstat(path).catch(() => null);
+  const lst = lstatOrNull(path);
   if (lst) {
-    const target = lst.isSymlink ? await linkTarget(path) : path;
+    const target = lst.isSymlink ? linkTarget(path) : path;
     if (target === null) out.broken_link = true;
-    else if (!(await Deno.stat(target).then((s) => s.isFile, () => false))) {
+    else if (!isFileSync(target)) {
       out.state = "wrong";
       out.actual = { size: 0, sha256: null };
     } else {
@@ -190,10 +207,8 @@ async function strayLinks(ctx: ObserveContext, storeDir: string, wanted: Set<str
   const out = new Set<string>();
   for (const p of await readLinks(ctx)) {
     // Hard links (the Windows fallback) count too: removing one leaves the stored copy.
-    const ours = await Deno.lstat(p).then(
-      (s) => s.isSymlink || (s.isFile && (s.nlink ?? 1) > 1),
-      () => false,
-    );
+    const s = lstatOrNull(p);
+    const ours = s !== null && (s.isSymlink || (s.isFile && (s.nlink ?? 1) > 1));
     if (!wanted.has(p) && ours) out.add(p);
   }
   const walk = async (dir: string, depth: number) => {
@@ -207,7 +222,10 @@ async function strayLinks(ctx: ObserveContext, storeDir: string, wanted: Set<str
       const p = join(dir, e.name);
       if (e.isDirectory && depth < 4) await walk(p, depth + 1);
       else if (e.isSymlink && !wanted.has(p)) {
-        const raw = await Deno.readLink(p).catch(() => "");
+        let raw = "";
+        try {
+          raw = Deno.readLinkSync(p);
+        } catch { /* vanished while walking: not ours to report */ }
         if (resolve(dirname(p), raw).startsWith(storeDir + sep)) out.add(p);
       }
     }

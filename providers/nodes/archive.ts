@@ -8,12 +8,11 @@
  * CRC (a truncated or corrupted download is an error, not a half-written node). Entries go into a fresh
  * staging dir only; the caller renames it into place.
  */
-import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { inflateSync } from "fflate";
 import { CdError } from "../../lib/errors.ts";
-import { writeFileAtomic } from "../../lib/fsx.ts";
+import { sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { httpFetch } from "./http.ts";
 
 export interface ZipLimits {
@@ -171,10 +170,6 @@ export function entryData(bytes: Uint8Array, e: ZipEntry, label: string): Uint8A
   return out;
 }
 
-export function sha256OfBytes(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
 /**
  * Extracts a zip into `dest` (a fresh staging dir). Returns the manifest of extracted files
  * (relative path -> sha256), which the marker file keeps to detect hand edits later.
@@ -196,7 +191,7 @@ export async function extractZip(
     const slash = e.path.lastIndexOf("/");
     if (slash > 0) await Deno.mkdir(join(dest, e.path.slice(0, slash)), { recursive: true });
     await Deno.writeFile(target, data, { mode: e.mode !== null && e.mode & 0o111 ? 0o755 : 0o644 });
-    manifest[e.path] = sha256OfBytes(data);
+    manifest[e.path] = sha256Hex(data);
   }
   return Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => a.localeCompare(b)));
 }
@@ -228,14 +223,14 @@ export async function readStoredArchive(nodeStore: string, sha256: string): Prom
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  if (sha256OfBytes(bytes) === sha256) return bytes;
+  if (sha256Hex(bytes) === sha256) return bytes;
   await Deno.remove(path).catch(() => {});
   return null;
 }
 
 /** Puts an archive in the store under its sha256 (idempotent). */
 export async function storeArchive(nodeStore: string, bytes: Uint8Array): Promise<string> {
-  const sha = sha256OfBytes(bytes);
+  const sha = sha256Hex(bytes);
   const path = storedArchivePath(nodeStore, sha);
   try {
     await Deno.stat(path);
@@ -297,7 +292,7 @@ export async function fetchArchive(
     });
   }
   const bytes = await downloadArchive(opts.url, opts.label);
-  const sha = sha256OfBytes(bytes);
+  const sha = sha256Hex(bytes);
   if (opts.sha256 && sha !== opts.sha256) {
     throw new CdError(
       "ARCHIVE_HASH_MISMATCH",

@@ -12,6 +12,7 @@
  * - install.py is never run (arbitrary code outside the plan and the lock: not reproducible, not undoable);
  *   the warning says how to run it by hand if the node needs more than its requirements.
  */
+import { normalizeName } from "../packages/lockfile.ts";
 import { parse } from "smol-toml";
 
 export const TORCH_FAMILY = new Set(["torch", "torchvision", "torchaudio"]);
@@ -19,10 +20,6 @@ export const TORCH_FAMILY = new Set(["torch", "torchvision", "torchaudio"]);
 export interface ParsedRequirements {
   requirements: string[];
   skipped: { line: string; reason: string }[];
-}
-
-function normaliseName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, "-");
 }
 
 /** Parses requirements.txt text into PEP 508 strings. */
@@ -41,7 +38,7 @@ export function parseRequirements(text: string): ParsedRequirements {
       out.skipped.push({ line, reason: "not a PEP 508 requirement (a bare URL or path)" });
       continue;
     }
-    if (TORCH_FAMILY.has(normaliseName(m[1]))) {
+    if (TORCH_FAMILY.has(normalizeName(m[1]))) {
       out.skipped.push({ line, reason: "torch is pinned by the environment (its GPU build), not by nodes" });
       continue;
     }

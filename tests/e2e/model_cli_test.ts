@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { parse } from "smol-toml";
 import { cli } from "../../fixtures/cli.ts";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
-import { ModelServer, sha256Of } from "../../fixtures/model_server.ts";
+import { ModelServer } from "../../fixtures/model_server.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 
@@ -74,12 +75,12 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     r = await run("model", "add", join(mine, "checkpoints", "base.safetensors"), "--yes", "--no-apply");
     assert.equal(r.code, 0, r.stderr);
     let m = models(await Deno.readTextFile(paths.pyproject));
-    assert.equal(m.base.sha256, sha256Of(CKPT));
+    assert.equal(m.base.sha256, sha256Hex(CKPT));
     assert.equal(m.base.category, "checkpoints");
     const log = await new Deno.Command("git", { args: ["-C", paths.cec, "log", "--format=%s"] }).output();
     assert.match(new TextDecoder().decode(log.stdout), /^model add base$/m);
 
-    r = await run("model", "show", `sha256:${sha256Of(CKPT).slice(0, 16)}`);
+    r = await run("model", "show", `sha256:${sha256Hex(CKPT).slice(0, 16)}`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /base\.safetensors/);
 
@@ -103,14 +104,14 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     assert.equal(r.code, 0, r.stderr);
     const pyText = await Deno.readTextFile(paths.pyproject);
     m = models(pyText);
-    assert.equal(m["hf-vae"].sha256, sha256Of(HF));
+    assert.equal(m["hf-vae"].sha256, sha256Hex(HF));
     assert.deepEqual(JSON.parse(JSON.stringify(m["hf-vae"].sources)), [{
       type: "huggingface",
       repo: "org/repo",
       file: "vae/hf-vae.safetensors",
     }]);
     assert.equal(m.ink2.category, "loras");
-    assert.equal(m.ink2.sha256, sha256Of(CIV));
+    assert.equal(m.ink2.sha256, sha256Hex(CIV));
     assert.ok(!pyText.includes("TOPSECRET"));
 
     // A plain URL publishes no hash: downloaded now into the store, so apply only has to link it.
@@ -118,7 +119,7 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     const url = server.file("/files/upscaler.pth", URLDATA);
     r = await run("model", "add", url, "--category", "upscale_models", "--yes", "--no-apply");
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(models(await Deno.readTextFile(paths.pyproject)).upscaler.sha256, sha256Of(URLDATA));
+    assert.equal(models(await Deno.readTextFile(paths.pyproject)).upscaler.sha256, sha256Hex(URLDATA));
     assert.deepEqual(
       await Deno.readFile(join(paths.workspace.modelStore, "upscale_models", "upscaler.pth")),
       URLDATA,

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { run } from "../../lib/proc.ts";
 import { exists } from "../../lib/fsx.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { readTree, sha256, writeCec } from "../../fixtures/bundle_archives.ts";
+import { readTree, writeCec } from "../../fixtures/bundle_archives.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { extractTarGz, writeTarGz } from "../../providers/bundles/archive.ts";
 import { BundleManager } from "../../providers/bundles/bundle.ts";
@@ -57,7 +58,7 @@ Deno.test("archive: ustar/pax writer and reader agree, and both interoperate wit
     assert.deepEqual(files.map((f) => f.path), entries.map((e) => e.path));
     for (const e of entries) {
       assert.deepEqual(await Deno.readFile(join(dir, "x", e.path)), e.data, e.path);
-      assert.equal(files.find((f) => f.path === e.path)!.sha256, sha256(e.data));
+      assert.equal(files.find((f) => f.path === e.path)!.sha256, sha256Hex(e.data));
     }
     // GNU tar reads what we write...
     const listed = (await run("tar", ["-tzf", out])).stdout.trim().split("\n");
@@ -116,7 +117,7 @@ source = "dev"
 path = "ComfyUI/custom_nodes/my-dev-node"
 
 [tool.comfydock.models.tiny]
-sha256 = "${sha256(modelBytes)}"
+sha256 = "${sha256Hex(modelBytes)}"
 size = ${modelBytes.length}
 category = "loras"
 filename = "tiny.safetensors"
@@ -198,7 +199,7 @@ source = "dev"
 path = "ComfyUI/custom_nodes/my-dev-node"
 
 [tool.comfydock.models.packed]
-sha256 = "${sha256(MODEL)}"
+sha256 = "${sha256Hex(MODEL)}"
 size = ${MODEL.length}
 category = "loras"
 filename = "packed.safetensors"

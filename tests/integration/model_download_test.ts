@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ModelServer, sha256Of } from "../../fixtures/model_server.ts";
+import { ModelServer } from "../../fixtures/model_server.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { CdError } from "../../lib/errors.ts";
@@ -9,7 +10,7 @@ import { scrub, type SourceConfig, sourceConfig } from "../../providers/models/s
 import { workspacePaths } from "../../workspace/paths.ts";
 
 const DATA = randomBytes(3 * 1024 * 1024 + 123);
-const SHA = sha256Of(DATA);
+const SHA = sha256Hex(DATA);
 const fast = { retryBaseMs: 10 };
 
 function cfgFor(server: ModelServer, tokens: Partial<SourceConfig> = {}): SourceConfig {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { sha256Of } from "../../fixtures/model_server.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { ModelIndex } from "../../providers/models/index_db.ts";
@@ -28,7 +28,7 @@ Deno.test("scan, rescan by stat, changed and vanished files, categories from the
     const r0 = await idx.scanDirectory(root, { full: true });
     assert.deepEqual([r0.files, r0.unchanged], [3, 2]);
     assert.deepEqual(idx.stats(), { models: 2, files: 3 }, "identical content is one model with two files");
-    const m = idx.resolveByHash(`sha256:${sha256Of(a)}`)!;
+    const m = idx.resolveByHash(`sha256:${sha256Hex(a)}`)!;
     assert.equal(m.files[0].category, "checkpoints");
     assert.equal(
       idx.resolveByName("b.safetensors")[0].files.find((f) => f.filename === "b.safetensors")?.category,
@@ -47,7 +47,7 @@ Deno.test("scan, rescan by stat, changed and vanished files, categories from the
     await Deno.remove(join(root, "loras", "b-copy.safetensors"));
     const r3 = await idx.scanDirectory(root);
     assert.deepEqual([r3.hashed, r3.removed], [1, 1]);
-    assert.equal(idx.resolveByHash(`sha256:${sha256Of(a)}`), null, "old content is gone from the index");
+    assert.equal(idx.resolveByHash(`sha256:${sha256Hex(a)}`), null, "old content is gone from the index");
     assert.equal(idx.fileAt(join(root, "checkpoints", "a.safetensors"))?.sha256, null);
   });
 });
@@ -64,8 +64,8 @@ Deno.test("same quick identity, different full hash: two models, never merged", 
     assert.equal(idx.stats().models, 1, "quick identity alone cannot tell them apart");
     await idx.scanDirectory(join(dir, "m"), { full: true });
     assert.equal(idx.stats().models, 2);
-    assert.equal(idx.filesWithHash("sha256", sha256Of(base)).length, 1);
-    assert.equal(idx.filesWithHash("sha256", sha256Of(other))[0].filename, "two.safetensors");
+    assert.equal(idx.filesWithHash("sha256", sha256Hex(base)).length, 1);
+    assert.equal(idx.filesWithHash("sha256", sha256Hex(other))[0].filename, "two.safetensors");
   });
 });
 
@@ -94,7 +94,10 @@ Deno.test("resolution order: hash, name in category, name anywhere, workflow url
     await write(join(root, "checkpoints", "dup.safetensors"), randomBytes(11));
     using idx = ModelIndex.open(join(dir, "idx.db"));
     await idx.scanDirectory(root, { full: true });
-    const byHash = resolveModelReference({ name: "renamed.safetensors", hash: `sha256:${sha256Of(v)}` }, idx);
+    const byHash = resolveModelReference(
+      { name: "renamed.safetensors", hash: `sha256:${sha256Hex(v)}` },
+      idx,
+    );
     assert.equal(byHash.status === "resolved" && byHash.via, "hash");
     const inCat = resolveModelReference({ name: "dup.safetensors", category: "loras" }, idx);
     assert.ok(inCat.status === "resolved" && inCat.via === "name-in-category");

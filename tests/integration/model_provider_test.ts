@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { basePyproject, makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
-import { ModelServer, sha256Of } from "../../fixtures/model_server.ts";
+import { ModelServer } from "../../fixtures/model_server.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { applyPlan, makePlan } from "../../reconcile/engine.ts";
@@ -21,7 +22,7 @@ function modelToml(
   filename: string,
   sources = "[]",
 ): string {
-  const sha = sha256Of(data);
+  const sha = sha256Hex(data);
   return `
 [tool.comfydock.models.${key}]
 hash = "sha256:${sha}"
@@ -200,7 +201,7 @@ Deno.test("kill -9 during a download leaves only a .part; the next apply resumes
       stderr: "null",
     }).spawn();
     const downloads = join(paths.workspace.modelStore, ".downloads");
-    const part = join(downloads, `${sha256Of(B)}.part`);
+    const part = join(downloads, `${sha256Hex(B)}.part`);
     const deadline = Date.now() + 30_000;
     while ((await Deno.stat(part).then((s) => s.size, () => 0)) < 1024 * 1024) {
       if (Date.now() > deadline) throw new Error("child never started downloading");
