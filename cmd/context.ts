@@ -72,9 +72,3 @@ export async function confirm(question: string): Promise<boolean> {
   const answer = await ask({ message: question });
   return !isCancel(answer) && answer === true;
 }
-
-export function notBuilt(command: string, issue: number): never {
-  throw new CdError("NOT_BUILT", `'comfydock ${command}' is not built yet`, {
-    hint: `it is tracked in issue #${issue}; nothing was changed`,
-  });
-}

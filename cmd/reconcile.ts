@@ -7,11 +7,16 @@ import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
 const CHANGES = 2;
+const FORCE_HELP =
+  "also replace what is normally kept (a git node with uncommitted changes); it goes to the trash";
 
-async function showPlan(paths: EnvPaths, opts: { targets?: string[]; out?: string }): Promise<Plan> {
+async function showPlan(
+  paths: EnvPaths,
+  opts: { targets?: string[]; out?: string; force?: boolean },
+): Promise<Plan> {
   const { makePlan } = await import("../reconcile/engine.ts");
   const { renderPlan } = await import("../reconcile/render.ts");
-  const { plan } = await makePlan(paths, { targets: opts.targets, log: step });
+  const { plan } = await makePlan(paths, { targets: opts.targets, log: step, force: opts.force });
   if (opts.out) {
     const { writeFileAtomic } = await import("../lib/fsx.ts");
     await writeFileAtomic(opts.out, JSON.stringify(plan, null, 2) + "\n");
@@ -27,7 +32,7 @@ async function showPlan(paths: EnvPaths, opts: { targets?: string[]; out?: strin
 }
 
 /** Plans, asks (unless --yes or a saved plan), applies, and reports. */
-export async function planAndApply(paths: EnvPaths, planFile?: string): Promise<void> {
+export async function planAndApply(paths: EnvPaths, planFile?: string, force?: boolean): Promise<void> {
   const { applyPlan } = await import("../reconcile/engine.ts");
   const { summarize } = await import("../reconcile/render.ts");
   let plan: Plan;
@@ -35,14 +40,14 @@ export async function planAndApply(paths: EnvPaths, planFile?: string): Promise<
     const { readPlanFile } = await import("../reconcile/plan_file.ts");
     plan = await readPlanFile(planFile);
   } else {
-    plan = await showPlan(paths, {});
+    plan = await showPlan(paths, { force });
     if (plan.actions.length === 0) return;
     if (!await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`)) {
       info("Apply cancelled; nothing was changed.");
       return;
     }
   }
-  const result = await applyPlan(paths, plan, { log: (l) => step(l) });
+  const result = await applyPlan(paths, plan, { log: (l) => step(l), force });
   const s = summarize(result.applied);
   if (ui.json) printJson({ applied: result.applied, summary: s, trash: result.trashDir });
   else {
@@ -85,15 +90,17 @@ export function registerReconcileCommands(program: Command): void {
     .option("--out <file>", "save the plan for 'apply FILE'")
     .option("--detailed-exitcode", "exit 0 no changes, 1 error, 2 changes")
     .option("--target <address...>", "only these resources (node.x, model.y, ...)")
+    .option("--force", FORCE_HELP)
     .action(async (opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
-      const plan = await showPlan(paths, { targets: opts.target, out: opts.out });
+      const plan = await showPlan(paths, { targets: opts.target, out: opts.out, force: opts.force });
       if (opts.detailedExitcode && plan.actions.length > 0) Deno.exitCode = CHANGES;
     });
   program.command("apply").description("make disk match .cec (asks first unless --yes or a plan file)")
     .argument("[planfile]", "a plan saved with 'plan --out' (applied exactly, or refused if stale)")
-    .action(async (planfile, _opts, cmd) => {
-      await planAndApply(await resolveEnv(globals(cmd).env), planfile);
+    .option("--force", FORCE_HELP)
+    .action(async (planfile, opts, cmd) => {
+      await planAndApply(await resolveEnv(globals(cmd).env), planfile, opts.force);
     });
   program.command("sync").description("the seed's name for apply (--dry-run = plan)")
     .option("--dry-run", "only show the plan").action(async (opts, cmd) => {

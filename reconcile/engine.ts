@@ -25,6 +25,8 @@ export interface EngineOptions {
   providers?: Provider[];
   /** Progress sink for long steps (the CLI passes lib/ui.ts step). */
   log?: (line: string) => void;
+  /** See ObserveContext.force. */
+  force?: boolean;
 }
 
 export interface PlanOptions extends EngineOptions {
@@ -73,9 +75,10 @@ async function computePlan(
   paths: EnvPaths,
   providers: Provider[],
   targets?: string[],
+  force?: boolean,
 ): Promise<{ plan: Plan; desired: DesiredState }> {
   const desired = await readDesired(paths);
-  const ctx: ObserveContext = { paths, readOnly: true };
+  const ctx: ObserveContext = { paths, readOnly: true, force };
   const observed = await observeAll(desired, providers, ctx);
   const { actions, notes } = diffAll(desired, observed, targets);
   const plan: Plan = {
@@ -128,7 +131,7 @@ export async function makePlan(
 ): Promise<{ plan: Plan; desired: DesiredState }> {
   const recovered = await recover(paths, opts);
   if (recovered) opts.log?.(recovered);
-  return computePlan(paths, await providersOf(opts), opts.targets);
+  return computePlan(paths, await providersOf(opts), opts.targets, opts.force);
 }
 
 function parseFault(): { index: number; mode: "error" | "exit" } | null {
@@ -169,7 +172,12 @@ export async function applyPlan(paths: EnvPaths, plan: Plan, opts: EngineOptions
   const lock: HeldLock = await acquireLock(paths.state, "apply");
   try {
     const targets = [...new Set(plan.actions.map((a) => a.address))];
-    const { plan: now } = await computePlan(paths, providers, targets.length ? targets : undefined);
+    const { plan: now } = await computePlan(
+      paths,
+      providers,
+      targets.length ? targets : undefined,
+      opts.force,
+    );
     if (now.fingerprints.desired !== plan.fingerprints.desired) {
       throw new CdError("PLAN_STALE", "Saved plan is stale: .cec changed since the plan was made", {
         hint: "run 'comfydock plan' again and review the new plan",
@@ -200,7 +208,7 @@ async function runActions(
   const byType = new Map<string, Provider>(providers.map((p) => [p.type, p]));
   const fault = parseFault();
   const journal = await Journal.begin(paths.state);
-  const ctx: ObserveContext = { paths, readOnly: false };
+  const ctx: ObserveContext = { paths, readOnly: false, force: opts.force };
   const log = opts.log ?? (() => {});
   const applied: Action[] = [];
   try {

@@ -71,6 +71,12 @@ export interface ObserveContext {
   paths: EnvPaths;
   /** True for `plan`/`status`: providers must not call counting or mutating endpoints. */
   readOnly: boolean;
+  /**
+   * `--force`: resources a provider normally refuses to touch (a git node with uncommitted changes) may be
+   * replaced; what is replaced still goes to the trash. Providers record it in their observed state, so it
+   * shows in the plan and in its fingerprint.
+   */
+  force?: boolean;
 }
 
 /**

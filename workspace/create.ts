@@ -23,7 +23,7 @@ import { shortSha } from "../providers/comfyui/versions.ts";
 import * as git from "../providers/git/git.ts";
 import { findPython, type PythonInstall } from "../providers/packages/python.ts";
 import { Uv } from "../providers/packages/uv.ts";
-import { isTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
+import { assertTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
 import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import { envPaths, type WorkspacePaths } from "./paths.ts";
@@ -169,11 +169,7 @@ export async function createEnvironment(
   const spec = opts.comfyui ?? "latest";
   const backend = opts.torchBackend ?? "auto";
   const torchBackend = await resolveTorchBackend(backend);
-  if (!isTorchBackend(torchBackend)) {
-    throw new CdError("TORCH_BACKEND_INVALID", `'${backend}' is not a torch backend`, {
-      hint: "use auto, cpu, cuXXX (e.g. cu124) or rocmX.Y (e.g. rocm6.2)",
-    });
-  }
+  assertTorchBackend(torchBackend, backend);
 
   let current = "starting";
   const run = async <T>(label: string, id: string, fn: () => Promise<T>): Promise<T> => {

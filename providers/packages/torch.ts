@@ -22,6 +22,15 @@ export function isTorchBackend(b: string): boolean {
   return b === "cpu" || /^cu\d{3}$/.test(b) || /^rocm\d+\.\d+(\.\d+)?$/.test(b);
 }
 
+/** Throws the one error every entry point (create, config, pyproject edits) gives for a bad backend. */
+export function assertTorchBackend(resolved: string, asTyped = resolved): void {
+  if (!isTorchBackend(resolved)) {
+    throw new CdError("TORCH_BACKEND_INVALID", `'${asTyped}' is not a torch backend`, {
+      hint: "use auto, cpu, cuXXX (e.g. cu124) or rocmX.Y (e.g. rocm6.2)",
+    });
+  }
+}
+
 /** `auto`: cpu unless `nvidia-smi` runs (then the CUDA build matching the driver, capped to known ones). */
 export async function resolveTorchBackend(backend: string): Promise<string> {
   if (backend !== "auto") return backend;
@@ -66,11 +75,7 @@ export function torchUvConfig(
   } = {},
 ): TomlEdit[] {
   const b = backend === "auto" ? autoTorchBackendSync() : backend;
-  if (!isTorchBackend(b)) {
-    throw new CdError("TORCH_BACKEND_INVALID", `'${backend}' is not a torch backend`, {
-      hint: "use auto, cpu, cuXXX (e.g. cu124) or rocmX.Y (e.g. rocm6.2)",
-    });
-  }
+  assertTorchBackend(b, backend);
   const others = (opts.existingIndexes ?? []).filter((i) =>
     !(i && typeof i === "object" && (i as Record<string, unknown>).name === "pytorch")
   );
