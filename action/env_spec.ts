@@ -6,29 +6,12 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { CdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
-import { type EnvPaths, envPaths, type WorkspacePaths } from "../workspace/paths.ts";
+import { type EnvPaths, envPaths, envPathsFromCec, type WorkspacePaths } from "../workspace/paths.ts";
 
 export interface EnvSpec {
   /** The input as the user wrote it (shown in summaries). */
   input: string;
   paths: EnvPaths;
-}
-
-/** EnvPaths of the environment whose desired state is `cecDir`; caches stay in the workspace `ws`. */
-export function envPathsFromCec(cecDir: string, ws: WorkspacePaths): EnvPaths {
-  const cec = resolve(cecDir);
-  const root = dirname(cec);
-  // envPaths lays an environment out under `ws.environments/<name>`: point it at the parent of the root.
-  const layout = envPaths({ ...ws, environments: dirname(root) }, basename(root));
-  return {
-    ...layout,
-    workspace: ws,
-    cec,
-    pyproject: join(cec, "pyproject.toml"),
-    uvLock: join(cec, "uv.lock"),
-    cecWorkflows: join(cec, "workflows"),
-    ignoreFile: join(cec, ".comfydockignore"),
-  };
 }
 
 function looksLikePath(s: string): boolean {

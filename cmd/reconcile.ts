@@ -2,7 +2,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { EnvPaths } from "../workspace/paths.ts";
 import type { Plan } from "../reconcile/types.ts";
-import { confirm, globals, resolveEnv } from "./context.ts";
+import { confirm, globals, resolveEnv, workspace } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
@@ -173,13 +173,32 @@ export function registerReconcileCommands(program: Command): void {
       if (!ui.json) println(what);
       if (opts.apply) await planAndApply(paths);
     });
-  program.command("validate").description("check .cec without touching disk").action(async (_o, cmd) => {
-    const paths = await resolveEnv(globals(cmd).env);
-    const { validateCec } = await import("../reconcile/validate.ts");
-    const findings = await validateCec(paths);
-    if (ui.json) printJson({ valid: findings.length === 0, findings });
-    else if (findings.length === 0) println(`.cec of '${paths.name}' is valid.`);
-    else for (const f of findings) info(`${paint("red", "invalid:")} ${f}`);
-    if (findings.length > 0) Deno.exitCode = 1;
-  });
+  program.command("validate").description("check .cec without an environment (schema, nodes, lock, models)")
+    .argument("[path]", "a .cec directory (default: the environment's)")
+    .option("--offline", "skip the checks that need the network (registry, git remotes)")
+    .action(async (path, opts, cmd) => {
+      const { validateCec } = await import("../reconcile/validate.ts");
+      let paths: EnvPaths;
+      if (path) {
+        const { envPathsFromCec } = await import("../workspace/paths.ts");
+        const { exists } = await import("../lib/fsx.ts");
+        const { join } = await import("node:path");
+        const { CdError } = await import("../lib/errors.ts");
+        const cec = await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path;
+        if (!await exists(join(cec, "pyproject.toml"))) {
+          throw new CdError("NOT_A_CEC", `${path} has no pyproject.toml (nor .cec/pyproject.toml)`, {
+            hint: "give the path of an environment's .cec directory",
+          });
+        }
+        paths = envPathsFromCec(cec, workspace());
+      } else paths = await resolveEnv(globals(cmd).env);
+      const v = await validateCec(paths, { offline: opts.offline, log: step });
+      if (ui.json) printJson({ valid: v.errors.length === 0, ...v });
+      else {
+        for (const e of v.errors) info(`${paint("red", "invalid:")} ${e}`);
+        for (const w of v.warnings) info(`${paint("yellow", "warning:")} ${w}`);
+        if (v.errors.length === 0) println(`${paths.cec} is valid.`);
+      }
+      if (v.errors.length > 0) Deno.exitCode = 1;
+    });
 }

@@ -1,43 +1,141 @@
-/** `validate`: checks `.cec` on its own, without touching the environment (what CI runs on a pull request). */
+/**
+ * `validate`: checks `.cec` on its own, without an environment (what CI runs on a pull request): the schema,
+ * that tracked workflow files exist, that every pinned node can be fetched (registry version published and
+ * not banned; git commit present in its repository), that `uv.lock` is what uv would lock from
+ * pyproject.toml, and that every model can be obtained on a fresh machine.
+ * Errors make the desired state unusable; warnings are worth a look (e.g. a check that needs the network).
+ */
 import { join } from "node:path";
-import { isCdError } from "../lib/errors.ts";
+import { errorMessage, isCdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
-import { readDesired } from "./desired.ts";
+import { type DesiredState, readDesired } from "./desired.ts";
 import { USER_GROUP } from "../providers/packages/diff.ts";
 
-export async function validateCec(paths: EnvPaths): Promise<string[]> {
-  let desired;
-  try {
-    desired = await readDesired(paths);
-  } catch (e) {
-    if (isCdError(e)) return [e.message + (e.hint ? ` (${e.hint})` : "")];
-    throw e;
-  }
-  const findings: string[] = [];
+export interface Validation {
+  errors: string[];
+  warnings: string[];
+}
+
+export interface ValidateOptions {
+  /** Skip the checks that need the network (registry, git remotes). */
+  offline?: boolean;
+  log?: (line: string) => void;
+}
+
+function describe(e: unknown): string {
+  return isCdError(e) ? e.message + (e.hint ? ` (${e.hint})` : "") : errorMessage(e);
+}
+
+async function checkFiles(paths: EnvPaths, desired: DesiredState, v: Validation): Promise<void> {
   for (const [name, wf] of Object.entries(desired.workflows)) {
     if (!await exists(join(paths.cec, wf.file))) {
-      findings.push(
+      v.errors.push(
         `${paths.pyproject}: tool.comfydock.workflows.tracked.${name}.file: '${wf.file}' does not exist in .cec`,
       );
     }
   }
-  const groups = desired.pyproject["dependency-groups"];
-  for (const id of Object.keys(groups)) {
-    // `user` is the group for packages the user adds by hand (providers/packages/README.md).
+  for (const id of Object.keys(desired.pyproject["dependency-groups"])) {
+    // `user` holds the packages the user adds by hand (providers/packages/README.md).
     if (id !== USER_GROUP && !(id in desired.nodes)) {
-      findings.push(
+      v.errors.push(
         `${paths.pyproject}: dependency-groups.${id}: no node '${id}' in tool.comfydock.nodes (left over from a removed node?)`,
       );
     }
   }
-  if (
-    desired.lockText === null &&
-    (desired.pyproject.project.dependencies.length > 0 || Object.keys(groups).length > 0)
-  ) {
-    findings.push(
-      `${paths.uvLock} is missing: Python packages are not locked (run 'comfydock apply' to lock them)`,
-    );
+}
+
+async function checkLock(paths: EnvPaths, desired: DesiredState, v: Validation): Promise<void> {
+  const needsLock = desired.pyproject.project.dependencies.length > 0 ||
+    Object.keys(desired.pyproject["dependency-groups"]).length > 0;
+  if (desired.lockText === null) {
+    if (needsLock) {
+      v.errors.push(
+        `${paths.uvLock} is missing: Python packages are not locked (run 'comfydock apply' to lock them)`,
+      );
+    }
+    return;
   }
-  return findings;
+  try {
+    const { relock } = await import("../providers/packages/resolve.ts");
+    const fresh = await relock(paths, desired.pyprojectText);
+    if (fresh !== desired.lockText) {
+      v.errors.push(
+        `${paths.uvLock} is out of date with pyproject.toml (run 'comfydock apply' to re-lock, then commit)`,
+      );
+    }
+  } catch (e) {
+    if (isCdError(e) && (e.code === "UV_NOT_FOUND" || e.code === "PYTHON_NOT_FOUND")) {
+      v.warnings.push(`could not check uv.lock: ${describe(e)}`);
+    } else v.errors.push(`pyproject.toml does not lock: ${describe(e)}`);
+  }
+}
+
+async function checkNodes(paths: EnvPaths, desired: DesiredState, v: Validation): Promise<void> {
+  const registryNodes = Object.fromEntries(
+    Object.entries(desired.nodes).filter(([, s]) => s.source === "registry"),
+  );
+  if (Object.keys(registryNodes).length > 0) {
+    const { RegistryClient } = await import("../providers/nodes/registry.ts");
+    const { pinnedVersionWarnings } = await import("../providers/nodes/add.ts");
+    try {
+      // A pinned version that is gone or banned cannot be installed on a machine without the cached archive.
+      for (const w of await pinnedVersionWarnings(registryNodes, new RegistryClient())) v.errors.push(w);
+    } catch (e) {
+      v.warnings.push(`could not check registry nodes: ${describe(e)}`);
+    }
+  }
+  const { ensureMirror } = await import("../providers/nodes/git_node.ts");
+  const { hasCommit } = await import("../providers/git/git.ts");
+  for (const [id, spec] of Object.entries(desired.nodes)) {
+    if (spec.source === "git") {
+      try {
+        const mirror = await ensureMirror(paths.workspace.gitMirrors, spec.repository, { fetch: true });
+        if (!await hasCommit(mirror, spec.commit)) {
+          v.errors.push(`tool.comfydock.nodes.${id}.commit: ${spec.commit} is not in ${spec.repository}`);
+        }
+      } catch (e) {
+        v.errors.push(`tool.comfydock.nodes.${id}.repository: ${describe(e)}`);
+      }
+    }
+  }
+}
+
+function checkPortability(desired: DesiredState, v: Validation): void {
+  for (const [id, spec] of Object.entries(desired.nodes)) {
+    if (spec.source === "local" || spec.source === "dev") {
+      v.warnings.push(
+        `node ${id} is a ${spec.source} node (${spec.path}): another machine needs that code at the same path`,
+      );
+    }
+  }
+  for (const [key, m] of Object.entries(desired.models)) {
+    if (m.sources.length === 0) {
+      v.warnings.push(
+        `model ${key} (${m.filename}) has no download source: a fresh machine cannot get it ` +
+          `('comfydock model sources ${key} --write' may find one)`,
+      );
+    }
+  }
+}
+
+export async function validateCec(paths: EnvPaths, opts: ValidateOptions = {}): Promise<Validation> {
+  const v: Validation = { errors: [], warnings: [] };
+  let desired: DesiredState;
+  try {
+    desired = await readDesired(paths);
+  } catch (e) {
+    if (isCdError(e)) return { errors: [describe(e)], warnings: [] };
+    throw e;
+  }
+  await checkFiles(paths, desired, v);
+  opts.log?.("checking that uv.lock matches pyproject.toml");
+  await checkLock(paths, desired, v);
+  if (opts.offline) v.warnings.push("--offline: pinned nodes were not checked against the registry and git");
+  else {
+    opts.log?.("checking that every pinned node can be fetched");
+    await checkNodes(paths, desired, v);
+  }
+  checkPortability(desired, v);
+  return v;
 }

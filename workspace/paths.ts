@@ -1,5 +1,5 @@
 /** Where everything lives (seed layout, DESIGN §8). Pure: no I/O. */
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { homedir } from "node:os";
 
 export interface WorkspacePaths {
@@ -81,5 +81,25 @@ export function envPaths(ws: WorkspacePaths, name: string): EnvPaths {
     models: join(comfyui, "models"),
     userWorkflows: join(comfyui, "user", "default", "workflows"),
     state: join(root, ".comfydock"),
+  };
+}
+
+/**
+ * EnvPaths of the environment whose desired state is the directory `cecDir` (a checked-out GitOps repository
+ * used in place: the root is its parent); caches stay in the workspace `ws`.
+ */
+export function envPathsFromCec(cecDir: string, ws: WorkspacePaths): EnvPaths {
+  const cec = resolve(cecDir);
+  const root = dirname(cec);
+  // envPaths lays an environment out under `ws.environments/<name>`: point it at the parent of the root.
+  const layout = envPaths({ ...ws, environments: dirname(root) }, basename(root));
+  return {
+    ...layout,
+    workspace: ws,
+    cec,
+    pyproject: join(cec, "pyproject.toml"),
+    uvLock: join(cec, "uv.lock"),
+    cecWorkflows: join(cec, "workflows"),
+    ignoreFile: join(cec, ".comfydockignore"),
   };
 }

@@ -82,7 +82,7 @@ Deno.test("validate passes a good .cec and names a tracked workflow file that is
     assert.equal(bad.code, 1);
     const out = JSON.parse(bad.stdout);
     assert.equal(out.valid, false);
-    assert.match(out.findings[0], /workflows\.tracked\.w\.file: 'workflows\/w\.json' does not exist/);
+    assert.match(out.errors[0], /workflows\.tracked\.w\.file: 'workflows\/w\.json' does not exist/);
   });
 });
 

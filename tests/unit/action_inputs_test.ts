@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { pullRequestOf, readActionInputs, splitEnvironments } from "../../action/inputs.ts";
-import { envPathsFromCec } from "../../action/env_spec.ts";
+import { envPathsFromCec } from "../../workspace/paths.ts";
 import { workspacePaths } from "../../workspace/paths.ts";
 import {
   annotationPath,
