@@ -156,11 +156,34 @@ try {
   shell("rm ComfyUI/user/default/workflows/portrait.json");
   await Deno.remove(join(uiWorkflows, "portrait.json"));
 
-  banner("5. plan shows every difference (exit 2: changes present)");
+  banner("5. The nightly drift report (what the GitHub Action files as an issue), then the plan");
+  await comfydock(["drift"], 2);
   await comfydock(["plan", "--detailed-exitcode"], 2);
 
   banner("6. apply heals it; what it removed is kept in the trash");
   await comfydock(["apply", "--yes"]);
+  await comfydock(["plan", "--detailed-exitcode"]);
+
+  banner("7. The other direction: a workflow edited in the UI is captured into .cec, never overwritten");
+  shell("# change the checkpoint strength in ComfyUI and save (user/default/workflows/portrait.json)");
+  const edited = { ...workflow, extra: { ds: { scale: 1.2 } } };
+  await Deno.writeTextFile(join(uiWorkflows, "portrait.json"), JSON.stringify(edited, null, 2));
+  await comfydock(["status"]);
+  await comfydock(["capture"]);
+  await comfydock(["plan", "--detailed-exitcode"]);
+
+  banner("8. GitOps: review a change as a saved plan, apply exactly that plan, roll it back");
+  const beforeUpdate = (await run("git", ["-C", join(envRoot, ".cec"), "rev-parse", "--short=12", "HEAD"]))
+    .stdout
+    .trim();
+  await comfydock(["node", "update", "comfyui-demo-upscaler", "--version", "1.1.0", "--no-apply"]);
+  const planFile = join(root, "reviewed.plan.json");
+  await comfydock(["plan", "--out", planFile]);
+  await comfydock(["apply", planFile]);
+  shell("# the same saved plan again: the disk moved on, so it is refused");
+  await comfydock(["apply", planFile], 1);
+  await comfydock(["rollback", beforeUpdate, "--yes"]);
+  await comfydock(["log", "-n", "3"]);
   await comfydock(["plan", "--detailed-exitcode"]);
   await comfydock(["run", "--", "--exit-code", "0"]);
 

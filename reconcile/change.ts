@@ -10,6 +10,9 @@ import { commit } from "../providers/git/git.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
 import { applyPlan, type EngineOptions, makePlan } from "./engine.ts";
 import { editPyprojectText, type TomlEdit } from "./pyproject_edit.ts";
+import { parsePyproject } from "./desired.ts";
+import { stableStringify } from "./fingerprint.ts";
+import type { Pyproject } from "./schema.ts";
 import type { Plan } from "./types.ts";
 
 export interface DesiredChange {
@@ -40,6 +43,28 @@ function insideCec(paths: EnvPaths, rel: string): string {
   return full;
 }
 
+/**
+ * A change to what uv resolves (dependencies, node groups, [tool.uv]) carries its own uv.lock in the same
+ * commit: history stays one reviewed commit per change, and a conflict fails here, before anything is written.
+ */
+async function relockIfDependenciesChanged(
+  paths: EnvPaths,
+  before: Pyproject,
+  after: Pyproject,
+  newText: string,
+): Promise<string | null> {
+  const relevant = (p: Pyproject) =>
+    stableStringify([
+      p.project.dependencies,
+      p.project["requires-python"],
+      p["dependency-groups"],
+      p.tool.uv,
+    ]);
+  if (relevant(before) === relevant(after)) return null;
+  const { relock } = await import("../providers/packages/resolve.ts");
+  return await relock(paths, newText);
+}
+
 export async function changeDesired(
   paths: EnvPaths,
   change: DesiredChange,
@@ -51,10 +76,14 @@ export async function changeDesired(
       hint: `create the environment first: 'comfydock create ${paths.name}'`,
     });
   }
-  const { text } = await editPyprojectText(before, change.edits, paths.pyproject);
+  const { text, data } = await editPyprojectText(before, change.edits, paths.pyproject);
   if (change.verify) await change.verify(text);
+  const lock = await relockIfDependenciesChanged(paths, parsePyproject(before, paths.pyproject), data, text);
 
-  const files = (change.files ?? []).map((f) => ({ ...f, full: insideCec(paths, f.path) }));
+  const files = [
+    ...(change.files ?? []),
+    ...(lock === null ? [] : [{ path: "uv.lock", content: lock }]),
+  ].map((f) => ({ ...f, full: insideCec(paths, f.path) }));
   const backups = await Promise.all(
     files.map(async (f) => ({ full: f.full, text: await readTextIfExists(f.full) })),
   );

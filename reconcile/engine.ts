@@ -146,6 +146,18 @@ function parseFault(): { index: number; mode: "error" | "exit" } | null {
   return { index: Number(m[1]), mode: m[2] as "error" | "exit" };
 }
 
+/**
+ * An apply that re-locked packages changed `.cec/uv.lock`: commit it (DESIGN §6), so `.cec` stays the
+ * reviewed history of the environment and a later rollback does not find "uncommitted edits" it didn't make.
+ * Only uv.lock: the user's own uncommitted edits of `.cec` stay theirs to commit.
+ */
+async function commitLockIfChanged(paths: EnvPaths, lockBefore: string | null): Promise<void> {
+  const { readTextIfExists } = await import("../lib/fsx.ts");
+  if (await readTextIfExists(paths.uvLock) === lockBefore) return;
+  const { commit, isRepo } = await import("../providers/git/git.ts");
+  if (await isRepo(paths.cec)) await commit(paths.cec, "apply: re-lock uv.lock", { paths: ["uv.lock"] });
+}
+
 export interface ApplyResult {
   applied: Action[];
   /** Where replaced or removed things went (kept for the last few applies). */
@@ -172,7 +184,7 @@ export async function applyPlan(paths: EnvPaths, plan: Plan, opts: EngineOptions
   const lock: HeldLock = await acquireLock(paths.state, "apply");
   try {
     const targets = [...new Set(plan.actions.map((a) => a.address))];
-    const { plan: now } = await computePlan(
+    const { plan: now, desired } = await computePlan(
       paths,
       providers,
       targets.length ? targets : undefined,
@@ -193,7 +205,9 @@ export async function applyPlan(paths: EnvPaths, plan: Plan, opts: EngineOptions
       );
     }
     if (plan.actions.length === 0) return { applied: [], trashDir: null };
-    return await runActions(paths, plan.actions, providers, opts);
+    const result = await runActions(paths, plan.actions, providers, opts);
+    await commitLockIfChanged(paths, desired.lockText);
+    return result;
   } finally {
     await lock.release();
   }

@@ -4,7 +4,8 @@ import type { ActionKind, Plan } from "./types.ts";
 
 export interface ResourceStatus {
   address: string;
-  state: "in-sync" | ActionKind;
+  /** `note`: differs in a way apply does not touch (e.g. a workflow edited in the UI): capture or resolve it. */
+  state: "in-sync" | "note" | ActionKind;
   reason: string;
 }
 
@@ -19,7 +20,11 @@ export function resourceStatus(desired: DesiredState, plan: Plan): ResourceStatu
   const byAddress = new Map(plan.actions.map((a) => [a.address, a]));
   const rows: ResourceStatus[] = addresses.map((address) => {
     const a = byAddress.get(address);
-    return a ? { address, state: a.kind, reason: a.reason } : { address, state: "in-sync", reason: "" };
+    if (a) return { address, state: a.kind, reason: a.reason };
+    const note = plan.notes.find((n) => n.startsWith(`${address}:`));
+    return note
+      ? { address, state: "note", reason: note.slice(address.length + 1).trim() }
+      : { address, state: "in-sync", reason: "" };
   });
   for (const a of plan.actions) {
     if (!addresses.includes(a.address)) rows.push({ address: a.address, state: a.kind, reason: a.reason });
