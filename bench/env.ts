@@ -10,7 +10,7 @@ import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../fixture
 import { run } from "../lib/proc.ts";
 import { ui } from "../lib/ui.ts";
 import { createEnvironment } from "../workspace/create.ts";
-import { workspacePaths } from "../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../workspace/paths.ts";
 import { initWorkspace } from "../workspace/workspace.ts";
 
 const FILES = 1000;
@@ -61,6 +61,15 @@ export async function benchEnv(): Promise<string[]> {
     for (let i = 0; i < 3; i++) warm.push(await time(`warm-${i}`));
     warm.sort((a, b) => a - b);
     const median = warm[1];
+    // `comfydock run` plans before starting ComfyUI (drift warning): what that check costs.
+    const { makePlan } = await import("../reconcile/engine.ts");
+    const checks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      await makePlan(envPaths(ws, "first"));
+      checks.push(performance.now() - t);
+    }
+    checks.sort((a, b) => a - b);
     return [
       `env create, cold mirror + cold uv cache (ComfyUI-sized tree: ${FILES} files, ${MB} MB; 2 requirements): ${
         cold.toFixed(2)
@@ -69,6 +78,9 @@ export async function benchEnv(): Promise<string[]> {
       `(min ${warm[0].toFixed(2)}, max ${warm[2].toFixed(2)}); seed target 30 s -> ${
         (30 / median).toFixed(0)
       }x under`,
+      `run's drift check (full plan of a fresh environment, in process): median ${
+        checks[2].toFixed(0)
+      } ms of 5`,
     ];
   } finally {
     ui.json = quiet;

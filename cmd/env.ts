@@ -2,7 +2,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { confirm, globals, requireWorkspace, resolveEnv } from "./context.ts";
 import { info, paint, printJson, println, ui } from "../lib/ui.ts";
-import { workspaceRoot } from "../workspace/paths.ts";
+import { type EnvPaths, workspaceRoot } from "../workspace/paths.ts";
 
 function gib(bytes: number): string {
   return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
@@ -18,6 +18,32 @@ async function readSecret(service: string): Promise<string> {
     throw new CdError("CANCELLED", "cancelled; nothing was stored");
   }
   return String(v);
+}
+
+/**
+ * Before `run`: plans (read-only) and warns when the environment differs from `.cec`. Never blocks: the
+ * user may want to run what is on disk; a check that cannot be made is reported the same way.
+ */
+async function warnOnDrift(paths: EnvPaths): Promise<void> {
+  const [{ makePlan }, { summaryLine }, { errorMessage }] = await Promise.all([
+    import("../reconcile/engine.ts"),
+    import("../reconcile/render.ts"),
+    import("../lib/errors.ts"),
+  ]);
+  try {
+    const { plan } = await makePlan(paths);
+    if (plan.actions.length === 0) return;
+    info(paint("yellow", `warning: environment '${paths.name}' differs from its .cec. ${summaryLine(plan)}`));
+    info(`  run 'comfydock -e ${paths.name} apply' to make it match ('comfydock plan' shows the changes);`);
+    info("  starting ComfyUI as it is on disk.");
+  } catch (e) {
+    info(
+      paint(
+        "yellow",
+        `warning: could not check '${paths.name}' against .cec: ${errorMessage(e).split("\n")[0]}`,
+      ),
+    );
+  }
 }
 
 export function registerEnvCommands(program: Command): void {
@@ -145,8 +171,10 @@ export function registerEnvCommands(program: Command): void {
     });
 
   program.command("run").description("start ComfyUI in the environment (args after -- go to main.py)")
-    .argument("[args...]").allowUnknownOption().action(async (args, _o, cmd) => {
+    .argument("[args...]").option("--no-check", "skip the check that the environment matches .cec")
+    .allowUnknownOption().action(async (args, opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
+      if (opts.check) await warnOnDrift(paths);
       const { runComfyUI } = await import("../workspace/environment.ts");
       Deno.exitCode = await runComfyUI(paths, args);
     });

@@ -12,7 +12,7 @@ const FORCE_HELP =
 
 async function showPlan(
   paths: EnvPaths,
-  opts: { targets?: string[]; out?: string; force?: boolean },
+  opts: { targets?: string[]; out?: string; force?: boolean; quietJson?: boolean },
 ): Promise<Plan> {
   const { makePlan } = await import("../reconcile/engine.ts");
   const { renderPlan } = await import("../reconcile/render.ts");
@@ -21,8 +21,9 @@ async function showPlan(
     const { writeFileAtomic } = await import("../lib/fsx.ts");
     await writeFileAtomic(opts.out, JSON.stringify(plan, null, 2) + "\n");
   }
-  if (ui.json) printJson(plan);
-  else {
+  if (ui.json) {
+    if (!opts.quietJson) printJson(plan);
+  } else {
     println(renderPlan(plan, paint));
     if (opts.out) {
       println(`\nSaved the plan to ${opts.out}. Apply exactly this plan with 'comfydock apply ${opts.out}'.`);
@@ -40,16 +41,25 @@ export async function planAndApply(paths: EnvPaths, planFile?: string, force?: b
     const { readPlanFile } = await import("../reconcile/plan_file.ts");
     plan = await readPlanFile(planFile);
   } else {
-    plan = await showPlan(paths, { force });
-    if (plan.actions.length === 0) return;
+    // In --json mode the plan goes into the one result object below, not out on its own.
+    plan = await showPlan(paths, { force, quietJson: true });
+    if (plan.actions.length === 0) {
+      if (ui.json) printJson({ plan, applied: [], summary: summarize([]), trash: null });
+      return;
+    }
     if (!await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`)) {
       info("Apply cancelled; nothing was changed.");
       return;
     }
   }
-  const result = await applyPlan(paths, plan, { log: (l) => step(l), force });
+  const { withApplyLog } = await import("../workspace/env_log.ts");
+  const result = await withApplyLog(
+    paths,
+    plan,
+    () => applyPlan(paths, plan, { log: (l) => step(l), force }),
+  );
   const s = summarize(result.applied);
-  if (ui.json) printJson({ applied: result.applied, summary: s, trash: result.trashDir });
+  if (ui.json) printJson({ plan, applied: result.applied, summary: s, trash: result.trashDir });
   else {
     println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
     if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
@@ -64,27 +74,25 @@ export function registerReconcileCommands(program: Command): void {
       const { resourceStatus } = await import("../reconcile/status.ts");
       const { plan, desired } = await makePlan(paths, { log: step });
       const rows = resourceStatus(desired, plan);
+      const drifted = plan.actions.length > 0 || plan.notes.length > 0;
       if (ui.json) {
-        printJson({
-          environment: paths.name,
-          in_sync: plan.actions.length === 0,
-          resources: rows,
-          notes: plan.notes,
-        });
+        printJson({ environment: paths.name, in_sync: !drifted, resources: rows, notes: plan.notes });
       } else {
         println(`Environment '${paths.name}':`);
         for (const r of rows) {
-          const mark = r.state === "in-sync" ? paint("green", "✓") : paint("yellow", "✗");
+          const mark = r.state === "in-sync"
+            ? paint("green", "✓")
+            : paint("yellow", r.state === "note" ? "!" : "✗");
           println(`  ${mark} ${r.address.padEnd(40)} ${r.state === "in-sync" ? "in sync" : r.reason}`);
         }
-        for (const n of plan.notes) println(`  ! ${n}`);
-        println(
-          plan.actions.length === 0
-            ? "\nIn sync with .cec."
-            : "\nRun 'comfydock plan' to see the changes, 'comfydock apply' to make them.",
-        );
+        const listed = new Set(rows.map((r) => r.address));
+        for (const n of plan.notes) if (!listed.has(n.split(":")[0])) println(`  ! ${n}`);
+        if (!drifted) println("\nIn sync with .cec.");
+        else if (plan.actions.length === 0) {
+          println("\nNothing for apply to do; the findings marked ! need you.");
+        } else println("\nRun 'comfydock plan' to see the changes, 'comfydock apply' to make them.");
       }
-      if (opts.check && plan.actions.length > 0) Deno.exitCode = CHANGES;
+      if (opts.check && drifted) Deno.exitCode = CHANGES;
     });
   program.command("plan").description("show what apply would change to make disk match .cec")
     .option("--out <file>", "save the plan for 'apply FILE'")

@@ -72,7 +72,8 @@ async function collect(stream: ReadableStream<Uint8Array>, onLine?: (line: strin
     text += s;
     if (onLine) {
       pending += s;
-      const lines = pending.split(/\r?\n/);
+      // A bare \r ends a line too: progress meters (git --progress) redraw their line with it.
+      const lines = pending.split(/\r\n|\r|\n/);
       pending = lines.pop() ?? "";
       for (const l of lines) if (l) onLine(l);
     }

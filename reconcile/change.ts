@@ -110,6 +110,7 @@ export async function changeDesired(
   const { plan } = await makePlan(paths, opts);
   if (plan.actions.length === 0) return { commit: sha, plan, applied: false };
   if (change.confirm && !await change.confirm(plan)) return { commit: sha, plan, applied: false };
-  await applyPlan(paths, plan, opts);
+  const { withApplyLog } = await import("../workspace/env_log.ts");
+  await withApplyLog(paths, plan, () => applyPlan(paths, plan, opts), change.message);
   return { commit: sha, plan, applied: true };
 }

@@ -1,7 +1,8 @@
 /**
- * `comfydock create`: a new environment, built whole in `environments/.staging-<name>-<rand>` and renamed
- * into place as the last step. Any failure (unknown version, missing Python, uv error, Ctrl-C) removes the
- * staging directory, so the workspace is left exactly as it was; the error names the step that failed.
+ * `comfydock create`: a new environment, built whole in `environments/.staging-<name>-<pid>-<rand>` and
+ * renamed into place as the last step. Any failure (unknown version, missing Python, uv error, Ctrl-C)
+ * removes the staging directory, so the workspace is left exactly as it was; the error names the step that
+ * failed. A staging dir whose process was killed outright is removed by the next create or import.
  *
  * Ctrl-C: the CLI turns SIGINT into `signal` (an AbortSignal); it is checked between steps. A step in
  * flight is allowed to finish (in a terminal git/uv get the same SIGINT and stop at once), so cleanup
@@ -14,7 +15,7 @@ import { join } from "node:path";
 import { stringify } from "smol-toml";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { exists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
-import { step } from "../lib/ui.ts";
+import { info, paint, step, ui } from "../lib/ui.ts";
 import { cloneAt, makeUserDirs } from "../providers/comfyui/checkout.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
@@ -29,11 +30,13 @@ import { parsePyproject } from "../reconcile/desired.ts";
 import { envPaths, type WorkspacePaths } from "./paths.ts";
 import {
   getEnvironment,
+  newStagingPaths,
   readWorkspaceMeta,
   sweepTrash,
   updateWorkspaceMeta,
   validateEnvName,
 } from "./workspace.ts";
+import { logEnvEvent } from "./env_log.ts";
 
 export interface CreateOptions {
   /** Python `X.Y` (default: 3.12 when installed, else the newest interpreter on the machine). */
@@ -53,6 +56,15 @@ export interface CreateOptions {
   uvSettings?: TomlEdit[];
   /** Aborting it stops the creation at the next step boundary and removes everything made so far. */
   signal?: AbortSignal;
+  /**
+   * Output of the tools as it arrives (git's clone progress, uv lock/sync lines). Default: indented gray
+   * lines on stderr under the current step (none with --json).
+   */
+  onProgress?: (line: string) => void;
+}
+
+function printDetail(line: string): void {
+  if (!ui.json) info(paint("gray", `    ${line}`));
 }
 
 export interface CreatedEnvironment {
@@ -163,14 +175,13 @@ export async function createEnvironment(
     });
   }
   await sweepTrash(ws);
-  const stagingName = `.staging-${name}-${crypto.randomUUID().slice(0, 8)}`;
-  const staged = envPaths(ws, stagingName);
   const url = comfyuiUrl(opts.comfyuiUrl);
   const spec = opts.comfyui ?? "latest";
   const backend = opts.torchBackend ?? "auto";
   const torchBackend = await resolveTorchBackend(backend);
   assertTorchBackend(torchBackend, backend);
 
+  const detail = opts.onProgress ?? printDetail;
   let current = "starting";
   const run = async <T>(label: string, id: string, fn: () => Promise<T>): Promise<T> => {
     if (opts.signal?.aborted) throw interrupted(current);
@@ -181,8 +192,8 @@ export async function createEnvironment(
     return await fn();
   };
 
+  const staged = await newStagingPaths(ws, name);
   try {
-    await Deno.mkdir(staged.root, { recursive: true });
     // Tools first: a missing Python or uv fails before anything is cloned.
     const [python, uv] = await run(
       `finding Python ${opts.python ?? "(default 3.12)"} and uv`,
@@ -196,7 +207,7 @@ export async function createEnvironment(
     const comfy = await run(
       `resolving ComfyUI '${spec}' from ${url}${firstUse}`,
       "resolve",
-      () => resolveComfyUI(ws, url, spec),
+      () => resolveComfyUI(ws, url, spec, { onProgress: (l) => detail(`git: ${l}`) }),
     );
     for (const w of comfy.warnings) step(`warning: ${w}`);
     await run(`checking out ComfyUI ${comfy.version} (${shortSha(comfy.commit)})`, "checkout", async () => {
@@ -222,26 +233,16 @@ export async function createEnvironment(
     await run(
       `locking ${dependencies.length} ComfyUI requirement(s) (uv lock)`,
       "lock",
-      () => uv.lock(staged.cec, { python: python.path }),
+      () => uv.lock(staged.cec, { python: python.path, onLine: (l) => detail(`uv: ${l}`) }),
     );
     await run(`creating .venv with Python ${python.version} (${python.path})`, "venv", async () => {
       // Relocatable: the venv is renamed with the rest of the staging directory.
-      await uv.exec([
-        "venv",
-        staged.venv,
-        "--python",
-        python.path,
-        "--no-project",
-        "--relocatable",
-        "--quiet",
-      ], {
-        hint: `check that ${python.path} is a working Python interpreter`,
-      });
+      await uv.venv(staged.venv, python.path, { relocatable: true });
     });
     await run(
       "installing packages (uv sync)",
       "sync",
-      () => uv.sync(staged.cec, staged.venv, { frozen: true }),
+      () => uv.sync(staged.cec, staged.venv, { frozen: true, onLine: (l) => detail(`uv: ${l}`) }),
     );
     const cecCommit = await run("committing .cec", "commit", async () => {
       await git.init(staged.cec);
@@ -263,11 +264,16 @@ export async function createEnvironment(
         m.active_environment = name;
       });
     }
-    const info = await getEnvironment(ws, name);
+    const created = await getEnvironment(ws, name);
+    await logEnvEvent(final, `create: ComfyUI ${comfy.version}, Python ${python.version}`, [
+      `ComfyUI ${comfy.version} (${comfy.commit}) from ${url}`,
+      `Python ${python.version} (${python.path}), torch backend ${torchBackend}`,
+      `${dependencies.length} ComfyUI requirement(s) locked and installed`,
+    ]);
     return {
       name,
       path: final.root,
-      active: info.active,
+      active: created.active,
       comfyui_version: comfy.version,
       comfyui_commit: comfy.commit,
       comfyui_url: url,

@@ -13,6 +13,7 @@ import { mergeRequirements, parseRequirements } from "../providers/comfyui/requi
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import * as git from "../providers/git/git.ts";
 import type { EnvPaths, WorkspacePaths } from "./paths.ts";
+import { logEnvEvent, withApplyLog } from "./env_log.ts";
 
 export function venvPython(venv: string): string {
   return Deno.build.os === "windows" ? join(venv, "Scripts", "python.exe") : join(venv, "bin", "python");
@@ -86,11 +87,13 @@ export async function updateComfyUI(
   const newReqs = parseRequirements(await requirementsAt(target.mirror, target.commit));
   const current = desired.pyproject.project.dependencies;
   const dependencies = mergeRequirements(current, oldReqs, newReqs);
-  const [{ changeDesired }, { checkResolves }] = await Promise.all([
+  const [{ changeDesired }, { checkResolves }, { applyPlan, makePlan }] = await Promise.all([
     import("../reconcile/change.ts"),
     import("../providers/packages/resolve.ts"),
+    import("../reconcile/engine.ts"),
   ]);
-  const result = await changeDesired(paths, {
+  const title = `comfyui update: ${desired.comfyui.version} -> ${target.version} (${target.commit})`;
+  const changed = await changeDesired(paths, {
     edits: [
       { path: ["project", "dependencies"], value: dependencies },
       { path: ["tool", "comfydock", "comfyui_version"], value: target.version },
@@ -99,9 +102,19 @@ export async function updateComfyUI(
     ],
     message: `ComfyUI ${desired.comfyui.version} -> ${target.version}`,
     verify: (text) => checkResolves(paths, text),
-    apply: opts.apply ?? true,
-    confirm: opts.confirm,
+    apply: false,
   }, opts.engine);
+  // Planned and applied here rather than by changeDesired, so the apply is recorded in logs/<name>.log.
+  const result = { commit: changed.commit, plan: null as Plan | null, applied: false };
+  if (opts.apply ?? true) {
+    const { plan } = await makePlan(paths, opts.engine);
+    result.plan = plan;
+    if (plan.actions.length > 0 && (!opts.confirm || await opts.confirm(plan))) {
+      await withApplyLog(paths, plan, () => applyPlan(paths, plan, opts.engine), title);
+      result.applied = true;
+    }
+  }
+  if (!result.applied && result.commit) await logEnvEvent(paths, `${title}: .cec committed, not applied`);
   return {
     from: { version: desired.comfyui.version, commit: desired.comfyui.commit },
     to: { version: target.version, commit: target.commit },

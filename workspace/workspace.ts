@@ -4,7 +4,8 @@
  *
  * `.metadata/workspace.json` = `{ version: 1, active_environment: string | null, settings: {...} }`.
  * Environments are the directories of `environments/` that hold `.cec/`; names starting with a dot are
- * ComfyDock's own (`.staging-*` of a create in progress, `.trash-*` of a delete in progress).
+ * ComfyDock's own (`.staging-*` of a create or import in progress, `.trash-*` of a delete in progress), never
+ * listed. Each environment's history is appended to `logs/<name>.log` (workspace/env_log.ts).
  */
 import { join } from "node:path";
 import { z } from "zod";
@@ -12,8 +13,9 @@ import { CdError } from "../lib/errors.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import * as git from "../providers/git/git.ts";
-import { acquireLock } from "../reconcile/lock.ts";
+import { acquireLock, pidAlive } from "../reconcile/lock.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "./paths.ts";
+import { appendEnvLog, cecHistoryLines } from "./env_log.ts";
 
 export const WorkspaceMeta = z.object({
   version: z.number().int().default(1),
@@ -229,11 +231,12 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
+/** Files only this environment holds: not links, and not hard links shared with the model store. */
 async function regularFilesUnder(dir: string): Promise<{ count: number; bytes: number }> {
   let count = 0, bytes = 0;
   for (const rel of await listFiles(dir)) {
     const st = await Deno.lstat(join(dir, rel));
-    if (st.isFile && st.size > 0) {
+    if (st.isFile && st.size > 0 && (st.nlink ?? 1) === 1) {
       count++;
       bytes += st.size;
     }
@@ -328,6 +331,7 @@ async function deleteLocked(
     );
   }
   if (opts.confirm && !await opts.confirm(summary)) return null;
+  const history = await cecHistoryLines(paths).catch(() => []);
   await sweepTrash(ws);
   const trash = join(ws.environments, `.trash-${name}-${crypto.randomUUID().slice(0, 8)}`);
   await Deno.rename(paths.root, trash);
@@ -336,8 +340,50 @@ async function deleteLocked(
     meta.active_environment = null;
     await writeWorkspaceMeta(ws, meta);
   }
+  // Deno.remove (Rust's remove_dir_all) unlinks symlinks without following them: model links into the
+  // store or a user's model folder go, their targets stay (tests/e2e/env_delete_test.ts).
   await removeIfExists(trash);
+  await appendEnvLog(ws, name, [
+    `delete: environment removed${opts.force ? " (--force)" : ""}`,
+    ...history,
+    ...summary.modifiedWorkflows.map((w) => `lost uncaptured workflow edit: ${w}`),
+    ...summary.uncommittedCec.map((f) => `lost uncommitted .cec file: ${f}`),
+    ...summary.untrackedWorkflows.map((w) => `lost untracked workflow: ${w}`),
+    `model files owned by the environment: ${summary.modelFiles} (${summary.modelBytes} bytes); ` +
+    "linked models stay in the store",
+  ]).catch(() => {});
   return summary;
+}
+
+/** Staging dirs are `.staging-<name>-<pid>-<rand>`: the pid tells whether their owner still runs. */
+const STAGING_RE = /^\.staging-.+-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * A new `environments/.staging-<name>-<pid>-<rand>` (created) where create and import build an environment
+ * before renaming it into place: never listed, and removed by the next create/import if its process died.
+ */
+export async function newStagingPaths(ws: WorkspacePaths, name: string): Promise<EnvPaths> {
+  await sweepStaging(ws);
+  const paths = envPaths(ws, `.staging-${name}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.mkdir(paths.root, { recursive: true });
+  return paths;
+}
+
+/** Removes staging dirs whose process is gone (a create or import killed with SIGKILL). */
+export async function sweepStaging(ws: WorkspacePaths): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const e of Deno.readDir(ws.environments)) {
+      const pid = STAGING_RE.exec(e.name)?.[1];
+      if (pid && Number(pid) !== Deno.pid && !pidAlive(Number(pid))) {
+        await removeIfExists(join(ws.environments, e.name));
+        removed.push(e.name);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return removed;
 }
 
 /** Removes `.trash-*` leftovers of interrupted deletes (already committed to deletion). */

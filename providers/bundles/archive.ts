@@ -53,9 +53,10 @@ export const DEFAULT_LIMITS: ArchiveLimits = {
   ratioCheckAfterBytes: 64 * MiB,
 };
 
+/** `executable`: stored as mode 0755 (else 0644) and restored on extraction; no other mode bits travel. */
 export type ArchiveSource =
-  | { path: string; data: Uint8Array }
-  | { path: string; file: string; size: number };
+  | { path: string; data: Uint8Array; executable?: boolean }
+  | { path: string; file: string; size: number; executable?: boolean };
 
 export interface WriteOptions {
   /** gzip level 0-9 (default 6; 0 = stored, for incompressible model files). */
@@ -102,7 +103,7 @@ async function* tarChunks(
   let done = 0;
   for (const e of entries) {
     const size = sourceSize(e);
-    yield* headerBlocks(e.path, size);
+    yield* headerBlocks(e.path, size, e.executable ? 0o755 : 0o644);
     if ("data" in e) {
       yield e.data;
     } else {
@@ -138,7 +139,7 @@ const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
 /** A ustar header, preceded by a pax header when the path or the size does not fit ustar's fields. */
-function headerBlocks(path: string, size: number): Uint8Array[] {
+function headerBlocks(path: string, size: number, mode: number): Uint8Array[] {
   const split = splitUstarPath(path);
   const needsPax = split === null || size >= 8 ** 11;
   const blocks: Uint8Array[] = [];
@@ -147,13 +148,13 @@ function headerBlocks(path: string, size: number): Uint8Array[] {
     if (split === null) records.push(paxRecord("path", path));
     if (size >= 8 ** 11) records.push(paxRecord("size", String(size)));
     const body = enc.encode(records.join(""));
-    blocks.push(ustarHeader({ name: "PaxHeader", prefix: "", size: body.length, type: "x" }));
+    blocks.push(ustarHeader({ name: "PaxHeader", prefix: "", size: body.length, type: "x", mode: 0o644 }));
     const padded = new Uint8Array(Math.ceil(body.length / BLOCK) * BLOCK);
     padded.set(body);
     blocks.push(padded);
   }
   const fallbackName = split ?? { name: path.slice(-100).replace(/^\/+/, ""), prefix: "" };
-  blocks.push(ustarHeader({ ...fallbackName, size: Math.min(size, 8 ** 11 - 1), type: "0" }));
+  blocks.push(ustarHeader({ ...fallbackName, size: Math.min(size, 8 ** 11 - 1), type: "0", mode }));
   return blocks;
 }
 
@@ -175,13 +176,15 @@ function splitUstarPath(path: string): { name: string; prefix: string } | null {
   return null;
 }
 
-function ustarHeader(h: { name: string; prefix: string; size: number; type: string }): Uint8Array {
+function ustarHeader(
+  h: { name: string; prefix: string; size: number; type: string; mode: number },
+): Uint8Array {
   const b = new Uint8Array(BLOCK);
   const put = (off: number, len: number, s: string) => b.set(enc.encode(s).subarray(0, len), off);
   const octal = (off: number, len: number, n: number) =>
     put(off, len, n.toString(8).padStart(len - 1, "0") + "\0");
   put(0, 100, h.name);
-  octal(100, 8, 0o644);
+  octal(100, 8, h.mode);
   octal(108, 8, 0);
   octal(116, 8, 0);
   octal(124, 12, h.size);
@@ -209,6 +212,8 @@ export interface EntryHeader {
 
 export interface ExtractedFile extends EntryHeader {
   sha256: string;
+  /** Any execute bit was set in the archive: extracted as 0755 (else 0644); other mode bits are ignored. */
+  executable: boolean;
   /** Absolute path of the extracted file inside the staging dir. */
   absPath: string;
 }
@@ -364,8 +369,9 @@ async function readEntries(
     const absPath = join(staging, path);
     await Deno.mkdir(dirname(absPath), { recursive: true });
     const hash = createHash("sha256");
+    const executable = (h.mode & 0o111) !== 0;
     {
-      using f = await Deno.open(absPath, { createNew: true, write: true });
+      using f = await Deno.open(absPath, { createNew: true, write: true, mode: executable ? 0o755 : 0o644 });
       let left = size;
       while (left > 0) {
         const chunk = await r.readSome(Math.min(left, 4 * MiB));
@@ -377,7 +383,9 @@ async function readEntries(
       }
     }
     if (size % BLOCK) await skipExact(r, BLOCK - (size % BLOCK), archive, path);
-    const extracted: ExtractedFile = { ...header, sha256: hash.digest("hex"), absPath };
+    // The umask may have cleared execute bits at creation; setuid/setgid/sticky are never restored.
+    if (executable && Deno.build.os !== "windows") await Deno.chmod(absPath, 0o755);
+    const extracted: ExtractedFile = { ...header, sha256: hash.digest("hex"), absPath, executable };
     await opts.afterFile?.(extracted);
     out.push(extracted);
   }
@@ -408,6 +416,7 @@ interface RawHeader {
   prefix: string;
   size: number;
   type: string;
+  mode: number;
 }
 
 function parseHeader(b: Uint8Array, archive: string): RawHeader {
@@ -423,6 +432,7 @@ function parseHeader(b: Uint8Array, archive: string): RawHeader {
     prefix: isUstar ? decodeName(cstr(b.subarray(345, 500)), archive) : "",
     size: parseSize(b.subarray(124, 136)),
     type: String.fromCharCode(b[156]),
+    mode: parseOctal(b.subarray(100, 108)) || 0,
   };
 }
 

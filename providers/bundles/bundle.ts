@@ -93,11 +93,7 @@ export class BundleManager {
     const skipped: string[] = [];
     for (const rel of await listFiles(paths.cec)) {
       if (rel === ".git" || rel.startsWith(".git/")) continue;
-      sources.push({
-        path: CEC_PREFIX + rel,
-        file: join(paths.cec, rel),
-        size: (await Deno.stat(join(paths.cec, rel))).size,
-      });
+      sources.push(await fileSource(CEC_PREFIX + rel, join(paths.cec, rel)));
     }
     if (opts.withDevNodes) {
       for (const [id, spec] of Object.entries(desired.nodes)) {
@@ -111,11 +107,7 @@ export class BundleManager {
         }
         for (const rel of await listFiles(dir)) {
           if (DEV_NODE_SKIP.test(rel)) continue;
-          sources.push({
-            path: `${DEV_NODES_PREFIX}${id}/${rel}`,
-            file: join(dir, rel),
-            size: (await Deno.stat(join(dir, rel))).size,
-          });
+          sources.push(await fileSource(`${DEV_NODES_PREFIX}${id}/${rel}`, join(dir, rel)));
         }
       }
     }
@@ -292,6 +284,12 @@ async function writeBundle(
 ): Promise<number> {
   const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
   return await writeTarGz(out, [{ path: MANIFEST_NAME, data: manifestBytes }, ...sources], opts);
+}
+
+/** A file to pack, with its size and whether it is executable (a dev node's scripts must stay runnable). */
+async function fileSource(path: string, file: string): Promise<ArchiveSource> {
+  const st = await Deno.stat(file);
+  return { path, file, size: st.size, executable: ((st.mode ?? 0) & 0o111) !== 0 };
 }
 
 async function describe(sources: ArchiveSource[]): Promise<ManifestFile[]> {

@@ -9,20 +9,16 @@
  */
 import { basename, dirname, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
-import {
-  exists,
-  listFiles,
-  readJsonIfExists,
-  readTextIfExists,
-  removeIfExists,
-  writeFileAtomic,
-} from "../../lib/fsx.ts";
+import { exists, listFiles, readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
 import { pidAlive } from "../../reconcile/lock.ts";
+import { findPython } from "../packages/python.ts";
+import { Uv } from "../packages/uv.ts";
 import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
 import { applyPlan, type EngineOptions, makePlan } from "../../reconcile/engine.ts";
-import type { Plan } from "../../reconcile/types.ts";
+import type { Action, Plan } from "../../reconcile/types.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths } from "../../workspace/paths.ts";
-import { validateEnvName } from "../../workspace/workspace.ts";
+import { newStagingPaths, validateEnvName } from "../../workspace/workspace.ts";
+import { actionLines, logEnvEvent } from "../../workspace/env_log.ts";
 import * as git from "../git/git.ts";
 import type { ArchiveLimits } from "./archive.ts";
 import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "./bundle.ts";
@@ -102,8 +98,8 @@ export async function importEnvironment(
 
 /**
  * Paths an import in progress would leave behind if the process were interrupted now (its staging dir, the
- * environment it is creating). The CLI removes them on SIGINT/SIGTERM; a kill -9 is cleaned up by the next
- * import (dead-pid staging dirs and half-made environments are recognised by their pid).
+ * environment it is building under its staging name). The CLI removes them on SIGINT/SIGTERM; after a
+ * kill -9 the next import or create removes them (both kinds of staging dirs carry the dead process's pid).
  */
 const pendingImportPaths: Set<string> = new Set();
 
@@ -123,8 +119,6 @@ export function removePendingImportsSync(): void {
   pendingImportPaths.clear();
 }
 
-const IMPORT_MARKER = "import-in-progress.json";
-
 async function stagingDir(ws: WorkspacePaths): Promise<string> {
   // Inside the workspace so the final move into environments/ is a rename on one file system.
   const parent = join(ws.metadata, "staging");
@@ -143,14 +137,6 @@ async function dropStaging(dir: string): Promise<void> {
   await removeIfExists(dir);
   pendingImportPaths.delete(dir);
   await Deno.remove(dirname(dir)).catch(() => {});
-}
-
-/** An environment dir left by an import that was killed (its marker names a dead pid) is removed. */
-async function removeAbandonedImport(paths: EnvPaths): Promise<boolean> {
-  const marker = await readJsonIfExists<{ pid?: number }>(join(paths.state, IMPORT_MARKER)).catch(() => null);
-  if (!marker?.pid || pidAlive(marker.pid)) return false;
-  await removeIfExists(paths.root);
-  return true;
 }
 
 export async function importBundle(
@@ -234,8 +220,9 @@ interface FromCecOptions extends ImportOptions {
 }
 
 /**
- * Creates environment `name` whose `.cec` is the directory `cecDir` (moved, not copied), then builds it
- * with plan+apply. On any failure the environment directory is removed again.
+ * Creates environment `name` whose `.cec` is the directory `cecDir` (moved, not copied), builds it with
+ * plan+apply in `environments/.staging-<name>-<pid>-<rand>` (never listed) and renames it into place as the
+ * last step, like `create`. On any failure the staging directory is removed: nothing is left behind.
  */
 export async function createEnvironmentFromCec(
   ws: WorkspacePaths,
@@ -244,21 +231,16 @@ export async function createEnvironmentFromCec(
   opts: FromCecOptions,
 ): Promise<ImportResult> {
   validateEnvName(name);
-  const paths = envPaths(ws, name);
-  const abandoned = await removeAbandonedImport(paths);
-  if (await exists(paths.root)) {
-    throw new CdError("ENV_EXISTS", `environment '${name}' already exists at ${paths.root}`, {
+  const final = envPaths(ws, name);
+  const taken = () =>
+    new CdError("ENV_EXISTS", `environment '${name}' already exists at ${final.root}`, {
       hint: "import under another name with --name NAME, or delete the existing one first",
     });
-  }
+  if (await exists(final.root)) throw taken();
   await Deno.mkdir(ws.environments, { recursive: true });
-  await Deno.mkdir(paths.root);
+  const paths = await newStagingPaths(ws, name);
   pendingImportPaths.add(paths.root);
   try {
-    await writeFileAtomic(
-      join(paths.state, IMPORT_MARKER),
-      JSON.stringify({ pid: Deno.pid, started_at: new Date().toISOString() }),
-    );
     await Deno.rename(cecDir, paths.cec);
     if (!await exists(join(paths.cec, ".git"))) {
       await git.init(paths.cec);
@@ -267,7 +249,7 @@ export async function createEnvironmentFromCec(
     const desired = await readDesired(paths);
     const result: ImportResult = {
       environment: name,
-      root: paths.root,
+      root: final.root,
       source: opts.source,
       applied: 0,
       built: false,
@@ -275,39 +257,58 @@ export async function createEnvironmentFromCec(
       devNodes: [],
       modelsPlaced: [],
       missingModels: [],
-      notes: abandoned ? [`removed '${name}' left half-made by an interrupted import`] : [],
+      notes: [],
     };
     const hasExtras = opts.devNodesDir !== null || opts.modelsDir !== null;
     let extrasHandled = false;
     const engine: EngineOptions = { providers: opts.providers, log: opts.log };
+    const appliedActions: Action[] = [];
+    let built = false;
     if (opts.apply !== false) {
+      await makeRelocatableVenv(paths, desired.pyproject.tool.comfydock.python_version);
       // Dev nodes and bundled models go inside ComfyUI/, which only the comfyui action creates: build that
       // first, place them, then apply the rest so the nodes/models providers find them in place.
       const rounds: (string[] | undefined)[] = hasExtras ? [["comfyui"], undefined] : [undefined];
-      let declined = false;
+      built = true;
       for (const targets of rounds) {
         if (targets === undefined && hasExtras) {
           if (await exists(join(paths.comfyui, ".git"))) {
             await placeExtras(paths, opts, desired.nodes, result);
-          } else await keepExtras(paths, opts, result);
+          } else await keepExtras(paths, final, opts, result);
           extrasHandled = true;
         }
         const { plan } = await makePlan(paths, { ...engine, targets });
         if (plan.actions.length === 0) continue;
-        if (opts.confirm && !await opts.confirm(plan)) {
-          declined = true;
+        // The plan is shown under the name the environment will have, not its staging name.
+        if (opts.confirm && !await opts.confirm({ ...plan, environment: name })) {
+          built = false;
           break;
         }
-        result.applied += (await applyPlan(paths, plan, engine)).applied.length;
-      }
-      if (!declined) {
-        result.remaining = (await makePlan(paths, engine)).plan;
-        result.built = result.remaining.actions.length === 0;
+        const { applied } = await applyPlan(paths, plan, engine);
+        appliedActions.push(...applied);
       }
     }
-    if (hasExtras && !extrasHandled) await keepExtras(paths, opts, result);
-    result.missingModels = missingModels(desired.models, result.modelsPlaced, paths);
-    await Deno.remove(join(paths.state, IMPORT_MARKER));
+    if (hasExtras && !extrasHandled) await keepExtras(paths, final, opts, result);
+    result.applied = appliedActions.length;
+    result.missingModels = missingModels(desired.models, result.modelsPlaced, final);
+    if (await exists(final.root)) throw taken();
+    await Deno.rename(paths.root, final.root);
+    pendingImportPaths.delete(paths.root);
+    // Planned again at the final path: whatever the move broke shows up here, not at the next 'plan'.
+    if (built) {
+      result.remaining = (await makePlan(final, engine)).plan;
+      result.built = result.remaining.actions.length === 0;
+    }
+    await logEnvEvent(final, `import: ${describeSource(opts.source)}`, [
+      ...(opts.apply === false ? ["not built (--no-apply)"] : [
+        `applied: ${appliedActions.length} action(s)`,
+        ...actionLines(appliedActions).map((l) => `  ${l}`),
+      ]),
+      ...(result.remaining?.actions.length
+        ? [`still to apply: ${result.remaining.actions.length} action(s)`]
+        : []),
+      ...result.notes,
+    ]);
     return result;
   } catch (e) {
     await removeIfExists(paths.root);
@@ -315,6 +316,30 @@ export async function createEnvironmentFromCec(
   } finally {
     pendingImportPaths.delete(paths.root);
   }
+}
+
+function describeSource(source: ImportSource): string {
+  return source.type === "bundle"
+    ? `bundle ${source.file} (environment '${source.manifest.source_environment}', ` +
+      `comfydock ${source.manifest.tool.version})`
+    : `${source.url}${source.commit ? ` at ${source.commit}` : ""}`;
+}
+
+/**
+ * The venv is made here, relocatable, before the packages action (which then only syncs into it): the
+ * environment is built in its staging dir and renamed, and the venv's scripts must still work after that.
+ * When the Python is missing the packages action reports it, so nothing is done here.
+ */
+async function makeRelocatableVenv(paths: EnvPaths, pythonVersion: string): Promise<void> {
+  if (await exists(paths.venv)) return;
+  let python;
+  try {
+    python = await findPython(pythonVersion);
+  } catch {
+    return;
+  }
+  const uv = await Uv.locate(paths.workspace);
+  await uv.venv(paths.venv, python.path, { relocatable: true });
 }
 
 async function placeExtras(
@@ -354,15 +379,25 @@ async function placeExtras(
   }
 }
 
-/** When the build did not run, bundled dev nodes and models are kept in the environment's state dir. */
-async function keepExtras(paths: EnvPaths, opts: FromCecOptions, result: ImportResult): Promise<void> {
+/**
+ * When the build did not run, bundled dev nodes and models are kept in the environment's state dir
+ * (`paths`: where it is built; `final`: where it will be, named in the notes).
+ */
+async function keepExtras(
+  paths: EnvPaths,
+  final: EnvPaths,
+  opts: FromCecOptions,
+  result: ImportResult,
+): Promise<void> {
   const keep = join(paths.state, "imported");
   await Deno.mkdir(keep, { recursive: true });
   for (const [dir, label] of [[opts.devNodesDir, "dev_nodes"], [opts.modelsDir, "models"]] as const) {
     if (!dir) continue;
     await Deno.rename(dir, join(keep, label));
     result.notes.push(
-      `bundled ${label.replace("_", " ")} were kept in ${join(keep, label)}: move them into ComfyUI/` +
+      `bundled ${label.replace("_", " ")} were kept in ${
+        join(final.state, "imported", label)
+      }: move them into ComfyUI/` +
         `${label === "models" ? "models" : "custom_nodes"}/ after 'comfydock apply' has created ComfyUI`,
     );
   }

@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, removeIfExists } from "../../lib/fsx.ts";
 import type { WorkspacePaths } from "../../workspace/paths.ts";
+import { pidAlive } from "../../reconcile/lock.ts";
 import * as git from "../git/git.ts";
 
 export const DEFAULT_COMFYUI_URL = "https://github.com/comfyanonymous/ComfyUI";
@@ -38,14 +39,23 @@ export interface Mirror {
   cloned: boolean;
 }
 
-/** Returns the mirror of `url`, cloning it (into a temp dir, then renamed: never a half mirror) if absent. */
-export async function ensureMirror(ws: WorkspacePaths, url: string): Promise<Mirror> {
+/**
+ * Returns the mirror of `url`, cloning it (into a temp dir, then renamed: never a half mirror) if absent.
+ * `onProgress` receives git's clone progress, a few lines per phase.
+ */
+export async function ensureMirror(
+  ws: WorkspacePaths,
+  url: string,
+  opts: { onProgress?: (line: string) => void } = {},
+): Promise<Mirror> {
   const dir = mirrorDir(ws, url);
   if (await exists(join(dir, "HEAD"))) return { dir, url, cloned: false };
   await Deno.mkdir(ws.gitMirrors, { recursive: true });
+  await sweepDeadClones(ws);
   const tmp = `${dir}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await git.cloneMirror(url, tmp, {
+      onLine: opts.onProgress && git.progressLines(opts.onProgress),
       errorCode: "COMFYUI_CLONE_FAILED",
       hint:
         `check that ${url} is reachable and is the ComfyUI git repository (--comfyui-url or COMFYDOCK_COMFYUI_URL)`,
@@ -60,6 +70,14 @@ export async function ensureMirror(ws: WorkspacePaths, url: string): Promise<Mir
     await removeIfExists(tmp);
   }
   return { dir, url, cloned: true };
+}
+
+/** Removes `<mirror>.tmp-<pid>-<rand>` clones left by a process that was killed while cloning. */
+export async function sweepDeadClones(ws: WorkspacePaths): Promise<void> {
+  for await (const e of Deno.readDir(ws.gitMirrors)) {
+    const pid = /\.git\.tmp-(\d+)-[0-9a-f]{8}$/.exec(e.name)?.[1];
+    if (pid && !pidAlive(Number(pid))) await removeIfExists(join(ws.gitMirrors, e.name));
+  }
 }
 
 /** Fetches the mirror; returns an error message instead of throwing (callers may go on offline). */

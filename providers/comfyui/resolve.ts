@@ -39,8 +39,9 @@ export async function resolveComfyUI(
   ws: WorkspacePaths,
   url: string,
   spec = "latest",
+  opts: { onProgress?: (line: string) => void } = {},
 ): Promise<ResolvedComfyUI> {
-  const mirror = await ensureMirror(ws, url);
+  const mirror = await ensureMirror(ws, url, opts);
   const warnings: string[] = [];
   // "latest" moves: ask upstream each time (cheap fetch); a tag or commit is immutable, so the cached
   // mirror answers unless it has not seen it yet.

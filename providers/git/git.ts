@@ -17,6 +17,8 @@ export interface GitOptions {
   errorCode?: string;
   hint?: string;
   stdin?: string;
+  /** Each line of git's output as it arrives (with `--progress`: its meters, see `progressLines`). */
+  onLine?: (line: string) => void;
 }
 
 /** Runs `git -C dir args...` (dir null: no -C). */
@@ -30,7 +32,32 @@ export function git(dir: string | null, args: string[], opts: GitOptions = {}): 
     errorCode: opts.errorCode ?? "GIT_FAILED",
     hint: opts.hint ?? "install git (https://git-scm.com) if it is missing",
     stdin: opts.stdin,
+    onLine: opts.onLine,
   });
+}
+
+/**
+ * Turns git's `--progress` output into a few readable lines for `sink`: a meter ("Receiving objects:  45%
+ * (450/1000)") is passed on when its phase starts, every 25% and when it is done, so a clone of a big
+ * repository prints a handful of lines instead of one per redraw; other lines pass through.
+ */
+export function progressLines(sink: (line: string) => void): (line: string) => void {
+  let phase = "";
+  let shown = -1;
+  return (raw) => {
+    const line = raw.trim();
+    if (!line) return;
+    const m = /^(.*?):\s+(\d+)%/.exec(line);
+    if (!m) return sink(line);
+    if (m[1] !== phase) {
+      phase = m[1];
+      shown = -1;
+    }
+    const bucket = /done\.?$/.test(line) ? 101 : Math.floor(Number(m[2]) / 25) * 25;
+    if (bucket === shown) return;
+    shown = bucket;
+    sink(line);
+  };
 }
 
 async function out(dir: string | null, args: string[], opts?: GitOptions): Promise<string> {
@@ -188,9 +215,10 @@ export async function isDirty(
   return (await status(dir, opts)).length > 0;
 }
 
-/** `git clone --mirror url dest`. */
+/** `git clone --mirror url dest`; with `opts.onLine` git's progress is streamed to it (see progressLines). */
 export async function cloneMirror(url: string, dest: string, opts: GitOptions = {}): Promise<void> {
-  await git(null, ["clone", "--quiet", "--mirror", url, dest], {
+  const verbosity = opts.onLine ? "--progress" : "--quiet";
+  await git(null, ["clone", verbosity, "--mirror", url, dest], {
     errorCode: "GIT_CLONE_FAILED",
     hint: `check that ${url} is reachable and is a git repository`,
     ...opts,

@@ -78,11 +78,14 @@ export class Uv {
     return (await this.exec(["--version"])).stdout.trim();
   }
 
-  /** Creates (or re-creates) a venv at venvDir with exactly this interpreter; no pip seeded. */
-  async venv(venvDir: string, pythonPath: string): Promise<void> {
-    await this.exec(["venv", venvDir, "--python", pythonPath, "--no-project", "--clear"], {
-      hint: `check that ${pythonPath} is a working Python interpreter`,
-    });
+  /**
+   * Creates (or re-creates) a venv at venvDir with exactly this interpreter; no pip seeded. `relocatable`:
+   * scripts and activation find the venv from their own location (a venv built in a staging dir and renamed).
+   */
+  async venv(venvDir: string, pythonPath: string, opts: { relocatable?: boolean } = {}): Promise<void> {
+    const args = ["venv", venvDir, "--python", pythonPath, "--no-project", "--clear"];
+    if (opts.relocatable) args.push("--relocatable");
+    await this.exec(args, { hint: `check that ${pythonPath} is a working Python interpreter` });
   }
 
   /**

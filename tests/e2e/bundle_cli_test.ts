@@ -6,6 +6,7 @@ import { withTempDir } from "../../fixtures/tmp.ts";
 import { manifestEntry, rawTarGz, readTree, writeCec } from "../../fixtures/bundle_archives.ts";
 import { commit, init } from "../../providers/git/git.ts";
 import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { createRealEnv } from "../../fixtures/real_env.ts";
 
 Deno.test("cli: export, import --no-apply, hostile import, push without remote", async () => {
   await withTempDir(async (dir) => {
@@ -116,5 +117,65 @@ Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async (
       release(new Response("gone", { status: 500 }));
       await server.shutdown();
     }
+  });
+});
+
+Deno.test("cli: an import interrupted while building leaves nothing; the env is never listed meanwhile", async () => {
+  await withTempDir(async (dir) => {
+    if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
+    const home = join(dir, "ws");
+    const { paths: src, env: realEnv } = await createRealEnv(home, "src");
+    const env = { ...realEnv, GIT_CONFIG_GLOBAL: "/dev/null", NO_COLOR: "1" };
+    // A ComfyUI host that never answers: the build hangs in its first action (the ComfyUI clone).
+    let release: (r: Response) => void = () => {};
+    const held = new Promise<Response>((r) => (release = r));
+    let requests = 0;
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
+      requests++;
+      return held;
+    });
+    const url = `http://127.0.0.1:${server.addr.port}/ComfyUI.git`;
+    const text = await Deno.readTextFile(src.pyproject);
+    await Deno.writeTextFile(src.pyproject, text.replace(/^comfyui_url = .*$/m, `comfyui_url = "${url}"`));
+    await commit(src.cec, "ComfyUI from the team's host");
+    const out = join(dir, "src.tar.gz");
+    assert.equal((await cli(["export", "--out", out], { env })).code, 0);
+    const ws = workspacePaths(home);
+    const kept = async () =>
+      [
+        await readTree(ws.environments, (rel) => rel.startsWith("src/")),
+        await readTree(ws.gitMirrors),
+        await readTree(ws.logs),
+        await Deno.readTextFile(ws.workspaceJson),
+      ] as const;
+    const before = await kept();
+
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", MAIN, "import", out, "--name", "team", "--yes"],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      for (let i = 0; i < 300 && requests === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(requests > 0, "the build never reached the ComfyUI host");
+      const dirs = (await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name);
+      assert.ok(dirs.some((d) => /^\.staging-team-\d+-[0-9a-f]{8}$/.test(d)), dirs.join());
+      assert.ok(!dirs.includes("team"));
+      const listed = await cli(["--json", "list"], { env });
+      assert.deepEqual(JSON.parse(listed.stdout).map((e: { name: string }) => e.name), ["src"]);
+      child.kill("SIGTERM");
+      const res = await child.output();
+      assert.equal(res.code, 130, new TextDecoder().decode(res.stderr));
+    } finally {
+      release(new Response("gone", { status: 500 }));
+      await server.shutdown();
+    }
+    // The orphaned git clone fails once the host answers and removes its half mirror itself.
+    for (let i = 0; i < 100 && (await Array.fromAsync(Deno.readDir(ws.gitMirrors))).length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(await kept(), before);
   });
 });

@@ -33,10 +33,19 @@ Deno.test("init, create --json, list, run with args and exit code passed through
   assert.equal(created.comfyui_version, "v0.10.0");
   assert.equal(created.comfyui_url, repo.url); // from COMFYDOCK_COMFYUI_URL
   assert.equal(created.active, true);
-  assert.doesNotMatch(r.stderr, /==>/); // --json: no progress noise
+  assert.doesNotMatch(r.stderr, /==>|uv: |git: /); // --json: no progress noise
   r = await run("create", "two", "--python", "3.11", "--torch-backend", "cpu", "--comfyui", "v0.1.0");
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /==> checking out ComfyUI v0\.1\.0/);
+  // uv's own lines are streamed under the steps (progress), not swallowed.
+  assert.match(
+    r.stderr,
+    /==> locking 1 ComfyUI requirement\(s\) \(uv lock\)\n(?: {4}uv: .*\n)* {4}uv: Resolved \d+ packages? in/,
+  );
+  assert.match(
+    r.stderr,
+    /==> installing packages \(uv sync\)\n(?: {4}uv: .*\n)* {4}uv: Installed \d+ packages? in/,
+  );
   assert.match(r.stdout, /Created environment 'two'/);
 
   r = await run("list", "--json");

@@ -20,6 +20,7 @@ import { workflowProvider } from "../../providers/workflows/provider.ts";
 import { makePlan } from "../../reconcile/engine.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import { envPaths, type WorkspacePaths, workspacePaths } from "../../workspace/paths.ts";
+import { listEnvironments } from "../../workspace/workspace.ts";
 
 const GIT_ENV = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
 // Tests never read the user's git config; commits use the wrapper's fallback identity.
@@ -277,6 +278,71 @@ filename = "private.safetensors"
   });
 });
 
+Deno.test("import: built under a staging name (not listed), renamed at the end; dev node modes kept; logged", async () => {
+  await withTempDir(async (dir) => {
+    const repo = await buildComfyUIRepo(join(dir, "comfyui-repo"));
+    const ws = await makeWorkspace(join(dir, "ws"));
+    const a = envPaths(ws, "alpha");
+    const extra = `
+[tool.comfydock.nodes.tool-node]
+source = "dev"
+path = "ComfyUI/custom_nodes/tool-node"
+`;
+    await writeCec(a.cec, "alpha", { commit: repo.tags["v0.1.0"], url: repo.url, extra });
+    await init(a.cec);
+    await commit(a.cec, "init");
+    const node = join(a.customNodes, "tool-node");
+    await Deno.mkdir(join(node, "bin"), { recursive: true });
+    const modes: Record<string, number> = { "__init__.py": 0o644, "install.sh": 0o755, "bin/tool": 0o700 };
+    for (const [rel, mode] of Object.entries(modes)) {
+      await Deno.writeTextFile(join(node, rel), `# ${rel}\n`);
+      await Deno.chmod(join(node, rel), mode);
+    }
+    const out = join(dir, "alpha.tar.gz");
+    await new BundleManager().createEnvBundle(a, { out, withDevNodes: true });
+    // GNU tar sees the execute bits in the archive (only 0755/0644 travel).
+    const listing = (await run("tar", ["-tvzf", out])).stdout;
+    assert.match(listing, /^-rwxr-xr-x .* dev_nodes\/tool-node\/install\.sh$/m);
+    assert.match(listing, /^-rwxr-xr-x .* dev_nodes\/tool-node\/bin\/tool$/m);
+    assert.match(listing, /^-rw-r--r-- .* dev_nodes\/tool-node\/__init__\.py$/m);
+
+    const during: string[][] = [];
+    const res = await importEnvironment(ws, out, {
+      name: "beta",
+      providers: PROVIDERS,
+      confirm: async (plan) => {
+        assert.equal(plan.environment, "beta"); // shown under its final name
+        const dirs = (await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name);
+        during.push(dirs, (await listEnvironments(ws)).map((e) => e.name));
+        return true;
+      },
+    });
+    assert.equal(res.built, true);
+    // While it was being built: only a staging dir, which `list` does not show.
+    assert.ok(during.length > 0);
+    assert.ok(during[0].some((d) => /^\.staging-beta-\d+-[0-9a-f]{8}$/.test(d)), during[0].join());
+    assert.ok(!during[0].includes("beta"));
+    assert.deepEqual(during[1], ["alpha"]);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name).sort(), [
+      "alpha",
+      "beta",
+    ]);
+    const b = envPaths(ws, "beta");
+    for (const [rel, mode] of Object.entries(modes)) {
+      const want = mode & 0o111 ? 0o755 : 0o644;
+      assert.equal((await Deno.stat(join(b.customNodes, "tool-node", rel))).mode! & 0o777, want, rel);
+    }
+    const ran = await new Deno.Command("sh", { args: [join(b.customNodes, "tool-node", "install.sh")] })
+      .output();
+    assert.equal(ran.code, 0);
+    assert.deepEqual((await makePlan(b, { providers: PROVIDERS })).plan.actions, []);
+    const envLog = await Deno.readTextFile(join(ws.logs, "beta.log"));
+    assert.match(envLog, /\] import: bundle .*alpha\.tar\.gz \(environment 'alpha', comfydock /);
+    assert.match(envLog, /^ {2}applied: 2 action\(s\)\n {4}\+ comfyui: not installed\n {4}\+ workflow\.a: /m);
+    assert.match(envLog, /^ {2}\.cec commit \w{12} .*: Import from bundle alpha\.tar\.gz/m);
+  });
+});
+
 Deno.test("import: a failing build removes the half-made environment", async () => {
   await withTempDir(async (dir) => {
     const ws = await makeWorkspace(join(dir, "ws"));
@@ -395,18 +461,27 @@ Deno.test("import: leftovers of a killed import (dead pid) are cleaned up by the
     const deadPid = 4_194_000; // above any pid in use here
     const oldStaging = join(ws.metadata, "staging", `import-${deadPid}-deadbeef`);
     await Deno.mkdir(join(oldStaging, "cec"), { recursive: true });
-    const zeta = envPaths(ws, "zeta");
-    await Deno.mkdir(zeta.state, { recursive: true });
-    await Deno.writeTextFile(join(zeta.state, "import-in-progress.json"), JSON.stringify({ pid: deadPid }));
-    await Deno.mkdir(zeta.cec);
-    await Deno.writeTextFile(zeta.pyproject, "half written");
+    // A half-built environment of a killed import lives only under its staging name.
+    const half = envPaths(ws, `.staging-zeta-${deadPid}-deadbeef`);
+    await Deno.mkdir(half.cec, { recursive: true });
+    await Deno.writeTextFile(half.pyproject, "half written");
+    // A staging dir of a live process (this one) is never touched.
+    const live = join(ws.environments, `.staging-other-${Deno.pid}-cafef00d`);
+    await Deno.mkdir(live);
 
     const res = await importEnvironment(ws, out, { name: "zeta", providers: [] });
-    assert.match(res.notes.join("\n"), /left half-made by an interrupted import/);
+    assert.equal(res.environment, "zeta");
+    const zeta = envPaths(ws, "zeta");
     assert.equal(await Deno.readTextFile(zeta.pyproject), await Deno.readTextFile(a.pyproject));
     assert.equal(await exists(join(ws.metadata, "staging")), false);
-    assert.equal(await exists(join(zeta.state, "import-in-progress.json")), false);
-    // An environment without the marker is never touched.
+    assert.equal(await exists(half.root), false);
+    assert.equal(await exists(live), true);
+    await Deno.remove(live);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name).sort(), [
+      "alpha",
+      "zeta",
+    ]);
+    // An existing environment is never touched.
     await assert.rejects(importEnvironment(ws, out, { name: "alpha", providers: [] }), {
       code: "ENV_EXISTS",
     });

@@ -10,6 +10,7 @@ import { createEnvironment } from "../../workspace/create.ts";
 import { Environment, runComfyUI, updateComfyUI } from "../../workspace/environment.ts";
 import { comfyuiProvider } from "../../providers/comfyui/provider.ts";
 import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { envLogPath } from "../../workspace/env_log.ts";
 import {
   deleteEnvironment,
   getActiveEnvironment,
@@ -50,8 +51,25 @@ Deno.test("init on an existing workspace is safe: says so, keeps workspace.json"
 });
 
 Deno.test("create: ComfyUI at latest, .cec committed, venv with ComfyUI's requirements, first env active", async () => {
-  const env = await createEnvironment(ws, "first", base);
+  const progress: string[] = [];
+  const env = await createEnvironment(ws, "first", { ...base, onProgress: (l) => progress.push(l) });
   const paths = envPaths(ws, "first");
+  // The tools' output was streamed, not swallowed: the mirror's first clone, uv lock, uv sync.
+  assert.ok(progress.some((l) => /^git: Cloning into bare repository/.test(l)), progress.join("\n"));
+  assert.ok(progress.some((l) => /^uv: Resolved \d+ packages? in/.test(l)), progress.join("\n"));
+  assert.ok(progress.some((l) => /^uv: Installed \d+ packages? in/.test(l)), progress.join("\n"));
+  assert.ok(progress.some((l) => /^uv: +\+ alpha==2\.0\.0/.test(l)), progress.join("\n"));
+  // logs/first.log: the create, with the .cec commit it made.
+  const envLog = await Deno.readTextFile(envLogPath(ws, "first"));
+  assert.match(
+    envLog,
+    /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\] create: ComfyUI v0\.10\.0, Python 3\.11\.\d+$/m,
+  );
+  assert.match(
+    envLog,
+    new RegExp(`^  \\.cec commit ${env.cec_commit.slice(0, 12)} .*: Create environment first`, "m"),
+  );
+  assert.match(envLog, new RegExp(`^  \\.cec HEAD ${env.cec_commit}$`, "m"));
   assert.deepEqual(
     [env.comfyui_version, env.comfyui_commit, env.python_version, env.torch_backend, env.active],
     ["v0.10.0", repo.tags["v0.10.0"], "3.11", "cpu", true],
@@ -122,6 +140,17 @@ Deno.test("comfyui update: new pin, ComfyUI requirements swapped (user's kept), 
   assert.equal(p.tool.comfydock.comfyui_commit, repo.tags["v0.2.0"]);
   assert.equal((await git.log(paths.cec, { maxCount: 1 }))[0].message, "ComfyUI v0.1.0 -> v0.2.0");
   assert.equal(await git.revParse(paths.comfyui, "HEAD"), repo.tags["v0.2.0"]);
+  // logs/second.log: the user's commit, then the update with its plan and result.
+  const envLog = await Deno.readTextFile(envLogPath(ws, "second"));
+  const block = envLog.slice(envLog.indexOf("] comfyui update: v0.1.0 -> v0.2.0"));
+  assert.match(
+    block,
+    new RegExp(`^\\] comfyui update: v0\\.1\\.0 -> v0\\.2\\.0 \\(${repo.tags["v0.2.0"]}\\): ok`),
+  );
+  assert.match(block, /^ {2}\.cec commit \w{12} .*: user adds delta$/m);
+  assert.match(block, /^ {2}\.cec commit \w{12} .*: ComfyUI v0\.1\.0 -> v0\.2\.0$/m);
+  assert.match(block, /^ {4}~ comfyui: /m);
+  assert.match(block, /^ {2}result: 1 action applied$/m);
   // A version that does not resolve with the rest of the requirements leaves .cec untouched.
   const before = await Deno.readTextFile(paths.pyproject);
   await Deno.writeTextFile(paths.pyproject, before.replace('"delta"', '"alpha<2"'));
@@ -232,6 +261,13 @@ Deno.test("delete: refuses unsaved tracked workflow edits unless forced; asks; m
   assert.equal(summary?.name, "doomed");
   await assert.rejects(Deno.stat(paths.root), Deno.errors.NotFound);
   assert.equal((await readWorkspaceMeta(ws)).active_environment, null);
+  // The log outlives the environment and says what was lost.
+  const envLog = await Deno.readTextFile(envLogPath(ws, "doomed"));
+  assert.match(
+    envLog,
+    /\] delete: environment removed \(--force\)\n(?: {2}.*\n)*? {2}lost untracked workflow: scratch\.json$/m,
+  );
+  assert.match(envLog, /^ {2}\.cec commit \w{12} .*: track flow$/m);
   const left = (await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name);
   assert.ok(left.every((n) => !n.startsWith(".")), `leftovers: ${left}`);
 });
