@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { addEdits, parseNodeSpec, resolveNodeSpec } from "../providers/nodes/add.ts";
 import { downloadArchive } from "../providers/nodes/archive.ts";
+import { observeNodes, readMarker, writeMarker } from "../providers/nodes/observe.ts";
 import { nodeProvider } from "../providers/nodes/provider.ts";
 import { RegistryClient } from "../providers/nodes/registry.ts";
 import { checkResolves } from "../providers/packages/resolve.ts";
@@ -18,6 +19,31 @@ import { startRegistryServer } from "../fixtures/registry_server.ts";
 import { buildWheelhouse, wheelhouseUvToml } from "../fixtures/wheels.ts";
 
 const FILES = 300;
+
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/** observeNodes with the marker as apply wrote it, then with its stats dropped (every file hashed). */
+async function benchObserve(customNodes: string, nodeDir: string) {
+  const time = async () => {
+    const xs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t = performance.now();
+      const o = await observeNodes(customNodes);
+      xs.push(performance.now() - t);
+      if (o.nodes.some((n) => n.changedFiles.length)) throw new Error("bench: files reported as changed");
+    }
+    return median(xs);
+  };
+  const withStats = await time();
+  const marker = await readMarker(nodeDir);
+  if (!marker?.stats) throw new Error("bench: the marker has no stats");
+  await writeMarker(nodeDir, { ...marker, stats: undefined });
+  const hashAll = await time();
+  await writeMarker(nodeDir, marker);
+  return { withStats, hashAll };
+}
 
 export async function benchNodes(): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "comfydock-bench-nodes-" });
@@ -90,6 +116,7 @@ export async function benchNodes(): Promise<string[]> {
     const end = performance.now();
     const again = await makePlan(paths, { providers: [nodeProvider] });
     if (again.plan.actions.length !== 0) throw new Error("bench: the node is not installed after apply");
+    const observe = await benchObserve(paths.customNodes, join(paths.customNodes, "bench-pack"));
 
     const total = end - start;
     const ms = (x: number) => `${x.toFixed(0)} ms`;
@@ -101,6 +128,9 @@ export async function benchNodes(): Promise<string[]> {
       `  total ${ms(total)}; excluding download ${ms(total - download)} (seed target < 10000 ms: ${
         (10_000 / Math.max(total - download, 1)).toFixed(0)
       }x under)`,
+      `node observe (${FILES + 3}-file registry node, hand edits checked, median of 7): ` +
+      `${observe.withStats.toFixed(1)} ms with size+mtime in the manifest, ` +
+      `${observe.hashAll.toFixed(1)} ms hashing every file (markers without stats)`,
     ];
   } finally {
     if (prevUrl === undefined) Deno.env.delete("COMFYDOCK_REGISTRY_URL");

@@ -282,32 +282,59 @@ export function registerModelCommands(program: Command): void {
       );
     });
 
-  model.command("sources").description("look up download sources for a model by its sha256 (Civitai)")
-    .argument("<key>").action(async (key, _opts, cmd) => {
+  model.command("sources")
+    .description("look up download sources by sha256 (Civitai; Hugging Face for models from the Hub)")
+    .argument("<key>")
+    .option("--write", "add the sources found to the entry in pyproject.toml (commits .cec; no apply needed)")
+    .action(async (key, opts, cmd) => {
       const g = globals(cmd);
       const paths = await resolveEnv(g.env);
       const { readDesired } = await import("../reconcile/desired.ts");
-      const { civitaiByHash, describeSource, sourceConfig } = await import("../providers/models/sources.ts");
+      const { describeSource, sourceConfig } = await import("../providers/models/sources.ts");
+      const { findSources } = await import("../providers/models/find_sources.ts");
       const spec = (await readDesired(paths)).models[key];
       if (!spec) {
         throw new CdError("MODEL_NOT_FOUND", `no [tool.comfydock.models.${key}] in ${paths.pyproject}`, {
           hint: "'comfydock model list' shows the keys",
         });
       }
-      if (!spec.sha256) {
+      const sha256 = spec.sha256;
+      if (!sha256) {
         throw new CdError("MODEL_NO_SHA256", `models.${key} has no sha256 to look up`, {
           hint: "run 'comfydock model scan --full' on its folder and add it again by path",
         });
       }
-      const v = await civitaiByHash(await sourceConfig(paths.workspace), spec.sha256);
-      const found = v
-        ? [{ type: "civitai" as const, ...(v.modelId ? { model_id: v.modelId } : {}), version_id: v.id }]
-        : [];
+      const r = await (async () => {
+        using index = await openIndex(paths.workspace);
+        return await findSources(await sourceConfig(paths.workspace), { ...spec, sha256 }, index);
+      })();
+      let commit: string | null = null;
+      if (opts.write && r.found.length) {
+        const { changeDesired } = await import("../reconcile/change.ts");
+        // Sources change where a download may come from, never what is on disk: no plan or apply follows.
+        commit = (await changeDesired(paths, {
+          edits: [{
+            path: ["tool", "comfydock", "models", key, "sources"],
+            value: [...spec.sources, ...r.found],
+          }],
+          message: `model sources ${key}`,
+          apply: false,
+        })).commit;
+      }
       if (ui.json) {
-        printJson({ key, configured: spec.sources, found, civitai: v });
+        printJson({
+          key,
+          configured: spec.sources,
+          found: r.found,
+          written: opts.write === true && r.found.length > 0,
+          commit,
+          notes: r.notes,
+          civitai: r.civitai,
+        });
         return;
       }
       println(`Configured: ${spec.sources.map(describeSource).join(", ") || "none"}`);
+      const v = r.civitai;
       if (v) {
         println(
           `Civitai: ${v.model?.name ?? "?"} ${v.name ?? ""} (version ${v.id}${
@@ -315,6 +342,17 @@ export function registerModelCommands(program: Command): void {
           })`,
         );
       } else println("Civitai does not know this file.");
+      for (const n of r.notes) info(`${paint("yellow", "note:")} ${n}`);
+      if (!r.found.length) {
+        println("No new sources found.");
+        return;
+      }
+      println(`New: ${r.found.map(describeSource).join(", ")}`);
+      println(
+        opts.write
+          ? `Added ${r.found.length} source(s) to [tool.comfydock.models.${key}] (committed .cec).`
+          : "Run again with --write to add them to pyproject.toml.",
+      );
     });
 
   model.command("index").description("the model index database").command("rebuild")

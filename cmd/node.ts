@@ -30,7 +30,14 @@ async function askToApply(plan: Plan): Promise<boolean> {
  * Edits .cec, commits, then plans and applies. Adding or moving nodes first checks with uv that the whole
  * environment still resolves; removing a requirement group cannot create a conflict, so it skips the check.
  */
-async function change(paths: EnvPaths, edits: TomlEdit[], message: string, apply: boolean, check: boolean) {
+async function change(
+  paths: EnvPaths,
+  edits: TomlEdit[],
+  message: string,
+  apply: boolean,
+  check: boolean,
+  force = false,
+) {
   const { changeDesired } = await import("../reconcile/change.ts");
   const { checkResolves } = await import("../providers/packages/resolve.ts");
   return await changeDesired(paths, {
@@ -44,7 +51,7 @@ async function change(paths: EnvPaths, edits: TomlEdit[], message: string, apply
       : undefined,
     apply,
     confirm: askToApply,
-  }, { log: step });
+  }, { log: step, force });
 }
 
 function report(
@@ -135,18 +142,21 @@ export function registerNodeCommands(program: Command): void {
   node.command("remove").description("remove a node from .cec (its folder goes to the trash on apply)")
     .argument("<id>")
     .option("--no-apply", "only edit and commit .cec")
+    .option("--force", "remove a git node even with uncommitted changes (its checkout goes to the trash)")
     .action(async (id, opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
       const { readDesired } = await import("../reconcile/desired.ts");
       const add = await import("../providers/nodes/add.ts");
       const desired = await readDesired(paths);
-      add.requireNode(desired.pyproject, id);
+      const spec = add.requireNode(desired.pyproject, id);
+      await add.assertRemovable(paths, id, spec, opts.force ?? false);
       const r = await change(
         paths,
         add.removeEdits(desired.pyproject, id),
         `node remove ${id}`,
         opts.apply,
         false,
+        opts.force ?? false,
       );
       if (ui.json) return printJson({ removed: id, commit: r.commit, applied: r.applied, plan: r.plan });
       println(

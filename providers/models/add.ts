@@ -9,6 +9,7 @@ import { CdError } from "../../lib/errors.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import type { WorkspacePaths } from "../../workspace/paths.ts";
 import { downloadModel, type DownloadOptions } from "./download.ts";
+import { rememberSource } from "./find_sources.ts";
 import type { ModelIndex } from "./index_db.ts";
 import {
   CIVITAI_CATEGORY,
@@ -251,6 +252,7 @@ async function downloadFirst(
   const dest = await storePathFor(ctx.ws, category, filename, r.sha256);
   await Deno.mkdir(dirname(dest), { recursive: true });
   await Deno.rename(tmp, dest);
-  await ctx.index.registerModel(dest, { category, known: { sha256: r.sha256 } });
+  const m = await ctx.index.registerModel(dest, { category, known: { sha256: r.sha256 } });
+  rememberSource(ctx.index, m.id, r.source);
   return entry(r.sha256, r.size, category, filename, [source], `downloaded to ${dest}`);
 }

@@ -7,7 +7,6 @@
  */
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { CdError } from "../../lib/errors.ts";
-import { writeFileAtomic } from "../../lib/fsx.ts";
 import { step } from "../../lib/ui.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { ModelSource, ModelSpec } from "../../reconcile/schema.ts";
@@ -17,6 +16,7 @@ import { type FullHashType, hashFiles, quickHash } from "./hash.ts";
 import { type ModelFile, type ModelIndex, sameStat } from "./index_db.ts";
 import { linkModel, linkTarget } from "./link.ts";
 import { downloadModel } from "./download.ts";
+import { rememberSource } from "./find_sources.ts";
 import { formatSize } from "./format.ts";
 import { describeSource, sourceConfig } from "./sources.ts";
 import { downloadsDir, openModelIndex, rescanKnownRoots, storePathFor } from "./store.ts";
@@ -192,11 +192,27 @@ async function readLinks(ctx: ObserveContext): Promise<string[]> {
   }
 }
 
-async function updateLinks(ctx: ObserveContext, add: string | null, remove: string | null): Promise<void> {
-  const links = new Set(await readLinks(ctx));
+/**
+ * Rewrites the manifest through the transaction (old one to the trash, new one placed), so a rolled-back
+ * apply puts back the manifest together with the links it lists.
+ */
+async function updateLinks(
+  ctx: ObserveContext,
+  tx: Transaction,
+  add: string | null,
+  remove: string | null,
+): Promise<void> {
+  const before = await readLinks(ctx);
+  const links = new Set(before);
   if (add) links.add(add);
   if (remove) links.delete(remove);
-  await writeFileAtomic(linksManifest(ctx), JSON.stringify([...links].sort(), null, 2) + "\n");
+  const next = [...links].sort();
+  const old = [...before].sort();
+  if (next.length === old.length && next.every((p, i) => p === old[i])) return;
+  const staged = join(await tx.stagingDir("model-links"), "model_links.json");
+  await Deno.writeTextFile(staged, JSON.stringify(next, null, 2) + "\n");
+  await tx.trash(linksManifest(ctx));
+  await tx.place(staged, linksManifest(ctx));
 }
 
 /**
@@ -408,11 +424,12 @@ async function contentFor(
       },
     },
   );
-  await index.registerModel(r.path, {
+  const m = await index.registerModel(r.path, {
     category: a.category,
     hashTypes: r.blake3 ? ["sha256", "blake3"] : ["sha256"],
     known: { sha256: r.sha256, blake3: r.blake3 },
   });
+  rememberSource(index, m.id, r.source);
   return r.path;
 }
 
@@ -421,7 +438,7 @@ async function apply(action: Action, tx: Transaction, ctx: ObserveContext): Prom
   if (action.kind === "delete") {
     const before = action.before as { path: string };
     await tx.trash(before.path);
-    await updateLinks(ctx, null, before.path);
+    await updateLinks(ctx, tx, null, before.path);
     return;
   }
   const a = action.after as unknown as LinkAfter;
@@ -434,7 +451,7 @@ async function apply(action: Action, tx: Transaction, ctx: ObserveContext): Prom
   if (how === "copy") tx.log(`could not link ${source} (other volume?); copied it instead`);
   await Deno.mkdir(dirname(a.path), { recursive: true });
   await tx.place(staged, a.path);
-  if (how !== "copy") await updateLinks(ctx, a.path, null);
+  if (how !== "copy") await updateLinks(ctx, tx, a.path, null);
 }
 
 export const modelProvider: Provider<ModelsObserved> = {

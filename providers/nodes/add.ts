@@ -15,7 +15,9 @@ import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../workspace/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { ensureMirror, resolveCommit, showFile } from "./git_node.ts";
+import { folderFor } from "./diff.ts";
 import { normaliseRepo } from "./node_index.ts";
+import { observeNodes } from "./observe.ts";
 import { assertUsableVersion, isBadStatus, type NodeVersion, type RegistryClient } from "./registry.ts";
 import { nodeRequirements } from "./requirements.ts";
 
@@ -226,6 +228,34 @@ export function removeEdits(pyproject: Pyproject, id: string): TomlEdit[] {
   const edits: TomlEdit[] = [{ path: ["tool", "comfydock", "nodes", id], value: undefined }];
   if (id in pyproject["dependency-groups"]) edits.push({ path: ["dependency-groups", id], value: undefined });
   return edits;
+}
+
+/**
+ * `node remove` of a git node whose checkout has uncommitted changes refuses before `.cec` is touched,
+ * unless `force` (then the apply moves the edited checkout to the trash): the same rule as plan/apply.
+ */
+export async function assertRemovable(
+  paths: EnvPaths,
+  id: string,
+  spec: NodeSpec,
+  force: boolean,
+): Promise<void> {
+  if (force || (spec.source !== "registry" && spec.source !== "git")) return;
+  const observed = await observeNodes(paths.customNodes);
+  const dir = folderFor(id, spec, observed);
+  const o = observed.nodes.find((n) => !n.disabled && n.dir === dir);
+  if (o?.kind !== "git" || !o.dirty.length) return;
+  const n = o.dirty.length;
+  throw new CdError(
+    "NODE_DIRTY",
+    `node '${id}': custom_nodes/${o.path} has uncommitted changes (${n} file${n === 1 ? "" : "s"}: ${
+      o.dirty.slice(0, 3).map((l) => l.slice(3)).join(", ")
+    }${n > 3 ? ", ..." : ""}); .cec was left as it is`,
+    {
+      hint: `commit and push them first, or run 'comfydock node remove ${id} --force' to move the edited ` +
+        "checkout to the trash",
+    },
+  );
 }
 
 /** Refuses to add a node that is already pinned (update is the way to move it). */

@@ -48,10 +48,26 @@ function installed(o: ObservedNode): string {
   return "a folder without install marker";
 }
 
-function dirtyNote(id: string, o: ObservedNode, what: string): string {
-  return `node.${id}: custom_nodes/${o.path} has uncommitted changes (${o.dirty.length} file${
-    o.dirty.length === 1 ? "" : "s"
-  }); not ${what}. Commit or stash them (or move the folder away yourself), then plan again`;
+function files(n: number): string {
+  return `${n} file${n === 1 ? "" : "s"}`;
+}
+
+/** Without --force a dirty checkout is never acted on: this note says why and what the user can do. */
+export function dirtyNote(id: string, o: ObservedNode, what: string): string {
+  return `node.${id}: custom_nodes/${o.path} has uncommitted changes (${
+    files(o.dirty.length)
+  }); not ${what}. ` +
+    `Commit and push them (or move the folder away yourself) and plan again, or re-run with --force to move ` +
+    `the edited checkout to the trash`;
+}
+
+/** With --force: what the reason of an action over a dirty checkout adds, and the detail line. */
+function forcedReason(o: ObservedNode): string {
+  return `${files(o.dirty.length)} with uncommitted changes (--force: the edited checkout goes to the trash)`;
+}
+
+function forcedDetail(o: ObservedNode): string {
+  return `move custom_nodes/${o.path} with its uncommitted changes to the trash (restore it from there)`;
 }
 
 /** The folder a desired node lives in: its `directory`, else a folder whose markers name the id, else the id. */
@@ -77,16 +93,23 @@ export function diffNodes(
     claimed.add(dir);
     const o = observed.nodes.find((n) => !n.disabled && n.dir === dir);
     const after: NodeActionAfter = { id, dir, spec: spec as unknown as Json };
-    const act = (kind: Action["kind"], reason: string, details?: string[]) =>
+    const forced = o?.kind === "git" && o.dirty.length > 0 && observed.force;
+    const act = (kind: Action["kind"], reason: string, details: string[] = []) =>
       actions.push({
         address: `node.${id}`,
         type: "node",
         kind,
-        reason,
+        reason: forced ? `${reason}; ${forcedReason(o!)}` : reason,
         before: o ? summary(o) : null,
         after,
-        ...(details?.length ? { details } : {}),
+        ...(forced ? { details: [...details, forcedDetail(o!)] } : details.length ? { details } : {}),
       });
+    /** A dirty checkout blocks the action unless --force (then `act` names the files and the trash). */
+    const blockedByDirt = (what: string): boolean => {
+      if (!o || o.kind !== "git" || !o.dirty.length || observed.force) return false;
+      notes.push(dirtyNote(id, o, what));
+      return true;
+    };
     const disabledCopy = observed.nodes.find((n) => n.disabled && n.dir === dir);
     if (!o && disabledCopy) {
       notes.push(
@@ -106,7 +129,7 @@ export function diffNodes(
       if (!o) act("create", "not installed", [`link custom_nodes/${dir} -> ${target}`]);
       else if (o.kind === "link" && o.linkTarget && resolve(o.linkTarget) === resolve(target)) continue;
       else if (o.kind === "link") act("update", `links to ${o.linkTarget} instead of ${target}`);
-      else if (o.kind === "git" && o.dirty.length) notes.push(dirtyNote(id, o, "replaced by a link"));
+      else if (blockedByDirt("replaced by a link")) continue;
       else act("replace", `installed as ${installed(o)}; .cec wants a link to ${target}`);
       continue;
     }
@@ -138,10 +161,7 @@ export function diffNodes(
         }
         continue;
       }
-      if (o.kind === "git" && o.dirty.length) {
-        notes.push(dirtyNote(id, o, `replaced by registry version ${spec.version}`));
-        continue;
-      }
+      if (blockedByDirt(`replaced by registry version ${spec.version}`)) continue;
       act("replace", `installed as ${installed(o)}; .cec wants ${describe(spec)}`);
       continue;
     }
@@ -149,10 +169,7 @@ export function diffNodes(
     // git
     if (o.kind === "git") {
       if (o.commit === spec.commit) continue;
-      if (o.dirty.length) {
-        notes.push(dirtyNote(id, o, `moved to commit ${spec.commit.slice(0, 12)}`));
-        continue;
-      }
+      if (blockedByDirt(`moved to commit ${spec.commit.slice(0, 12)}`)) continue;
       act(
         "update",
         `at commit ${o.commit?.slice(0, 12) ?? "unknown"}, .cec wants ${spec.commit.slice(0, 12)}`,
@@ -173,20 +190,22 @@ export function diffNodes(
       continue;
     }
     if (claimed.has(o.dir)) continue;
-    if (o.kind === "git" && o.dirty.length) {
+    const dirty = o.kind === "git" && o.dirty.length > 0;
+    if (dirty && !observed.force) {
       notes.push(dirtyNote(o.dir, o, "removed (it is not in .cec; run comfydock capture to keep it)"));
       continue;
     }
     // A stray second copy of a desired node is addressed by its folder, not by the id the node owns.
     const name = o.id && !(o.id in desired) ? o.id : o.dir;
+    const reason = "not in .cec; run comfydock capture to keep it";
     actions.push({
       address: `node.${name}`,
       type: "node",
       kind: "delete",
-      reason: "not in .cec; run comfydock capture to keep it",
+      reason: dirty ? `${reason}; ${forcedReason(o)}` : reason,
       before: summary(o),
       after: null,
-      details: [`move custom_nodes/${o.path} to the trash`],
+      details: [dirty ? forcedDetail(o) : `move custom_nodes/${o.path} to the trash`],
     });
   }
   return { actions, notes };

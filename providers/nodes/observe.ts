@@ -25,6 +25,11 @@ export const NodeMarker = z.object({
   sha256: z.string().optional(),
   /** Extracted file (relative path) -> sha256; empty for git nodes (git tracks their files). */
   files: z.record(z.string(), z.string()).default({}),
+  /**
+   * Extracted file -> [size, mtime in ms] right after extraction: plan re-hashes only files whose size or
+   * mtime moved. Absent in markers written before it existed (then every file is hashed).
+   */
+  stats: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),
 });
 export type NodeMarker = z.infer<typeof NodeMarker>;
 
@@ -32,14 +37,37 @@ export async function writeMarker(dir: string, marker: NodeMarker): Promise<void
   await writeFileAtomic(join(dir, MARKER), JSON.stringify(marker, null, 2) + "\n");
 }
 
-export async function readMarker(dir: string): Promise<NodeMarker | null> {
-  const text = await readTextIfExists(join(dir, MARKER));
+function parseMarker(text: string | null): NodeMarker | null {
   if (text === null) return null;
   try {
     const r = NodeMarker.safeParse(JSON.parse(text));
     return r.success ? r.data : null;
   } catch {
     return null;
+  }
+}
+
+export async function readMarker(dir: string): Promise<NodeMarker | null> {
+  return parseMarker(await readTextIfExists(join(dir, MARKER)));
+}
+
+// Sync reads below on purpose: plan observes every node folder, and an awaited fs call per step costs more
+// than the step itself (50 nodes: ~21 ms async -> a few ms sync).
+function readTextSync(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
+  }
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -68,6 +96,11 @@ export type ObservedNodes = {
   nodes: ObservedNode[];
   /** Ids of desired dev/local nodes whose `path` does not exist. */
   missingDevPaths: string[];
+  /**
+   * `--force` (ObserveContext.force): git checkouts with uncommitted changes may be replaced or removed (they
+   * go to the trash). Part of the observed state so a plan made with it is stale for an apply without it.
+   */
+  force: boolean;
 };
 
 /** Where a dev/local node's code lives: absolute, or relative to the environment root. */
@@ -84,10 +117,47 @@ async function hashFile(path: string): Promise<string | null> {
   }
 }
 
-/** Files of a manifest whose content differs from what was extracted (or that are gone). */
-export async function changedFiles(dir: string, files: Record<string, string>): Promise<string[]> {
+export type FileStats = Record<string, [number, number]>;
+
+// Sync stats on purpose: plan stats every file of every registry node (see models' walk.ts statFile).
+function statOf(path: string): [number, number] | null {
+  try {
+    const st = Deno.lstatSync(path);
+    return st.isFile ? [st.size, st.mtime?.getTime() ?? 0] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Size and mtime of each manifest file, recorded in the marker beside the hashes. */
+export function statManifest(dir: string, files: Record<string, string>): FileStats {
+  const out: FileStats = {};
+  for (const rel of Object.keys(files)) {
+    const st = statOf(join(dir, rel));
+    if (st) out[rel] = st;
+  }
+  return out;
+}
+
+/**
+ * Files of a manifest whose content differs from what was extracted (or that are gone). A file whose size
+ * and mtime are those recorded at extraction is taken as unchanged without reading it: a stat instead of a
+ * hash per file on every plan. The trade-off: an edit that keeps both the size and the mtime (to the
+ * millisecond) goes unseen; editors, git and unzip all set a new mtime, so that takes a deliberate `touch -d`.
+ * Any other file (stat moved, or no recorded stat) is hashed and compared with the manifest.
+ */
+export async function changedFiles(
+  dir: string,
+  files: Record<string, string>,
+  stats: FileStats = {},
+): Promise<string[]> {
   const changed: string[] = [];
   for (const [rel, sha] of Object.entries(files)) {
+    const recorded = stats[rel];
+    if (recorded) {
+      const now = statOf(join(dir, rel));
+      if (now && now[0] === recorded[0] && now[1] === recorded[1]) continue;
+    }
     if ((await hashFile(join(dir, rel))) !== sha) changed.push(rel);
   }
   return changed;
@@ -114,13 +184,13 @@ async function observeDir(
     dirty: [],
     changedFiles: [],
   };
-  const st = await Deno.lstat(full);
+  const st = Deno.lstatSync(full);
   if (st.isSymlink) {
-    const target = await Deno.readLink(full);
+    const target = Deno.readLinkSync(full);
     return { ...base, kind: "link", linkTarget: isAbsolute(target) ? target : resolve(customNodes, target) };
   }
-  const marker = await readMarker(full);
-  if (await exists(join(full, ".git"))) {
+  const marker = parseMarker(readTextSync(join(full, MARKER)));
+  if (existsSync(join(full, ".git"))) {
     const cnrId = (await readTextIfExists(join(full, ".git", ".cnr-id")))?.trim() || null;
     return {
       ...base,
@@ -139,10 +209,10 @@ async function observeDir(
       id: marker.id,
       version: marker.version ?? null,
       sha256: marker.sha256 ?? null,
-      changedFiles: disabled ? [] : await changedFiles(full, marker.files),
+      changedFiles: disabled ? [] : await changedFiles(full, marker.files, marker.stats),
     };
   }
-  if (await exists(join(full, ".tracking"))) {
+  if (existsSync(join(full, ".tracking"))) {
     // ComfyUI-Manager's registry install: its id and version are those of the node's own pyproject.
     const meta = pyprojectVersionAndName(await readTextIfExists(join(full, "pyproject.toml")));
     return { ...base, kind: "archive", installer: "manager", id: meta.name, version: meta.version };
@@ -154,6 +224,7 @@ async function observeDir(
 export async function observeNodes(
   customNodes: string,
   devNodes: { id: string; path: string }[] = [],
+  force = false,
 ): Promise<ObservedNodes> {
   const nodes: ObservedNode[] = [];
   let entries: Deno.DirEntry[] = [];
@@ -180,5 +251,5 @@ export async function observeNodes(
   }
   const missingDevPaths: string[] = [];
   for (const d of devNodes) if (!(await exists(d.path))) missingDevPaths.push(d.id);
-  return { nodes, missingDevPaths };
+  return { nodes, missingDevPaths, force };
 }

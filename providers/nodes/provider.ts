@@ -7,12 +7,13 @@
  */
 import { join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
+import { exists } from "../../lib/fsx.ts";
 import { NodeSpec } from "../../reconcile/schema.ts";
 import type { Action, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
 import { diffNodes, type NodeActionAfter } from "./diff.ts";
-import { checkoutInto, ensureMirror, excludeFromGit, resolveCommit } from "./git_node.ts";
-import { devPath, MARKER, type ObservedNodes, observeNodes, writeMarker } from "./observe.ts";
+import { checkoutInto, ensureMirror, excludeFromGit, gitDirty, resolveCommit } from "./git_node.ts";
+import { devPath, MARKER, type ObservedNodes, observeNodes, statManifest, writeMarker } from "./observe.ts";
 import { RegistryClient } from "./registry.ts";
 
 function actionTarget(action: Action): { id: string; dir: string; spec: NodeSpec } {
@@ -51,6 +52,7 @@ export async function stageNode(
         repository: spec.repository,
         sha256: archive.sha256,
         files,
+        stats: statManifest(staged, files),
       });
       return;
     }
@@ -76,6 +78,26 @@ export async function stageNode(
   }
 }
 
+/**
+ * The last guard before a node folder goes to the trash: a git checkout that has uncommitted changes now
+ * (made after the plan, or a plan made without --force) is not touched unless this apply runs with --force.
+ */
+export async function assertNotDirty(dir: string, address: string, force: boolean): Promise<void> {
+  if (force) return;
+  // A link (dev node) is only unlinked: the code it points at is never trashed, dirty or not.
+  const st = await Deno.lstat(dir).catch(() => null);
+  if (!st?.isDirectory || !(await exists(join(dir, ".git")))) return;
+  const dirty = await gitDirty(dir);
+  if (!dirty.length) return;
+  throw new CdError(
+    "NODE_DIRTY",
+    `${address}: ${dir} has uncommitted changes (${dirty.length} file${dirty.length === 1 ? "" : "s"}: ${
+      dirty.slice(0, 3).map((l) => l.slice(3)).join(", ")
+    }${dirty.length > 3 ? ", ..." : ""}); it was left as it is`,
+    { hint: "commit and push them, or re-run with --force to move the edited checkout to the trash" },
+  );
+}
+
 export const nodeProvider: Provider<ObservedNodes> = {
   type: "node",
 
@@ -83,7 +105,7 @@ export const nodeProvider: Provider<ObservedNodes> = {
     const dev = Object.entries(desired.nodes).flatMap(([id, s]) =>
       s.source === "local" || s.source === "dev" ? [{ id, path: devPath(ctx.paths.root, s.path) }] : []
     );
-    return observeNodes(ctx.paths.customNodes, dev);
+    return observeNodes(ctx.paths.customNodes, dev, ctx.force ?? false);
   },
 
   diff(desired, observed) {
@@ -99,6 +121,7 @@ export const nodeProvider: Provider<ObservedNodes> = {
     if (action.kind === "delete") {
       const before = action.before as { path?: string } | null;
       if (!before?.path) throw new CdError("PLAN_INVALID", `${action.address}: delete action without a path`);
+      await assertNotDirty(join(customNodes, before.path), action.address, ctx.force ?? false);
       await tx.trash(join(customNodes, before.path));
       return;
     }
@@ -107,6 +130,7 @@ export const nodeProvider: Provider<ObservedNodes> = {
     const staged = join(staging, dir);
     await stageNode(ctx, id, spec, staged, (l) => tx.log(l));
     await Deno.mkdir(customNodes, { recursive: true });
+    await assertNotDirty(join(customNodes, dir), action.address, ctx.force ?? false);
     await tx.trash(join(customNodes, dir));
     await tx.place(staged, join(customNodes, dir));
   },

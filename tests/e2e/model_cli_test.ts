@@ -134,6 +134,53 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Civitai: civ-lora\.safetensors v777 \(version 777, model 7770\)/);
 
+    // sources: Civitai knows the file added by path; --write adds it through a .cec commit, nothing else.
+    server.civitai(888, "base.safetensors", CKPT, { modelName: "Base" });
+    const beforeSources = await Deno.readTextFile(paths.pyproject);
+    r = await run("model", "sources", "base");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /New: civitai version 888\nRun again with --write/);
+    assert.equal(await Deno.readTextFile(paths.pyproject), beforeSources, "without --write nothing changes");
+    r = await run("model", "sources", "base", "--write");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Added 1 source\(s\) to \[tool\.comfydock\.models\.base\]/);
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(models(await Deno.readTextFile(paths.pyproject)).base.sources)),
+      [{ type: "civitai", model_id: 8880, version_id: 888 }],
+    );
+    const sourcesLog = await new Deno.Command("git", { args: ["-C", paths.cec, "log", "-1", "--format=%s"] })
+      .output();
+    assert.equal(new TextDecoder().decode(sourcesLog.stdout).trim(), "model sources base");
+    r = await run("model", "sources", "base", "--json");
+    assert.deepEqual(JSON.parse(r.stdout).found, [], "already listed: nothing new");
+
+    // A model downloaded from a Hub URL gets its typed Hugging Face source once the Hub confirms the sha256;
+    // the same content added again by path finds it through what the index remembers of the download.
+    const UNET = randomBytes(30_000);
+    const hfPath = server.hf("org/unets", "unet/u.safetensors", UNET);
+    r = await run("model", "add", server.url + hfPath, "--category", "unet", "--yes", "--no-apply");
+    assert.equal(r.code, 0, r.stderr);
+    r = await run("model", "sources", "u", "--write", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const hfSource = { type: "huggingface", repo: "org/unets", file: "unet/u.safetensors" };
+    assert.deepEqual(JSON.parse(r.stdout).found, [hfSource]);
+    assert.deepEqual(JSON.parse(JSON.stringify(models(await Deno.readTextFile(paths.pyproject)).u.sources)), [
+      { type: "url", url: server.url + hfPath },
+      hfSource,
+    ]);
+    r = await run(
+      "model",
+      "add",
+      join(paths.workspace.modelStore, "unet", "u.safetensors"),
+      "--key",
+      "u-again",
+      "--yes",
+      "--no-apply",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    r = await run("model", "sources", "u-again", "--json");
+    assert.deepEqual(JSON.parse(r.stdout).found, [hfSource]);
+
     r = await run("model", "remove", "ink2", "--yes", "--no-apply");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(models(await Deno.readTextFile(paths.pyproject)).ink2, undefined);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cli } from "../../fixtures/cli.ts";
 import { makeNodeEnv } from "../../fixtures/node_env.ts";
-import { makeNodeRepo } from "../../fixtures/node_git.ts";
+import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { deadUrl, startRegistryServer } from "../../fixtures/registry_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { buildWheelhouse, wheelhouseUvToml } from "../../fixtures/wheels.ts";
@@ -136,6 +136,25 @@ Deno.test("node CLI: add (registry, git, dev), conflicts and bad input leave .ce
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /registry is unreachable; results come from the local node index/);
       assert.match(r.stdout, /ComfyUI-Impact-Pack/i);
+
+      // remove of a git node with uncommitted changes: refused (exit 1, .cec untouched) unless --force.
+      const checkout = join(paths.customNodes, "gamma-nodes");
+      await gitIn(root, "clone", "--quiet", repo.path, checkout);
+      await Deno.writeTextFile(join(checkout, "VERSION"), "edited\n");
+      const beforeRemove = await pyproject();
+      r = await node("remove", "gamma-nodes", "--no-apply");
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /uncommitted changes \(1 file: VERSION\); \.cec was left as it is/);
+      assert.match(r.stderr, /node remove gamma-nodes --force/);
+      assert.equal(await pyproject(), beforeRemove);
+      r = await node("remove", "gamma-nodes", "--no-apply", "--force");
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(await pyproject(), /gamma-nodes/);
+      assert.equal(
+        await Deno.readTextFile(join(checkout, "VERSION")),
+        "edited\n",
+        "--no-apply touches no disk",
+      );
 
       // remove: the node and its group go.
       r = await node("remove", "alpha-nodes", "--no-apply");

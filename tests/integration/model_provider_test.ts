@@ -156,6 +156,57 @@ Deno.test("wrong content at the path is replaced and the old file goes to the tr
   }, toml.replace("URL", url));
 });
 
+Deno.test("an apply that unlinks a model and then fails leaves the link manifest and the link as they were", async () => {
+  const C = randomBytes(3000);
+  await using urlServer = ModelServer.start();
+  const urlA = urlServer.file("/v.safetensors", A);
+  const urlC = urlServer.file("/zz.safetensors", C);
+  const linkedA = modelToml("m", A, "vae", "v.safetensors", `[{ type = "url", url = "${urlA}" }]`);
+  await withEnv(async (paths) => {
+    const link = join(paths.models, "vae", "v.safetensors");
+    const manifest = join(paths.state, "model_links.json");
+    await planApply(paths);
+    const manifestBefore = await Deno.readTextFile(manifest);
+    assert.deepEqual(JSON.parse(manifestBefore), [link]);
+    const targetBefore = await Deno.readLink(link);
+
+    // m goes (its link is a delete at index 0), zz comes (index 1, where the fault hits after it ran).
+    await Deno.writeTextFile(
+      paths.pyproject,
+      basePyproject("test") +
+        modelToml("zz", C, "vae", "zz.safetensors", `[{ type = "url", url = "${urlC}" }]`),
+    );
+    const { plan } = await makePlan(paths, { providers });
+    assert.deepEqual(plan.actions.map((a) => `${a.kind} ${a.address}`), [
+      "delete model.vae/v.safetensors",
+      "create model.zz",
+    ]);
+    Deno.env.set("COMFYDOCK_FAULT", "1:error");
+    try {
+      await assert.rejects(() => applyPlan(paths, plan, { providers }), /fault injected at action 1/);
+    } finally {
+      Deno.env.delete("COMFYDOCK_FAULT");
+    }
+    assert.equal(await Deno.readTextFile(manifest), manifestBefore, "the manifest is rolled back too");
+    assert.equal(await Deno.readLink(link), targetBefore);
+    assert.equal(
+      await Deno.lstat(join(paths.models, "vae", "zz.safetensors")).then(() => true, () => false),
+      false,
+    );
+
+    // Again without the fault (a new plan: the downloaded copy stayed in the store, so zz is now a link).
+    const { plan: again } = await planApply(paths);
+    assert.deepEqual(again.actions.map((a) => `${a.kind} ${a.address}`), [
+      "delete model.vae/v.safetensors",
+      "create model.zz",
+    ]);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(manifest)), [
+      join(paths.models, "vae", "zz.safetensors"),
+    ]);
+    assert.equal(await Deno.lstat(link).then(() => true, () => false), false);
+  }, linkedA);
+});
+
 Deno.test("a corrupt index database is rebuilt by a rescan and the plan is unchanged", async () => {
   const toml = modelToml("a", A, "checkpoints", "a.safetensors");
   await withEnv(async (paths) => {

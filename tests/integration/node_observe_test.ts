@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { observeNodes, writeMarker } from "../../providers/nodes/observe.ts";
+import { observeNodes, statManifest, writeMarker } from "../../providers/nodes/observe.ts";
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 
@@ -60,5 +60,49 @@ Deno.test("observe: markers of ComfyDock and ComfyUI-Manager, git HEAD and dirt,
     await Deno.writeTextFile(join(cn, "ComfyUI-Nightly", "README.md"), "changed\n");
     const dirty = (await observeNodes(cn)).nodes.find((n) => n.path === "ComfyUI-Nightly")!;
     assert.deepEqual(dirty.dirty, [" M README.md"]);
+  });
+});
+
+Deno.test("observe: files whose size and mtime match the manifest are not read; any other change is hashed", async () => {
+  await withTempDir(async (root) => {
+    const cn = join(root, "custom_nodes");
+    const dir = join(cn, "pack");
+    await Deno.mkdir(dir, { recursive: true });
+    const files: Record<string, string> = {};
+    for (const name of ["a.py", "b.py", "c.py"]) {
+      const text = `# ${name}\nprint('${name}')\n`;
+      await Deno.writeTextFile(join(dir, name), text);
+      files[name] = createHash("sha256").update(text).digest("hex");
+    }
+    const stats = statManifest(dir, files);
+    assert.deepEqual(Object.keys(stats), ["a.py", "b.py", "c.py"]);
+    await writeMarker(dir, { format: 1, id: "pack", source: "registry", version: "1.0.0", files, stats });
+    const changed = async () => (await observeNodes(cn)).nodes[0].changedFiles;
+    assert.deepEqual(await changed(), []);
+
+    const mtime = (rel: string) => Deno.statSync(join(dir, rel)).mtime!;
+    const pin = (rel: string, at: Date) => Deno.utimeSync(join(dir, rel), at, at);
+    // Same size, same mtime, other bytes: the documented blind spot (a stat instead of a read)...
+    const aTime = mtime("a.py");
+    await Deno.writeTextFile(
+      join(dir, "a.py"),
+      (await Deno.readTextFile(join(dir, "a.py"))).replace("a", "z"),
+    );
+    pin("a.py", aTime);
+    // ...an edit that moves the mtime is hashed and seen even at the same size...
+    await Deno.writeTextFile(
+      join(dir, "b.py"),
+      (await Deno.readTextFile(join(dir, "b.py"))).replace("b", "y"),
+    );
+    pin("b.py", new Date(mtime("b.py").getTime() + 5000));
+    // ...and a touch alone (new mtime, same bytes) is hashed and found unchanged.
+    pin("c.py", new Date(mtime("c.py").getTime() + 5000));
+    assert.deepEqual(await changed(), ["b.py"]);
+
+    // A marker written before stats existed hashes every file: the same-stat edit shows there.
+    await writeMarker(dir, { format: 1, id: "pack", source: "registry", version: "1.0.0", files });
+    assert.deepEqual(await changed(), ["a.py", "b.py"]);
+    await Deno.remove(join(dir, "c.py"));
+    assert.deepEqual(await changed(), ["a.py", "b.py", "c.py"]);
   });
 });

@@ -56,6 +56,11 @@ Deno.test("node provider: registry node install, hand edits restored, offline re
       assert.equal(marker?.version, "1.1.0");
       assert.equal(marker?.sha256, sha);
       assert.deepEqual(Object.keys(marker!.files).sort(), ["README.md", "__init__.py"]);
+      assert.deepEqual(
+        Object.keys(marker!.stats ?? {}).sort(),
+        ["README.md", "__init__.py"],
+        "size+mtime kept",
+      );
       assert.deepEqual((await plan(paths)).actions, [], "a second plan after apply is empty");
 
       // 2. a file edited by hand: planned as an update, restored, the edited copy kept in the trash.
@@ -168,6 +173,70 @@ Deno.test("node provider: git nodes pinned by commit; a dirty checkout is never 
     const removed = await plan(paths);
     assert.deepEqual(removed.actions, []);
     assert.ok(removed.notes.some((n) => n.includes("uncommitted changes")));
+  });
+});
+
+Deno.test("node provider: --force moves a dirty checkout to the trash (update and delete); node remove refuses without it", async () => {
+  await withTempDir(async (root) => {
+    const repo = await makeNodeRepo(root, "gamma-node", [{ tag: "v1" }, { tag: "v2" }]);
+    const [v1, v2] = repo.commits;
+    const paths = await makeNodeEnv(root, {
+      gamma: { source: "git", repository: repo.url, commit: v1.sha, ref: "v1" },
+    });
+    await planAndApply(paths);
+    const dir = join(paths.customNodes, "gamma");
+    await writeNodes(paths, { gamma: { source: "git", repository: repo.url, commit: v2.sha, ref: "v2" } });
+    await Deno.writeTextFile(join(dir, "VERSION"), "my uncommitted work\n");
+    await Deno.writeTextFile(join(dir, "scratch.py"), "# new file\n");
+
+    // Without --force: a note that says both ways out, no action.
+    const plain = await plan(paths);
+    assert.deepEqual(plain.actions, []);
+    assert.match(
+      plain.notes.join("\n"),
+      /node\.gamma: .*uncommitted changes \(2 files\).*re-run with --force/,
+    );
+
+    // With --force: the update names the files and the trash; a forced plan is stale for a plain apply.
+    const forcedOpts = { ...opts, force: true };
+    const forced = (await makePlan(paths, forcedOpts)).plan;
+    assert.deepEqual(forced.actions.map((a) => `${a.kind} ${a.address}`), ["update node.gamma"]);
+    assert.match(
+      forced.actions[0].reason,
+      /2 files with uncommitted changes \(--force: the edited checkout goes to the trash\)/,
+    );
+    await assert.rejects(() => applyPlan(paths, forced, opts), (e: CdError) => e.code === "PLAN_STALE");
+    assert.equal(await Deno.readTextFile(join(dir, "VERSION")), "my uncommitted work\n");
+
+    const applied = await applyPlan(paths, forced, forcedOpts);
+    assert.equal((await gitIn(dir, "rev-parse", "HEAD")).stdout.trim(), v2.sha);
+    assert.equal((await gitIn(dir, "status", "--porcelain")).stdout, "");
+    const trashed = await listFiles(applied.trashDir!);
+    const kept = trashed.find((f) => f.endsWith("scratch.py"))!;
+    assert.ok(kept, trashed.join());
+    const oldCheckout = join(applied.trashDir!, kept.slice(0, -"/scratch.py".length));
+    assert.equal(await Deno.readTextFile(join(oldCheckout, "VERSION")), "my uncommitted work\n");
+    assert.equal((await gitIn(oldCheckout, "rev-parse", "HEAD")).stdout.trim(), v1.sha, "the whole checkout");
+
+    // `node remove` of a dirty node refuses before .cec is touched, unless --force.
+    const { assertRemovable } = await import("../../providers/nodes/add.ts");
+    const spec: NodeSpec = { source: "git", repository: repo.url, commit: v2.sha, ref: "v2" };
+    await Deno.writeTextFile(join(dir, "notes.txt"), "mine\n");
+    await assert.rejects(
+      () => assertRemovable(paths, "gamma", spec, false),
+      (e: CdError) => e.code === "NODE_DIRTY" && /notes\.txt/.test(e.message) && /--force/.test(e.hint ?? ""),
+    );
+    await assertRemovable(paths, "gamma", spec, true);
+
+    // Removed from .cec while dirty: with --force it is a delete that trashes the checkout.
+    await writeNodes(paths, {});
+    assert.deepEqual((await plan(paths)).actions, []);
+    const del = (await makePlan(paths, forcedOpts)).plan;
+    assert.deepEqual(del.actions.map((a) => `${a.kind} ${a.address}`), ["delete node.gamma"]);
+    assert.match(del.actions[0].reason, /1 file with uncommitted changes/);
+    const gone = await applyPlan(paths, del, forcedOpts);
+    assert.ok(!(await exists(dir)));
+    assert.ok((await listFiles(gone.trashDir!)).some((f) => f.endsWith("notes.txt")));
   });
 });
 

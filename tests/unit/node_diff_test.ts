@@ -26,8 +26,13 @@ function obs(dir: string, o: Partial<ObservedNode> = {}): ObservedNode {
   };
 }
 
-function diff(desired: Record<string, NodeSpec>, nodes: ObservedNode[], missingDevPaths: string[] = []) {
-  const observed: ObservedNodes = { nodes, missingDevPaths };
+function diff(
+  desired: Record<string, NodeSpec>,
+  nodes: ObservedNode[],
+  missingDevPaths: string[] = [],
+  force = false,
+) {
+  const observed: ObservedNodes = { nodes, missingDevPaths, force };
   const d = diffNodes(desired, ROOT, CN, observed);
   return { ...d, lines: d.actions.map((a) => `${a.kind} ${a.address}: ${a.reason}`) };
 }
@@ -88,6 +93,41 @@ Deno.test("node diff: git commit pin; dirty checkouts are notes, never actions",
   const unmanagedDirty = diff({}, [obs("x", { kind: "git", id: null, commit: C1, dirty: ["?? new.py"] })]);
   assert.deepEqual(unmanagedDirty.lines, []);
   assert.equal(unmanagedDirty.notes.length, 1);
+  assert.match(unmanagedDirty.notes[0], /Commit and push them .* or re-run with --force/);
+});
+
+Deno.test("node diff: with --force a dirty checkout is acted on, the reason naming its files and the trash", () => {
+  const spec: NodeSpec = { source: "git", repository: "https://x/g", commit: C2, ref: "v2" };
+  const dirt = [" M a.py", "?? b.py"];
+  const moved = diff({ g: spec }, [obs("g", { kind: "git", commit: C1, dirty: dirt })], [], true);
+  assert.deepEqual(moved.notes, []);
+  assert.deepEqual(moved.lines, [
+    `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}; 2 files with uncommitted ` +
+    "changes (--force: the edited checkout goes to the trash)",
+  ]);
+  assert.match(
+    moved.actions[0].details!.at(-1)!,
+    /^move custom_nodes\/g with its uncommitted changes to the trash/,
+  );
+
+  const toRegistry = diff(
+    { g: { source: "registry", version: "1.0.0" } },
+    [obs("g", { kind: "git", commit: C1, dirty: dirt })],
+    [],
+    true,
+  );
+  assert.equal(toRegistry.actions[0].kind, "replace");
+  assert.match(toRegistry.actions[0].reason, /2 files with uncommitted changes \(--force/);
+
+  const removed = diff({}, [obs("x", { kind: "git", id: null, commit: C1, dirty: ["?? new.py"] })], [], true);
+  assert.deepEqual(removed.lines, [
+    "delete node.x: not in .cec; run comfydock capture to keep it; 1 file with uncommitted changes " +
+    "(--force: the edited checkout goes to the trash)",
+  ]);
+  // A clean checkout's reason does not change with --force.
+  assert.deepEqual(diff({ g: spec }, [obs("g", { kind: "git", commit: C1 })], [], true).lines, [
+    `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}`,
+  ]);
 });
 
 Deno.test("node diff: unmanaged folders are deleted with the capture hint; disabled ones are left alone", () => {
