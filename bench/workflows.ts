@@ -11,7 +11,8 @@ import { NodePackResolver } from "../providers/workflows/node_map.ts";
 import { workflowProvider } from "../providers/workflows/provider.ts";
 import { workflowStatus } from "../providers/workflows/status.ts";
 import { commitWorkflowChange, syncWorkflows } from "../providers/workflows/sync.ts";
-import { trackWorkflows } from "../providers/workflows/track.ts";
+import { TRACKED, trackWorkflows } from "../providers/workflows/track.ts";
+import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 
 const COUNT = 200;
 const CHANGED = 20;
@@ -50,6 +51,15 @@ export async function benchWorkflows(): Promise<string[]> {
     const [change, trackMs] = await timed(async () =>
       await trackWorkflows(paths, await readDesired(paths), { all: true, resolver })
     );
+    // The same change as one edit per entry (how round 1 committed it) against one tracked-table edit.
+    const text = await Deno.readTextFile(paths.pyproject);
+    const table = change.edits.find((e) => e.path.join(".") === TRACKED.join("."))?.value as Record<
+      string,
+      unknown
+    >;
+    const perEntry = Object.entries(table).map(([name, value]) => ({ path: [...TRACKED, name], value }));
+    const [, perEntryMs] = await timed(() => editPyprojectText(text, perEntry));
+    const [, batchedMs] = await timed(() => editPyprojectText(text, change.edits));
     const [, commitMs] = await timed(() => commitWorkflowChange(paths, change, "bench: track all", engine));
 
     const [rows, statusMs] = await timed(async () => await workflowStatus(paths, await readDesired(paths)));
@@ -77,6 +87,8 @@ export async function benchWorkflows(): Promise<string[]> {
       `  track --all (read + analyse ${change.names.length}): ${ms(trackMs)}; commit to .cec: ${
         ms(commitMs)
       }`,
+      `  pyproject edit of ${perEntry.length} tracked entries: ${ms(batchedMs)} as one table edit, ` +
+      `${ms(perEntryMs)} as one edit per entry`,
       `  workflow status: ${ms(statusMs)} (${inSync}/${COUNT} in sync)  [seed target < 1000 ms]`,
       `  workflow sync, nothing to do: ${ms(idleSyncMs)}  [seed target < 1000 ms]`,
       `  workflow sync, ${r.captured.length} captured + ${r.restored.length} restored: ${ms(busySyncMs)} ` +

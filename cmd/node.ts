@@ -27,28 +27,21 @@ async function askToApply(plan: Plan): Promise<boolean> {
 }
 
 /**
- * Edits .cec, commits, then plans and applies. Adding or moving nodes first checks with uv that the whole
- * environment still resolves; removing a requirement group cannot create a conflict, so it skips the check.
+ * Edits .cec, commits, then plans and applies. A change of requirements is re-locked with uv on the way
+ * (reconcile/change.ts), so a conflict is reported before any file is written.
  */
 async function change(
   paths: EnvPaths,
   edits: TomlEdit[],
   message: string,
   apply: boolean,
-  check: boolean,
   force = false,
 ) {
   const { changeDesired } = await import("../reconcile/change.ts");
-  const { checkResolves } = await import("../providers/packages/resolve.ts");
+  // A change of node requirements is re-locked by changeDesired: a conflict fails before anything is written.
   return await changeDesired(paths, {
     edits,
     message,
-    verify: check
-      ? (text) => {
-        step("checking that the environment still resolves (uv)");
-        return checkResolves(paths, text);
-      }
-      : undefined,
     apply,
     confirm: askToApply,
   }, { log: step, force });
@@ -131,7 +124,6 @@ export function registerNodeCommands(program: Command): void {
           add.addEdits(desired.pyproject, resolved),
           `node add ${resolved.map((r) => r.id).join(" ")}`,
           opts.apply,
-          true,
         );
         report("added", resolved, result);
       } finally {
@@ -155,7 +147,6 @@ export function registerNodeCommands(program: Command): void {
         add.removeEdits(desired.pyproject, id),
         `node remove ${id}`,
         opts.apply,
-        false,
         opts.force ?? false,
       );
       if (ui.json) return printJson({ removed: id, commit: r.commit, applied: r.applied, plan: r.plan });
@@ -208,7 +199,6 @@ export function registerNodeCommands(program: Command): void {
           add.addEdits(desired.pyproject, changed),
           `node update ${changed.map((r) => r.id).join(" ")}`,
           opts.apply,
-          true,
         );
         report("updated", changed, result);
       } finally {

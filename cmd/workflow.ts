@@ -2,15 +2,16 @@
 import { Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
 import { CdError } from "../lib/errors.ts";
-import { info, paint, printJson, println, ui } from "../lib/ui.ts";
+import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
-import { confirm, globals, resolveEnv } from "./context.ts";
+import { confirm, globals, resolveEnv, workspace } from "./context.ts";
 
 const NODE_MAP_HELP = "ComfyUI-Manager's extension-node-map.json (default: $COMFYDOCK_NODE_MAP)";
 
-async function resolverFor(nodeMap?: string) {
-  const { loadResolver } = await import("../providers/workflows/files.ts");
-  return (await loadResolver(nodeMap)).resolver;
+/** The node type resolver of an environment (its node index, --node-map, its ComfyUI checkout's core types). */
+async function resolverFor(paths: EnvPaths, nodeMap?: string) {
+  const { envResolver } = await import("../providers/workflows/files.ts");
+  return (await envResolver(paths, nodeMap)).resolver;
 }
 
 /** After a `.cec` change: show the plan it leads to and apply it (asking first), unless --no-apply. */
@@ -52,9 +53,10 @@ async function status(paths: EnvPaths): Promise<void> {
 }
 
 async function analyze(file: string, nodeMap?: string): Promise<void> {
-  const { readWorkflowFile, loadResolver } = await import("../providers/workflows/files.ts");
+  const { readWorkflowFile, loadAnalysisResolver } = await import("../providers/workflows/files.ts");
   const { analyzeWorkflow, requirements } = await import("../providers/workflows/analyze.ts");
-  const { resolver, source } = await loadResolver(nodeMap);
+  // No environment needed; the workspace's node index is used when there is one.
+  const { resolver, source } = await loadAnalysisResolver({ nodeMap, nodeIndexDb: workspace().nodeIndexDb });
   const json = await readWorkflowFile(file);
   const a = analyzeWorkflow(json, resolver, file);
   const req = requirements(a);
@@ -111,109 +113,278 @@ async function exportWorkflow(paths: EnvPaths, name: string, out?: string): Prom
   const { readWorkflowFile, relOfFile } = await import("../providers/workflows/files.ts");
   const { relOfName } = await import("../providers/workflows/track.ts");
   const { analyzeWorkflow } = await import("../providers/workflows/analyze.ts");
-  const { buildExport } = await import("../providers/workflows/bundle.ts");
-  const { writeFileAtomic, exists } = await import("../lib/fsx.ts");
+  const { workflowDependencies } = await import("../providers/workflows/bundle.ts");
+  const { BundleManager } = await import("../providers/bundles/bundle.ts");
+  const { exists } = await import("../lib/fsx.ts");
   const desired = await readDesired(paths);
   const spec = desired.workflows[name];
   // A tracked workflow is exported as committed in .cec; an untracked one as saved in ComfyUI.
   const path = spec
     ? join(paths.cecWorkflows, relOfFile(spec.file))
     : join(paths.userWorkflows, relOfName(name));
-  const workflow = await readWorkflowFile(path);
-  const analysis = analyzeWorkflow(workflow, await resolverFor(), path);
-  const bundle = buildExport(name, workflow, analysis, desired);
-  const target = out ?? `${name.replaceAll("/", "_")}.comfydock-workflow.json`;
+  const analysis = analyzeWorkflow(await readWorkflowFile(path), await resolverFor(paths), path);
+  const deps = workflowDependencies(analysis, desired);
+  const target = out ?? `${name.replaceAll("/", "_")}.comfydock-workflow.tar.gz`;
   if (!out && await exists(target)) {
     throw new CdError("EXPORT_EXISTS", `${target} already exists`, {
       hint: "choose the file with --out FILE",
     });
   }
-  await writeFileAtomic(target, JSON.stringify(bundle, null, 2) + "\n");
-  if (ui.json) printJson({ file: target, nodes: bundle.nodes, models: bundle.models });
-  else {
+  const result = await new BundleManager().createWorkflowBundle(
+    path,
+    { name, nodes: deps.nodes, models: deps.models },
+    { out: target, sourceEnvironment: paths.name },
+  );
+  if (ui.json) {
+    printJson({
+      file: target,
+      bytes: result.bytes,
+      nodes: deps.nodes,
+      models: deps.models,
+      unpinned_packs: deps.unpinnedPacks,
+      unknown_node_types: deps.unknownTypes,
+      unrecorded_models: deps.unrecorded.map((m) => `${m.category}/${m.name}`),
+    });
+    return;
+  }
+  println(
+    `Exported '${name}' to ${target}: ${Object.keys(deps.nodes).length} node pack(s) and ` +
+      `${Object.keys(deps.models).length} model(s) with their pins from .cec.`,
+  );
+  if (deps.unpinnedPacks.length) {
+    println(`Packs not in .cec (the importer resolves them again): ${deps.unpinnedPacks.join(", ")}`);
+  }
+  if (deps.unknownTypes.length) println(`Unknown node types: ${deps.unknownTypes.join(", ")}`);
+  if (deps.unrecorded.length) {
     println(
-      `Exported '${name}' to ${target}: ${bundle.nodes.length} custom pack(s), ${bundle.models.length} model(s).`,
+      `Models not in .cec (only the workflow's own name/URL travels): ${
+        deps.unrecorded.map((m) => `${m.category}/${m.name}`).join(", ")
+      }`,
     );
-    if (bundle.unknown_node_types.length) {
-      println(`Unknown node types (not in the manifest): ${bundle.unknown_node_types.join(", ")}`);
+  }
+}
+
+type ImportPlan = import("../providers/workflows/import_plan.ts").ImportPlan;
+
+/** Lets the person at the terminal settle ambiguous and unresolved items (pick a candidate, give a source, or skip). */
+async function askChoices(plan: ImportPlan): Promise<ImportPlan> {
+  const { select, text, isCancel } = await import("@clack/prompts");
+  const { parseAddSource } = await import("../providers/models/add.ts");
+  const { parseNodeSpec } = await import("../providers/nodes/add.ts");
+  const SKIP = "\u0000skip";
+  const nodes: ImportPlan["nodes"] = [];
+  for (const item of plan.nodes) {
+    if (item.status === "choose") {
+      const pick = await select({
+        message: `${item.types.join(", ")}: ${item.reason}. Which pack?`,
+        options: [...item.candidates.map((c) => ({ value: c, label: c })), { value: SKIP, label: "skip" }],
+      });
+      if (!isCancel(pick) && pick !== SKIP) {
+        nodes.push({ status: "add", pack: pick, spec: pick, pinned: false, types: item.types });
+        continue;
+      }
+    } else if (item.status === "unresolved") {
+      const answer = await text({
+        message: `${item.types.join(", ")}: ${item.reason}. Registry id or git URL of its pack (empty: skip)`,
+        validate: (v) => {
+          if (!v?.trim()) return undefined;
+          try {
+            parseNodeSpec(v);
+            return undefined;
+          } catch (e) {
+            return (e as Error).message;
+          }
+        },
+      });
+      if (!isCancel(answer) && answer.trim()) {
+        const spec = answer.trim();
+        nodes.push({ status: "add", pack: spec, spec, pinned: false, types: item.types });
+        continue;
+      }
     }
+    nodes.push(item);
+  }
+  const models: ImportPlan["models"] = [];
+  for (const item of plan.models) {
+    const base = {
+      name: item.name,
+      category: item.category,
+      optional: item.optional,
+      url: item.url,
+      hash: item.hash,
+    };
+    if (item.status === "choose") {
+      const pick = await select({
+        message: `${item.category}/${item.name}: ${item.reason}. Which file?`,
+        options: [
+          ...item.candidates.map((c, i) => ({ value: String(i), label: c.path })),
+          { value: SKIP, label: "skip" },
+        ],
+      });
+      if (!isCancel(pick) && pick !== SKIP) {
+        const c = item.candidates[Number(pick)];
+        models.push({ ...base, status: "local", via: "name", path: c.path, sha256: c.sha256, size: c.size });
+        continue;
+      }
+    } else if (item.status === "unresolved") {
+      const answer = await text({
+        message:
+          `${item.category}/${item.name}: ${item.reason}. URL, hf:REPO/FILE, civitai:ID or a file (empty: skip)`,
+        validate: (v) => {
+          if (!v?.trim()) return undefined;
+          try {
+            parseAddSource(v.trim());
+            return undefined;
+          } catch (e) {
+            return (e as Error).message;
+          }
+        },
+      });
+      if (!isCancel(answer) && answer.trim()) {
+        const source = answer.trim();
+        const input = parseAddSource(source);
+        models.push(
+          input.kind === "path"
+            ? { ...base, status: "local", via: "name", path: input.path, sha256: null, size: 0 }
+            : { ...base, status: "download", source },
+        );
+        continue;
+      }
+    }
+    models.push(item);
+  }
+  return { nodes, models };
+}
+
+function describePlan(name: string, rel: string, plan: ImportPlan): void {
+  println(`Importing '${name}' (.cec/workflows/${rel}):`);
+  for (const n of plan.nodes) {
+    const types = n.types.length ? `  (${n.types.join(", ")})` : "";
+    if (n.status === "present") println(`  node pack ${n.pack}: in the environment as '${n.id}'${types}`);
+    else if (n.status === "add") {
+      println(
+        `  node pack ${paint("green", `+ add ${n.spec}`)}${
+          n.pinned ? " (pinned by the bundle)" : ""
+        }${types}`,
+      );
+    } else println(`  node type ${n.types.join(", ")}: ${paint("yellow", `skipped: ${n.reason}`)}`);
+  }
+  for (const m of plan.models) {
+    const what = `  model ${m.category}/${m.name}${m.optional ? " (optional)" : ""}: `;
+    if (m.status === "present") println(what + `in the environment (model.${m.key})`);
+    else if (m.status === "manifest") {
+      println(
+        what +
+          paint(
+            "green",
+            m.local ? `+ add, on this machine (${m.local})` : "+ add, download from the bundle's sources",
+          ),
+      );
+    } else if (m.status === "local") {
+      println(what + paint("green", `+ add, on this machine (${m.path}, by ${m.via})`));
+    } else if (m.status === "download") println(what + paint("green", `+ add, download from ${m.source}`));
+    else println(what + paint("yellow", `skipped: ${m.reason}`));
   }
 }
 
 async function importWorkflow(
   paths: EnvPaths,
   source: string,
-  opts: { name?: string; nodeMap?: string; apply: boolean },
+  opts: { name?: string; nodeMap?: string; apply: boolean; nonInteractive?: boolean },
 ): Promise<void> {
-  const { basename } = await import("node:path");
+  if (opts.nonInteractive) ui.yes = true;
   const { readDesired } = await import("../reconcile/desired.ts");
   const { analyzeWorkflow } = await import("../providers/workflows/analyze.ts");
-  const { importNeeds, unwrapImport } = await import("../providers/workflows/bundle.ts");
-  const { readImportSource, placeAndTrack } = await import("../providers/workflows/import.ts");
-  const { ModelIndex } = await import("../providers/models/index_db.ts");
-  const { exists } = await import("../lib/fsx.ts");
-  const resolver = await resolverFor(opts.nodeMap);
-  const unwrapped = unwrapImport(await readImportSource(source));
-  const analysis = analyzeWorkflow(unwrapped.workflow, resolver, source);
-  const desired = await readDesired(paths);
-  const index = await exists(paths.workspace.modelIndexDb)
-    ? ModelIndex.open(paths.workspace.modelIndexDb)
-    : null;
-  let needs;
-  try {
-    needs = importNeeds(analysis, desired, index, unwrapped.manifestModels);
-  } finally {
-    index?.close();
-  }
-  const name = opts.name ?? unwrapped.name ?? basename(source).replace(/(\.comfydock-workflow)?\.json$/i, "");
-  const addNodes = needs.nodes.filter((n) => n.status === "to-add");
-  const downloads = needs.models.filter((m) => m.status === "download");
-  const unresolved = needs.models.filter((m) => m.status === "unresolved");
-  if (ui.json) {
-    printJson({ name, needs });
-  } else {
-    println(`Workflow '${name}' needs:`);
-    for (const n of needs.nodes) {
-      println(
-        `  node pack ${n.package}: ${
-          n.status === "to-add" ? paint("yellow", "to add") : "in the environment"
-        }`,
-      );
-    }
-    for (const t of needs.unknownTypes) println(`  node type ${t}: ${paint("red", "no pack found")}`);
-    for (const a of needs.ambiguous) println(`  node type ${a.type}: one of ${a.candidates.join(", ")}`);
-    for (const m of needs.models) {
-      const where = m.status === "in-environment"
-        ? `in the environment (model.${m.key})`
-        : m.status === "on-disk"
-        ? `on disk (${m.path}, found by ${m.by})`
-        : m.status === "download"
-        ? paint("yellow", `download from ${m.url}`)
-        : paint("red", "not found and no download URL");
-      println(`  model ${m.category}/${m.name}${m.optional ? " (optional)" : ""}: ${where}`);
-    }
-  }
-  if (!await confirm(`Save '${name}' into ComfyUI's workflows and track it?`)) {
-    info("Import cancelled; nothing was changed.");
-    return;
-  }
-  const { rel } = await placeAndTrack(paths, { name, workflow: unwrapped.workflow, resolver });
-  if (!ui.json) println(`Saved ComfyUI/user/default/workflows/${rel} and tracked it as '${name}'.`);
-  // Adding packs and models goes through their own commands, each of which plans and applies its change.
-  const todo = [
-    ...addNodes.map((n) => `comfydock node add ${n.package}`),
-    ...downloads.map((m) => `comfydock model add ${m.url} --category ${m.category}`),
-  ];
-  if (todo.length && !ui.json) println(`To add what it needs:\n${todo.map((t) => `  ${t}`).join("\n")}`);
-  if (unresolved.length || needs.unknownTypes.length) {
-    info(
-      `${
-        paint("yellow", "warning:")
-      } ${unresolved.length} model(s) and ${needs.unknownTypes.length} node type(s) ` +
-        "could not be resolved; they were skipped",
+  const { readImportSource, assertNameFree, buildImportChange } = await import(
+    "../providers/workflows/import.ts"
+  );
+  const { planImport } = await import("../providers/workflows/import_plan.ts");
+  const { openModelIndex } = await import("../providers/models/store.ts");
+  const { sourceConfig } = await import("../providers/models/sources.ts");
+  const { RegistryClient } = await import("../providers/nodes/registry.ts");
+  const { changeDesired } = await import("../reconcile/change.ts");
+  const { renderPlan, summarize } = await import("../reconcile/render.ts");
+
+  if (opts.apply && !ui.yes && !Deno.stdin.isTerminal()) {
+    // Asked now, not after .cec is committed and the packs and models are fetched.
+    throw new CdError(
+      "NEEDS_CONFIRMATION",
+      `importing '${source}' changes '${paths.name}' (no terminal to ask on)`,
+      {
+        hint:
+          "pass --yes (or --non-interactive) to proceed without asking, or --no-apply to only commit .cec",
+      },
     );
   }
-  await reconcile(paths, opts.apply);
+  const desired = await readDesired(paths);
+  const src = await readImportSource(source);
+  const { rel, name } = await assertNameFree(paths, desired, opts.name ?? src.name);
+  const analysis = analyzeWorkflow(src.workflow, await resolverFor(paths, opts.nodeMap), source);
+  using index = openModelIndex(paths.workspace);
+  let plan = planImport(analysis, desired, index, await sourceConfig(paths.workspace), src.manifest);
+  const open = (i: { status: string }) => i.status === "choose" || i.status === "unresolved";
+  if (!ui.yes && !ui.json && Deno.stdin.isTerminal() && [...plan.nodes, ...plan.models].some(open)) {
+    plan = await askChoices(plan);
+  }
+  if (!ui.json) describePlan(name, rel, plan);
+
+  const change = await buildImportChange(plan, { name, rel, text: src.text, analysis }, {
+    paths,
+    desired,
+    registry: new RegistryClient(),
+    index,
+    download: { log: step },
+    log: step,
+  });
+  for (const w of change.warnings) info(`${paint("yellow", "warning:")} ${w}`);
+  if (!ui.json) {
+    for (const m of change.models) step(`model.${m.key}: ${m.note}`);
+    if (change.skipped.length) {
+      println(paint("yellow", `Skipped ${change.skipped.length} item(s) that could not be resolved:`));
+      for (const s of change.skipped) println(`  ${s.what}: ${s.known}\n    -> ${s.todo}`);
+    }
+  }
+  const added = [
+    ...change.nodes.map((n) => `node ${n.id}`),
+    ...change.models.map((m) => `model ${m.key}`),
+  ];
+  const result = await changeDesired(paths, {
+    edits: change.edits,
+    files: change.files,
+    message: `workflow import ${name}${added.length ? `: ${added.join(", ")}` : ""}`,
+    apply: opts.apply,
+    confirm: async (p) => {
+      if (!ui.json) println(renderPlan(p, paint));
+      return await confirm(`Apply these ${p.actions.length} action(s) to '${paths.name}'?`);
+    },
+  }, { log: step });
+
+  if (ui.json) {
+    printJson({
+      name,
+      file: `workflows/${rel}`,
+      format: src.format,
+      nodes: change.nodes.map((n) => ({ id: n.id, spec: n.spec })),
+      models: change.models,
+      skipped: change.skipped,
+      commit: result.commit,
+      plan: result.plan,
+      applied: result.applied,
+    });
+    return;
+  }
+  println(
+    `Committed .cec: workflow '${name}'` +
+      (change.nodes.length ? `, ${change.nodes.length} node pack(s)` : "") +
+      (change.models.length ? `, ${change.models.length} model(s)` : "") + ".",
+  );
+  if (result.applied && result.plan) {
+    const s = summarize(result.plan.actions);
+    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
+  } else if (!opts.apply) println("Not applied (--no-apply): run 'comfydock apply' to install.");
+  else if (result.plan && result.plan.actions.length > 0) {
+    println("Apply skipped: run 'comfydock apply' to install ('comfydock rollback' undoes the import).");
+  }
 }
 
 export function registerWorkflowCommands(program: Command): void {
@@ -241,7 +412,7 @@ export function registerWorkflowCommands(program: Command): void {
         names: name ? [name] : undefined,
         all: opts.all,
         pattern: opts.pattern,
-        resolver: await resolverFor(opts.nodeMap),
+        resolver: await resolverFor(paths, opts.nodeMap),
       });
       if (change.names.length === 0) {
         if (ui.json) printJson({ tracked: [] });
@@ -281,7 +452,7 @@ export function registerWorkflowCommands(program: Command): void {
       const { syncWorkflows } = await import("../providers/workflows/sync.ts");
       const r = await syncWorkflows(paths, {
         strategy: opts.strategy as "ours" | "theirs" | undefined,
-        resolver: await resolverFor(opts.nodeMap),
+        resolver: await resolverFor(paths, opts.nodeMap),
       });
       if (ui.json) {
         printJson(r);
@@ -314,19 +485,27 @@ export function registerWorkflowCommands(program: Command): void {
     .option("--node-map <file>", NODE_MAP_HELP)
     .action(async (file, opts) => await analyze(file, opts.nodeMap));
 
-  wf.command("import").description("save a workflow into ComfyUI, track it, and show what it needs")
-    .argument("<fileOrUrl>", "a workflow JSON, or a file made by 'workflow export'")
+  wf.command("import").description(
+    "track a workflow and add the node packs and models it needs, in one change (shown before it is applied)",
+  )
+    .argument("<fileOrUrl>", "a workflow JSON, a bundle made by 'workflow export', or an http(s) URL")
     .option("--name <name>", "name to save it under (default: from the file)")
     .option("--node-map <file>", NODE_MAP_HELP)
+    .option("--non-interactive", "ask nothing: skip what cannot be resolved and report it (implies --yes)")
     .option("--no-apply", "only edit and commit .cec")
     .action(async (source, opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
-      await importWorkflow(paths, source, { name: opts.name, nodeMap: opts.nodeMap, apply: opts.apply });
+      await importWorkflow(paths, source, {
+        name: opts.name,
+        nodeMap: opts.nodeMap,
+        apply: opts.apply,
+        nonInteractive: opts.nonInteractive,
+      });
     });
 
-  wf.command("export").description("write a workflow with its dependency manifest (packs, models, sources)")
+  wf.command("export").description("write a workflow bundle (.tar.gz) with its dependency manifest")
     .argument("<name>")
-    .option("--out <file>", "where to write (default: <name>.comfydock-workflow.json)")
+    .option("--out <file>", "where to write (default: <name>.comfydock-workflow.tar.gz)")
     .action(async (name, opts, cmd) => {
       await exportWorkflow(await resolveEnv(globals(cmd).env), name, opts.out);
     });

@@ -21,7 +21,10 @@ export interface DesiredChange {
   files?: { path: string; content: string | null }[];
   /** Commit message for `.cec`. */
   message: string;
-  /** Runs on the new pyproject text before anything is written (e.g. a uv resolution check). */
+  /**
+   * Runs on the new pyproject text before anything is written. (No need for a uv resolution check here: a
+   * change to dependencies is re-locked below, and a conflict fails before anything is written.)
+   */
   verify?: (newPyprojectText: string) => Promise<void>;
   /** Plan and apply after committing (false: only edit and commit `.cec`). */
   apply: boolean;
@@ -52,6 +55,7 @@ async function relockIfDependenciesChanged(
   before: Pyproject,
   after: Pyproject,
   newText: string,
+  log?: (line: string) => void,
 ): Promise<string | null> {
   const relevant = (p: Pyproject) =>
     stableStringify([
@@ -61,6 +65,7 @@ async function relockIfDependenciesChanged(
       p.tool.uv,
     ]);
   if (relevant(before) === relevant(after)) return null;
+  log?.("checking that the environment still resolves (uv lock)");
   const { relock } = await import("../providers/packages/resolve.ts");
   return await relock(paths, newText);
 }
@@ -78,7 +83,13 @@ export async function changeDesired(
   }
   const { text, data } = await editPyprojectText(before, change.edits, paths.pyproject);
   if (change.verify) await change.verify(text);
-  const lock = await relockIfDependenciesChanged(paths, parsePyproject(before, paths.pyproject), data, text);
+  const lock = await relockIfDependenciesChanged(
+    paths,
+    parsePyproject(before, paths.pyproject),
+    data,
+    text,
+    opts.log,
+  );
 
   const files = [
     ...(change.files ?? []),

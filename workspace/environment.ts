@@ -87,9 +87,8 @@ export async function updateComfyUI(
   const newReqs = parseRequirements(await requirementsAt(target.mirror, target.commit));
   const current = desired.pyproject.project.dependencies;
   const dependencies = mergeRequirements(current, oldReqs, newReqs);
-  const [{ changeDesired }, { checkResolves }, { applyPlan, makePlan }] = await Promise.all([
+  const [{ changeDesired }, { applyPlan, makePlan }] = await Promise.all([
     import("../reconcile/change.ts"),
-    import("../providers/packages/resolve.ts"),
     import("../reconcile/engine.ts"),
   ]);
   const title = `comfyui update: ${desired.comfyui.version} -> ${target.version} (${target.commit})`;
@@ -101,7 +100,6 @@ export async function updateComfyUI(
       { path: ["tool", "comfydock", "comfyui_url"], value: url },
     ],
     message: `ComfyUI ${desired.comfyui.version} -> ${target.version}`,
-    verify: (text) => checkResolves(paths, text),
     apply: false,
   }, opts.engine);
   // Planned and applied here rather than by changeDesired, so the apply is recorded in logs/<name>.log.

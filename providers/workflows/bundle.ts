@@ -1,41 +1,18 @@
 /**
- * Sharing one workflow: `workflow export` writes the workflow with a dependency manifest (packs, model
- * files with hashes and download sources); `workflow import` reads such a file or a bare workflow and works
- * out what the environment lacks. Pure: the model index is passed in as a lookup.
+ * Sharing one workflow: what `workflow export` puts in a workflow bundle's manifest (the custom packs with
+ * their pins from `.cec`, the models with hash, size and sources), and reading the plain JSON export of
+ * earlier versions (`format: "comfydock-workflow"`) into the same shape. Pure.
  */
 import { basename } from "node:path";
 import { z } from "zod";
 import type { DesiredState } from "../../reconcile/desired.ts";
-import type { ModelSource, ModelSpec, NodeSpec } from "../../reconcile/schema.ts";
+import { ModelSource, type ModelSpec, NodeSpec } from "../../reconcile/schema.ts";
 import { type ModelRef, requirements, type WorkflowAnalysis } from "./analyze.ts";
+import type { ImportManifest } from "./import_plan.ts";
 import { samePack } from "./node_map.ts";
 
+/** The `format` of the plain JSON export (read for compatibility; exports are bundles now). */
 export const EXPORT_FORMAT = "comfydock-workflow";
-
-export interface ExportedModel {
-  name: string;
-  category: string;
-  optional: boolean;
-  url?: string;
-  hash?: string;
-  /** The model's key in the exporting environment, with its recorded hashes and sources. */
-  key?: string;
-  sha256?: string;
-  size?: number;
-  sources?: ModelSource[];
-}
-
-export interface WorkflowExport {
-  format: typeof EXPORT_FORMAT;
-  format_version: 1;
-  name: string;
-  exported_at: string;
-  /** Custom packs as the environment pins them (registry id + version, or repository + commit). */
-  nodes: { package: string; spec?: NodeSpec }[];
-  unknown_node_types: string[];
-  models: ExportedModel[];
-  workflow: unknown;
-}
 
 /** The desired model entry a workflow reference means: same hash, else same file name (and folder). */
 export function findDesiredModel(m: ModelRef, desired: DesiredState): [string, ModelSpec] | null {
@@ -54,134 +31,85 @@ export function findDesiredNode(pack: string, desired: DesiredState): [string, N
   ) ?? null;
 }
 
-export function buildExport(
-  name: string,
-  workflow: unknown,
-  analysis: WorkflowAnalysis,
-  desired: DesiredState,
-  now = new Date(),
-): WorkflowExport {
-  const req = requirements(analysis);
-  return {
-    format: EXPORT_FORMAT,
-    format_version: 1,
-    name,
-    exported_at: now.toISOString(),
-    nodes: req.packages.map((p) => {
-      const found = findDesiredNode(p, desired);
-      return found ? { package: p, spec: found[1] } : { package: p };
-    }),
-    unknown_node_types: req.unknownTypes,
-    models: req.models.map((m) => {
-      const out: ExportedModel = { name: m.name, category: m.category, optional: m.optional };
-      if (m.url) out.url = m.url;
-      if (m.hash) out.hash = m.hash;
-      const found = findDesiredModel(m, desired);
-      if (found) {
-        const [key, spec] = found;
-        out.key = key;
-        if (spec.sha256) out.sha256 = spec.sha256;
-        if (spec.hash) out.hash ??= spec.hash;
-        if (spec.size !== undefined) out.size = spec.size;
-        if (spec.sources.length) out.sources = spec.sources;
-      }
-      return out;
-    }),
-    workflow,
-  };
+export interface WorkflowDependencies extends ImportManifest {
+  /** Packs the workflow uses that `.cec` does not pin (the importer resolves them again). */
+  unpinnedPacks: string[];
+  unknownTypes: string[];
+  /** Models `.cec` has no entry for (they travel only as the workflow's own name/URL). */
+  unrecorded: ModelRef[];
 }
 
-const ExportFile = z.looseObject({
+/** The dependency manifest of a workflow bundle: the environment's pins of what the workflow uses. */
+export function workflowDependencies(
+  analysis: WorkflowAnalysis,
+  desired: DesiredState,
+): WorkflowDependencies {
+  const req = requirements(analysis);
+  const out: WorkflowDependencies = {
+    nodes: {},
+    models: {},
+    unpinnedPacks: [],
+    unknownTypes: req.unknownTypes,
+    unrecorded: [],
+  };
+  for (const p of req.packages) {
+    const found = findDesiredNode(p, desired);
+    if (found) out.nodes[found[0]] = found[1];
+    else out.unpinnedPacks.push(p);
+  }
+  for (const m of req.models) {
+    const found = findDesiredModel(m, desired);
+    if (found) out.models[found[0]] = found[1];
+    else out.unrecorded.push(m);
+  }
+  return out;
+}
+
+const LegacyExport = z.looseObject({
   format: z.literal(EXPORT_FORMAT),
   format_version: z.literal(1),
   name: z.string().min(1),
+  nodes: z.array(z.looseObject({ package: z.string(), spec: z.unknown().optional() })).default([]),
   models: z.array(z.looseObject({
     name: z.string(),
     category: z.string(),
+    key: z.string().optional(),
     url: z.string().optional(),
     hash: z.string().optional(),
     sha256: z.string().optional(),
+    size: z.number().optional(),
+    sources: z.array(z.unknown()).optional(),
   })).default([]),
   workflow: z.unknown(),
 });
 
-/** A parsed import file: an export of this tool (workflow + manifest) or a bare workflow. */
-export function unwrapImport(json: unknown): {
-  workflow: unknown;
-  name?: string;
-  manifestModels: z.infer<typeof ExportFile>["models"];
-} {
-  const p = ExportFile.safeParse(json);
-  if (p.success) return { workflow: p.data.workflow, name: p.data.name, manifestModels: p.data.models };
-  return { workflow: json, manifestModels: [] };
-}
-
-/** What the model index can tell about a file (providers/models ModelIndex fits this shape). */
-export interface ModelLookup {
-  resolveByHash(ref: string): { files: { path: string }[] } | null;
-  resolveByName(name: string, category?: string): { files: { path: string }[] }[];
-}
-
-export type ModelNeed =
-  & { name: string; category: string; optional: boolean; url?: string; hash?: string }
-  & (
-    | { status: "in-environment"; key: string }
-    | { status: "on-disk"; path: string; by: "hash" | "name" }
-    | { status: "download"; url: string }
-    | { status: "unresolved" }
-  );
-
-export interface ImportNeeds {
-  nodes: { package: string; status: "in-environment" | "to-add"; types: string[] }[];
-  unknownTypes: string[];
-  ambiguous: { type: string; candidates: string[] }[];
-  models: ModelNeed[];
-}
-
 /**
- * Works out what an imported workflow needs (Model Resolution Flow): each model by hash, then by file name
- * and folder in `.cec` and the model index, then the workflow's own download URL; each custom pack against
- * the environment's nodes.
+ * A parsed JSON import: the plain export of earlier versions (workflow + manifest, turned into the bundle's
+ * manifest shape; entries that do not validate are left out) or a bare workflow.
  */
-export function importNeeds(
-  analysis: WorkflowAnalysis,
-  desired: DesiredState,
-  index: ModelLookup | null,
-  manifestModels: { name: string; category: string; url?: string; hash?: string; sha256?: string }[] = [],
-): ImportNeeds {
-  const req = requirements(analysis);
-  const typesOf = new Map<string, Set<string>>();
-  for (const n of analysis.nodes) {
-    if (n.kind === "custom" && n.package) {
-      typesOf.set(n.package, (typesOf.get(n.package) ?? new Set()).add(n.type));
-    }
+export function unwrapImport(json: unknown): { workflow: unknown; name?: string; manifest?: ImportManifest } {
+  const p = LegacyExport.safeParse(json);
+  if (!p.success) return { workflow: json };
+  const manifest: ImportManifest = { nodes: {}, models: {} };
+  for (const n of p.data.nodes) {
+    const spec = NodeSpec.safeParse(n.spec);
+    if (spec.success) manifest.nodes[n.package] = spec.data;
   }
-  const nodes = req.packages.map((p) => ({
-    package: p,
-    status: findDesiredNode(p, desired) ? "in-environment" as const : "to-add" as const,
-    types: [...typesOf.get(p) ?? []].sort(),
-  }));
-  const models = req.models.map((m): ModelNeed => {
-    const extra = manifestModels.find((x) => x.name === m.name && x.category === m.category);
-    const hash = m.hash ?? extra?.hash ?? (extra?.sha256 ? `sha256:${extra.sha256}` : undefined);
-    const url = m.url ?? extra?.url;
-    const base = {
-      name: m.name,
+  for (const m of p.data.models) {
+    if (!m.sha256 || !/^[0-9a-f]{64}$/.test(m.sha256)) continue;
+    const sources = (m.sources ?? []).flatMap((s) => {
+      const r = ModelSource.safeParse(s);
+      return r.success ? [r.data] : [];
+    });
+    if (!sources.length && m.url && URL.canParse(m.url)) sources.push({ type: "url", url: m.url });
+    manifest.models[m.key ?? m.name] = {
+      hash: `sha256:${m.sha256}`,
+      sha256: m.sha256,
+      ...(m.size !== undefined ? { size: m.size } : {}),
       category: m.category,
-      optional: m.optional,
-      ...(url ? { url } : {}),
-      ...(hash ? { hash } : {}),
+      filename: m.name,
+      sources,
     };
-    const inCec = findDesiredModel({ ...m, hash }, desired);
-    if (inCec) return { ...base, status: "in-environment", key: inCec[0] };
-    const byHash = hash ? index?.resolveByHash(hash) : null;
-    if (byHash?.files.length) return { ...base, status: "on-disk", path: byHash.files[0].path, by: "hash" };
-    const byName = index?.resolveByName(m.name, m.category) ?? [];
-    if (byName.length === 1 && byName[0].files.length) {
-      return { ...base, status: "on-disk", path: byName[0].files[0].path, by: "name" };
-    }
-    if (url) return { ...base, status: "download", url };
-    return { ...base, status: "unresolved" };
-  });
-  return { nodes, unknownTypes: req.unknownTypes, ambiguous: req.ambiguous, models };
+  }
+  return { workflow: p.data.workflow, name: p.data.name, manifest };
 }

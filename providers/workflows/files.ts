@@ -117,6 +117,45 @@ export async function recordSynced(paths: EnvPaths, changes: Record<string, stri
 // Which node index the analysis uses
 
 /**
+ * The resolver analysis uses, best source first: an explicit `--node-map FILE`, the workspace's node index
+ * (`.metadata/node_index.db`, filled by `comfydock node index update`), `COMFYDOCK_NODE_MAP`, else the
+ * built-in core list only. Core types of the environment's ComfyUI checkout are added when there is one.
+ */
+export async function loadAnalysisResolver(opts: {
+  nodeMap?: string;
+  nodeIndexDb?: string;
+  comfyuiDir?: string;
+}): Promise<{ resolver: NodePackResolver; source: string }> {
+  let chosen: { resolver: NodePackResolver; source: string } | null = null;
+  if (!opts.nodeMap && opts.nodeIndexDb) {
+    const { loadResolver: fromIndex } = await import("../nodes/node_index.ts");
+    const resolver = fromIndex(opts.nodeIndexDb);
+    if (resolver) chosen = { resolver, source: `node index ${opts.nodeIndexDb}` };
+  }
+  chosen ??= await loadResolver(opts.nodeMap);
+  if (!opts.comfyuiDir) return chosen;
+  const { coreTypesFromCheckout } = await import("./core_from_checkout.ts");
+  const core = await coreTypesFromCheckout(opts.comfyuiDir);
+  if (core.size === 0) return chosen;
+  return {
+    resolver: chosen.resolver.withCoreTypes(core),
+    source: `${chosen.source} + ${core.size} core types from ${opts.comfyuiDir}`,
+  };
+}
+
+/** The resolver of an environment's commands (its workspace's node index, its ComfyUI checkout). */
+export function envResolver(
+  paths: EnvPaths,
+  nodeMap?: string,
+): Promise<{ resolver: NodePackResolver; source: string }> {
+  return loadAnalysisResolver({
+    nodeMap,
+    nodeIndexDb: paths.workspace.nodeIndexDb,
+    comfyuiDir: paths.comfyui,
+  });
+}
+
+/**
  * The resolver for commands run without a node index DB: ComfyUI-Manager's extension-node-map.json from
  * `--node-map FILE` or `COMFYDOCK_NODE_MAP`, else the built-in core list only (custom types then show as
  * unknown, with a hint to give a map).

@@ -83,7 +83,10 @@ export class NodePackResolver {
   private readonly byType = new Map<string, NodePackEntry[]>();
   private readonly patterns: { re: RegExp; entry: NodePackEntry }[] = [];
 
+  private readonly entries: NodePackEntry[];
+
   constructor(entries: NodePackEntry[], coreTypes: Set<string>) {
+    this.entries = entries;
     this.coreTypes = new Set([...CORE_NODE_TYPES, ...coreTypes]);
     for (const e of entries) {
       if (e.namePattern !== undefined) {
@@ -95,6 +98,11 @@ export class NodePackResolver {
       if (list) list.push(e);
       else this.byType.set(e.classType, [e]);
     }
+  }
+
+  /** The same resolver with more core types (those of the environment's own ComfyUI checkout). */
+  withCoreTypes(extra: Iterable<string>): NodePackResolver {
+    return new NodePackResolver(this.entries, new Set([...this.coreTypes, ...extra]));
   }
 
   /** Entries known for an exact type name (no patterns); for `node find`-like listings. */

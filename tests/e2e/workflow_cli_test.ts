@@ -62,7 +62,13 @@ Deno.test("workflow track / status / export / import / untrack through the CLI",
     const paths = await makeEnvSkeleton(home, "wf");
     await Deno.mkdir(paths.userWorkflows, { recursive: true });
     await Deno.copyFile(TEMPLATE, join(paths.userWorkflows, "qwen.json"));
-    const env = { COMFYDOCK_HOME: home, COMFYDOCK_NODE_MAP: NODE_MAP };
+    // HF_ENDPOINT: a closed local port, so the template's Hub models fail fast instead of going online.
+    const env = {
+      COMFYDOCK_HOME: home,
+      COMFYDOCK_NODE_MAP: NODE_MAP,
+      HF_ENDPOINT: "http://127.0.0.1:9",
+      COMFYDOCK_DOWNLOAD_RETRY_MS: "1",
+    };
 
     let r = await cli(["workflow", "status", "--json"], { env });
     assert.equal(r.code, 0, r.stderr);
@@ -83,22 +89,26 @@ Deno.test("workflow track / status / export / import / untrack through the CLI",
     r = await cli(["workflow", "status"], { env });
     assert.match(r.stdout, /qwen\s+in sync/);
 
-    const out = join(home, "qwen-export.json");
+    const out = join(home, "qwen.tar.gz");
     r = await cli(["workflow", "export", "qwen", "--out", out], { env });
     assert.equal(r.code, 0, r.stderr);
-    const bundle = JSON.parse(await Deno.readTextFile(out));
-    assert.equal(bundle.format, "comfydock-workflow");
-    assert.ok(bundle.models.some((m: { category: string; url?: string }) => m.category === "vae" && m.url));
+    assert.match(r.stdout, /Exported 'qwen' to .*qwen\.tar\.gz: 0 node pack\(s\) and 0 model\(s\)/);
+    assert.match(r.stdout, /Models not in \.cec .*vae\//);
 
-    r = await cli(["workflow", "import", out, "--name", "copy", "--no-apply"], { env });
+    const head = await Deno.readTextFile(paths.pyproject);
+    r = await cli(["workflow", "import", out, "--name", "copy"], { env });
     assert.equal(r.code, 1, "without --yes and without a terminal the import asks and is refused");
+    assert.equal(await Deno.readTextFile(paths.pyproject), head);
     assert.match(r.stderr, /pass --yes/);
+    assert.equal((await cli(["workflow", "status", "--json"], { env })).stdout.includes('"copy"'), false);
     r = await cli(["workflow", "import", out, "--name", "copy", "--no-apply", "--yes"], { env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /model vae\/.*download from https:/);
+    // The Hub is unreachable here: the models are listed as downloads, then skipped with what to do.
+    assert.match(r.stdout, /model vae\/\S+: \+ add, download from hf:/);
+    assert.match(r.stdout, /Skipped \d+ item\(s\)[^]*model vae\/[^]*-> 'comfydock model add hf:/);
     assert.equal(
-      await Deno.readTextFile(join(paths.userWorkflows, "copy.json")),
-      JSON.stringify(JSON.parse(await Deno.readTextFile(TEMPLATE))),
+      await Deno.readTextFile(join(paths.cecWorkflows, "copy.json")),
+      await Deno.readTextFile(TEMPLATE),
     );
 
     r = await cli(["workflow", "untrack", "qwen", "--no-apply"], { env });
@@ -107,7 +117,7 @@ Deno.test("workflow track / status / export / import / untrack through the CLI",
     assert.deepEqual(
       JSON.parse(r.stdout).workflows.map((w: { name: string; state: string }) => [w.name, w.state]),
       [
-        ["copy", "in-sync"],
+        ["copy", "missing-in-comfyui"],
         ["qwen", "untracked"],
       ],
     );
