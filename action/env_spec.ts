@@ -3,7 +3,7 @@
  * environment whose root is that directory's parent: this is how a checked-out GitOps repository is used in
  * place. Anything else is the name of an environment in the ComfyDock workspace (COMFYDOCK_HOME).
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { CdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import { type EnvPaths, envPaths, envPathsFromCec, type WorkspacePaths } from "../workspace/paths.ts";
