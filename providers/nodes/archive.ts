@@ -8,6 +8,7 @@
  * CRC (a truncated or corrupted download is an error, not a half-written node). Entries go into a fresh
  * staging dir only; the caller renames it into place.
  */
+import { readBodyCapped } from "../../lib/http_body.ts";
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { inflateSync } from "fflate";
@@ -255,23 +256,11 @@ export async function downloadArchive(
         : "try again later",
     });
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body ?? new ReadableStream<Uint8Array>()) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      await res.body?.cancel().catch(() => {});
-      throw unsafe(label, `download is larger than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return await readBodyCapped(
+    res,
+    maxBytes,
+    () => unsafe(label, `download is larger than ${maxBytes} bytes`),
+  );
 }
 
 /**

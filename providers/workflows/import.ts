@@ -5,6 +5,7 @@
  * (entries like `model add`), the workflow file in `.cec/workflows/` and its tracked entry.
  */
 import { basename, join } from "node:path";
+import { readBodyCapped } from "../../lib/http_body.ts";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, removeIfExists } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
@@ -50,25 +51,14 @@ async function download(source: string): Promise<Uint8Array> {
       hint: "check the URL, or download the file and import it by path",
     });
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.length;
-    if (size > MAX_WORKFLOW_BYTES) {
-      await res.body.cancel().catch(() => {});
-      throw new CdError("WORKFLOW_TOO_LARGE", `${source}: more than ${MAX_WORKFLOW_BYTES} bytes`, {
+  return await readBodyCapped(
+    res,
+    MAX_WORKFLOW_BYTES,
+    () =>
+      new CdError("WORKFLOW_TOO_LARGE", `${source}: more than ${MAX_WORKFLOW_BYTES} bytes`, {
         hint: "is this really a workflow file?",
-      });
-    }
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return bytes;
+      }),
+  );
 }
 
 async function readLocal(path: string): Promise<Uint8Array> {
