@@ -21,11 +21,6 @@ export interface DesiredChange {
   files?: { path: string; content: string | null }[];
   /** Commit message for `.cec`. */
   message: string;
-  /**
-   * Runs on the new pyproject text before anything is written. (No need for a uv resolution check here: a
-   * change to dependencies is re-locked below, and a conflict fails before anything is written.)
-   */
-  verify?: (newPyprojectText: string) => Promise<void>;
   /** Plan and apply after committing (false: only edit and commit `.cec`). */
   apply: boolean;
   /** Asked before applying a non-empty plan; returning false leaves `.cec` committed and the disk as it is. */
@@ -82,7 +77,6 @@ export async function changeDesired(
     });
   }
   const { text, data } = await editPyprojectText(before, change.edits, paths.pyproject);
-  if (change.verify) await change.verify(text);
   const lock = await relockIfDependenciesChanged(
     paths,
     parsePyproject(before, paths.pyproject),
@@ -108,7 +102,9 @@ export async function changeDesired(
       }
     }
     await writeFileAtomic(paths.pyproject, text);
-    sha = await commit(paths.cec, change.message);
+    // Only what this change wrote: the user's other uncommitted .cec edits stay theirs.
+    const written = files.filter((f, i) => f.content !== null || backups[i].text !== null).map((f) => f.path);
+    sha = await commit(paths.cec, change.message, { paths: ["pyproject.toml", ...written] });
   } catch (e) {
     for (const b of backups) {
       if (b.text === null) await removeIfExists(b.full);

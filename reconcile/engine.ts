@@ -3,7 +3,8 @@
  * applyPlan carries a plan out under the environment's lock, journaled, undone in reverse on failure.
  */
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { exists } from "../lib/fsx.ts";
+import { exists, readTextIfExists } from "../lib/fsx.ts";
+import { commit, isRepo } from "../providers/git/git.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
 import { type DesiredState, readDesired } from "./desired.ts";
 import { fingerprint } from "./fingerprint.ts";
@@ -152,9 +153,7 @@ function parseFault(): { index: number; mode: "error" | "exit" } | null {
  * Only uv.lock: the user's own uncommitted edits of `.cec` stay theirs to commit.
  */
 async function commitLockIfChanged(paths: EnvPaths, lockBefore: string | null): Promise<void> {
-  const { readTextIfExists } = await import("../lib/fsx.ts");
   if (await readTextIfExists(paths.uvLock) === lockBefore) return;
-  const { commit, isRepo } = await import("../providers/git/git.ts");
   if (await isRepo(paths.cec)) await commit(paths.cec, "apply: re-lock uv.lock", { paths: ["uv.lock"] });
 }
 
@@ -183,13 +182,8 @@ export async function applyPlan(paths: EnvPaths, plan: Plan, opts: EngineOptions
   const providers = await providersOf(opts);
   const lock: HeldLock = await acquireLock(paths.state, "apply");
   try {
-    const targets = [...new Set(plan.actions.map((a) => a.address))];
-    const { plan: now, desired } = await computePlan(
-      paths,
-      providers,
-      targets.length ? targets : undefined,
-      opts.force,
-    );
+    // Fingerprints cover the whole desired and observed state, whatever --target the plan was made with.
+    const { plan: now, desired } = await computePlan(paths, providers, undefined, opts.force);
     if (now.fingerprints.desired !== plan.fingerprints.desired) {
       throw new CdError("PLAN_STALE", "Saved plan is stale: .cec changed since the plan was made", {
         hint: "run 'comfydock plan' again and review the new plan",
@@ -265,10 +259,11 @@ async function runActions(
         },
       );
     }
-    const msg = e instanceof CdError ? e.message : errorMessage(e);
     throw new CdError(
       "APPLY_FAILED",
-      `apply failed at ${failed?.address}: ${msg}\nrolled back ${undone} action(s); the environment is as it was`,
+      `apply failed at ${failed?.address}: ${
+        errorMessage(e)
+      }\nrolled back ${undone} action(s); the environment is as it was`,
       {
         hint: e instanceof CdError && e.hint ? e.hint : "fix the cause above and run 'comfydock apply' again",
         cause: e,

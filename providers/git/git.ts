@@ -94,10 +94,17 @@ export async function commit(
   opts: GitOptions & { paths?: string[]; allowEmpty?: boolean } = {},
 ): Promise<string | null> {
   await git(dir, ["add", "--all", "--", ...(opts.paths ?? ["."])], opts);
+  // With `paths`, only those are committed: whatever else the user staged stays theirs to commit.
+  const only = opts.paths
+    ? (await out(dir, ["diff", "--cached", "--name-only", "--no-renames", "-z", "--", ...opts.paths], opts))
+      .split("\0").filter(Boolean)
+    : null;
   if (!opts.allowEmpty) {
     const head = await revParse(dir, "HEAD", opts);
     // A repo without any commit has no HEAD to diff against: then "nothing to commit" = an empty index.
-    const unchanged = head === null
+    const unchanged = only
+      ? only.length === 0
+      : head === null
       ? (await out(dir, ["ls-files"], opts)) === ""
       : (await git(dir, ["diff", "--cached", "--quiet"], { ...opts, check: false })).code === 0;
     if (unchanged) return null;
@@ -113,6 +120,7 @@ export async function commit(
     ...(opts.allowEmpty ? ["--allow-empty"] : []),
     "-m",
     message,
+    ...(only && only.length ? ["--", ...only] : []),
   ], opts);
   return await revParse(dir, "HEAD", opts);
 }

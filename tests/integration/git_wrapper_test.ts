@@ -140,3 +140,22 @@ Deno.test("cloneMirror with onLine streams git's --progress meters (file:// tran
     assert.ok(await git.hasCommit(join(dir, "m.git"), (await git.revParse(src, "HEAD"))!));
   });
 });
+
+Deno.test("commit with paths commits only those paths; the user's other staged edits stay staged", async () => {
+  await withTempDir(async (dir) => {
+    await git.init(dir);
+    await Deno.writeTextFile(`${dir}/a.txt`, "a1");
+    await Deno.writeTextFile(`${dir}/b.txt`, "b1");
+    await git.commit(dir, "first");
+    await Deno.writeTextFile(`${dir}/a.txt`, "a2");
+    await Deno.writeTextFile(`${dir}/b.txt`, "b2 (the user's own edit)");
+    await git.git(dir, ["add", "b.txt"]);
+    const sha = await git.commit(dir, "only a", { paths: ["a.txt"] });
+    assert.ok(sha);
+    const shown = (await git.git(dir, ["show", "--name-only", "--format=", "HEAD"])).stdout.trim();
+    assert.equal(shown, "a.txt");
+    const staged = (await git.git(dir, ["diff", "--cached", "--name-only"])).stdout.trim();
+    assert.equal(staged, "b.txt");
+    assert.equal(await git.commit(dir, "nothing new", { paths: ["a.txt"] }), null);
+  });
+});
