@@ -13,6 +13,8 @@ export interface LockInfo {
   host: string;
   command: string;
   started_at: string;
+  /** Tells this holder from any later one (same pid and millisecond are possible). */
+  token?: string;
 }
 
 export function lockPath(stateDir: string): string {
@@ -41,6 +43,14 @@ export function describeLock(info: LockInfo): string {
   return `pid ${info.pid} on ${info.host} ('comfydock ${info.command}', since ${info.started_at})`;
 }
 
+/** Removes the lock only if it is still ours: after a `--force-unlock` it may belong to someone else. */
+async function releaseIfOurs(path: string, ours: LockInfo): Promise<void> {
+  const now = await readJsonIfExists<LockInfo>(path).catch(() => null);
+  if (now && now.token === ours.token) {
+    await removeIfExists(path);
+  }
+}
+
 export interface HeldLock {
   release(): Promise<void>;
 }
@@ -56,11 +66,17 @@ export async function acquireLock(
 ): Promise<HeldLock> {
   await Deno.mkdir(stateDir, { recursive: true });
   const path = lockPath(stateDir);
-  const info: LockInfo = { pid: Deno.pid, host: hostname(), command, started_at: new Date().toISOString() };
+  const info: LockInfo = {
+    pid: Deno.pid,
+    host: hostname(),
+    command,
+    started_at: new Date().toISOString(),
+    token: crypto.randomUUID(),
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await Deno.writeTextFile(path, JSON.stringify(info, null, 2), { createNew: true });
-      return { release: () => removeIfExists(path) };
+      return { release: () => releaseIfOurs(path, info) };
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }

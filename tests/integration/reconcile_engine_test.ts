@@ -225,3 +225,15 @@ Deno.test("COMFYDOCK_FAULT with a bad value is a clear error", async () => {
     assert.equal(r.code, 1);
   });
 });
+
+Deno.test("releasing a lock that was broken and taken by another process leaves the new holder's lock", async () => {
+  await withTempDir(async (root) => {
+    const paths = await makeEnvSkeleton(root, "e1");
+    const first = await acquireLock(paths.state, "apply");
+    const second = await acquireLock(paths.state, "repair", { force: true });
+    await first.release();
+    await assert.rejects(acquireLock(paths.state, "apply"), /locked by .*'comfydock repair'/);
+    await second.release();
+    await (await acquireLock(paths.state, "apply")).release();
+  });
+});
