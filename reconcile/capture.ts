@@ -27,20 +27,19 @@ async function capturePackages(
 ): Promise<{ edit: TomlEdit; added: string[] } | null> {
   const { packageProvider } = await import("../providers/packages/provider.ts");
   const { captureUserPackages, USER_GROUP } = await import("../providers/packages/diff.ts");
-  const { normalizeName } = await import("../providers/packages/lockfile.ts");
+  const { requirementName } = await import("../providers/packages/resolve.ts");
   const observed = await packageProvider.observe(desired, { paths, readOnly: true });
   const existing = (desired.pyproject["dependency-groups"][USER_GROUP] ?? []).filter((r) =>
     typeof r === "string"
   );
   const edit = captureUserPackages(existing as string[], observed);
   if (!edit) return null;
-  const nameOf = (req: string) => normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)/.exec(req)?.[1] ?? req);
   const fromNodes = new Set(
     nodeEdits.filter((e) => e.path[0] === "dependency-groups").flatMap((e) =>
-      (e.value as string[]).map(nameOf)
+      (e.value as string[]).map(requirementName)
     ),
   );
-  const kept = edit.value.filter((r) => existing.includes(r) || !fromNodes.has(nameOf(r)));
+  const kept = edit.value.filter((r) => existing.includes(r) || !fromNodes.has(requirementName(r)));
   const added = kept.filter((r) => !existing.includes(r));
   return added.length ? { edit: { path: edit.path, value: kept }, added } : null;
 }
