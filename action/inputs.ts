@@ -3,6 +3,7 @@
  * record so tests (and the composite action's explicit mapping) can drive it.
  */
 import { CdError } from "../lib/errors.ts";
+import { DEFAULT_API_URL } from "../providers/github/client.ts";
 
 export type ActionCommand = "plan" | "apply" | "drift";
 
@@ -78,7 +79,7 @@ export function readActionInputs(env: Env, cwd: string): ActionInputs {
     workingDirectory: input(env, "working-directory") || env.GITHUB_WORKSPACE || cwd,
     comment: booleanInput(env, "comment", true),
     driftLabel: input(env, "drift-label") || DEFAULT_DRIFT_LABEL,
-    apiUrl: env.GITHUB_API_URL || "https://api.github.com",
+    apiUrl: env.GITHUB_API_URL || DEFAULT_API_URL,
     repository: env.GITHUB_REPOSITORY || undefined,
     eventName: env.GITHUB_EVENT_NAME || undefined,
     eventPath: env.GITHUB_EVENT_PATH || undefined,

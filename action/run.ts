@@ -77,13 +77,17 @@ export interface ActionDeps {
   log?: (line: string) => void;
 }
 
-/** The engine: plan, and for `apply` carry the plan out. */
+/** The engine: plan, and for `apply` carry the plan out (logged in the environment's log, as the CLI's apply). */
 export const engineRunner: EnvRunner = async (spec) => {
   const { makePlan, applyPlan } = await import("../reconcile/engine.ts");
   const { renderPlan } = await import("../reconcile/render.ts");
+  const { withApplyLog } = await import("../workspace/env_log.ts");
   const { step } = await import("../lib/ui.ts");
-  const { plan } = await makePlan(spec.paths, { log: step });
-  if (spec.command === "apply") await applyPlan(spec.paths, plan, { log: step });
+  const { paths } = spec;
+  const { plan } = await makePlan(paths, { log: step });
+  if (spec.command === "apply" && plan.actions.length > 0) {
+    await withApplyLog(paths, plan, () => applyPlan(paths, plan, { log: step }));
+  }
   return {
     plan,
     rendered: renderPlan(plan),

@@ -112,11 +112,8 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       }
 
       // Drift on a clean environment opens nothing.
-      const drift = await run({
-        INPUT_COMMAND: "drift",
-        GITHUB_EVENT_NAME: "schedule",
-        GITHUB_EVENT_PATH: "",
-      });
+      const scheduled = { GITHUB_EVENT_NAME: "schedule", GITHUB_EVENT_PATH: "" };
+      const drift = await run({ ...scheduled, INPUT_COMMAND: "drift" });
       assert.equal(drift.code, 0, drift.stderr);
       assert.equal(outputsOf(drift.out).changes, "false");
       assert.equal(server.issues(REPO).length, 0);
@@ -124,23 +121,22 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       // A node pack installed by hand is drift: one issue with the report, closed once the machine is clean.
       const stray = join(paths.customNodes, "hand-installed");
       await Deno.mkdir(stray);
-      const drifted = await run({
-        INPUT_COMMAND: "drift",
-        GITHUB_EVENT_NAME: "schedule",
-        GITHUB_EVENT_PATH: "",
-      });
+      const drifted = await run({ ...scheduled, INPUT_COMMAND: "drift" });
       assert.equal(drifted.code, 0, drifted.stderr);
       assert.equal(outputsOf(drifted.out).changes, "true");
       const issues = server.issues(REPO);
       assert.equal(issues.length, 1);
       assert.equal(issues[0].state, "open");
       assert.match(issues[0].body ?? "", /hand-installed/);
-      await Deno.remove(stray);
-      const clean = await run({
-        INPUT_COMMAND: "drift",
-        GITHUB_EVENT_NAME: "schedule",
-        GITHUB_EVENT_PATH: "",
-      });
+      // The Action's apply removes it, and records the apply in the environment's log like the CLI does.
+      const applied = await run({ ...scheduled, INPUT_COMMAND: "apply" });
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.equal(outputsOf(applied.out).changes, "true");
+      assert.match(applied.summary, /Apply complete: 0 added, 0 changed, 1 removed\./);
+      assert.equal(await Deno.stat(stray).then(() => true, () => false), false);
+      const log = await Deno.readTextFile(join(dir, "repo", "logs", "prod.log"));
+      assert.match(log, /\] apply: ok\n[\s\S]*hand-installed[\s\S]*result: 1 action applied/);
+      const clean = await run({ ...scheduled, INPUT_COMMAND: "drift" });
       assert.equal(clean.code, 0, clean.stderr);
       assert.equal(server.issues(REPO)[0].state, "closed");
     } finally {
