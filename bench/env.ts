@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../fixtures/wheels.ts";
-import { run } from "../lib/proc.ts";
+import * as git from "../providers/git/git.ts";
 import { ui } from "../lib/ui.ts";
 import { createEnvironment } from "../workspace/create.ts";
 import { envPaths, workspacePaths } from "../workspace/paths.ts";
@@ -24,13 +24,8 @@ async function addComfyUISizedRelease(dir: string): Promise<void> {
     await Deno.mkdir(sub, { recursive: true });
     await Deno.writeTextFile(join(sub, `mod${i}.py`), `# ${i}\n${chunk}${i}\n`);
   }
-  await runGit(dir, "add", "--all");
-  await runGit(dir, "-c", "user.name=b", "-c", "user.email=b@localhost", "commit", "--quiet", "-m", "big");
-  await runGit(dir, "tag", "v1.0.0");
-}
-
-async function runGit(dir: string, ...args: string[]): Promise<void> {
-  await run("git", ["-C", dir, ...args]);
+  await git.commit(dir, "big");
+  await git.git(dir, ["tag", "v1.0.0"]);
 }
 
 export async function benchEnv(): Promise<string[]> {

@@ -134,7 +134,13 @@ export class ConfigManager {
   private async readKeys(): Promise<Record<string, string>> {
     const text = await readTextIfExists(this.ws.keysFile);
     if (text === null) return {};
-    const parsed = KeysFile.safeParse(JSON.parse(text));
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      raw = undefined; // reported below, with what to do, like any other malformed content
+    }
+    const parsed = KeysFile.safeParse(raw);
     if (!parsed.success) {
       throw new CdError("KEYS_FILE_INVALID", `${this.ws.keysFile} is not a JSON object of strings`, {
         hint: "remove it and store the keys again with 'comfydock config set-key SERVICE'",

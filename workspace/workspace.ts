@@ -201,7 +201,7 @@ export async function setActiveEnvironment(ws: WorkspacePaths, name: string): Pr
   await updateWorkspaceMeta(ws, (m) => {
     m.active_environment = name;
   });
-  return getEnvironment(ws, name);
+  return describe(ws, name, name);
 }
 
 export async function getActiveEnvironment(ws: WorkspacePaths): Promise<EnvironmentInfo | null> {
@@ -370,13 +370,21 @@ export async function newStagingPaths(ws: WorkspacePaths, name: string): Promise
 }
 
 /** Removes staging dirs whose process is gone (a create or import killed with SIGKILL). */
-export async function sweepStaging(ws: WorkspacePaths): Promise<string[]> {
+export function sweepStaging(ws: WorkspacePaths): Promise<string[]> {
+  return removeDeadPidEntries(ws.environments, STAGING_RE);
+}
+
+/**
+ * Removes the entries of `dir` whose name carries the pid of a process that no longer runs (`pidRe`'s
+ * first group): what a create, import or mirror clone killed outright left behind. Returns their names.
+ */
+export async function removeDeadPidEntries(dir: string, pidRe: RegExp): Promise<string[]> {
   const removed: string[] = [];
   try {
-    for await (const e of Deno.readDir(ws.environments)) {
-      const pid = STAGING_RE.exec(e.name)?.[1];
-      if (pid && Number(pid) !== Deno.pid && !pidAlive(Number(pid))) {
-        await removeIfExists(join(ws.environments, e.name));
+    for await (const e of Deno.readDir(dir)) {
+      const pid = Number(pidRe.exec(e.name)?.[1]);
+      if (pid && pid !== Deno.pid && !pidAlive(pid)) {
+        await removeIfExists(join(dir, e.name));
         removed.push(e.name);
       }
     }

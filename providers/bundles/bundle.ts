@@ -295,7 +295,7 @@ async function fileSource(path: string, file: string): Promise<ArchiveSource> {
 async function describe(sources: ArchiveSource[]): Promise<ManifestFile[]> {
   const out: ManifestFile[] = [];
   for (const s of sources) {
-    if ("data" in s) out.push({ path: s.path, size: s.data.length, sha256: await sha256Hex(s.data) });
+    if ("data" in s) out.push({ path: s.path, size: s.data.length, sha256: sha256Hex(s.data) });
     else out.push({ path: s.path, size: s.size, sha256: (await hashFileFull(s.file, ["sha256"])).sha256! });
   }
   return out;

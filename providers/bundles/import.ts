@@ -10,14 +10,13 @@
 import { basename, dirname, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
-import { pidAlive } from "../../reconcile/lock.ts";
 import { findPython } from "../packages/python.ts";
 import { Uv } from "../packages/uv.ts";
-import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
+import { type DesiredState, parsePyproject, readDesired } from "../../reconcile/desired.ts";
 import { applyPlan, type EngineOptions, makePlan } from "../../reconcile/engine.ts";
 import type { Action, Plan } from "../../reconcile/types.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths } from "../../workspace/paths.ts";
-import { newStagingPaths, validateEnvName } from "../../workspace/workspace.ts";
+import { newStagingPaths, removeDeadPidEntries, validateEnvName } from "../../workspace/workspace.ts";
 import { actionLines, logEnvEvent } from "../../workspace/env_log.ts";
 import * as git from "../git/git.ts";
 import type { ArchiveLimits } from "./archive.ts";
@@ -66,18 +65,13 @@ export interface ImportResult {
   notes: string[];
 }
 
-/** True when `source` names a git remote rather than something on this disk. */
-export function isGitUrl(source: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || /^[^/\s]+@[^/\s]+:/.test(source);
-}
-
 /** FILE (a bundle), GIT_URL or PATH (a `.cec` git repository, or an environment dir that has one). */
 export async function importEnvironment(
   ws: WorkspacePaths,
   source: string,
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
-  if (isGitUrl(source)) return await importFromGit(ws, source, opts);
+  if (git.isRemoteUrl(source)) return await importFromGit(ws, source, opts);
   const st = await Deno.stat(source).catch(() => null);
   if (st?.isFile) return await importBundle(ws, source, opts);
   if (st?.isDirectory) {
@@ -123,10 +117,7 @@ async function stagingDir(ws: WorkspacePaths): Promise<string> {
   // Inside the workspace so the final move into environments/ is a rename on one file system.
   const parent = join(ws.metadata, "staging");
   await Deno.mkdir(parent, { recursive: true });
-  for await (const e of Deno.readDir(parent)) {
-    const pid = /^import-(\d+)-/.exec(e.name)?.[1];
-    if (pid && !pidAlive(Number(pid))) await removeIfExists(join(parent, e.name));
-  }
+  await removeDeadPidEntries(parent, /^import-(\d+)-/);
   const dir = join(parent, `import-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
   pendingImportPaths.add(dir);
   return dir;
@@ -157,20 +148,16 @@ export async function importBundle(
       );
     }
     const name = opts.name ?? info.manifest.source_environment;
-    const devNodes = info.files.filter((f) => f.path.startsWith(DEV_NODES_PREFIX)).length
-      ? join(staging, DEV_NODES_PREFIX)
-      : null;
-    const models = info.files.filter((f) => f.path.startsWith(MODELS_PREFIX)).length
-      ? join(staging, MODELS_PREFIX)
-      : null;
+    const packed = (prefix: string) =>
+      info.files.some((f) => f.path.startsWith(prefix)) ? join(staging, prefix) : null;
     return await createEnvironmentFromCec(ws, name, info.cecDir, {
       ...opts,
       source: { type: "bundle", file, manifest: info.manifest },
       commitMessage: `Import from bundle ${
         basename(file)
       } (environment '${info.manifest.source_environment}')`,
-      devNodesDir: devNodes,
-      modelsDir: models,
+      devNodesDir: packed(DEV_NODES_PREFIX),
+      modelsDir: packed(MODELS_PREFIX),
     });
   } finally {
     await dropStaging(staging);
@@ -345,7 +332,7 @@ async function makeRelocatableVenv(paths: EnvPaths, pythonVersion: string): Prom
 async function placeExtras(
   paths: EnvPaths,
   opts: FromCecOptions,
-  nodes: Awaited<ReturnType<typeof readDesired>>["nodes"],
+  nodes: DesiredState["nodes"],
   result: ImportResult,
 ): Promise<void> {
   if (opts.devNodesDir) {
@@ -404,7 +391,7 @@ async function keepExtras(
 }
 
 function missingModels(
-  models: Awaited<ReturnType<typeof readDesired>>["models"],
+  models: DesiredState["models"],
   placed: string[],
   paths: EnvPaths,
 ): MissingModel[] {

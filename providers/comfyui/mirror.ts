@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, removeIfExists } from "../../lib/fsx.ts";
 import type { WorkspacePaths } from "../../workspace/paths.ts";
-import { pidAlive } from "../../reconcile/lock.ts";
+import { removeDeadPidEntries } from "../../workspace/workspace.ts";
 import * as git from "../git/git.ts";
 
 export const DEFAULT_COMFYUI_URL = "https://github.com/comfyanonymous/ComfyUI";
@@ -23,7 +23,7 @@ export function comfyuiUrl(
 
 /** Local paths become absolute so the same repository always maps to the same mirror. */
 export function normaliseUrl(url: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+@[^/]+:/.test(url)) return url.replace(/\/+$/, "");
+  if (git.isRemoteUrl(url)) return url.replace(/\/+$/, "");
   return isAbsolute(url) ? url : resolve(url);
 }
 
@@ -74,10 +74,7 @@ export async function ensureMirror(
 
 /** Removes `<mirror>.tmp-<pid>-<rand>` clones left by a process that was killed while cloning. */
 export async function sweepDeadClones(ws: WorkspacePaths): Promise<void> {
-  for await (const e of Deno.readDir(ws.gitMirrors)) {
-    const pid = /\.git\.tmp-(\d+)-[0-9a-f]{8}$/.exec(e.name)?.[1];
-    if (pid && !pidAlive(Number(pid))) await removeIfExists(join(ws.gitMirrors, e.name));
-  }
+  await removeDeadPidEntries(ws.gitMirrors, /\.git\.tmp-(\d+)-[0-9a-f]{8}$/);
 }
 
 /** Fetches the mirror; returns an error message instead of throwing (callers may go on offline). */

@@ -21,6 +21,11 @@ export interface GitOptions {
   onLine?: (line: string) => void;
 }
 
+/** True when `url` names a git remote (`scheme://...` or scp-like `user@host:path`), not a local path. */
+export function isRemoteUrl(url: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/\s]+@[^/\s]+:/.test(url);
+}
+
 /** Runs `git -C dir args...` (dir null: no -C). */
 export function git(dir: string | null, args: string[], opts: GitOptions = {}): Promise<RunResult> {
   const full = dir === null ? args : ["-C", dir, ...args];
@@ -247,16 +252,6 @@ export async function cloneNoCheckout(src: string, dest: string, opts: GitOption
     errorCode: "GIT_CLONE_FAILED",
     ...opts,
   });
-}
-
-/** Fetches one commit from `src` into `dir` (used to bring a pinned commit from the mirror). */
-export async function fetchCommit(
-  dir: string,
-  src: string,
-  commit: string,
-  opts: GitOptions = {},
-): Promise<void> {
-  await git(dir, ["fetch", "--quiet", "--no-tags", src, commit], { errorCode: "GIT_FETCH_FAILED", ...opts });
 }
 
 export async function hasCommit(dir: string, sha: string): Promise<boolean> {

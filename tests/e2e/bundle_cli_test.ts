@@ -8,6 +8,25 @@ import { commit, init } from "../../providers/git/git.ts";
 import { envPaths, workspacePaths } from "../../workspace/paths.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 
+/** A git host that never answers until closed: a clone against it hangs mid-import. */
+function hangingHost(): { port: number; requests: () => number; close: () => Promise<void> } {
+  let release: (r: Response) => void = () => {};
+  const held = new Promise<Response>((r) => (release = r));
+  let requests = 0;
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
+    requests++;
+    return held;
+  });
+  return {
+    port: server.addr.port,
+    requests: () => requests,
+    close: async () => {
+      release(new Response("gone", { status: 500 }));
+      await server.shutdown();
+    },
+  };
+}
+
 Deno.test("cli: export, import --no-apply, hostile import, push without remote", async () => {
   await withTempDir(async (dir) => {
     const env = { COMFYDOCK_HOME: join(dir, "ws"), GIT_CONFIG_GLOBAL: "/dev/null" };
@@ -78,13 +97,7 @@ Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async (
     await Deno.writeTextFile(ws.workspaceJson, '{"version":1,"active_environment":null}');
     const before = await readTree(ws.root);
     // A git server that never answers: the clone hangs mid-import, with its staging dir in place.
-    let release: (r: Response) => void = () => {};
-    const held = new Promise<Response>((r) => (release = r));
-    let requests = 0;
-    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
-      requests++;
-      return held;
-    });
+    const host = hangingHost();
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -92,7 +105,7 @@ Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async (
         "--quiet",
         MAIN,
         "import",
-        `http://127.0.0.1:${server.addr.port}/team.git`,
+        `http://127.0.0.1:${host.port}/team.git`,
         "--name",
         "t",
       ],
@@ -103,10 +116,14 @@ Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async (
     }).spawn();
     try {
       const staging = join(ws.metadata, "staging");
-      for (let i = 0; i < 200 && !(requests > 0 && (await readTree(ws.root)).has(".metadata/staging")); i++) {
+      for (
+        let i = 0;
+        i < 200 && !(host.requests() > 0 && (await readTree(ws.root)).has(".metadata/staging"));
+        i++
+      ) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.ok(requests > 0, "the clone never reached the server");
+      assert.ok(host.requests() > 0, "the clone never reached the server");
       assert.ok((await Array.fromAsync(Deno.readDir(staging))).length > 0, "no staging dir while importing");
       child.kill("SIGTERM");
       const out = await child.output();
@@ -114,8 +131,7 @@ Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async (
       assert.match(new TextDecoder().decode(out.stderr), /Import interrupted; nothing was left behind/);
       assert.deepEqual(await readTree(ws.root), before);
     } finally {
-      release(new Response("gone", { status: 500 }));
-      await server.shutdown();
+      await host.close();
     }
   });
 });
@@ -127,14 +143,8 @@ Deno.test("cli: an import interrupted while building leaves nothing; the env is 
     const { paths: src, env: realEnv } = await createRealEnv(home, "src");
     const env = { ...realEnv, GIT_CONFIG_GLOBAL: "/dev/null", NO_COLOR: "1" };
     // A ComfyUI host that never answers: the build hangs in its first action (the ComfyUI clone).
-    let release: (r: Response) => void = () => {};
-    const held = new Promise<Response>((r) => (release = r));
-    let requests = 0;
-    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
-      requests++;
-      return held;
-    });
-    const url = `http://127.0.0.1:${server.addr.port}/ComfyUI.git`;
+    const host = hangingHost();
+    const url = `http://127.0.0.1:${host.port}/ComfyUI.git`;
     const text = await Deno.readTextFile(src.pyproject);
     await Deno.writeTextFile(src.pyproject, text.replace(/^comfyui_url = .*$/m, `comfyui_url = "${url}"`));
     await commit(src.cec, "ComfyUI from the team's host");
@@ -158,8 +168,8 @@ Deno.test("cli: an import interrupted while building leaves nothing; the env is 
       stderr: "piped",
     }).spawn();
     try {
-      for (let i = 0; i < 300 && requests === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(requests > 0, "the build never reached the ComfyUI host");
+      for (let i = 0; i < 300 && host.requests() === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(host.requests() > 0, "the build never reached the ComfyUI host");
       const dirs = (await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name);
       assert.ok(dirs.some((d) => /^\.staging-team-\d+-[0-9a-f]{8}$/.test(d)), dirs.join());
       assert.ok(!dirs.includes("team"));
@@ -169,8 +179,7 @@ Deno.test("cli: an import interrupted while building leaves nothing; the env is 
       const res = await child.output();
       assert.equal(res.code, 130, new TextDecoder().decode(res.stderr));
     } finally {
-      release(new Response("gone", { status: 500 }));
-      await server.shutdown();
+      await host.close();
     }
     // The orphaned git clone fails once the host answers and removes its half mirror itself.
     for (let i = 0; i < 100 && (await Array.fromAsync(Deno.readDir(ws.gitMirrors))).length > 1; i++) {

@@ -76,9 +76,17 @@ Deno.test("resolve: latest = v0.10.0 (semver), tags with or without v, commit pr
 
 Deno.test("mirror: cloned once, then pinned versions resolve without the upstream", async () => {
   const ws = await freshWorkspace();
+  // Half clones of a killed process are swept by the next clone; one of a running process is not.
+  const dead = `${mirrorDir(ws, "/elsewhere")}.tmp-4194000-deadbeef`;
+  const live = `${mirrorDir(ws, "/elsewhere")}.tmp-${Deno.pid}-cafef00d`;
+  for (const d of [dead, live]) await Deno.mkdir(d, { recursive: true });
   const first = await resolveComfyUI(ws, repo.url, "v0.1.0");
   assert.equal(first.mirror.cloned, true);
   assert.equal(first.mirror.dir, mirrorDir(ws, repo.url));
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(ws.gitMirrors))).map((e) => e.name).sort(),
+    [first.mirror.dir, live].map((d) => d.slice(ws.gitMirrors.length + 1)).sort(),
+  );
   // Hide the upstream: a tag already in the mirror still resolves; 'latest' warns and uses the cache.
   const hidden = `${repo.url}.away`;
   await Deno.rename(repo.url, hidden);

@@ -159,3 +159,19 @@ Deno.test("commit with paths commits only those paths; the user's other staged e
     assert.equal(await git.commit(dir, "nothing new", { paths: ["a.txt"] }), null);
   });
 });
+
+Deno.test("isRemoteUrl: scheme URLs and scp-like addresses are remotes; paths are not", () => {
+  for (
+    const u of [
+      "https://github.com/a/b",
+      "file:///tmp/repo",
+      "ssh://git@host/x.git",
+      "git@github.com:a/b.git",
+    ]
+  ) {
+    assert.ok(git.isRemoteUrl(u), u);
+  }
+  for (const p of ["/abs/repo", "rel/repo", "./team.git", "C:/x", "dir with@sign:x/y"]) {
+    assert.ok(!git.isRemoteUrl(p), p);
+  }
+});

@@ -53,5 +53,7 @@ Deno.test("API keys: 0600 file, masked in list, never in workspace.json", async 
     await assert.rejects(config.setKey("github", "two words"), /whitespace/);
     assert.deepEqual(await config.setKey("civitai", ""), { service: "civitai", masked: null });
     assert.equal(await getApiKey(ws, "civitai"), null);
+    await Deno.writeTextFile(ws.keysFile, "{ not json");
+    await assert.rejects(getApiKey(ws, "civitai"), { code: "KEYS_FILE_INVALID" });
   });
 });
