@@ -101,7 +101,7 @@ async function change(
     println("No changes. Environment matches .cec.");
   } else if (!apply) {
     println("Not applied (--no-apply): run 'comfydock apply' to make the environment match.");
-  }
+  } else println("Apply skipped: run 'comfydock apply' to make the environment match.");
 }
 
 export function registerModelCommands(program: Command): void {

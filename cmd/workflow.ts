@@ -1,7 +1,7 @@
 /** Workflows: status, track, untrack, sync, analyze, import, export. */
 import { Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
-import { CdError } from "../lib/errors.ts";
+import { CdError, errorMessage } from "../lib/errors.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
 import { confirm, globals, resolveEnv, workspace } from "./context.ts";
@@ -192,7 +192,7 @@ async function askChoices(plan: ImportPlan): Promise<ImportPlan> {
             parseNodeSpec(v);
             return undefined;
           } catch (e) {
-            return (e as Error).message;
+            return errorMessage(e);
           }
         },
       });
@@ -236,7 +236,7 @@ async function askChoices(plan: ImportPlan): Promise<ImportPlan> {
             parseAddSource(v.trim());
             return undefined;
           } catch (e) {
-            return (e as Error).message;
+            return errorMessage(e);
           }
         },
       });

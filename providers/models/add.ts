@@ -17,6 +17,7 @@ import {
   civitaiVersion,
   huggingfaceFileInfo,
   pickCivitaiFile,
+  type SourceConfig,
   sourceConfig,
 } from "./sources.ts";
 import { downloadsDir, storePathFor } from "./store.ts";
@@ -82,6 +83,15 @@ export function keyFromFilename(filename: string): string {
   return key || "model";
 }
 
+type MakeEntry = (
+  sha256: string,
+  size: number | undefined,
+  category: string | undefined | null,
+  filename: string,
+  sources: ModelSource[],
+  note: string,
+) => NewModelEntry;
+
 function needCategory(what: string): never {
   throw new CdError("MODEL_CATEGORY_REQUIRED", `cannot tell which ComfyUI models folder ${what} belongs in`, {
     hint: "pass --category (checkpoints, loras, vae, text_encoders, diffusion_models, controlnet, ...)",
@@ -94,14 +104,7 @@ export async function buildModelEntry(
   ctx: { ws: WorkspacePaths; index: ModelIndex; download?: DownloadOptions },
 ): Promise<NewModelEntry> {
   const cfg = await sourceConfig(ctx.ws);
-  const entry = (
-    sha256: string,
-    size: number | undefined,
-    category: string | undefined | null,
-    filename: string,
-    sources: ModelSource[],
-    note: string,
-  ): NewModelEntry => {
+  const entry: MakeEntry = (sha256, size, category, filename, sources, note) => {
     const cat = opts.category ?? category ?? needCategory(filename);
     return {
       key: opts.key ?? keyFromFilename(filename),
@@ -125,13 +128,12 @@ export async function buildModelEntry(
           hint: "pass a model file, a URL, a sha256, hf:REPO/FILE or civitai:VERSION_ID",
         });
       }
-      const m = await ctx.index.registerModel(abs, {
-        category: opts.category ?? categoryOf(dirname(abs), abs),
-      });
+      const category = categoryOf(dirname(abs), abs);
+      const m = await ctx.index.registerModel(abs, { category: opts.category ?? category });
       return entry(
         m.hashes.sha256!,
         st.size,
-        categoryOf(dirname(abs), abs),
+        category,
         basename(abs),
         [],
         `indexed ${abs} in place (not copied)`,
@@ -158,7 +160,7 @@ export async function buildModelEntry(
           "hash from the Hub (LFS sha256)",
         );
       }
-      return await downloadFirst(source, input.file, opts, ctx, entry);
+      return await downloadFirst(cfg, source, input.file, opts, ctx, entry);
     }
     case "civitai": {
       const v = await civitaiVersion(cfg, input.versionId);
@@ -181,6 +183,7 @@ export async function buildModelEntry(
     }
     case "url":
       return await downloadFirst(
+        cfg,
         { type: "url", url: input.url },
         new URL(input.url).pathname.split("/").at(-1) || "model",
         opts,
@@ -227,21 +230,14 @@ export async function buildModelEntry(
 }
 
 async function downloadFirst(
+  cfg: SourceConfig,
   source: ModelSource,
   filename: string,
   opts: { category?: string },
   ctx: { ws: WorkspacePaths; index: ModelIndex; download?: DownloadOptions },
-  entry: (
-    sha: string,
-    size: number | undefined,
-    cat: string | undefined,
-    f: string,
-    s: ModelSource[],
-    note: string,
-  ) => NewModelEntry,
+  entry: MakeEntry,
 ): Promise<NewModelEntry> {
   const category = opts.category ?? needCategory(filename);
-  const cfg = await sourceConfig(ctx.ws);
   const tmp = join(downloadsDir(ctx.ws), `add-${crypto.randomUUID().slice(0, 8)}.download`);
   const r = await downloadModel(cfg, [source], {}, tmp, downloadsDir(ctx.ws), ctx.download);
   const existing = ctx.index.filesWithHash("sha256", r.sha256)[0];

@@ -7,7 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
-import { sha256Hex } from "../../lib/fsx.ts";
+import { exists, sha256Hex } from "../../lib/fsx.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import { type FullHashType, hashFileFull, MultiHasher } from "./hash.ts";
 import { describeSource, resolveSource, scrub, type SourceConfig } from "./sources.ts";
@@ -41,13 +41,9 @@ export interface DownloadResult {
 }
 
 /** The part file for a download of this content (shared by every source and every run). */
-export async function partPathFor(
-  partDir: string,
-  expect: Expected,
-  sources: ModelSource[],
-): Promise<string> {
+export function partPathFor(partDir: string, expect: Expected, sources: ModelSource[]): string {
   const key = expect.sha256 ?? expect.blake3 ??
-    `src-${(await sha256Hex(JSON.stringify(sources.map(describeSource)))).slice(0, 32)}`;
+    `src-${sha256Hex(JSON.stringify(sources.map(describeSource))).slice(0, 32)}`;
   return join(partDir, `${key}.part`);
 }
 
@@ -273,7 +269,7 @@ export async function downloadModel(
       hint: "add a source (hf:/civitai:/URL) or index a local copy with 'comfydock model scan PATH'",
     });
   }
-  const part = await partPathFor(partDir, expect, sources);
+  const part = partPathFor(partDir, expect, sources);
   const types: FullHashType[] = expect.blake3 && !expect.sha256 ? ["sha256", "blake3"] : ["sha256"];
   // Two environments applying at once must not write the same part: the second waits, then finds the file.
   await Deno.mkdir(partDir, { recursive: true });
@@ -300,8 +296,8 @@ export async function downloadModel(
         );
       }
       await fetchIntoPart(req, part, expect, ph, cfg, opts);
-      const got = (await ph.at(await fileSize(part))).digest();
       const size = await fileSize(part);
+      const got = (await ph.at(size)).digest();
       const bad = (["sha256", "blake3"] as const).find((t) => expect[t] && got[t] !== expect[t]);
       if (bad || (expect.size !== undefined && size !== expect.size)) {
         await Deno.remove(part).catch(() => {});
@@ -317,7 +313,7 @@ export async function downloadModel(
         );
       }
       await Deno.mkdir(dirname(dest), { recursive: true });
-      if (await Deno.lstat(dest).then(() => true, () => false)) {
+      if (await exists(dest)) {
         throw new CdError(
           "MODEL_STORE_CONFLICT",
           `${dest} already exists with other content; not overwriting it`,
@@ -330,7 +326,8 @@ export async function downloadModel(
       await Deno.rename(part, dest);
       return { path: dest, sha256: got.sha256!, blake3: got.blake3, size, source };
     } catch (e) {
-      if (!(e instanceof CdError)) throw e;
+      // A taken destination is not the source's fault: another source would only download it again.
+      if (!(e instanceof CdError) || e.code === "MODEL_STORE_CONFLICT") throw e;
       codes.push(e.code);
       failures.push(scrub(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`, cfg));
       opts.log?.(failures.at(-1)!);

@@ -144,7 +144,7 @@ export function sameStat(
 }
 
 /** Splits `sha256:abc`, `blake3:abc`, or a bare 64-hex (sha256) into type and value. */
-export function parseHashRef(ref: string): { type: HashType | null; value: string } {
+function parseHashRef(ref: string): { type: HashType | null; value: string } {
   const m = /^(sha256|blake3|quick):(.+)$/i.exec(ref.trim());
   if (m) return { type: m[1].toLowerCase() as HashType, value: m[2].toLowerCase() };
   return { type: null, value: ref.trim().toLowerCase() };

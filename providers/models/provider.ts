@@ -7,6 +7,7 @@
  */
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { CdError } from "../../lib/errors.ts";
+import { exists } from "../../lib/fsx.ts";
 import { step } from "../../lib/ui.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { ModelSource, ModelSpec } from "../../reconcile/schema.ts";
@@ -43,13 +44,13 @@ export type ModelsObserved = {
 };
 
 /** The hash a spec identifies its content by: sha256 when known (what sources publish), else blake3. */
-export function wantedHash(spec: ModelSpec): { type: FullHashType; value: string } {
+function wantedHash(spec: ModelSpec): { type: FullHashType; value: string } {
   if (spec.sha256) return { type: "sha256", value: spec.sha256 };
   const [type, value] = spec.hash!.split(":") as [FullHashType, string];
   return { type, value };
 }
 
-export function modelPath(modelsDir: string, spec: Pick<ModelSpec, "category" | "filename">): string {
+function modelPath(modelsDir: string, spec: Pick<ModelSpec, "category" | "filename">): string {
   return join(modelsDir, spec.category, ...spec.filename.split("/"));
 }
 
@@ -113,6 +114,13 @@ function preferStable(ws: WorkspacePaths, files: ModelFile[]): ModelFile[] {
   return [...files].sort((a, b) => Number(inEnv(a.path)) - Number(inEnv(b.path)));
 }
 
+/** The file's stat when the index row still describes it (and it is not `exclude`), else null. */
+async function unchangedStat(f: ModelFile, exclude: string): Promise<WalkedFile | null> {
+  if (f.path === exclude) return null;
+  const st = await tryStat(f.path);
+  return st && sameStat(f, st) ? st : null;
+}
+
 /** A file with the wanted content: verified (full hash at its stat) if possible, else a quick-identity match. */
 async function findContent(
   index: ModelIndex,
@@ -123,18 +131,16 @@ async function findContent(
   const want = wantedHash(spec);
   let quickMatch: string | null = null;
   for (const f of preferStable(ws, index.filesWithHash(want.type, want.value))) {
-    if (f.path === exclude) continue;
-    const st = await tryStat(f.path);
-    if (!st || !sameStat(f, st)) continue;
+    const st = await unchangedStat(f, exclude);
+    if (!st) continue;
     if (f[want.type] === want.value) return { path: f.path, verified: true };
     quickMatch ??= f.path;
   }
   if (quickMatch) return { path: quickMatch, verified: false };
   // Files indexed by quick identity only: hash those that could be it (same size), once; the index keeps it.
   for (const f of preferStable(ws, index.unverifiedCandidates(spec.size, spec.filename, want.type))) {
-    if (f.path === exclude) continue;
-    const st = await tryStat(f.path);
-    if (!st || !sameStat(f, st)) continue;
+    const st = await unchangedStat(f, exclude);
+    if (!st) continue;
     const hashes = await hashVerify(index, st, want.type).catch(() => null);
     if (hashes?.[want.type] === want.value) return { path: f.path, verified: true };
   }
@@ -444,7 +450,7 @@ async function apply(action: Action, tx: Transaction, ctx: ObserveContext): Prom
   const a = action.after as unknown as LinkAfter;
   using index = openModelIndex(ws);
   const source = await contentFor(index, ws, a, tx);
-  if (await Deno.lstat(a.path).then(() => true, () => false)) await tx.trash(a.path);
+  if (await exists(a.path)) await tx.trash(a.path);
   const staging = await tx.stagingDir(`model-${a.key}`);
   const staged = join(staging, basename(a.path));
   const how = await linkModel(source, staged);

@@ -4,7 +4,7 @@
  */
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
-import { readJsonIfExists, removeIfExists } from "../../lib/fsx.ts";
+import { exists, readJsonIfExists, removeIfExists } from "../../lib/fsx.ts";
 import type { WorkspacePaths } from "../../workspace/paths.ts";
 import { ModelIndex, type ScanOptions, type ScanResult } from "./index_db.ts";
 
@@ -18,7 +18,7 @@ const WorkspaceModelSettings = z.object({
  * Folders the user keeps models in, as absolute paths: `settings.model_paths` in workspace.json (written by
  * `comfydock config set model_paths ...`), or a top-level `model_paths`.
  */
-export async function configuredModelPaths(ws: WorkspacePaths): Promise<string[]> {
+async function configuredModelPaths(ws: WorkspacePaths): Promise<string[]> {
   try {
     const parsed = WorkspaceModelSettings.safeParse(await readJsonIfExists(ws.workspaceJson));
     if (!parsed.success) return [];
@@ -58,8 +58,7 @@ export async function storePathFor(
 ): Promise<string> {
   const name = basename(filename);
   const plain = join(ws.modelStore, category, name);
-  const taken = await Deno.lstat(plain).then(() => true, () => false);
-  return taken ? join(ws.modelStore, category, sha.slice(0, 12), name) : plain;
+  return await exists(plain) ? join(ws.modelStore, category, sha.slice(0, 12), name) : plain;
 }
 
 /** Scans the default roots (and any folders scanned before); unchanged files cost a stat. */
@@ -86,12 +85,5 @@ export async function rebuildModelIndex(
 ): Promise<{ index: ModelIndex; results: ScanResult[]; warnings: string[] }> {
   for (const suffix of ["", "-wal", "-shm"]) await removeIfExists(ws.modelIndexDb + suffix);
   const index = ModelIndex.open(ws.modelIndexDb);
-  const results: ScanResult[] = [];
-  const warnings: string[] = [];
-  for (const root of await defaultScanRoots(ws, index.roots())) {
-    const r = await index.scanDirectory(root, opts);
-    results.push(r);
-    warnings.push(...r.warnings);
-  }
-  return { index, results, warnings };
+  return { index, ...await rescanKnownRoots(index, ws, opts) };
 }

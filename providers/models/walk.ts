@@ -5,7 +5,7 @@
 import { basename, dirname, join, relative } from "node:path";
 
 /** Extensions ComfyUI loads weights from; configs, previews and notes next to models are not indexed. */
-export const MODEL_EXTENSIONS = new Set([
+const MODEL_EXTENSIONS = new Set([
   ".safetensors",
   ".sft",
   ".ckpt",
@@ -27,7 +27,7 @@ export interface WalkedFile {
   device: number | null;
 }
 
-export function isModelFileName(name: string): boolean {
+function isModelFileName(name: string): boolean {
   const dot = name.lastIndexOf(".");
   return dot > 0 && MODEL_EXTENSIONS.has(name.slice(dot).toLowerCase());
 }

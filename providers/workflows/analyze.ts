@@ -8,13 +8,13 @@
  * warnings instead of failures, so any input gives a result or a CdError, never a crash or a hang.
  */
 import { z } from "zod";
-import { CdError } from "../../lib/errors.ts";
+import { CdError, errorMessage } from "../../lib/errors.ts";
 import { type NodeKind, NodePackResolver } from "./node_map.ts";
 
 /** Workflows are kilobytes to a few megabytes; anything past this is refused before it is parsed. */
 export const MAX_WORKFLOW_BYTES = 32 * 1024 * 1024;
 /** Real workflows nest about 10 levels; the limit keeps recursive walks far from the stack's end. */
-export const MAX_JSON_DEPTH = 200;
+const MAX_JSON_DEPTH = 200;
 /** Subgraphs inside subgraphs: ComfyUI flattens them, but a hostile file may not. */
 const MAX_SUBGRAPH_DEPTH = 32;
 
@@ -75,7 +75,7 @@ export function parseWorkflowText(text: string, file = "workflow"): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new CdError("WORKFLOW_NOT_JSON", `${file}: not valid JSON (${(e as Error).message})`, {
+    throw new CdError("WORKFLOW_NOT_JSON", `${file}: not valid JSON (${errorMessage(e)})`, {
       hint: "export the workflow again from ComfyUI (Workflow > Export)",
     });
   }

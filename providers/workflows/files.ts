@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import ignore from "ignore";
-import { CdError } from "../../lib/errors.ts";
+import { CdError, errorMessage } from "../../lib/errors.ts";
 import { listFiles, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import type { EnvPaths } from "../../workspace/paths.ts";
 import { MAX_WORKFLOW_BYTES, parseWorkflowText } from "./analyze.ts";
@@ -63,7 +63,7 @@ export async function readWorkflowFile(path: string): Promise<unknown> {
 /** `rel -> sha256` of every `*.json` below a workflows folder (missing folder: none). */
 export async function hashWorkflowDir(dir: string): Promise<Record<string, string>> {
   const rels = (await listFiles(dir)).filter((r) => r.toLowerCase().endsWith(".json"));
-  const hashes = await Promise.all(rels.map(async (r) => await sha256Hex(await Deno.readFile(join(dir, r)))));
+  const hashes = await Promise.all(rels.map(async (r) => sha256Hex(await Deno.readFile(join(dir, r)))));
   return Object.fromEntries(rels.map((r, i) => [r, hashes[i]]));
 }
 
@@ -175,7 +175,7 @@ export async function loadResolver(
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new CdError("NODE_MAP_INVALID", `node map ${file} is not valid JSON: ${(e as Error).message}`, {
+    throw new CdError("NODE_MAP_INVALID", `node map ${file} is not valid JSON: ${errorMessage(e)}`, {
       hint: "download extension-node-map.json again from ComfyUI-Manager",
     });
   }

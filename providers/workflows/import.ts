@@ -77,7 +77,7 @@ async function readLocal(path: string): Promise<Uint8Array> {
 }
 
 /** The name a file or URL suggests: its last path part without `.json`, `.tar.gz` and the export suffix. */
-export function nameOfSource(source: string): string {
+function nameOfSource(source: string): string {
   const last = /^https?:\/\//i.test(source)
     ? new URL(source).pathname.split("/").at(-1) ?? ""
     : basename(source);
@@ -183,7 +183,7 @@ export interface ImportChange {
 }
 
 /** What the user can do about a node item that is not added. */
-export function skippedNode(item: Extract<NodeItem, { status: "choose" | "unresolved" }>): Skipped {
+function skippedNode(item: Extract<NodeItem, { status: "choose" | "unresolved" }>): Skipped {
   const types = item.types.join(", ");
   return item.status === "choose"
     ? {
@@ -199,7 +199,7 @@ export function skippedNode(item: Extract<NodeItem, { status: "choose" | "unreso
     };
 }
 
-export function skippedModel(item: Extract<ModelItem, { status: "choose" | "unresolved" }>): Skipped {
+function skippedModel(item: Extract<ModelItem, { status: "choose" | "unresolved" }>): Skipped {
   return item.status === "choose"
     ? {
       what: `model ${item.category}/${item.name}`,

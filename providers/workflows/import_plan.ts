@@ -188,8 +188,9 @@ function planModel(
   manifest: ImportManifest | undefined,
   bases: SourceBases,
 ): ModelItem {
+  const sha256 = hexOf(m.hash);
   const fromManifest = Object.entries(manifest?.models ?? {}).find(([, s]) =>
-    (hexOf(m.hash) !== undefined && s.sha256 === hexOf(m.hash)) ||
+    (sha256 !== undefined && s.sha256 === sha256) ||
     (s.filename === m.name && s.category === m.category)
   );
   const hash = m.hash ??

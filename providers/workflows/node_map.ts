@@ -39,10 +39,10 @@ export interface ResolveHints {
 }
 
 /** The package name core nodes report (the registry's `cnr_id` for ComfyUI itself). */
-export const CORE_PACKAGE = "comfy-core";
+const CORE_PACKAGE = "comfy-core";
 
 /** Node types the ComfyUI frontend implements without any Python class behind them. */
-export const FRONTEND_NODE_TYPES: ReadonlySet<string> = new Set([
+const FRONTEND_NODE_TYPES: ReadonlySet<string> = new Set([
   "Note",
   "MarkdownNote",
   "Reroute",

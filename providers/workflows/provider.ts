@@ -65,7 +65,7 @@ async function applyWorkflow(action: Action, tx: Transaction, ctx: ObserveContex
   const before = action.before as WorkflowTarget | null;
   const rel = checkRel(after.file);
   const bytes = await Deno.readFile(join(ctx.paths.cecWorkflows, rel));
-  if (await sha256Hex(bytes) !== after.hash) {
+  if (sha256Hex(bytes) !== after.hash) {
     throw new CdError("WORKFLOW_CHANGED", `.cec/workflows/${rel} changed since the plan was made`, {
       hint: "run 'comfydock plan' again",
     });
@@ -73,7 +73,7 @@ async function applyWorkflow(action: Action, tx: Transaction, ctx: ObserveContex
   const target = join(ctx.paths.userWorkflows, rel);
   let current: string | null = null;
   try {
-    current = await sha256Hex(await Deno.readFile(target));
+    current = sha256Hex(await Deno.readFile(target));
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }

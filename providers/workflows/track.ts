@@ -55,7 +55,7 @@ async function readAndAnalyze(
   const path = `${paths.userWorkflows}/${rel}`;
   const text = await Deno.readTextFile(path);
   const analysis = analyzeWorkflow(parseWorkflowText(text, path), resolver, path);
-  return { text, hash: await sha256Hex(text), analysis };
+  return { text, hash: sha256Hex(text), analysis };
 }
 
 function entryEdit(

@@ -93,7 +93,7 @@ Deno.test("workflow import --yes adds the node pack, the model and the workflow 
       // Installed, linked, restored into ComfyUI byte for byte.
       assert.ok((await Deno.stat(join(paths.customNodes, "fancy-nodes", "__init__.py"))).isFile);
       const linked = join(paths.models, "vae", "fancy_vae.safetensors");
-      assert.equal(await sha256Hex(await Deno.readFile(linked)), await sha256Hex(VAE));
+      assert.equal(sha256Hex(await Deno.readFile(linked)), sha256Hex(VAE));
       assert.equal(await Deno.readTextFile(join(paths.userWorkflows, "shared flow.json")), text);
       r = await cli(["plan", "--detailed-exitcode"], { env });
       assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -137,8 +137,8 @@ Deno.test("workflow import --yes adds the node pack, the model and the workflow 
       // The model's content is already in the workspace store: linked, not downloaded again.
       assert.equal(models.requests.filter((q) => q.method === "GET").length, hfBefore);
       assert.equal(
-        await sha256Hex(await Deno.readFile(join(other.models, "vae", "fancy_vae.safetensors"))),
-        await sha256Hex(VAE),
+        sha256Hex(await Deno.readFile(join(other.models, "vae", "fancy_vae.safetensors"))),
+        sha256Hex(VAE),
       );
       assert.equal(await Deno.readTextFile(join(other.userWorkflows, "shared flow.json")), text);
       r = await cli(["-e", "env2", "plan", "--detailed-exitcode"], { env });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ModelServer } from "../../fixtures/model_server.ts";
-import { sha256Hex } from "../../lib/fsx.ts";
+import { exists, sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { CdError } from "../../lib/errors.ts";
-import { downloadModel, partPathFor } from "../../providers/models/download.ts";
+import { downloadModel, type Expected, partPathFor } from "../../providers/models/download.ts";
 import { scrub, type SourceConfig, sourceConfig } from "../../providers/models/sources.ts";
 import { workspacePaths } from "../../workspace/paths.ts";
 
@@ -17,8 +17,9 @@ function cfgFor(server: ModelServer, tokens: Partial<SourceConfig> = {}): Source
   return { hfEndpoint: server.url, civitaiApi: server.civitaiApi, ...tokens };
 }
 
-async function exists(p: string) {
-  return await Deno.stat(p).then(() => true, () => false);
+/** A single plain-URL source with no tokens: what the fault tests need. */
+function fetchUrl(server: ModelServer, url: string, expected: Expected, dest: string, downloads: string) {
+  return downloadModel(cfgFor(server), [{ type: "url", url }], expected, dest, downloads, fast);
 }
 
 Deno.test("huggingface download with a token: verified, renamed into place, no part left", async () => {
@@ -48,14 +49,7 @@ Deno.test("a dropped connection resumes with a Range request from where it stopp
   server.fault("/m/drop.bin", { kind: "drop", afterBytes: 1_500_000 });
   await withTempDir(async (dir) => {
     const dest = join(dir, "out.bin");
-    await downloadModel(
-      cfgFor(server),
-      [{ type: "url", url }],
-      { sha256: SHA },
-      dest,
-      join(dir, ".dl"),
-      fast,
-    );
+    await fetchUrl(server, url, { sha256: SHA }, dest, join(dir, ".dl"));
     assert.deepEqual(await Deno.readFile(dest), DATA);
     const ranges = server.requests.map((r) => r.range);
     assert.equal(ranges.length, 2);
@@ -82,7 +76,7 @@ Deno.test("429 with Retry-After is honoured, then the download succeeds", async 
 
 Deno.test("wrong bytes: clear error naming the source, no final file, part discarded, user file untouched", async () => {
   await using server = ModelServer.start();
-  const url = server.file("/m/wrong.bin?x=1".split("?")[0], DATA);
+  const url = server.file("/m/wrong.bin", DATA);
   server.fault("/m/wrong.bin", { kind: "wrong", bytes: randomBytes(DATA.length) });
   await withTempDir(async (dir) => {
     const dest = join(dir, "o.bin");
@@ -100,7 +94,7 @@ Deno.test("wrong bytes: clear error naming the source, no final file, part disca
     assert.match(err.message, new RegExp(`expected ${SHA}`));
     assert.doesNotMatch(err.message, /supersecret/);
     assert.equal(await exists(dest), false);
-    assert.equal(await exists(await partPathFor(join(dir, ".dl"), { sha256: SHA }, [])), false);
+    assert.equal(await exists(partPathFor(join(dir, ".dl"), { sha256: SHA }, [])), false);
   });
 });
 
@@ -129,13 +123,12 @@ Deno.test("size in pyproject differs from what the server sends: refused before 
   await using server = ModelServer.start();
   const url = server.file("/m/size.bin", DATA);
   await withTempDir(async (dir) => {
-    const err = await downloadModel(
-      cfgFor(server),
-      [{ type: "url", url }],
+    const err = await fetchUrl(
+      server,
+      url,
       { sha256: SHA, size: DATA.length + 1 },
       join(dir, "o.bin"),
       join(dir, ".dl"),
-      fast,
     ).then(() => null, (e) => e);
     assert.ok(err instanceof CdError);
     assert.match(err.message, /pyproject\.toml says size/);
@@ -149,28 +142,36 @@ Deno.test("a server that ignores Range restarts cleanly; a complete part is not 
   server.fault("/m/norange.bin", { kind: "noRange" });
   await withTempDir(async (dir) => {
     const dest = join(dir, "o.bin");
-    await downloadModel(
+    await fetchUrl(server, url, { sha256: SHA }, dest, join(dir, ".dl"));
+    assert.deepEqual(await Deno.readFile(dest), DATA);
+    // A finished part (e.g. a crash between download and rename) is verified without another transfer.
+    const part = partPathFor(join(dir, ".dl"), { sha256: SHA, size: DATA.length }, []);
+    await Deno.writeFile(part, DATA);
+    const before = server.requests.length;
+    await fetchUrl(server, url, { sha256: SHA, size: DATA.length }, dest + "2", join(dir, ".dl"));
+    assert.equal(server.requests.length, before);
+  });
+});
+
+Deno.test("a destination taken by other content stops at once: the user's file kept, no other source tried", async () => {
+  await using server = ModelServer.start();
+  const first = server.file("/m/first.bin", DATA);
+  const second = server.file("/m/second.bin", DATA);
+  await withTempDir(async (dir) => {
+    const dest = join(dir, "o.bin");
+    await Deno.writeTextFile(dest, "the user's own file");
+    const err = await downloadModel(
       cfgFor(server),
-      [{ type: "url", url }],
+      [{ type: "url", url: first }, { type: "url", url: second }],
       { sha256: SHA },
       dest,
       join(dir, ".dl"),
       fast,
-    );
-    assert.deepEqual(await Deno.readFile(dest), DATA);
-    // A finished part (e.g. a crash between download and rename) is verified without another transfer.
-    const part = await partPathFor(join(dir, ".dl"), { sha256: SHA, size: DATA.length }, []);
-    await Deno.writeFile(part, DATA);
-    const before = server.requests.length;
-    await downloadModel(
-      cfgFor(server),
-      [{ type: "url", url }],
-      { sha256: SHA, size: DATA.length },
-      dest + "2",
-      join(dir, ".dl"),
-      fast,
-    );
-    assert.equal(server.requests.length, before);
+    ).then(() => null, (e) => e);
+    assert.ok(err instanceof CdError);
+    assert.equal(err.code, "MODEL_STORE_CONFLICT");
+    assert.equal(await Deno.readTextFile(dest), "the user's own file");
+    assert.equal(server.count("/m/second.bin"), 0);
   });
 });
 

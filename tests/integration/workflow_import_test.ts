@@ -134,7 +134,7 @@ Deno.test("import plan: packs against .cec and the bundle's pins; models by .cec
 
     // With a bundle's manifest: its pins win, its model entries are used (found here by hash under
     // another name), and its packs count even when no index names them.
-    const loraSha = await sha256Hex("lora bytes");
+    const loraSha = sha256Hex("lora bytes");
     const renamed = analyzeWorkflow({
       nodes: [
         { id: 1, type: "LoraLoader", widgets_values: ["renamed.safetensors", 1, 1] },
