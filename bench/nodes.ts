@@ -16,7 +16,7 @@ import { readDesired } from "../reconcile/desired.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 import { makeNodeEnv } from "../fixtures/node_env.ts";
 import { startRegistryServer } from "../fixtures/registry_server.ts";
-import { buildWheelhouse, wheelhouseUvToml } from "../fixtures/wheels.ts";
+import { buildWheelhouse, useLocalUv, wheelhouseUvToml } from "../fixtures/wheels.ts";
 
 const FILES = 300;
 
@@ -47,7 +47,7 @@ async function benchObserve(customNodes: string, nodeDir: string) {
 
 export async function benchNodes(): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "comfydock-bench-nodes-" });
-  if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
+  useLocalUv();
   const extra: Record<string, string> = {};
   // Source-like text that compresses about as well as real code (~3:1), not a run of one repeated line.
   const words = [

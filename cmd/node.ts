@@ -38,7 +38,6 @@ async function change(
   force = false,
 ) {
   const { changeDesired } = await import("../reconcile/change.ts");
-  // A change of node requirements is re-locked by changeDesired: a conflict fails before anything is written.
   return await changeDesired(paths, {
     edits,
     message,
@@ -177,15 +176,10 @@ export function registerNodeCommands(program: Command): void {
       // Refresh by default: 'update' is the moment to see new versions.
       const { registry, close } = await openRegistry(paths.workspace, opts.refresh ?? true);
       try {
-        warn(
-          await add.pinnedVersionWarnings(
-            Object.fromEntries(ids.map((nid) => [nid, add.requireNode(desired.pyproject, nid)])),
-            registry,
-          ),
-        );
+        const specs = Object.fromEntries(ids.map((nid) => [nid, add.requireNode(desired.pyproject, nid)]));
+        warn(await add.pinnedVersionWarnings(specs, registry));
         const changed: ResolvedNode[] = [];
-        for (const nid of ids) {
-          const spec = add.requireNode(desired.pyproject, nid);
+        for (const [nid, spec] of Object.entries(specs)) {
           const r = await add.resolveUpdate(nid, spec, opts.version, { paths, registry, log: step });
           if (r) changed.push(r);
         }

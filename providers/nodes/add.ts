@@ -3,7 +3,7 @@
  * id[@version] | git URL[@ref] | path with --dev), resolved to an exact pin (registry version + archive
  * sha256, or a full git commit), the pack's requirements are read from its files, and the result is a set
  * of pyproject edits: `[tool.comfydock.nodes.<id>]` and `[dependency-groups].<id>`. Nothing here writes
- * `.cec`: the caller hands the edits to changeDesired with the uv resolution check as `verify`.
+ * `.cec`: the caller hands the edits to changeDesired, which re-locks with uv before anything is written.
  * The archive downloaded to read requirements lands in the content-addressed store, so the apply that
  * follows installs offline.
  */
@@ -14,11 +14,17 @@ import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../workspace/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
-import { ensureMirror, resolveCommit, showFile } from "./git_node.ts";
+import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
 import { folderFor } from "./diff.ts";
 import { normaliseRepo } from "./node_index.ts";
 import { observeNodes } from "./observe.ts";
-import { assertUsableVersion, isBadStatus, type NodeVersion, type RegistryClient } from "./registry.ts";
+import {
+  assertUsableVersion,
+  isBadStatus,
+  type NodeVersion,
+  type RegistryClient,
+  statusWord,
+} from "./registry.ts";
 import { nodeRequirements } from "./requirements.ts";
 
 export type ParsedSpec =
@@ -245,12 +251,11 @@ export async function assertRemovable(
   const dir = folderFor(id, spec, observed);
   const o = observed.nodes.find((n) => !n.disabled && n.dir === dir);
   if (o?.kind !== "git" || !o.dirty.length) return;
-  const n = o.dirty.length;
   throw new CdError(
     "NODE_DIRTY",
-    `node '${id}': custom_nodes/${o.path} has uncommitted changes (${n} file${n === 1 ? "" : "s"}: ${
-      o.dirty.slice(0, 3).map((l) => l.slice(3)).join(", ")
-    }${n > 3 ? ", ..." : ""}); .cec was left as it is`,
+    `node '${id}': custom_nodes/${o.path} has uncommitted changes (${
+      describeDirty(o.dirty)
+    }); .cec was left as it is`,
     {
       hint: `commit and push them first, or run 'comfydock node remove ${id} --force' to move the edited ` +
         "checkout to the trash",
@@ -333,9 +338,8 @@ export async function pinnedVersionWarnings(
         `${id}: the pinned version ${v} is no longer in the registry (the cached archive still works)`,
       );
     } else if (r.node_version && isBadStatus(r.node_version.status, "version")) {
-      const word = (r.node_version.status ?? "").replace(/^NodeVersionStatus/, "").toLowerCase();
       warnings.push(
-        `${id}: the pinned version ${v} is ${word} in the registry${
+        `${id}: the pinned version ${v} is ${statusWord(r.node_version.status)} in the registry${
           r.node_version.status_reason ? ` (${r.node_version.status_reason})` : ""
         }; update it`,
       );

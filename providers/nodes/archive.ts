@@ -12,7 +12,7 @@ import { readBodyCapped } from "../../lib/http_body.ts";
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { inflateSync } from "fflate";
-import { CdError } from "../../lib/errors.ts";
+import { CdError, errorMessage } from "../../lib/errors.ts";
 import { sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { httpFetch } from "./http.ts";
 
@@ -162,7 +162,7 @@ export function entryData(bytes: Uint8Array, e: ZipEntry, label: string): Uint8A
   } catch (err) {
     throw zipError(
       label,
-      `entry '${e.path}' does not decompress (${err instanceof Error ? err.message : err})`,
+      `entry '${e.path}' does not decompress (${errorMessage(err)})`,
     );
   }
   if (out.length !== e.size || crc32(out) >>> 0 !== e.crc) {
@@ -229,16 +229,14 @@ export async function readStoredArchive(nodeStore: string, sha256: string): Prom
   return null;
 }
 
-/** Puts an archive in the store under its sha256 (idempotent). */
-export async function storeArchive(nodeStore: string, bytes: Uint8Array): Promise<string> {
-  const sha = sha256Hex(bytes);
+/** Puts an archive in the store under its sha256, which the caller has just computed (idempotent). */
+async function storeArchive(nodeStore: string, sha: string, bytes: Uint8Array): Promise<void> {
   const path = storedArchivePath(nodeStore, sha);
   try {
     await Deno.stat(path);
   } catch {
     await writeFileAtomic(path, bytes);
   }
-  return sha;
 }
 
 /** Downloads an archive into memory (node archives are small), refusing anything above the size limit. */
@@ -294,6 +292,6 @@ export async function fetchArchive(
   }
   // Validate before caching: a truncated download must not become the cached truth.
   readZipEntries(bytes, opts.label);
-  await storeArchive(nodeStore, bytes);
+  await storeArchive(nodeStore, sha, bytes);
   return { bytes, sha256: sha, cached: false };
 }

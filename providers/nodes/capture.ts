@@ -15,7 +15,7 @@ import type { NodeSpec } from "../../reconcile/schema.ts";
 import { readTextIfExists } from "../../lib/fsx.ts";
 import type { EnvPaths } from "../../workspace/paths.ts";
 import { folderFor } from "./diff.ts";
-import { gitOrigin } from "./git_node.ts";
+import { describeDirty, gitOrigin } from "./git_node.ts";
 import { type ObservedNode, observeNodes } from "./observe.ts";
 import { nodeRequirements } from "./requirements.ts";
 
@@ -33,7 +33,9 @@ async function specFor(paths: EnvPaths, o: ObservedNode): Promise<NodeSpec | str
   const dir = join(paths.customNodes, o.path);
   if (o.kind === "git") {
     if (o.dirty.length > 0) {
-      return `has uncommitted changes (${o.dirty.length} file(s)); commit and push them, then run capture again`;
+      return `has uncommitted changes (${
+        describeDirty(o.dirty)
+      }); commit and push them, then run capture again`;
     }
     const origin = await gitOrigin(dir);
     if (origin && o.commit) {

@@ -153,7 +153,7 @@ export function diffNodes(
           act("replace", "installed from a different archive than the one pinned (sha256 differs)");
         } else if (o.changedFiles.length) {
           const n = o.changedFiles.length;
-          act("update", `${n} file${n === 1 ? "" : "s"} changed by hand`, [
+          act("update", `${files(n)} changed by hand`, [
             ...o.changedFiles.slice(0, 5).map((f) => `restore ${f}`),
             ...(n > 5 ? [`... and ${n - 5} more`] : []),
             "the edited copies are moved to the trash first",

@@ -3,10 +3,9 @@
  * reused by every environment), refs resolved to full commits, checkouts cloned from the mirror into a
  * staging dir (so installs after the first are offline).
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
-import { exists, readTextIfExists } from "../../lib/fsx.ts";
+import { exists, readTextIfExists, sha256Hex } from "../../lib/fsx.ts";
 import { run } from "../../lib/proc.ts";
 
 /** Never let git ask for a password on a terminal (a wrong GitHub URL asks for one). */
@@ -23,7 +22,7 @@ export function mirrorPath(gitMirrors: string, url: string): string {
   const slug = url.replace(/^[a-z+]+:\/\//, "").replace(/\.git$/, "").replace(/[^A-Za-z0-9._-]+/g, "_").slice(
     -60,
   );
-  const digest = createHash("sha256").update(url).digest("hex").slice(0, 12);
+  const digest = sha256Hex(url).slice(0, 12);
   return join(gitMirrors, `${slug}-${digest}.git`);
 }
 
@@ -100,12 +99,6 @@ export async function showFile(mirror: string, commit: string, path: string): Pr
   return r.code === 0 ? r.stdout : null;
 }
 
-/** Lists the top-level file names at a commit. */
-export async function listTopLevel(mirror: string, commit: string): Promise<string[]> {
-  const r = await git(["-C", mirror, "ls-tree", "--name-only", commit]);
-  return r.stdout.split("\n").filter(Boolean);
-}
-
 /** Checks out `commit` into `dest` (must not exist), cloned from the mirror, with origin set to `url`. */
 export async function checkoutInto(mirror: string, url: string, commit: string, dest: string): Promise<void> {
   await git(["clone", "--quiet", "--no-checkout", mirror, dest], { errorCode: "GIT_CHECKOUT_FAILED" });
@@ -159,4 +152,11 @@ export async function gitDirty(dir: string): Promise<string[]> {
   const r = await git(["-C", dir, "status", "--porcelain", "--untracked-files=all"], { check: false });
   if (r.code !== 0) return [`(git status failed: ${lastLine(r.stderr)})`];
   return r.stdout.split("\n").filter((l) => l.trim() && !/__pycache__\/|\.py[co]$/.test(l));
+}
+
+/** `gitDirty` lines for a message: "2 files: a.py, b.py" (porcelain status columns dropped). */
+export function describeDirty(dirty: string[]): string {
+  const n = dirty.length;
+  const names = dirty.slice(0, 3).map((l) => /^[ MTADRCU?!]{2} /.test(l) ? l.slice(3) : l);
+  return `${n} file${n === 1 ? "" : "s"}: ${names.join(", ")}${n > 3 ? ", ..." : ""}`;
 }

@@ -6,10 +6,9 @@
  * (HEAD, uncommitted changes) and from symlinks (dev nodes). Disabled folders (`X.disabled`,
  * `.disabled/X`) are reported and never acted on.
  */
-import { createHash } from "node:crypto";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { exists, readTextIfExists, writeFileAtomic } from "../../lib/fsx.ts";
+import { exists, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { gitDirty, gitHead } from "./git_node.ts";
 import { pyprojectVersionAndName } from "./requirements.ts";
 
@@ -110,7 +109,7 @@ export function devPath(envRoot: string, path: string): string {
 
 async function hashFile(path: string): Promise<string | null> {
   try {
-    return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
+    return sha256Hex(await Deno.readFile(path));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
@@ -242,10 +241,6 @@ export async function observeNodes(
     }
     if (e.name.startsWith(".") || e.name === "__pycache__") continue;
     if (!e.isDirectory && !e.isSymlink) continue;
-    if (e.isSymlink && !e.name.endsWith(".disabled")) {
-      nodes.push(await observeDir(customNodes, e.name, e.name, false));
-      continue;
-    }
     const disabled = e.name.endsWith(".disabled");
     nodes.push(await observeDir(customNodes, e.name, disabled ? e.name.slice(0, -9) : e.name, disabled));
   }

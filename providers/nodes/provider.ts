@@ -12,7 +12,14 @@ import { NodeSpec } from "../../reconcile/schema.ts";
 import type { Action, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
 import { diffNodes, type NodeActionAfter } from "./diff.ts";
-import { checkoutInto, ensureMirror, excludeFromGit, gitDirty, resolveCommit } from "./git_node.ts";
+import {
+  checkoutInto,
+  describeDirty,
+  ensureMirror,
+  excludeFromGit,
+  gitDirty,
+  resolveCommit,
+} from "./git_node.ts";
 import { devPath, MARKER, type ObservedNodes, observeNodes, statManifest, writeMarker } from "./observe.ts";
 import { RegistryClient } from "./registry.ts";
 
@@ -91,9 +98,7 @@ export async function assertNotDirty(dir: string, address: string, force: boolea
   if (!dirty.length) return;
   throw new CdError(
     "NODE_DIRTY",
-    `${address}: ${dir} has uncommitted changes (${dirty.length} file${dirty.length === 1 ? "" : "s"}: ${
-      dirty.slice(0, 3).map((l) => l.slice(3)).join(", ")
-    }${dirty.length > 3 ? ", ..." : ""}); it was left as it is`,
+    `${address}: ${dir} has uncommitted changes (${describeDirty(dirty)}); it was left as it is`,
     { hint: "commit and push them, or re-run with --force to move the edited checkout to the trash" },
   );
 }

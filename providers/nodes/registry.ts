@@ -107,7 +107,8 @@ export function isBadStatus(status: string | null | undefined, kind: "node" | "v
   return status === `${prefix}Banned` || status === `${prefix}Deleted`;
 }
 
-function statusWord(status: string | null | undefined): string {
+/** "banned", "deleted", ... of a node or version status, for messages. */
+export function statusWord(status: string | null | undefined): string {
   return (status ?? "").replace(/^Node(Version)?Status/, "").toLowerCase() || "unknown";
 }
 

@@ -13,9 +13,10 @@
  *   the warning says how to run it by hand if the node needs more than its requirements.
  */
 import { normalizeName } from "../packages/lockfile.ts";
+import { TORCH_PACKAGES } from "../packages/torch.ts";
 import { parse } from "smol-toml";
 
-export const TORCH_FAMILY = new Set(["torch", "torchvision", "torchaudio"]);
+const TORCH_FAMILY = new Set<string>(TORCH_PACKAGES);
 
 export interface ParsedRequirements {
   requirements: string[];

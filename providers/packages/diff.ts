@@ -5,6 +5,7 @@
 import type { Action } from "../../reconcile/types.ts";
 import { normalizeName } from "./lockfile.ts";
 import { compareVersions } from "./markers.ts";
+import { requirementName } from "./resolve.ts";
 
 /** What the package provider observed (JSON, fingerprinted into the plan). */
 export type PackagesObserved = {
@@ -184,9 +185,7 @@ export function captureUserPackages(
   o: PackagesObserved,
 ): { path: string[]; value: string[] } | null {
   const extra = packageChanges(o.installed, o.target).remove;
-  const have = new Set(
-    existingUserGroup.map((r) => normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)/.exec(r)?.[1] ?? r)),
-  );
+  const have = new Set(existingUserGroup.map(requirementName));
   const added = Object.entries(extra).filter(([n]) => !have.has(n)).map(([n, v]) => `${n}==${v}`);
   if (added.length === 0) return null;
   return { path: ["dependency-groups", USER_GROUP], value: [...existingUserGroup, ...added] };

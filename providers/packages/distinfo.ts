@@ -17,7 +17,8 @@ export interface VenvInfo {
   sitePackages: string[];
 }
 
-function venvPython(venvDir: string): string {
+/** The interpreter inside a venv. */
+export function venvPython(venvDir: string): string {
   return Deno.build.os === "windows"
     ? join(venvDir, "Scripts", "python.exe")
     : join(venvDir, "bin", "python");

@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import { parse } from "smol-toml";
+import { errorMessage } from "../../lib/errors.ts";
 import {
   exists,
   readJsonIfExists,
@@ -51,7 +52,7 @@ function canonical(v: unknown): unknown {
 }
 
 /** Hash of what uv reads from pyproject (project deps, groups, [tool.uv]) together with the lock text. */
-export async function lockStamp(pyprojectText: string, lockText: string): Promise<string> {
+export function lockStamp(pyprojectText: string, lockText: string): string {
   // deno-lint-ignore no-explicit-any -- arbitrary TOML; only hashed
   const data = parse(pyprojectText) as any;
   const p = data.project ?? {};
@@ -65,7 +66,7 @@ export async function lockStamp(pyprojectText: string, lockText: string): Promis
     "dependency-groups": data["dependency-groups"],
     uv: data.tool?.uv,
   };
-  return await sha256Hex(JSON.stringify(canonical(relevant)) + "\n" + lockText);
+  return sha256Hex(JSON.stringify(canonical(relevant)) + "\n" + lockText);
 }
 
 async function stampKnown(paths: EnvPaths, key: string): Promise<boolean> {
@@ -85,7 +86,7 @@ async function recordSynced(paths: EnvPaths, pyprojectText: string, lockText: st
   const dir = join(stateDir(paths), "synced");
   await writeFileAtomic(join(dir, "pyproject.toml"), pyprojectText);
   await writeFileAtomic(join(dir, "uv.lock"), lockText);
-  await addStamp(paths, await lockStamp(pyprojectText, lockText));
+  await addStamp(paths, lockStamp(pyprojectText, lockText));
 }
 
 /** How lock freshness was decided; kept out of the observed data so the plan fingerprint stays stable. */
@@ -109,16 +110,14 @@ export async function observePackagesDetailed(
 
   let python: PackagesObserved["python"] = null;
   if (!usable) {
-    python = await findPython(wanted).catch((e) => ({ error: String(e.message ?? e) }));
+    python = await findPython(wanted).catch((e) => ({ error: errorMessage(e) }));
   }
 
   let lock: PackagesObserved["lock"] = "missing";
   let lockCheckedBy: LockCheck = "none";
   let targetLock = desired.lockText;
-  if (
-    desired.lockText !== null &&
-    await stampKnown(paths, await lockStamp(desired.pyprojectText, desired.lockText))
-  ) {
+  const stamp = desired.lockText === null ? null : lockStamp(desired.pyprojectText, desired.lockText);
+  if (stamp !== null && await stampKnown(paths, stamp)) {
     lock = "current";
     lockCheckedBy = "stamp";
   } else {
@@ -128,9 +127,7 @@ export async function observePackagesDetailed(
       lock = targetLock === desired.lockText ? "current" : "stale";
       lockCheckedBy = "uv";
       // A cache, not state: the next plan over the same pair skips the trial lock.
-      if (lock === "current") {
-        await addStamp(paths, await lockStamp(desired.pyprojectText, desired.lockText)).catch(() => {});
-      }
+      if (lock === "current" && stamp !== null) await addStamp(paths, stamp).catch(() => {});
     }
   }
   const envVersion = usable ? venv.python! : python && "version" in python ? python.version : wanted;

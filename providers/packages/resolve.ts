@@ -9,7 +9,7 @@ import { parse } from "smol-toml";
 import { CdError } from "../../lib/errors.ts";
 import { readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
 import type { EnvPaths } from "../../workspace/paths.ts";
-import { inspectVenv } from "./distinfo.ts";
+import { inspectVenv, venvPython } from "./distinfo.ts";
 import { normalizeName } from "./lockfile.ts";
 import { findPython } from "./python.ts";
 import { Uv } from "./uv.ts";
@@ -34,7 +34,7 @@ export async function withProjectCopy<T>(
 export async function lockPython(paths: EnvPaths, pyprojectText: string): Promise<string | undefined> {
   const venv = await inspectVenv(paths.venv);
   if (venv.state === "ok") {
-    return join(paths.venv, Deno.build.os === "windows" ? "Scripts/python.exe" : "bin/python");
+    return venvPython(paths.venv);
   }
   const wanted = pythonVersionOf(pyprojectText);
   if (!wanted) return undefined;

@@ -7,6 +7,7 @@ import { delimiter, isAbsolute, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
 import type { WorkspacePaths } from "../../workspace/paths.ts";
+import { venvPython } from "./distinfo.ts";
 
 const INSTALL_HINT = "install uv with 'pip install uv' (or see https://docs.astral.sh/uv/), " +
   "or point COMFYDOCK_UV at the uv binary";
@@ -47,18 +48,16 @@ export class Uv {
     return new Uv(onPath, ws.uvCache);
   }
 
+  #env(): Record<string, string> {
+    return { UV_CACHE_DIR: this.cacheDir, UV_PYTHON_DOWNLOADS: "never", NO_COLOR: "1" };
+  }
+
   /** Runs uv with the fixed environment; a failure becomes UV_FAILED carrying uv's stderr. */
   async exec(args: string[], opts: UvRunOptions = {}): Promise<RunResult> {
-    const env: Record<string, string> = {
-      UV_CACHE_DIR: this.cacheDir,
-      UV_PYTHON_DOWNLOADS: "never",
-      NO_COLOR: "1",
-      ...opts.env,
-    };
     try {
       return await run(this.bin, args, {
         cwd: opts.cwd,
-        env,
+        env: { ...this.#env(), ...opts.env },
         onLine: opts.onLine,
         errorCode: "UV_FAILED",
         hint: opts.hint ?? "read uv's message above; fix .cec/pyproject.toml or run 'comfydock plan' again",
@@ -74,10 +73,6 @@ export class Uv {
     }
   }
 
-  async version(): Promise<string> {
-    return (await this.exec(["--version"])).stdout.trim();
-  }
-
   /**
    * Creates (or re-creates) a venv at venvDir with exactly this interpreter; no pip seeded. `relocatable`:
    * scripts and activation find the venv from their own location (a venv built in a staging dir and renamed).
@@ -88,13 +83,10 @@ export class Uv {
     await this.exec(args, { hint: `check that ${pythonPath} is a working Python interpreter` });
   }
 
-  /**
-   * `uv lock` in projectDir (writes projectDir/uv.lock). `check`: only verify the lock is up to date
-   * (exit 1 -> UV_FAILED with uv's message; see `lockIsCurrent` for a boolean answer).
-   */
+  /** `uv lock` in projectDir (writes projectDir/uv.lock). */
   async lock(
     projectDir: string,
-    opts: { check?: boolean; python?: string; offline?: boolean; onLine?: (l: string) => void } = {},
+    opts: { python?: string; onLine?: (l: string) => void } = {},
   ): Promise<void> {
     await this.exec(lockArgs(opts), {
       cwd: projectDir,
@@ -110,7 +102,7 @@ export class Uv {
   ): Promise<boolean> {
     const r = await run(this.bin, lockArgs({ ...opts, check: true }), {
       cwd: projectDir,
-      env: { UV_CACHE_DIR: this.cacheDir, UV_PYTHON_DOWNLOADS: "never", NO_COLOR: "1" },
+      env: this.#env(),
       check: false,
     });
     if (r.code === 0) return true;
@@ -133,8 +125,6 @@ export class Uv {
     venvDir: string,
     opts: {
       frozen?: boolean;
-      locked?: boolean;
-      dryRun?: boolean;
       /** Packages to reinstall even if present (a dist-info with no METADATA is invisible to plain sync). */
       reinstall?: string[];
       onLine?: (l: string) => void;
@@ -142,8 +132,6 @@ export class Uv {
   ): Promise<void> {
     const args = ["sync", "--all-groups", "--no-install-project"];
     if (opts.frozen) args.push("--frozen");
-    if (opts.locked) args.push("--locked");
-    if (opts.dryRun) args.push("--dry-run");
     for (const p of opts.reinstall ?? []) args.push("--reinstall-package", p);
     await this.exec(args, {
       cwd: projectDir,
@@ -157,10 +145,7 @@ export class Uv {
 
   /** `uv pip <args>` against venvDir (tests use it to drift a venv by hand, like a user would). */
   async pip(venvDir: string, args: string[]): Promise<RunResult> {
-    const python = Deno.build.os === "windows"
-      ? join(venvDir, "Scripts", "python.exe")
-      : join(venvDir, "bin", "python");
-    return await this.exec(["pip", ...args, "--python", python]);
+    return await this.exec(["pip", ...args, "--python", venvPython(venvDir)]);
   }
 }
 

@@ -10,22 +10,14 @@ import { readDesired } from "../../reconcile/desired.ts";
 import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import type { Transaction } from "../../reconcile/types.ts";
 import { envPaths, workspacePaths } from "../../workspace/paths.ts";
-import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
 import { checkResolves } from "../../providers/packages/resolve.ts";
 import { pinTorchConstraints, torchUvConfig } from "../../providers/packages/torch.ts";
 
-const DEFAULT_UV = "/root/.pyenv/versions/3.11.7/bin/uv";
-if (!Deno.env.get("COMFYDOCK_UV")) {
-  try {
-    Deno.statSync(DEFAULT_UV);
-    Deno.env.set("COMFYDOCK_UV", DEFAULT_UV);
-  } catch {
-    // fall back to uv on PATH
-  }
-}
+useLocalUv();
 
 const noopTx: Transaction = {
   stagingDir: () => Deno.makeTempDir(),

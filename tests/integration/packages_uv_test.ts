@@ -8,7 +8,7 @@ import { isCdError } from "../../lib/errors.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import type { Action, Transaction, UndoStep } from "../../reconcile/types.ts";
 import { type EnvPaths, envPaths, workspacePaths } from "../../workspace/paths.ts";
-import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvToml } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS, useLocalUv, wheelhouseUvToml } from "../../fixtures/wheels.ts";
 import type { PackagesObserved } from "../../providers/packages/diff.ts";
 import {
   type LockCheck,
@@ -19,15 +19,7 @@ import { findPython } from "../../providers/packages/python.ts";
 import { checkResolves } from "../../providers/packages/resolve.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 
-const DEFAULT_UV = "/root/.pyenv/versions/3.11.7/bin/uv";
-if (!Deno.env.get("COMFYDOCK_UV")) {
-  try {
-    Deno.statSync(DEFAULT_UV);
-    Deno.env.set("COMFYDOCK_UV", DEFAULT_UV);
-  } catch {
-    // fall back to uv on PATH
-  }
-}
+useLocalUv();
 
 // Any accidental network use fails instead of passing by luck.
 Deno.env.set("UV_OFFLINE", "1");
