@@ -3,16 +3,12 @@
  * throughput against `openssl dgst -sha256` (and `b3sum` when installed) on the same files from the page
  * cache, the quick identity per file, and a rescan of 500 unchanged files.
  */
+import { median } from "./stats.ts";
 import { join } from "node:path";
 import { hashFileFull, hashFiles, quickHash } from "../providers/models/hash.ts";
 import { ModelIndex } from "../providers/models/index_db.ts";
 
 const GiB = 1024 ** 3;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function timed(fn: () => Promise<unknown>, runs: number): Promise<number> {
   const times: number[] = [];

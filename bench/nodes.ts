@@ -4,6 +4,7 @@
  * archive download into the store, requirements, the pyproject edit, the uv resolution check, then plan +
  * apply (extract, marker, rename into place). The download is timed on its own and subtracted.
  */
+import { median } from "./stats.ts";
 import { join } from "node:path";
 import { addEdits, parseNodeSpec, resolveNodeSpec } from "../providers/nodes/add.ts";
 import { downloadArchive } from "../providers/nodes/archive.ts";
@@ -19,10 +20,6 @@ import { startRegistryServer } from "../fixtures/registry_server.ts";
 import { buildWheelhouse, useLocalUv, wheelhouseUvToml } from "../fixtures/wheels.ts";
 
 const FILES = 300;
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-}
 
 /** observeNodes with the marker as apply wrote it, then with its stats dropped (every file hashed). */
 async function benchObserve(customNodes: string, nodeDir: string) {

@@ -12,17 +12,7 @@ import { packageProvider } from "../providers/packages/provider.ts";
 import { findPython } from "../providers/packages/python.ts";
 import { lockPython } from "../providers/packages/resolve.ts";
 import { Uv } from "../providers/packages/uv.ts";
-
-async function median(n: number, fn: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
+import { timeMedian as median } from "./stats.ts";
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 

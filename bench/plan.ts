@@ -3,6 +3,7 @@
  * workflows, generated here and converged with the real CLI; then plan is timed in process (the engine
  * alone) and as the CLI (what CI and the Action pay, Deno start-up included), next to `status`.
  */
+import { median } from "./stats.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelServer } from "../fixtures/model_server.ts";
@@ -26,11 +27,6 @@ async function cli(args: string[], env: Record<string, string>): Promise<number>
   }).output();
   if (out.code !== 0) throw new Error(`comfydock ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   return performance.now() - t0;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 export async function benchPlan(): Promise<string[]> {

@@ -1,7 +1,6 @@
 /** Environment bundles and sharing: export, import (bundle file, git URL or path), pull, push. */
 import type { Command } from "@commander-js/extra-typings";
-import type { Plan } from "../reconcile/types.ts";
-import { confirm, globals, requireWorkspace, resolveEnv } from "./context.ts";
+import { confirm, globals, requireWorkspace, resolveEnv, showPlanAndConfirm } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 
 function kib(n: number): string {
@@ -66,7 +65,6 @@ export function registerBundleCommands(program: Command): void {
       const ws = await requireWorkspace();
       const g = globals(cmd);
       const { importEnvironment, removePendingImportsSync } = await import("../providers/bundles/import.ts");
-      const { renderPlan } = await import("../reconcile/render.ts");
       // Ctrl-C / kill: remove what the import made so far (staging dir, half-made environment), then exit.
       const onSignal = () => {
         removePendingImportsSync();
@@ -80,10 +78,7 @@ export function registerBundleCommands(program: Command): void {
         name: opts.name,
         apply: opts.apply,
         log: step,
-        confirm: async (plan: Plan) => {
-          if (!ui.json) println(renderPlan(plan, paint));
-          return await confirm(`Apply these ${plan.actions.length} action(s) to '${plan.environment}'?`);
-        },
+        confirm: showPlanAndConfirm,
       }).finally(() => {
         for (const s of signals) Deno.removeSignalListener(s, onSignal);
       });

@@ -9,7 +9,8 @@ import {
   workspaceRoot,
 } from "../workspace/paths.ts";
 import { readJsonIfExists } from "../lib/fsx.ts";
-import { ui } from "../lib/ui.ts";
+import { paint, ui } from "../lib/ui.ts";
+import type { Plan } from "../reconcile/types.ts";
 
 export interface GlobalFlags {
   env?: string;
@@ -71,4 +72,11 @@ export async function confirm(question: string): Promise<boolean> {
   const { confirm: ask, isCancel } = await import("@clack/prompts");
   const answer = await ask({ message: question });
   return !isCancel(answer) && answer === true;
+}
+
+/** Shows the plan a change leads to and asks before applying it (the `confirm` of changeDesired and friends). */
+export async function showPlanAndConfirm(plan: Plan): Promise<boolean> {
+  const { renderPlan } = await import("../reconcile/render.ts");
+  if (!ui.json) console.log(renderPlan(plan, paint));
+  return await confirm(`Apply these ${plan.actions.length} action(s) to '${plan.environment}'?`);
 }

@@ -1,7 +1,7 @@
 /** Workspace and environment lifecycle: init, create, list, use, delete, run, config, comfyui update. */
 import type { Command } from "@commander-js/extra-typings";
-import { confirm, globals, requireWorkspace, resolveEnv } from "./context.ts";
-import { info, paint, printJson, println, ui } from "../lib/ui.ts";
+import { confirm, globals, requireWorkspace, resolveEnv, showPlanAndConfirm } from "./context.ts";
+import { info, paint, printJson, println } from "../lib/ui.ts";
 import { type EnvPaths, workspaceRoot } from "../workspace/paths.ts";
 
 function gib(bytes: number): string {
@@ -230,12 +230,8 @@ export function registerEnvCommands(program: Command): void {
     .argument("[version]", "TAG|COMMIT|latest").action(async (version, _o, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
       const { updateComfyUI } = await import("../workspace/environment.ts");
-      const { renderPlan } = await import("../reconcile/render.ts");
       const r = await updateComfyUI(paths, version ?? "latest", {
-        confirm: async (plan) => {
-          if (!ui.json) println(renderPlan(plan, paint));
-          return await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`);
-        },
+        confirm: showPlanAndConfirm,
       });
       if (globals(cmd).json) return printJson(r);
       const same = r.from.commit === r.to.commit;

@@ -4,7 +4,7 @@ import { CdError } from "../lib/errors.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { WorkspacePaths } from "../workspace/paths.ts";
 import type { ModelIndex, ModelInfo, ScanProgress, ScanResult } from "../providers/models/index_db.ts";
-import { confirm, globals, requireWorkspace, resolveEnv } from "./context.ts";
+import { globals, requireWorkspace, resolveEnv, showPlanAndConfirm } from "./context.ts";
 
 /** A bytes/s + ETA bar on a terminal; nothing when stderr is piped or in --json mode. */
 async function scanProgress(): Promise<{ onProgress?: (p: ScanProgress) => void; stop: () => void }> {
@@ -79,15 +79,12 @@ async function change(
 ): Promise<void> {
   const paths = await resolveEnv(envName);
   const { changeDesired } = await import("../reconcile/change.ts");
-  const { renderPlan, summarize } = await import("../reconcile/render.ts");
+  const { summarize } = await import("../reconcile/render.ts");
   const result = await changeDesired(paths, {
     edits: [edit],
     message,
     apply,
-    confirm: async (plan) => {
-      if (!ui.json) println(renderPlan(plan, paint));
-      return await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`);
-    },
+    confirm: showPlanAndConfirm,
   }, { log: step });
   if (ui.json) {
     printJson({ commit: result.commit, plan: result.plan, applied: result.applied });

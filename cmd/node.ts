@@ -1,6 +1,6 @@
 /** Custom nodes: add, remove, update, list, find, show, index update. */
 import type { Command } from "@commander-js/extra-typings";
-import { confirm, globals, resolveEnv, workspace } from "./context.ts";
+import { globals, resolveEnv, showPlanAndConfirm, workspace } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { Plan } from "../reconcile/types.ts";
 import type { EnvPaths, WorkspacePaths } from "../workspace/paths.ts";
@@ -20,12 +20,6 @@ async function openRegistry(
   return { registry: new RegistryClient({ cache, refresh }), close: () => cache?.close() };
 }
 
-async function askToApply(plan: Plan): Promise<boolean> {
-  const { renderPlan } = await import("../reconcile/render.ts");
-  if (!ui.json) println(renderPlan(plan, paint));
-  return await confirm(`Apply these ${plan.actions.length} action(s) to '${plan.environment}'?`);
-}
-
 /**
  * Edits .cec, commits, then plans and applies. A change of requirements is re-locked with uv on the way
  * (reconcile/change.ts), so a conflict is reported before any file is written.
@@ -42,7 +36,7 @@ async function change(
     edits,
     message,
     apply,
-    confirm: askToApply,
+    confirm: showPlanAndConfirm,
   }, { log: step, force });
 }
 

@@ -4,7 +4,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { EnvPaths } from "../workspace/paths.ts";
-import { confirm, globals, resolveEnv, workspace } from "./context.ts";
+import { globals, resolveEnv, showPlanAndConfirm, workspace } from "./context.ts";
 
 const NODE_MAP_HELP = "ComfyUI-Manager's extension-node-map.json (default: $COMFYDOCK_NODE_MAP)";
 
@@ -303,7 +303,7 @@ async function importWorkflow(
   const { sourceConfig } = await import("../providers/models/sources.ts");
   const { RegistryClient } = await import("../providers/nodes/registry.ts");
   const { changeDesired } = await import("../reconcile/change.ts");
-  const { renderPlan, summarize } = await import("../reconcile/render.ts");
+  const { summarize } = await import("../reconcile/render.ts");
 
   if (opts.apply && !ui.yes && !Deno.stdin.isTerminal()) {
     // Asked now, not after .cec is committed and the packs and models are fetched.
@@ -353,10 +353,7 @@ async function importWorkflow(
     files: change.files,
     message: `workflow import ${name}${added.length ? `: ${added.join(", ")}` : ""}`,
     apply: opts.apply,
-    confirm: async (p) => {
-      if (!ui.json) println(renderPlan(p, paint));
-      return await confirm(`Apply these ${p.actions.length} action(s) to '${paths.name}'?`);
-    },
+    confirm: showPlanAndConfirm,
   }, { log: step });
 
   if (ui.json) {

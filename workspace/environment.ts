@@ -12,12 +12,9 @@ import { comfyuiUrl } from "../providers/comfyui/mirror.ts";
 import { mergeRequirements, parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import * as git from "../providers/git/git.ts";
+import { venvPython } from "../providers/packages/distinfo.ts";
 import type { EnvPaths, WorkspacePaths } from "./paths.ts";
 import { logEnvEvent, withApplyLog } from "./env_log.ts";
-
-export function venvPython(venv: string): string {
-  return Deno.build.os === "windows" ? join(venv, "Scripts", "python.exe") : join(venv, "bin", "python");
-}
 
 /**
  * Runs `python main.py ARGS` in ComfyUI/ with the environment's venv, stdio inherited; returns the exit

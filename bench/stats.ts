@@ -1,0 +1,15 @@
+/** The one statistic the benchmarks report: the median of repeated runs (robust to a noisy shared machine). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/** Median milliseconds of `n` sequential runs of `fn`. */
+export async function timeMedian(n: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
