@@ -17,14 +17,22 @@ export type {
 } from "./reconcile/types.ts";
 export { type DesiredState, parsePyproject, readDesired } from "./reconcile/desired.ts";
 export { editPyprojectText, type TomlEdit } from "./reconcile/pyproject_edit.ts";
-export { applyPlan, type ApplyResult, diffAll, makePlan, recover } from "./reconcile/engine.ts";
-export { changeDesired, type DesiredChange } from "./reconcile/change.ts";
-export { captureEnvironment } from "./reconcile/capture.ts";
-export { renderPlan, summaryLine } from "./reconcile/render.ts";
+export { applyPlan, type ApplyResult, diffAll, makePlan } from "./reconcile/engine.ts";
+export {
+  type App,
+  type ChangeResult,
+  type ChangeSpec,
+  quietApp,
+  Session,
+  withSession,
+} from "./workspace/session.ts";
+export { type Settings, settingsFromEnv } from "./lib/settings.ts";
+export { captureEnvironment } from "./workspace/capture.ts";
+export { renderPlan, summaryLine } from "./views/plan_text.ts";
 export { readPlanFile } from "./reconcile/plan_file.ts";
-export { rollbackCec } from "./reconcile/rollback.ts";
-export { validateCec } from "./reconcile/validate.ts";
-export { loadProviders } from "./reconcile/providers.ts";
+export { rollbackCec } from "./workspace/rollback.ts";
+export { validateCec } from "./workspace/validate.ts";
+export { loadProviders } from "./workspace/providers.ts";
 
 // Workspaces and environments.
 export {
@@ -33,7 +41,7 @@ export {
   type WorkspacePaths,
   workspacePaths,
   workspaceRoot,
-} from "./workspace/paths.ts";
+} from "./reconcile/paths.ts";
 export {
   deleteEnvironment,
   getActiveEnvironment,
@@ -41,11 +49,11 @@ export {
   initWorkspace,
   listEnvironments,
   setActiveEnvironment,
-  WorkspaceManager,
 } from "./workspace/workspace.ts";
+export { WorkspaceManager } from "./workspace/manager.ts";
 export { createEnvironment } from "./workspace/create.ts";
 export { Environment, runComfyUI, updateComfyUI } from "./workspace/environment.ts";
-export { ConfigManager, getApiKey } from "./workspace/config.ts";
+export { ConfigManager, loadSettings } from "./workspace/config.ts";
 
 // Resources.
 export { RegistryClient as NodeRegistry } from "./providers/nodes/registry.ts";
@@ -54,7 +62,7 @@ export { resolveModelReference } from "./providers/models/resolve.ts";
 export { analyzeWorkflow, parseWorkflowText } from "./providers/workflows/analyze.ts";
 export { NodePackResolver } from "./providers/workflows/node_map.ts";
 export { trackWorkflows, untrackWorkflow } from "./providers/workflows/track.ts";
-export { syncWorkflows } from "./providers/workflows/sync.ts";
+export { syncWorkflows, track, untrack } from "./workspace/workflow_sync.ts";
 export { workflowStatus } from "./providers/workflows/status.ts";
 export { BundleManager } from "./providers/bundles/bundle.ts";
-export { importEnvironment } from "./providers/bundles/import.ts";
+export { importEnvironment } from "./workspace/import.ts";

@@ -6,7 +6,7 @@
 import { join, resolve } from "node:path";
 import { CdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
-import { type EnvPaths, envPaths, envPathsFromCec, type WorkspacePaths } from "../workspace/paths.ts";
+import { type EnvPaths, envPaths, envPathsFromCec, type WorkspacePaths } from "../reconcile/paths.ts";
 
 export interface EnvSpec {
   /** The input as the user wrote it (shown in summaries). */

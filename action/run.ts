@@ -8,8 +8,9 @@
  */
 import { CdError, errorMessage } from "../lib/errors.ts";
 import type { Plan } from "../reconcile/types.ts";
-import { summarize, summaryLine } from "../reconcile/render.ts";
-import { workspacePaths, workspaceRoot } from "../workspace/paths.ts";
+import { summarize, summaryLine } from "../views/plan_text.ts";
+import type { WorkspacePaths } from "../reconcile/paths.ts";
+import { type App, withSession } from "../workspace/session.ts";
 import {
   createGitHubClient,
   type GitHubClient,
@@ -17,14 +18,8 @@ import {
   planMarker,
   scrubSecret,
 } from "../providers/github/client.ts";
-import { renderDriftReport } from "../providers/github/drift_report.ts";
-import {
-  code,
-  fence,
-  GITHUB_BODY_LIMIT,
-  planDiffBlock,
-  truncateMarkdown,
-} from "../providers/github/markdown.ts";
+import { renderDriftReport } from "../views/drift.ts";
+import { code, fence, GITHUB_BODY_LIMIT, planDiffBlock, truncateMarkdown } from "../views/markdown.ts";
 import type { ActionCommand, ActionInputs, PullRequestRef } from "./inputs.ts";
 import { pullRequestOf } from "./inputs.ts";
 import { type EnvSpec, resolveEnvironments } from "./env_spec.ts";
@@ -71,29 +66,34 @@ export interface ActionResult {
 }
 
 export interface ActionDeps {
+  /** The workspace the environments live in. */
+  ws: WorkspacePaths;
+  /** What runs each environment (default: the engine, through `app`). */
   runEnv?: EnvRunner;
+  /** The App the engine runner is handed (needed unless `runEnv` is given). */
+  app?: App;
   github?: (opts: GitHubClientOptions) => Promise<GitHubClient>;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
 
 /** The engine: plan, and for `apply` carry the plan out (logged in the environment's log, as the CLI's apply). */
-export const engineRunner: EnvRunner = async (spec) => {
-  const { makePlan, applyPlan } = await import("../reconcile/engine.ts");
-  const { renderPlan } = await import("../reconcile/render.ts");
-  const { withApplyLog } = await import("../workspace/env_log.ts");
-  const { step } = await import("../lib/ui.ts");
-  const { paths } = spec;
-  const { plan } = await makePlan(paths, { log: step });
-  if (spec.command === "apply" && plan.actions.length > 0) {
-    await withApplyLog(paths, plan, () => applyPlan(paths, plan, { log: step }));
-  }
-  return {
-    plan,
-    rendered: renderPlan(plan),
-    exitcode: spec.command === "apply" || plan.actions.length === 0 ? 0 : 2,
+export function engineRunner(app: App): EnvRunner {
+  return async (spec) => {
+    const { renderPlan } = await import("../views/plan_text.ts");
+    const mode = spec.command === "apply" ? "write" : "read";
+    const plan = await withSession(app, spec.paths, `action ${spec.command}`, mode, async (s) => {
+      const { plan } = await s.plan();
+      if (spec.command === "apply" && plan.actions.length > 0) await s.apply(plan);
+      return plan;
+    });
+    return {
+      plan,
+      rendered: renderPlan(plan),
+      exitcode: spec.command === "apply" || plan.actions.length === 0 ? 0 : 2,
+    };
   };
-};
+}
 
 function asCdError(e: unknown, code: string): CdError {
   return e instanceof CdError ? e : new CdError(code, errorMessage(e), { cause: e });
@@ -129,7 +129,7 @@ function envMarkdown(command: ActionCommand, r: EnvReport, opts: { runUrl?: stri
           command === "plan" ? "plan" : "what was applied"
         }</summary>`,
         "",
-        planDiffBlock(r.outcome.rendered),
+        planDiffBlock(plan),
         "",
         "</details>",
       );
@@ -177,10 +177,14 @@ async function readEvent(path: string | undefined): Promise<unknown> {
 }
 
 /** Runs the command on every environment; a bad input or a failure is reported and the others go on. */
-async function runEnvironments(inputs: ActionInputs, runEnv: EnvRunner, log: (line: string) => void) {
+async function runEnvironments(
+  inputs: ActionInputs,
+  ws: WorkspacePaths,
+  runEnv: EnvRunner,
+  log: (line: string) => void,
+) {
   const envs: EnvReport[] = [];
   const blank = { outcome: null, error: null, github: null, githubError: null };
-  const ws = workspacePaths(workspaceRoot());
   const { specs, errors } = await resolveEnvironments(inputs.environments, inputs.workingDirectory, ws);
   for (const b of errors) envs.push({ ...blank, input: b.input, name: b.input, error: b.error });
   for (const spec of specs) {
@@ -291,7 +295,7 @@ async function writePlanJson(inputs: ActionInputs, envs: EnvReport[]): Promise<s
   return path;
 }
 
-export async function runAction(inputs: ActionInputs, deps: ActionDeps = {}): Promise<ActionResult> {
+export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise<ActionResult> {
   const { command } = inputs;
   const errors: CdError[] = [];
   const notes: string[] = [];
@@ -305,7 +309,8 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps = {}): Pr
 
   let envs: EnvReport[] = [];
   try {
-    envs = await runEnvironments(inputs, deps.runEnv ?? engineRunner, deps.log ?? (() => {}));
+    const runEnv = deps.runEnv ?? engineRunner(deps.app!);
+    envs = await runEnvironments(inputs, deps.ws, runEnv, deps.log ?? (() => {}));
   } catch (e) {
     errors.push(asCdError(e, "ACTION_INPUT"));
   }

@@ -10,8 +10,10 @@ import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../fixture
 import * as git from "../providers/git/git.ts";
 import { ui } from "../lib/ui.ts";
 import { createEnvironment } from "../workspace/create.ts";
-import { envPaths, workspacePaths } from "../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../reconcile/paths.ts";
 import { initWorkspace } from "../workspace/workspace.ts";
+import { loadProviders } from "../workspace/providers.ts";
+import { testApp, testSettings } from "../fixtures/app.ts";
 
 const FILES = 1000;
 const MB = 30;
@@ -48,7 +50,7 @@ export async function benchEnv(): Promise<string[]> {
     };
     const time = async (name: string) => {
       const t = performance.now();
-      await createEnvironment(ws, name, opts);
+      await createEnvironment(testApp(ws), name, opts);
       return (performance.now() - t) / 1000;
     };
     const cold = await time("first");
@@ -58,10 +60,11 @@ export async function benchEnv(): Promise<string[]> {
     const median = warm[1];
     // `comfydock run` plans before starting ComfyUI (drift warning): what that check costs.
     const { makePlan } = await import("../reconcile/engine.ts");
+    const engine = { providers: await loadProviders(), settings: testSettings() };
     const checks: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t = performance.now();
-      await makePlan(envPaths(ws, "first"));
+      await makePlan(envPaths(ws, "first"), engine);
       checks.push(performance.now() - t);
     }
     checks.sort((a, b) => a - b);

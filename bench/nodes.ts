@@ -15,6 +15,7 @@ import { checkResolves } from "../providers/packages/resolve.ts";
 import { applyPlan, makePlan } from "../reconcile/engine.ts";
 import { readDesired } from "../reconcile/desired.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
+import { testSettings } from "../fixtures/app.ts";
 import { makeNodeEnv } from "../fixtures/node_env.ts";
 import { startRegistryServer } from "../fixtures/registry_server.ts";
 import { buildWheelhouse, useLocalUv, wheelhouseUvToml } from "../fixtures/wheels.ts";
@@ -88,30 +89,32 @@ export async function benchNodes(): Promise<string[]> {
       { name: "liby", version: "2.0.0", requires: ["libx>=1"] },
     ]);
     const paths = await makeNodeEnv(join(root, "ws"));
+    const settings = testSettings();
+    const ctx = { paths, settings };
     await Deno.writeTextFile(
       paths.pyproject,
       (await Deno.readTextFile(paths.pyproject)) + wheelhouseUvToml(wheels),
     );
     // Warm uv's cache on the wheelhouse, as any second `node add` would find it.
-    await checkResolves(paths, await Deno.readTextFile(paths.pyproject));
+    await checkResolves(ctx, await Deno.readTextFile(paths.pyproject));
 
     const t0 = performance.now();
     const dl = await downloadArchive(`${server.url}/dl/bench-pack/1.0.0.zip`, "bench-pack");
     const download = performance.now() - t0;
 
     const start = performance.now();
-    const registry = new RegistryClient();
+    const registry = RegistryClient.fromSettings(settings);
     const resolved = await resolveNodeSpec(parseNodeSpec("bench-pack"), { paths, registry });
     const tResolve = performance.now();
     const desired = await readDesired(paths);
     const { text } = await editPyprojectText(desired.pyprojectText, addEdits(desired.pyproject, [resolved]));
-    await checkResolves(paths, text);
+    await checkResolves(ctx, text);
     await Deno.writeTextFile(paths.pyproject, text);
     const tCheck = performance.now();
-    const { plan } = await makePlan(paths, { providers: [nodeProvider] });
-    await applyPlan(paths, plan, { providers: [nodeProvider] });
+    const { plan } = await makePlan(paths, { providers: [nodeProvider], settings });
+    await applyPlan(paths, plan, { providers: [nodeProvider], settings });
     const end = performance.now();
-    const again = await makePlan(paths, { providers: [nodeProvider] });
+    const again = await makePlan(paths, { providers: [nodeProvider], settings });
     if (again.plan.actions.length !== 0) throw new Error("bench: the node is not installed after apply");
     const observe = await benchObserve(paths.customNodes, join(paths.customNodes, "bench-pack"));
 

@@ -6,13 +6,14 @@
 import { join } from "node:path";
 import { buildWheelhouse, fillerWheels, STANDARD_WHEELS, wheelhouseUvToml } from "../fixtures/wheels.ts";
 import { readDesired } from "../reconcile/desired.ts";
-import { envPaths, workspacePaths } from "../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../reconcile/paths.ts";
 import { findSitePackages, readInstalled } from "../providers/packages/distinfo.ts";
 import { packageProvider } from "../providers/packages/provider.ts";
 import { findPython } from "../providers/packages/python.ts";
 import { lockPython } from "../providers/packages/resolve.ts";
 import { Uv } from "../providers/packages/uv.ts";
 import { timeMedian as median } from "./stats.ts";
+import { testSettings } from "../fixtures/app.ts";
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
@@ -32,10 +33,11 @@ export async function benchPackages(): Promise<string[]> {
           "0".repeat(40)
         }"\npython_version = "3.11"\n`,
     );
-    const ctx = { paths, readOnly: true };
+    const settings = testSettings();
+    const ctx = { paths, settings, readOnly: true };
     const plan = async () => {
       const desired = await readDesired(paths);
-      return packageProvider.diff(desired, await packageProvider.observe(desired, ctx));
+      return packageProvider.diff(desired, await packageProvider.observe(desired, ctx)).actions;
     };
     const tx = {
       stagingDir: () => Deno.makeTempDir({ dir: tmp }),
@@ -46,12 +48,12 @@ export async function benchPackages(): Promise<string[]> {
       log: () => {},
     };
     const tCreate = performance.now();
-    for (const a of await plan()) await packageProvider.apply(a, tx, { paths, readOnly: false });
+    for (const a of await plan()) await packageProvider.apply(a, tx, { ...ctx, readOnly: false });
     const createMs = performance.now() - tCreate;
     const sp = await findSitePackages(paths.venv);
     const dists = Object.keys((await readInstalled(sp)).dists).length;
-    const uv = await Uv.locate(paths.workspace);
-    const py = await lockPython(paths, await Deno.readTextFile(paths.pyproject));
+    const uv = await Uv.locate(paths.workspace, settings);
+    const py = await lockPython({ paths, settings }, await Deno.readTextFile(paths.pyproject));
 
     const readMs = await median(20, () => readInstalled(sp));
     const hitMs = await median(20, plan);
@@ -63,7 +65,7 @@ export async function benchPackages(): Promise<string[]> {
     });
     const checkMs = await median(5, () => uv.lockIsCurrent(paths.cec, { python: py }));
     const syncMs = await median(5, () => uv.sync(paths.cec, paths.venv, { frozen: true }));
-    const findMs = await median(5, () => findPython("3.11"));
+    const findMs = await median(5, () => findPython(settings.system, "3.11"));
     return [
       `packages: venv with ${dists} dists; first create (venv + lock + sync) ${ms(createMs)}`,
       `packages: read dist-info METADATA: ${ms(readMs)}`,
@@ -71,7 +73,7 @@ export async function benchPackages(): Promise<string[]> {
       `packages: plan, stamp miss (trial uv lock in a copy): ${ms(missMs)}`,
       `packages: uv lock --check (reference): ${ms(checkMs)}`,
       `packages: no-op uv sync --frozen --all-groups: ${ms(syncMs)}`,
-      `packages: findPython("3.11"): ${ms(findMs)}`,
+      `packages: findPython(settings.system, "3.11"): ${ms(findMs)}`,
     ];
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

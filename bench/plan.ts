@@ -10,6 +10,10 @@ import { ModelServer } from "../fixtures/model_server.ts";
 import { createRealEnv } from "../fixtures/real_env.ts";
 import { startRegistryServer } from "../fixtures/registry_server.ts";
 import { makePlan } from "../reconcile/engine.ts";
+import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
+import { loadProviders } from "../workspace/providers.ts";
+import { withSession } from "../workspace/session.ts";
+import { testApp, testSettings } from "../fixtures/app.ts";
 import { benchStartup } from "./startup.ts";
 
 const NODES = 50;
@@ -53,8 +57,7 @@ export async function benchPlan(): Promise<string[]> {
     await cli(["node", "add", ...Array.from({ length: NODES }, (_, i) => `pack-${i}`), "--no-apply"], env);
     await cli(["model", "scan", "--full", join(root, "my-models")], env);
     const { ModelIndex } = await import("../providers/models/index_db.ts");
-    const { changeDesired } = await import("../reconcile/change.ts");
-    const edits = [];
+    const edits: TomlEdit[] = [];
     {
       using index = ModelIndex.open(paths.workspace.modelIndexDb);
       for (let i = 0; i < MODELS; i++) {
@@ -73,7 +76,13 @@ export async function benchPlan(): Promise<string[]> {
         });
       }
     }
-    await changeDesired(paths, { edits, message: `add ${MODELS} models`, apply: false });
+    await withSession(
+      testApp(paths.workspace),
+      paths,
+      "bench",
+      "write",
+      (s) => s.change({ message: `add ${MODELS} models`, apply: false, edit: () => ({ edits }) }),
+    );
     await Deno.mkdir(paths.userWorkflows, { recursive: true });
     for (let i = 0; i < WORKFLOWS; i++) {
       const wf = {
@@ -92,9 +101,10 @@ export async function benchPlan(): Promise<string[]> {
     const inProcess: number[] = [];
     let actions = -1;
     const prevHome = Deno.env.get("COMFYDOCK_HOME");
+    const engine = { providers: await loadProviders(), settings: testSettings() };
     for (let i = 0; i < 5; i++) {
       const t = performance.now();
-      const { plan } = await makePlan(paths);
+      const { plan } = await makePlan(paths, engine);
       inProcess.push(performance.now() - t);
       actions = plan.actions.length;
     }

@@ -5,12 +5,14 @@
 import { join } from "node:path";
 import { makeEnvSkeleton } from "../fixtures/env_skeleton.ts";
 import { withTempDir } from "../fixtures/tmp.ts";
+import { testApp } from "../fixtures/app.ts";
 import { readDesired } from "../reconcile/desired.ts";
-import type { EngineOptions } from "../reconcile/engine.ts";
+import { recordSynced } from "../providers/workflows/files.ts";
 import { NodePackResolver } from "../providers/workflows/node_map.ts";
 import { workflowProvider } from "../providers/workflows/provider.ts";
 import { workflowStatus } from "../providers/workflows/status.ts";
-import { commitWorkflowChange, syncWorkflows } from "../providers/workflows/sync.ts";
+import { syncWorkflows } from "../workspace/workflow_sync.ts";
+import { withSession } from "../workspace/session.ts";
 import { TRACKED, trackWorkflows } from "../providers/workflows/track.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 
@@ -41,9 +43,9 @@ export async function benchWorkflows(): Promise<string[]> {
     [{ classType: "ImpactWildcardProcessor", pack: "comfyui-impact-pack", source: "registry" }],
     new Set(),
   );
-  const engine: EngineOptions = { providers: [workflowProvider] };
   return await withTempDir(async (root) => {
     const paths = await makeEnvSkeleton(root, "bench");
+    const app = testApp(paths.workspace, { providers: [workflowProvider] });
     await Deno.mkdir(join(paths.userWorkflows, "batch"), { recursive: true });
     for (let i = 0; i < COUNT; i++) {
       await Deno.writeTextFile(join(paths.userWorkflows, i % 2 ? "batch" : "", `wf_${i}.json`), generated(i));
@@ -60,11 +62,19 @@ export async function benchWorkflows(): Promise<string[]> {
     const perEntry = Object.entries(table).map(([name, value]) => ({ path: [...TRACKED, name], value }));
     const [, perEntryMs] = await timed(() => editPyprojectText(text, perEntry));
     const [, batchedMs] = await timed(() => editPyprojectText(text, change.edits));
-    const [, commitMs] = await timed(() => commitWorkflowChange(paths, change, "bench: track all", engine));
+    // What `workflow track` does after the analysis: one change through the session, then the sync base moves.
+    const [, commitMs] = await timed(() =>
+      withSession(app, paths, "bench", "write", async (s) => {
+        const r = await s.change({ message: "bench: track all", apply: false, edit: () => change });
+        if (r.commit) await recordSynced(paths, change.synced);
+      })
+    );
 
     const [rows, statusMs] = await timed(async () => await workflowStatus(paths, await readDesired(paths)));
     const inSync = rows.filter((r) => r.state === "in-sync").length;
-    const [, idleSyncMs] = await timed(() => syncWorkflows(paths, { resolver, engine }));
+    const [, idleSyncMs] = await timed(() =>
+      withSession(app, paths, "bench", "write", (s) => syncWorkflows(s, { resolver }))
+    );
 
     for (let i = 0; i < CHANGED; i++) {
       await Deno.writeTextFile(
@@ -77,7 +87,9 @@ export async function benchWorkflows(): Promise<string[]> {
         generated(j, 2),
       );
     }
-    const [r, busySyncMs] = await timed(() => syncWorkflows(paths, { resolver, engine }));
+    const [r, busySyncMs] = await timed(() =>
+      withSession(app, paths, "bench", "write", (s) => syncWorkflows(s, { resolver }))
+    );
     const after = await workflowStatus(paths, await readDesired(paths));
     const stillOff = after.filter((e) => e.tracked && e.state !== "in-sync").length;
 

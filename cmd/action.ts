@@ -4,13 +4,16 @@ import type { Command } from "@commander-js/extra-typings";
 export function registerActionCommand(program: Command): void {
   program.command("action")
     .description("GitHub Action entrypoint (reads INPUT_* and GITHUB_* variables; see action.yml)")
-    .action(async () => {
+    .action(async (_o, cmd) => {
       const { readActionInputs } = await import("../action/inputs.ts");
+      const { appFor, globals } = await import("./context.ts");
       const { runAction } = await import("../action/run.ts");
       const { scrubSecret } = await import("../providers/github/client.ts");
       const { info, println, step, ui } = await import("../lib/ui.ts");
       const inputs = readActionInputs(Deno.env.toObject(), Deno.cwd());
-      const result = await runAction(inputs, { log: step });
+      // The Action never asks: the workflow's trigger is the request (auto-approve).
+      const app = await appFor(globals(cmd), { confirm: () => Promise.resolve(true) });
+      const result = await runAction(inputs, { ws: app.ws, app, log: step });
       const scrub = (s: string) => scrubSecret(s, inputs.token);
       if (ui.json) {
         println(scrub(JSON.stringify(

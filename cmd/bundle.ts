@@ -1,6 +1,6 @@
 /** Environment bundles and sharing: export, import (bundle file, git URL or path), pull, push. */
 import type { Command } from "@commander-js/extra-typings";
-import { confirm, globals, requireWorkspace, resolveEnv, showPlanAndConfirm } from "./context.ts";
+import { appFor, changeOutcome, confirm, globals, resolveEnv, withEnv } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 
 function kib(n: number): string {
@@ -28,7 +28,7 @@ export function registerBundleCommands(program: Command): void {
       const paths = await resolveEnv(name ?? globals(cmd).env);
       const out = opts.out ?? `${paths.name}.comfydock.tar.gz`;
       const { exists } = await import("../lib/fsx.ts");
-      if (await exists(out) && !await confirm(`${out} exists. Replace it?`)) {
+      if (await exists(out) && !await confirm(`${out} exists. Replace it?`, { destructive: true })) {
         info("Export cancelled; nothing was written.");
         return;
       }
@@ -62,9 +62,9 @@ export function registerBundleCommands(program: Command): void {
     .option("--name <name>", "environment name (default: the exported environment's / the project's name)")
     .option("--no-apply", "only create the environment's .cec; build it later with 'comfydock apply'")
     .action(async (source, opts, cmd) => {
-      const ws = await requireWorkspace();
       const g = globals(cmd);
-      const { importEnvironment, removePendingImportsSync } = await import("../providers/bundles/import.ts");
+      const app = await appFor(g);
+      const { importEnvironment, removePendingImportsSync } = await import("../workspace/import.ts");
       // Ctrl-C / kill: remove what the import made so far (staging dir, half-made environment), then exit.
       const onSignal = () => {
         removePendingImportsSync();
@@ -74,11 +74,9 @@ export function registerBundleCommands(program: Command): void {
       const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
       for (const s of signals) Deno.addSignalListener(s, onSignal);
       step(`validating ${source}`);
-      const res = await importEnvironment(ws, source, {
+      const res = await importEnvironment(app, source, {
         name: opts.name,
         apply: opts.apply,
-        log: step,
-        confirm: showPlanAndConfirm,
       }).finally(() => {
         for (const s of signals) Deno.removeSignalListener(s, onSignal);
       });
@@ -86,7 +84,9 @@ export function registerBundleCommands(program: Command): void {
         printJson(res);
         return;
       }
-      const from = res.source.type === "bundle"
+      const from = res.source.type === "create"
+        ? "a new .cec"
+        : res.source.type === "bundle"
         ? `bundle ${res.source.file} (environment '${res.source.manifest.source_environment}', ` +
           `comfydock ${res.source.manifest.tool.version}, ${res.source.manifest.created_at})`
         : `${res.source.url}${res.source.commit ? ` at ${res.source.commit.slice(0, 12)}` : ""}`;
@@ -122,28 +122,34 @@ export function registerBundleCommands(program: Command): void {
   program.command("pull").description("git pull the environment's .cec from its remote, then plan+apply")
     .option("--no-apply", "only pull (and validate) .cec")
     .action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { pullCec } = await import("../providers/bundles/import.ts");
-      const r = await pullCec(paths);
+      const { pullCec } = await import("../workspace/import.ts");
+      const { paths, r } = await withEnv(globals(cmd), "pull", "write", async (s) => ({
+        paths: s.paths,
+        r: await pullCec(s, { apply: opts.apply }),
+      }));
       const changed = r.before !== r.after;
-      if (ui.json && (!changed || !opts.apply)) printJson({ environment: paths.name, ...r, changed });
-      else if (!ui.json) {
-        println(
-          changed
-            ? `Pulled ${r.before?.slice(0, 12) ?? "(none)"}..${r.after?.slice(0, 12)} into ${paths.cec}`
-            : "Already up to date.",
-        );
+      if (ui.json) {
+        return printJson({
+          environment: paths.name,
+          before: r.before,
+          after: r.after,
+          changed,
+          plan: r.result?.plan ?? null,
+        });
       }
-      if (changed && opts.apply) {
-        const { planAndApply } = await import("./reconcile.ts");
-        await planAndApply(paths);
-      }
+      if (r.result && !r.result.accepted) return println(changeOutcome(r.result, opts.apply));
+      println(
+        changed
+          ? `Pulled ${r.before?.slice(0, 12) ?? "(none)"}..${r.after?.slice(0, 12)} into ${paths.cec}`
+          : "Already up to date.",
+      );
+      if (r.result) println(changeOutcome(r.result, opts.apply));
     });
 
   program.command("push").description("git push the environment's committed .cec to its remote")
     .action(async (_opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
-      const { pushCec } = await import("../providers/bundles/import.ts");
+      const { pushCec } = await import("../workspace/import.ts");
       const r = await pushCec(paths);
       if (ui.json) printJson({ environment: paths.name, ...r });
       else {

@@ -1,16 +1,17 @@
-/** What every command needs: the global flags and the workspace/environment they point at. */
+/**
+ * What every command needs: the global flags, the workspace and environment they point at, the settings
+ * of this run (read here, once, from the process environment and the workspace config), and the App the
+ * application layer is handed (how to ask, show a plan, report progress).
+ */
 import type { Command } from "@commander-js/extra-typings";
+import process from "node:process";
 import { CdError } from "../lib/errors.ts";
-import {
-  type EnvPaths,
-  envPaths,
-  type WorkspacePaths,
-  workspacePaths,
-  workspaceRoot,
-} from "../workspace/paths.ts";
+import type { Settings } from "../lib/settings.ts";
+import { type EnvPaths, type WorkspacePaths, workspacePaths, workspaceRoot } from "../reconcile/paths.ts";
 import { readJsonIfExists } from "../lib/fsx.ts";
-import { paint, ui } from "../lib/ui.ts";
+import { paint, println, step, ui } from "../lib/ui.ts";
 import type { Plan } from "../reconcile/types.ts";
+import type { App, ChangeResult, ChangeSpec, Session } from "../workspace/session.ts";
 
 export interface GlobalFlags {
   env?: string;
@@ -18,6 +19,7 @@ export interface GlobalFlags {
   yes?: boolean;
   debug?: boolean;
   color?: boolean;
+  lockTimeout?: string;
 }
 
 // deno-lint-ignore no-explicit-any -- commander's typed Command carries per-command generics we don't need here
@@ -26,12 +28,33 @@ export function globals(cmd: Command<any, any, any>): GlobalFlags {
 }
 
 export function workspace(): WorkspacePaths {
-  return workspacePaths(workspaceRoot());
+  return workspacePaths(workspaceRoot(Deno.env.toObject()));
+}
+
+let loaded: Settings | null = null;
+
+/** The settings of this run (environment, workspace config, keys), read once here at the edge. */
+export async function settings(): Promise<Settings> {
+  if (!loaded) {
+    const { loadSettings } = await import("../workspace/config.ts");
+    loaded = await loadSettings(workspace(), Deno.env.toObject());
+  }
+  return loaded;
+}
+
+/** The workspace's ConfigManager (keys from this process's environment first). */
+export async function configManager(): Promise<import("../workspace/config.ts").ConfigManager> {
+  const { ConfigManager } = await import("../workspace/config.ts");
+  return new ConfigManager(await requireWorkspace(), Deno.env.toObject());
 }
 
 export async function requireWorkspace(): Promise<WorkspacePaths> {
   const ws = workspace();
-  const meta = await readJsonIfExists(ws.workspaceJson);
+  const meta = await readJsonIfExists(ws.workspaceJson).catch(() => {
+    throw new CdError("WORKSPACE_JSON_INVALID", `${ws.workspaceJson} is not valid JSON`, {
+      hint: "fix or remove the file, then run 'comfydock init' again",
+    });
+  });
   if (meta === null) {
     throw new CdError("NO_WORKSPACE", `no ComfyDock workspace at ${ws.root}`, {
       hint: "run 'comfydock init' (or set COMFYDOCK_HOME to an existing workspace)",
@@ -50,19 +73,15 @@ export async function resolveEnv(name?: string): Promise<EnvPaths> {
       hint: "pass -e NAME, or choose one with 'comfydock use NAME' ('comfydock list' shows them)",
     });
   }
-  const paths = envPaths(ws, chosen);
-  try {
-    await Deno.stat(paths.cec);
-  } catch {
-    throw new CdError("UNKNOWN_ENVIRONMENT", `no environment '${chosen}' in ${ws.environments}`, {
-      hint: "'comfydock list' shows the environments; 'comfydock create NAME' makes one",
-    });
-  }
-  return paths;
+  const { requireEnvironment } = await import("../workspace/workspace.ts");
+  return await requireEnvironment(ws, chosen);
 }
 
-/** A yes/no question; refused (as an error) when nobody can answer it. */
-export async function confirm(question: string): Promise<boolean> {
+/**
+ * A yes/no question on the terminal (stderr, never stdout). `destructive` questions default to No. With
+ * --yes the answer is yes; without a terminal and without --yes it is an error that says to pass --yes.
+ */
+export async function confirm(question: string, opts: { destructive?: boolean } = {}): Promise<boolean> {
   if (ui.yes) return true;
   if (!Deno.stdin.isTerminal()) {
     throw new CdError("NEEDS_CONFIRMATION", `${question} (no terminal to ask on)`, {
@@ -70,13 +89,89 @@ export async function confirm(question: string): Promise<boolean> {
     });
   }
   const { confirm: ask, isCancel } = await import("@clack/prompts");
-  const answer = await ask({ message: question });
+  const answer = await ask({ message: question, initialValue: !opts.destructive, output: process.stderr });
   return !isCancel(answer) && answer === true;
 }
 
-/** Shows the plan a change leads to and asks before applying it (the `confirm` of changeDesired and friends). */
-export async function showPlanAndConfirm(plan: Plan): Promise<boolean> {
-  const { renderPlan } = await import("../reconcile/render.ts");
-  if (!ui.json) console.log(renderPlan(plan, paint));
-  return await confirm(`Apply these ${plan.actions.length} action(s) to '${plan.environment}'?`);
+/** Renders a plan for people (not in --json mode: there the plan goes into the one result document). */
+export async function printPlan(plan: Plan): Promise<void> {
+  if (ui.json) return;
+  const { renderPlan } = await import("../views/plan_text.ts");
+  println(renderPlan(plan, paint));
+}
+
+function lockTimeoutMs(g: GlobalFlags): number | undefined {
+  if (g.lockTimeout === undefined) return undefined;
+  const s = Number(g.lockTimeout);
+  if (!Number.isFinite(s) || s < 0) {
+    throw new CdError(
+      "INVALID_LOCK_TIMEOUT",
+      `--lock-timeout '${g.lockTimeout}' is not a number of seconds`,
+      {
+        hint: "e.g. --lock-timeout 60",
+      },
+    );
+  }
+  return s * 1000;
+}
+
+/** The App the application layer is handed for this command. */
+export async function appFor(g: GlobalFlags, extra: Partial<App> = {}): Promise<App> {
+  const ws = workspace();
+  const { renderPlan } = await import("../views/plan_text.ts");
+  return {
+    ws,
+    settings: await settings(),
+    log: step,
+    confirm: (q, o) => confirm(q, o),
+    showPlan: (plan) => {
+      if (!ui.json) println(renderPlan(plan, paint));
+    },
+    lockTimeoutMs: lockTimeoutMs(g),
+    ...extra,
+  };
+}
+
+/** Runs `fn` in a session on the chosen environment (the lock held throughout). */
+export async function withEnv<T>(
+  g: GlobalFlags,
+  command: string,
+  mode: "read" | "write",
+  fn: (s: Session, app: App) => Promise<T>,
+  extra: Partial<App> = {},
+): Promise<T> {
+  const paths = await resolveEnv(g.env);
+  const app = await appFor(g, extra);
+  const { withSession } = await import("../workspace/session.ts");
+  return await withSession(app, paths, command, mode, (s) => fn(s, app));
+}
+
+/**
+ * A `.cec` change as a command runs it: a write session on the environment, the change (plan shown and
+ * confirmed inside it), the session closed. `prepare` runs first, outside the lock (network: resolving
+ * nodes, downloading models), so other commands are not kept waiting on it.
+ */
+export async function runChange<P>(
+  g: GlobalFlags,
+  command: string,
+  prepare: (paths: EnvPaths, app: App) => Promise<P>,
+  spec: (prepared: P, s: Session) => ChangeSpec,
+  extra: Partial<App> = {},
+): Promise<{ prepared: P; result: ChangeResult; paths: EnvPaths }> {
+  const paths = await resolveEnv(g.env);
+  const app = await appFor(g, extra);
+  const prepared = await prepare(paths, app);
+  const { withSession } = await import("../workspace/session.ts");
+  const result = await withSession(app, paths, command, "write", (s) => s.change(spec(prepared, s)));
+  return { prepared, result, paths };
+}
+
+/** The closing line of a change for people. */
+export function changeOutcome(r: ChangeResult, apply: boolean): string {
+  if (!r.accepted) return "Cancelled; .cec and the environment are as they were.";
+  if (!apply) {
+    return r.commit ? ".cec committed; run 'comfydock apply' to install." : "Nothing changed in .cec.";
+  }
+  if (r.applied.length) return "Applied: the environment matches .cec.";
+  return r.commit ? ".cec committed; nothing to install." : "Nothing changed.";
 }

@@ -1,8 +1,18 @@
 /** Workspace and environment lifecycle: init, create, list, use, delete, run, config, comfyui update. */
 import type { Command } from "@commander-js/extra-typings";
-import { confirm, globals, requireWorkspace, resolveEnv, showPlanAndConfirm } from "./context.ts";
+import {
+  appFor,
+  configManager,
+  confirm,
+  type GlobalFlags,
+  globals,
+  requireWorkspace,
+  resolveEnv,
+  withEnv,
+  workspace,
+} from "./context.ts";
 import { info, paint, printJson, println } from "../lib/ui.ts";
-import { type EnvPaths, workspaceRoot } from "../workspace/paths.ts";
+import type { EnvPaths } from "../reconcile/paths.ts";
 
 function gib(bytes: number): string {
   return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
@@ -24,14 +34,13 @@ async function readSecret(service: string): Promise<string> {
  * Before `run`: plans (read-only) and warns when the environment differs from `.cec`. Never blocks: the
  * user may want to run what is on disk; a check that cannot be made is reported the same way.
  */
-async function warnOnDrift(paths: EnvPaths): Promise<void> {
-  const [{ makePlan }, { summaryLine }, { errorMessage }] = await Promise.all([
-    import("../reconcile/engine.ts"),
-    import("../reconcile/render.ts"),
+async function warnOnDrift(g: GlobalFlags, paths: EnvPaths): Promise<void> {
+  const [{ summaryLine }, { errorMessage }] = await Promise.all([
+    import("../views/plan_text.ts"),
     import("../lib/errors.ts"),
   ]);
   try {
-    const { plan } = await makePlan(paths);
+    const plan = await withEnv({ ...g, env: paths.name }, "run", "read", async (s) => (await s.plan()).plan);
     if (plan.actions.length === 0) return;
     info(paint("yellow", `warning: environment '${paths.name}' differs from its .cec. ${summaryLine(plan)}`));
     info(`  run 'comfydock -e ${paths.name} apply' to make it match ('comfydock plan' shows the changes);`);
@@ -46,6 +55,96 @@ async function warnOnDrift(paths: EnvPaths): Promise<void> {
   }
 }
 
+async function createCommand(
+  name: string,
+  opts: { python?: string; comfyui: string; comfyuiUrl?: string; torchBackend?: string; use?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const ws = await requireWorkspace();
+  const { createEnvironment } = await import("../workspace/create.ts");
+  const settings = (await (await import("../workspace/workspace.ts")).readWorkspaceMeta(ws)).settings;
+  const controller = new AbortController();
+  const onInt = () => {
+    if (!controller.signal.aborted) {
+      info("interrupted: stopping after the current step and cleaning up...");
+    }
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInt);
+  try {
+    const env = await createEnvironment(await appFor(g), name, {
+      python: opts.python ??
+        (typeof settings.default_python === "string" ? settings.default_python : undefined),
+      comfyui: opts.comfyui,
+      comfyuiUrl: opts.comfyuiUrl ??
+        (typeof settings.comfyui_url === "string" ? settings.comfyui_url : undefined),
+      torchBackend: opts.torchBackend ??
+        (typeof settings.default_torch_backend === "string" ? settings.default_torch_backend : undefined),
+      use: !!opts.use,
+      signal: controller.signal,
+      onProgress: (l) => {
+        if (!g.json) info(paint("gray", `    ${l}`));
+      },
+    });
+    if (g.json) printJson(env);
+    else {
+      println(paint("green", `Created environment '${env.name}' in ${env.seconds} s`));
+      println(
+        `  ComfyUI ${env.comfyui_version} (${
+          env.comfyui_commit.slice(0, 7)
+        }), Python ${env.python_version}, torch ${env.torch_backend}`,
+      );
+      println(`  ${env.path}`);
+      println(
+        env.active
+          ? `  active: yes. Start it with 'comfydock run'`
+          : `  switch to it with 'comfydock use ${env.name}'`,
+      );
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInt);
+  }
+}
+
+async function deleteCommand(name: string, opts: { force?: boolean }, g: GlobalFlags): Promise<void> {
+  const ws = await requireWorkspace();
+  const { deleteEnvironment } = await import("../workspace/workspace.ts");
+  const summary = await deleteEnvironment(ws, name, {
+    force: !!opts.force,
+    lockTimeoutMs: (await appFor(g)).lockTimeoutMs,
+    confirm: (s) => {
+      const lose = [
+        ...(s.untrackedWorkflows.length ? [`${s.untrackedWorkflows.length} untracked workflow(s)`] : []),
+        ...(s.modelFiles ? [`${s.modelFiles} model file(s) in ComfyUI/models (${gib(s.modelBytes)})`] : []),
+        ...(s.modifiedWorkflows.length ? [`${s.modifiedWorkflows.length} uncaptured workflow edit(s)`] : []),
+      ];
+      return confirm(
+        `Delete environment '${name}' (${s.path})${lose.length ? `, losing ${lose.join(", ")}` : ""}?`,
+        { destructive: true },
+      );
+    },
+  });
+  if (summary === null) return info("Cancelled; nothing was deleted.");
+  if (g.json) printJson({ deleted: name, ...summary });
+  else println(`Deleted environment '${name}'.`);
+}
+
+async function comfyuiUpdateCommand(version: string | undefined, opts: { apply: boolean }, g: GlobalFlags) {
+  const { updateComfyUI } = await import("../workspace/environment.ts");
+  const r = await withEnv(g, "comfyui update", "write", (s) => updateComfyUI(s, version ?? "latest", opts));
+  if (g.json) return printJson(r);
+  if (!r.accepted) return println("Cancelled; .cec and the environment are as they were.");
+  const same = r.from.commit === r.to.commit;
+  println(
+    same
+      ? `ComfyUI is already at ${r.to.version} (${r.to.commit.slice(0, 7)}).`
+      : `ComfyUI ${r.from.version} -> ${r.to.version} (${r.to.commit.slice(0, 7)})` +
+        (r.applied.length ? ", applied." : !opts.apply ? "; .cec committed (--no-apply)." : "."),
+  );
+  if (r.dependencies.added.length) println(`  + ${r.dependencies.added.join(", ")}`);
+  if (r.dependencies.removed.length) println(`  - ${r.dependencies.removed.join(", ")}`);
+}
+
 export function registerEnvCommands(program: Command): void {
   program.command("init").description(
     "create a workspace (default: $COMFYDOCK_HOME or ~/.comfydock_workspace)",
@@ -53,11 +152,11 @@ export function registerEnvCommands(program: Command): void {
     .argument("[path]").action(async (path, _o, cmd) => {
       const { initWorkspace } = await import("../workspace/workspace.ts");
       const { resolve } = await import("node:path");
-      const r = await initWorkspace(path ? resolve(path) : workspaceRoot());
+      const r = await initWorkspace(path ? resolve(path) : workspace().root);
       if (globals(cmd).json) printJson(r);
       else if (r.created) {
         println(`Initialized a ComfyDock workspace at ${r.root}`);
-        if (path && resolve(path) !== workspaceRoot()) {
+        if (path && resolve(path) !== workspace().root) {
           println(`Use it with: export COMFYDOCK_HOME=${r.root}`);
         }
         println("Next: comfydock create NAME");
@@ -76,49 +175,7 @@ export function registerEnvCommands(program: Command): void {
       "auto|cpu|cuXXX|rocmX.Y (default: config default_torch_backend, else auto)",
     )
     .option("--use", "make it the active environment")
-    .action(async (name, opts, cmd) => {
-      const ws = await requireWorkspace();
-      const { createEnvironment } = await import("../workspace/create.ts");
-      const settings = (await (await import("../workspace/workspace.ts")).readWorkspaceMeta(ws)).settings;
-      const controller = new AbortController();
-      const onInt = () => {
-        if (!controller.signal.aborted) {
-          info("interrupted: stopping after the current step and cleaning up...");
-        }
-        controller.abort();
-      };
-      Deno.addSignalListener("SIGINT", onInt);
-      try {
-        const env = await createEnvironment(ws, name, {
-          python: opts.python ??
-            (typeof settings.default_python === "string" ? settings.default_python : undefined),
-          comfyui: opts.comfyui,
-          comfyuiUrl: opts.comfyuiUrl ??
-            (typeof settings.comfyui_url === "string" ? settings.comfyui_url : undefined),
-          torchBackend: opts.torchBackend ??
-            (typeof settings.default_torch_backend === "string" ? settings.default_torch_backend : undefined),
-          use: !!opts.use,
-          signal: controller.signal,
-        });
-        if (globals(cmd).json) printJson(env);
-        else {
-          println(paint("green", `Created environment '${env.name}' in ${env.seconds} s`));
-          println(
-            `  ComfyUI ${env.comfyui_version} (${
-              env.comfyui_commit.slice(0, 7)
-            }), Python ${env.python_version}, torch ${env.torch_backend}`,
-          );
-          println(`  ${env.path}`);
-          println(
-            env.active
-              ? `  active: yes. Start it with 'comfydock run'`
-              : `  switch to it with 'comfydock use ${env.name}'`,
-          );
-        }
-      } finally {
-        Deno.removeSignalListener("SIGINT", onInt);
-      }
-    });
+    .action((name, opts, cmd) => createCommand(name, opts, globals(cmd)));
 
   program.command("list").description("list environments (active marked)").action(async (_o, cmd) => {
     const ws = await requireWorkspace();
@@ -145,56 +202,32 @@ export function registerEnvCommands(program: Command): void {
     });
 
   program.command("delete").description("delete an environment").argument("<name>")
-    .option("--force", "delete even with uncommitted workflow edits").action(async (name, opts, cmd) => {
-      const ws = await requireWorkspace();
-      const { deleteEnvironment } = await import("../workspace/workspace.ts");
-      const summary = await deleteEnvironment(ws, name, {
-        force: !!opts.force,
-        confirm: (s) => {
-          const lose = [
-            ...(s.untrackedWorkflows.length ? [`${s.untrackedWorkflows.length} untracked workflow(s)`] : []),
-            ...(s.modelFiles
-              ? [`${s.modelFiles} model file(s) in ComfyUI/models (${gib(s.modelBytes)})`]
-              : []),
-            ...(s.modifiedWorkflows.length
-              ? [`${s.modifiedWorkflows.length} uncaptured workflow edit(s)`]
-              : []),
-          ];
-          return confirm(
-            `Delete environment '${name}' (${s.path})${lose.length ? `, losing ${lose.join(", ")}` : ""}?`,
-          );
-        },
-      });
-      if (summary === null) return info("Cancelled; nothing was deleted.");
-      if (globals(cmd).json) printJson({ deleted: name, ...summary });
-      else println(`Deleted environment '${name}'.`);
-    });
+    .option("--force", "delete even with uncommitted workflow edits")
+    .action((name, opts, cmd) => deleteCommand(name, opts, globals(cmd)));
 
   program.command("run").description("start ComfyUI in the environment (args after -- go to main.py)")
     .argument("[args...]").option("--no-check", "skip the check that the environment matches .cec")
     .allowUnknownOption().action(async (args, opts, cmd) => {
       const paths = await resolveEnv(globals(cmd).env);
-      if (opts.check) await warnOnDrift(paths);
+      if (opts.check) await warnOnDrift(globals(cmd), paths);
       const { runComfyUI } = await import("../workspace/environment.ts");
       Deno.exitCode = await runComfyUI(paths, args);
     });
 
   const config = program.command("config").description("workspace configuration and API keys");
   config.command("get").argument("<key>").action(async (key, _o, cmd) => {
-    const { ConfigManager } = await import("../workspace/config.ts");
-    const value = await new ConfigManager(await requireWorkspace()).get(key);
+    const value = await (await configManager()).get(key);
     if (globals(cmd).json) printJson({ [key]: value });
     else println(value === null ? "(not set)" : typeof value === "string" ? value : JSON.stringify(value));
   });
   config.command("set").argument("<key>").argument("<value>").action(async (key, raw, _o, cmd) => {
-    const { ConfigManager } = await import("../workspace/config.ts");
-    const value = await new ConfigManager(await requireWorkspace()).set(key, raw);
+    const value = await (await configManager()).set(key, raw);
     if (globals(cmd).json) printJson({ [key]: value });
     else println(`${key} = ${JSON.stringify(value)}`);
   });
   config.command("list").action(async (_o, cmd) => {
-    const { ConfigManager, SETTINGS } = await import("../workspace/config.ts");
-    const all = await new ConfigManager(await requireWorkspace()).list();
+    const { SETTINGS } = await import("../workspace/config.ts");
+    const all = await (await configManager()).list();
     if (globals(cmd).json) return printJson(all);
     for (const k of Object.keys(SETTINGS)) {
       println(
@@ -206,8 +239,8 @@ export function registerEnvCommands(program: Command): void {
   config.command("set-key").argument("<service>", "civitai|huggingface|github")
     .description("store an API key (read from stdin, or a hidden prompt)")
     .action(async (service, _o, cmd) => {
-      const { ConfigManager, serviceName } = await import("../workspace/config.ts");
-      const manager = new ConfigManager(await requireWorkspace());
+      const { serviceName } = await import("../workspace/config.ts");
+      const manager = await configManager();
       serviceName(service); // fail on a bad service before asking for a secret
       const secret = await readSecret(service);
       if (!secret) {
@@ -227,21 +260,7 @@ export function registerEnvCommands(program: Command): void {
 
   program.command("comfyui").description("ComfyUI core version")
     .command("update").description("pin another ComfyUI version and apply it")
-    .argument("[version]", "TAG|COMMIT|latest").action(async (version, _o, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { updateComfyUI } = await import("../workspace/environment.ts");
-      const r = await updateComfyUI(paths, version ?? "latest", {
-        confirm: showPlanAndConfirm,
-      });
-      if (globals(cmd).json) return printJson(r);
-      const same = r.from.commit === r.to.commit;
-      println(
-        same
-          ? `ComfyUI is already at ${r.to.version} (${r.to.commit.slice(0, 7)}).`
-          : `ComfyUI ${r.from.version} -> ${r.to.version} (${r.to.commit.slice(0, 7)})` +
-            (r.applied ? ", applied." : r.plan?.actions.length ? "; .cec committed, apply skipped." : "."),
-      );
-      if (r.dependencies.added.length) println(`  + ${r.dependencies.added.join(", ")}`);
-      if (r.dependencies.removed.length) println(`  - ${r.dependencies.removed.join(", ")}`);
-    });
+    .argument("[version]", "TAG|COMMIT|latest")
+    .option("--no-apply", "only edit and commit .cec")
+    .action((version, opts, cmd) => comfyuiUpdateCommand(version, opts, globals(cmd)));
 }

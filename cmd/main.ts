@@ -28,6 +28,7 @@ export function buildProgram(): Command {
     .option("-y, --yes", "answer yes to every question (needed when stdin is not a terminal)")
     .option("--debug", "show stack traces and debug output")
     .option("--no-color", "plain output (also when NO_COLOR is set)")
+    .option("--lock-timeout <seconds>", "wait up to this long for another command's lock on the environment")
     .showSuggestionAfterError(true)
     .showHelpAfterError("(run 'comfydock --help' for the list of commands)")
     .hook("preAction", (_this, action) => {

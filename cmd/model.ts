@@ -2,9 +2,19 @@
 import type { Command } from "@commander-js/extra-typings";
 import { CdError } from "../lib/errors.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
-import type { WorkspacePaths } from "../workspace/paths.ts";
+import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { ModelIndex, ModelInfo, ScanProgress, ScanResult } from "../providers/models/index_db.ts";
-import { globals, requireWorkspace, resolveEnv, showPlanAndConfirm } from "./context.ts";
+import {
+  changeOutcome,
+  type GlobalFlags,
+  globals,
+  requireWorkspace,
+  resolveEnv,
+  runChange,
+  settings,
+  withEnv,
+} from "./context.ts";
+import type { ModelSpec } from "../reconcile/schema.ts";
 
 /** A bytes/s + ETA bar on a terminal; nothing when stderr is piped or in --json mode. */
 async function scanProgress(): Promise<{ onProgress?: (p: ScanProgress) => void; stop: () => void }> {
@@ -70,35 +80,82 @@ function modelJson(m: ModelInfo) {
   return { id: m.id, name: m.name, size: m.size, hashes: m.hashes, files: m.files, metadata: m.metadata };
 }
 
-/** Runs a pyproject change (changeDesired) and reports the plan it led to. */
-async function change(
-  envName: string | undefined,
-  edit: { path: string[]; value: unknown },
+/** Reports a model change (the plan was shown and confirmed inside it). */
+function reportChange(
   message: string,
+  r: import("../workspace/session.ts").ChangeResult,
   apply: boolean,
-): Promise<void> {
-  const paths = await resolveEnv(envName);
-  const { changeDesired } = await import("../reconcile/change.ts");
-  const { summarize } = await import("../reconcile/render.ts");
-  const result = await changeDesired(paths, {
-    edits: [edit],
-    message,
-    apply,
-    confirm: showPlanAndConfirm,
-  }, { log: step });
+): void {
   if (ui.json) {
-    printJson({ commit: result.commit, plan: result.plan, applied: result.applied });
+    printJson({ commit: r.commit, plan: r.plan, applied: r.applied.length > 0, accepted: r.accepted });
     return;
   }
-  println(`Committed .cec: ${message}`);
-  if (result.applied && result.plan) {
-    const s = summarize(result.plan.actions);
-    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
-  } else if (result.plan && result.plan.actions.length === 0) {
-    println("No changes. Environment matches .cec.");
-  } else if (!apply) {
-    println("Not applied (--no-apply): run 'comfydock apply' to make the environment match.");
-  } else println("Apply skipped: run 'comfydock apply' to make the environment match.");
+  if (r.commit) println(`Committed .cec: ${message}`);
+  println(changeOutcome(r, apply));
+}
+
+async function modelAdd(
+  source: string,
+  opts: { category?: string; key?: string; apply: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const { parseAddSource, buildModelEntry } = await import("../providers/models/add.ts");
+  const { prepared: entry, result } = await runChange(g, "model add", async (paths, app) => {
+    using index = await openIndex(paths.workspace);
+    const entry = await buildModelEntry(parseAddSource(source), opts, {
+      ws: paths.workspace,
+      settings: app.settings,
+      index,
+      download: { log: step },
+    });
+    if (!ui.json) step(`${entry.key}: ${entry.note}`);
+    return entry;
+  }, (entry) => ({
+    message: `model add ${entry.key}`,
+    apply: opts.apply,
+    edit: (desired) => {
+      const existing = desired.models[entry.key];
+      if (existing && existing.sha256 !== entry.spec.sha256) {
+        throw new CdError("MODEL_KEY_TAKEN", `models.${entry.key} already names a different model`, {
+          hint: "choose another key with --key, or 'comfydock model remove " + entry.key + "' first",
+        });
+      }
+      // The same content under the same key: nothing to change.
+      return {
+        edits: existing ? [] : [{ path: ["tool", "comfydock", "models", entry.key], value: entry.spec }],
+      };
+    },
+  }));
+  if (!result.commit && result.accepted && result.plan === null) {
+    if (ui.json) return printJson({ key: entry.key, unchanged: true });
+    return println(`'${entry.key}' is already in pyproject.toml with this content; nothing to do.`);
+  }
+  reportChange(`model add ${entry.key}`, result, opts.apply);
+}
+
+function requireModel(
+  desired: { models: Record<string, ModelSpec>; paths: { pyproject: string } },
+  key: string,
+) {
+  const spec = desired.models[key];
+  if (!spec) {
+    throw new CdError("MODEL_NOT_FOUND", `no [tool.comfydock.models.${key}] in ${desired.paths.pyproject}`, {
+      hint: "'comfydock model list' shows the keys",
+    });
+  }
+  return spec;
+}
+
+async function modelRemove(key: string, opts: { apply: boolean }, g: GlobalFlags): Promise<void> {
+  const { result } = await runChange(g, "model remove", () => Promise.resolve(null), () => ({
+    message: `model remove ${key}`,
+    apply: opts.apply,
+    edit: (desired) => {
+      requireModel(desired, key);
+      return { edits: [{ path: ["tool", "comfydock", "models", key], value: undefined }] };
+    },
+  }));
+  reportChange(`model remove ${key}`, result, opts.apply);
 }
 
 export function registerModelCommands(program: Command): void {
@@ -149,11 +206,17 @@ export function registerModelCommands(program: Command): void {
 
   model.command("list").description("the models this environment requires: present or missing, and where")
     .action(async (_opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
       const { readDesired } = await import("../reconcile/desired.ts");
       const { modelProvider } = await import("../providers/models/provider.ts");
-      const desired = await readDesired(paths);
-      const observed = await modelProvider.observe(desired, { paths, readOnly: true });
+      const { paths, desired, observed } = await withEnv(globals(cmd), "model list", "read", async (s) => {
+        const desired = await readDesired(s.paths);
+        const observed = await modelProvider.observe(desired, {
+          paths: s.paths,
+          settings: s.app.settings,
+          readOnly: true,
+        });
+        return { paths: s.paths, desired, observed };
+      });
       const rows = Object.entries(desired.models).map(([key, spec]) => {
         const o = observed.models[key];
         const state = o.state === "ok" ? "present" : o.state === "wrong" ? "wrong-content" : "missing";
@@ -228,56 +291,11 @@ export function registerModelCommands(program: Command): void {
     .option("--category <c>", "ComfyUI models folder (checkpoints, loras, vae, ...)")
     .option("--key <k>", "key under [tool.comfydock.models] (default: from the filename)")
     .option("--no-apply", "only edit and commit .cec")
-    .action(async (source, opts, cmd) => {
-      const g = globals(cmd);
-      const paths = await resolveEnv(g.env);
-      const { parseAddSource, buildModelEntry } = await import("../providers/models/add.ts");
-      const { readDesired } = await import("../reconcile/desired.ts");
-      const desired = await readDesired(paths);
-      using index = await openIndex(paths.workspace);
-      const entry = await buildModelEntry(parseAddSource(source), opts, {
-        ws: paths.workspace,
-        index,
-        download: { log: step },
-      });
-      const existing = desired.models[entry.key];
-      if (existing) {
-        if (existing.sha256 === entry.spec.sha256) {
-          if (ui.json) printJson({ key: entry.key, unchanged: true });
-          else println(`'${entry.key}' is already in pyproject.toml with this content; nothing to do.`);
-          return;
-        }
-        throw new CdError("MODEL_KEY_TAKEN", `models.${entry.key} already names a different model`, {
-          hint: "choose another key with --key, or 'comfydock model remove " + entry.key + "' first",
-        });
-      }
-      if (!ui.json) step(`${entry.key}: ${entry.note}`);
-      await change(
-        g.env,
-        { path: ["tool", "comfydock", "models", entry.key], value: entry.spec },
-        `model add ${entry.key}`,
-        opts.apply,
-      );
-    });
+    .action((source, opts, cmd) => modelAdd(source, opts, globals(cmd)));
 
   model.command("remove").description("remove a model from pyproject.toml (the stored file is kept)")
     .argument("<key>").option("--no-apply", "only edit and commit .cec")
-    .action(async (key, opts, cmd) => {
-      const g = globals(cmd);
-      const paths = await resolveEnv(g.env);
-      const { readDesired } = await import("../reconcile/desired.ts");
-      if (!(await readDesired(paths)).models[key]) {
-        throw new CdError("MODEL_NOT_FOUND", `no [tool.comfydock.models.${key}] in ${paths.pyproject}`, {
-          hint: "'comfydock model list' shows the keys",
-        });
-      }
-      await change(
-        g.env,
-        { path: ["tool", "comfydock", "models", key], value: undefined },
-        `model remove ${key}`,
-        opts.apply,
-      );
-    });
+    .action((key, opts, cmd) => modelRemove(key, opts, globals(cmd)));
 
   model.command("sources")
     .description("look up download sources by sha256 (Civitai; Hugging Face for models from the Hub)")
@@ -303,20 +321,22 @@ export function registerModelCommands(program: Command): void {
       }
       const r = await (async () => {
         using index = await openIndex(paths.workspace);
-        return await findSources(await sourceConfig(paths.workspace), { ...spec, sha256 }, index);
+        return await findSources(sourceConfig(await settings()), { ...spec, sha256 }, index);
       })();
       let commit: string | null = null;
       if (opts.write && r.found.length) {
-        const { changeDesired } = await import("../reconcile/change.ts");
         // Sources change where a download may come from, never what is on disk: no plan or apply follows.
-        commit = (await changeDesired(paths, {
-          edits: [{
-            path: ["tool", "comfydock", "models", key, "sources"],
-            value: [...spec.sources, ...r.found],
-          }],
-          message: `model sources ${key}`,
-          apply: false,
-        })).commit;
+        commit = (await withEnv(g, "model sources", "write", (s) =>
+          s.change({
+            message: `model sources ${key}`,
+            apply: false,
+            edit: (desired) => ({
+              edits: [{
+                path: ["tool", "comfydock", "models", key, "sources"],
+                value: [...requireModel(desired, key).sources, ...r.found],
+              }],
+            }),
+          }))).commit;
       }
       if (ui.json) {
         printJson({

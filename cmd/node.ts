@@ -1,12 +1,19 @@
-/** Custom nodes: add, remove, update, list, find, show, index update. */
+/** Custom nodes: add, remove, update, list, find, show, index update. One named handler per subcommand. */
 import type { Command } from "@commander-js/extra-typings";
-import { globals, resolveEnv, showPlanAndConfirm, workspace } from "./context.ts";
+import {
+  changeOutcome,
+  type GlobalFlags,
+  globals,
+  runChange,
+  settings,
+  withEnv,
+  workspace,
+} from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
-import type { Plan } from "../reconcile/types.ts";
-import type { EnvPaths, WorkspacePaths } from "../workspace/paths.ts";
+import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { RegistryClient } from "../providers/nodes/registry.ts";
 import type { ResolvedNode } from "../providers/nodes/add.ts";
-import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
+import type { ChangeResult } from "../workspace/session.ts";
 
 /** A registry client with the workspace's API cache (when there is a workspace); close() releases it. */
 async function openRegistry(
@@ -17,34 +24,13 @@ async function openRegistry(
   const { ApiCache } = await import("../providers/nodes/api_cache.ts");
   const { exists } = await import("../lib/fsx.ts");
   const cache = await exists(ws.workspaceJson) ? new ApiCache(ws.apiCacheDb) : undefined;
-  return { registry: new RegistryClient({ cache, refresh }), close: () => cache?.close() };
+  return {
+    registry: RegistryClient.fromSettings(await settings(), { cache, refresh }),
+    close: () => cache?.close(),
+  };
 }
 
-/**
- * Edits .cec, commits, then plans and applies. A change of requirements is re-locked with uv on the way
- * (reconcile/change.ts), so a conflict is reported before any file is written.
- */
-async function change(
-  paths: EnvPaths,
-  edits: TomlEdit[],
-  message: string,
-  apply: boolean,
-  force = false,
-) {
-  const { changeDesired } = await import("../reconcile/change.ts");
-  return await changeDesired(paths, {
-    edits,
-    message,
-    apply,
-    confirm: showPlanAndConfirm,
-  }, { log: step, force });
-}
-
-function report(
-  verb: string,
-  nodes: ResolvedNode[],
-  r: { commit: string | null; plan: Plan | null; applied: boolean },
-) {
+function report(verb: string, nodes: ResolvedNode[], r: ChangeResult, apply: boolean) {
   if (ui.json) {
     printJson({
       [verb]: nodes.map((n) => ({
@@ -54,30 +40,174 @@ function report(
         warnings: n.warnings,
       })),
       commit: r.commit,
-      applied: r.applied,
+      applied: r.applied.length > 0,
+      accepted: r.accepted,
       plan: r.plan,
     });
     return;
   }
-  for (const n of nodes) {
-    println(`${paint("green", verb)} ${n.summary}`);
-    if (n.requirements.length) {
-      println(`  requirements -> [dependency-groups].${n.id}: ${n.requirements.join(", ")}`);
+  if (r.accepted) {
+    for (const n of nodes) {
+      println(`${paint("green", verb)} ${n.summary}`);
+      if (n.requirements.length) {
+        println(`  requirements -> [dependency-groups].${n.id}: ${n.requirements.join(", ")}`);
+      }
     }
   }
-  println(
-    r.applied
-      ? "Applied: the environment matches .cec."
-      : r.plan === null
-      ? ".cec committed; run 'comfydock apply' to install."
-      : r.plan.actions.length === 0
-      ? "Nothing to install."
-      : ".cec committed; apply skipped (run 'comfydock apply' to install).",
-  );
+  println(changeOutcome(r, apply));
 }
 
 function warn(lines: string[]) {
   for (const w of lines) info(`${paint("yellow", "warning:")} ${w}`);
+}
+
+async function nodeAdd(
+  specs: string[],
+  opts: { dev?: boolean; apply: boolean; refresh?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const add = await import("../providers/nodes/add.ts");
+  const { CdError } = await import("../lib/errors.ts");
+  const { prepared: resolved, result } = await runChange(g, "node add", async (paths, app) => {
+    const { registry, close } = await openRegistry(paths.workspace, opts.refresh);
+    try {
+      const resolved: ResolvedNode[] = [];
+      for (const s of specs) {
+        const r = await add.resolveNodeSpec(add.parseNodeSpec(s, { dev: opts.dev }), {
+          paths,
+          registry,
+          log: app.log,
+        });
+        if (resolved.some((x) => x.id === r.id)) {
+          throw new CdError("NODE_SPEC_DUPLICATE", `node '${r.id}' is given twice`, {
+            hint: "give each node once",
+          });
+        }
+        resolved.push(r);
+      }
+      warn(resolved.flatMap((r) => r.warnings));
+      return resolved;
+    } finally {
+      close();
+    }
+  }, (resolved) => ({
+    message: `node add ${resolved.map((r) => r.id).join(" ")}`,
+    apply: opts.apply,
+    edit: (desired) => {
+      for (const r of resolved) add.assertNotPresent(desired.pyproject, r);
+      return { edits: add.addEdits(desired.pyproject, resolved) };
+    },
+  }));
+  report("added", resolved, result, opts.apply);
+}
+
+async function nodeRemove(
+  id: string,
+  opts: { apply: boolean; force?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const add = await import("../providers/nodes/add.ts");
+  const { result: r } = await runChange(g, "node remove", () => Promise.resolve(null), (_p, s) => ({
+    message: `node remove ${id}`,
+    apply: opts.apply,
+    edit: async (desired) => {
+      const spec = add.requireNode(desired.pyproject, id);
+      await add.assertRemovable(s.paths, id, spec, opts.force ?? false);
+      return { edits: add.removeEdits(desired.pyproject, id) };
+    },
+  }), { force: opts.force ?? false });
+  if (ui.json) {
+    return printJson({
+      removed: id,
+      commit: r.commit,
+      applied: r.applied.length > 0,
+      accepted: r.accepted,
+      plan: r.plan,
+    });
+  }
+  println(
+    r.accepted
+      ? `${paint("green", "removed")} ${id}. ${changeOutcome(r, opts.apply)}`
+      : changeOutcome(r, opts.apply),
+  );
+}
+
+async function nodeUpdate(
+  id: string | undefined,
+  opts: { version?: string; apply: boolean; refresh?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const add = await import("../providers/nodes/add.ts");
+  const { CdError } = await import("../lib/errors.ts");
+  const { readDesired } = await import("../reconcile/desired.ts");
+  if (!id && opts.version) {
+    throw new CdError("NODE_UPDATE_INVALID", "--version needs a node id", {
+      hint: "comfydock node update ID --version V",
+    });
+  }
+  const { prepared: changed, result } = await runChange(g, "node update", async (paths, app) => {
+    const desired = await readDesired(paths);
+    const ids = id ? [id] : Object.keys(desired.nodes);
+    // Refresh by default: 'update' is the moment to see new versions.
+    const { registry, close } = await openRegistry(paths.workspace, opts.refresh ?? true);
+    try {
+      const specs = Object.fromEntries(ids.map((nid) => [nid, add.requireNode(desired.pyproject, nid)]));
+      warn(await add.pinnedVersionWarnings(specs, registry));
+      const changed: ResolvedNode[] = [];
+      for (const [nid, spec] of Object.entries(specs)) {
+        const r = await add.resolveUpdate(nid, spec, opts.version, { paths, registry, log: app.log });
+        if (r) changed.push(r);
+      }
+      warn(changed.flatMap((r) => r.warnings));
+      return changed;
+    } finally {
+      close();
+    }
+  }, (changed) => ({
+    message: `node update ${changed.map((r) => r.id).join(" ")}`,
+    apply: opts.apply,
+    edit: (desired) => {
+      for (const r of changed) add.requireNode(desired.pyproject, r.id);
+      return { edits: changed.length ? add.addEdits(desired.pyproject, changed) : [] };
+    },
+  }));
+  if (!changed.length) {
+    if (ui.json) return printJson({ updated: [] });
+    return println(id ? `${id} is already up to date.` : "All nodes are up to date.");
+  }
+  report("updated", changed, result, opts.apply);
+}
+
+async function nodeList(g: GlobalFlags): Promise<void> {
+  const { nodeStatus } = await import("../providers/nodes/status.ts");
+  const rows = await withEnv(g, "node list", "read", async (s) => {
+    const { readDesired } = await import("../reconcile/desired.ts");
+    const { nodeProvider } = await import("../providers/nodes/provider.ts");
+    const desired = await readDesired(s.paths);
+    const observed = await nodeProvider.observe(desired, {
+      paths: s.paths,
+      settings: s.app.settings,
+      readOnly: true,
+    });
+    return nodeStatus(desired, observed);
+  });
+  if (ui.json) return printJson({ nodes: rows });
+  if (!rows.length) return println("No custom nodes.");
+  const marks = { ok: " ", missing: "+", drift: "~", unmanaged: "-", kept: "!" } as const;
+  const colors = {
+    ok: "green",
+    missing: "green",
+    drift: "yellow",
+    unmanaged: "red",
+    kept: "yellow",
+  } as const;
+  for (const r of rows) {
+    println(
+      `${paint(colors[r.state], marks[r.state])} ${r.id.padEnd(32)} ${r.pin.padEnd(28)} ${
+        paint(colors[r.state], r.state)
+      }${r.detail ? `: ${r.detail}` : ""}`,
+    );
+  }
 }
 
 export function registerNodeCommands(program: Command): void {
@@ -88,138 +218,23 @@ export function registerNodeCommands(program: Command): void {
     .option("--dev", "a local node you develop (linked; never deleted or overwritten)")
     .option("--no-apply", "only edit and commit .cec")
     .option("--refresh", "ignore cached registry replies")
-    .action(async (specs, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { readDesired } = await import("../reconcile/desired.ts");
-      const add = await import("../providers/nodes/add.ts");
-      const { CdError } = await import("../lib/errors.ts");
-      const desired = await readDesired(paths);
-      const { registry, close } = await openRegistry(paths.workspace, opts.refresh);
-      try {
-        const resolved: ResolvedNode[] = [];
-        for (const s of specs) {
-          const r = await add.resolveNodeSpec(add.parseNodeSpec(s, { dev: opts.dev }), {
-            paths,
-            registry,
-            log: step,
-          });
-          add.assertNotPresent(desired.pyproject, r);
-          if (resolved.some((x) => x.id === r.id)) {
-            throw new CdError("NODE_SPEC_DUPLICATE", `node '${r.id}' is given twice`, {
-              hint: "give each node once",
-            });
-          }
-          resolved.push(r);
-        }
-        warn(resolved.flatMap((r) => r.warnings));
-        const result = await change(
-          paths,
-          add.addEdits(desired.pyproject, resolved),
-          `node add ${resolved.map((r) => r.id).join(" ")}`,
-          opts.apply,
-        );
-        report("added", resolved, result);
-      } finally {
-        close();
-      }
-    });
+    .action((specs, opts, cmd) => nodeAdd(specs, opts, globals(cmd)));
 
   node.command("remove").description("remove a node from .cec (its folder goes to the trash on apply)")
     .argument("<id>")
     .option("--no-apply", "only edit and commit .cec")
     .option("--force", "remove a git node even with uncommitted changes (its checkout goes to the trash)")
-    .action(async (id, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { readDesired } = await import("../reconcile/desired.ts");
-      const add = await import("../providers/nodes/add.ts");
-      const desired = await readDesired(paths);
-      const spec = add.requireNode(desired.pyproject, id);
-      await add.assertRemovable(paths, id, spec, opts.force ?? false);
-      const r = await change(
-        paths,
-        add.removeEdits(desired.pyproject, id),
-        `node remove ${id}`,
-        opts.apply,
-        opts.force ?? false,
-      );
-      if (ui.json) return printJson({ removed: id, commit: r.commit, applied: r.applied, plan: r.plan });
-      println(
-        `${paint("green", "removed")} ${id}${
-          r.applied ? "; applied." : "; run 'comfydock apply' to finish."
-        }`,
-      );
-    });
+    .action((id, opts, cmd) => nodeRemove(id, opts, globals(cmd)));
 
   node.command("update").description("move nodes to the latest (or a given) version or commit")
     .argument("[id]")
     .option("--version <v>", "registry version to pin (default: the latest)")
     .option("--no-apply", "only edit and commit .cec")
     .option("--refresh", "ignore cached registry replies")
-    .action(async (id, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { readDesired } = await import("../reconcile/desired.ts");
-      const add = await import("../providers/nodes/add.ts");
-      const { CdError } = await import("../lib/errors.ts");
-      const desired = await readDesired(paths);
-      if (!id && opts.version) {
-        throw new CdError("NODE_UPDATE_INVALID", "--version needs a node id", {
-          hint: "comfydock node update ID --version V",
-        });
-      }
-      const ids = id ? [id] : Object.keys(desired.nodes);
-      // Refresh by default: 'update' is the moment to see new versions.
-      const { registry, close } = await openRegistry(paths.workspace, opts.refresh ?? true);
-      try {
-        const specs = Object.fromEntries(ids.map((nid) => [nid, add.requireNode(desired.pyproject, nid)]));
-        warn(await add.pinnedVersionWarnings(specs, registry));
-        const changed: ResolvedNode[] = [];
-        for (const [nid, spec] of Object.entries(specs)) {
-          const r = await add.resolveUpdate(nid, spec, opts.version, { paths, registry, log: step });
-          if (r) changed.push(r);
-        }
-        if (!changed.length) {
-          if (ui.json) return printJson({ updated: [] });
-          return println(id ? `${id} is already up to date.` : "All nodes are up to date.");
-        }
-        warn(changed.flatMap((r) => r.warnings));
-        const result = await change(
-          paths,
-          add.addEdits(desired.pyproject, changed),
-          `node update ${changed.map((r) => r.id).join(" ")}`,
-          opts.apply,
-        );
-        report("updated", changed, result);
-      } finally {
-        close();
-      }
-    });
+    .action((id, opts, cmd) => nodeUpdate(id, opts, globals(cmd)));
 
-  node.command("list").description("nodes in .cec and on disk, with drift marks").action(async (_o, cmd) => {
-    const paths = await resolveEnv(globals(cmd).env);
-    const { readDesired } = await import("../reconcile/desired.ts");
-    const { nodeProvider } = await import("../providers/nodes/provider.ts");
-    const { nodeStatus } = await import("../providers/nodes/status.ts");
-    const desired = await readDesired(paths);
-    const observed = await nodeProvider.observe(desired, { paths, readOnly: true });
-    const rows = nodeStatus(desired, observed);
-    if (ui.json) return printJson({ nodes: rows });
-    if (!rows.length) return println("No custom nodes.");
-    const marks = { ok: " ", missing: "+", drift: "~", unmanaged: "-", kept: "!" } as const;
-    const colors = {
-      ok: "green",
-      missing: "green",
-      drift: "yellow",
-      unmanaged: "red",
-      kept: "yellow",
-    } as const;
-    for (const r of rows) {
-      println(
-        `${paint(colors[r.state], marks[r.state])} ${r.id.padEnd(32)} ${r.pin.padEnd(28)} ${
-          paint(colors[r.state], r.state)
-        }${r.detail ? `: ${r.detail}` : ""}`,
-      );
-    }
-  });
+  node.command("list").description("nodes in .cec and on disk, with drift marks")
+    .action((_o, cmd) => nodeList(globals(cmd)));
 
   node.command("find").description("search the registry (the local node index when offline)")
     .argument("<query>")
@@ -336,6 +351,7 @@ export function registerNodeCommands(program: Command): void {
         const r = await updateNodeIndex(ws.nodeIndexDb, {
           registry: opts.registry ? registry : null,
           from: opts.from,
+          defaultMapUrl: (await settings()).nodeMapUrl,
           log: step,
         });
         warn(r.warnings);

@@ -1,212 +1,287 @@
-/** The reconciler's commands: status, plan, apply, capture, repair, drift, commit, log, rollback, sync, validate. */
+/**
+ * The reconciler's commands: status, plan, apply, sync, repair, capture, drift, commit, log, rollback,
+ * validate. One named handler per command; the sequencing lives in workspace/session.ts.
+ */
 import type { Command } from "@commander-js/extra-typings";
-import type { EnvPaths } from "../workspace/paths.ts";
+import { CdError } from "../lib/errors.ts";
+import type { EnvPaths } from "../reconcile/paths.ts";
 import type { Plan } from "../reconcile/types.ts";
-import { confirm, globals, resolveEnv, workspace } from "./context.ts";
-import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+import type { Session } from "../workspace/session.ts";
+import {
+  appFor,
+  type GlobalFlags,
+  globals,
+  printPlan,
+  resolveEnv,
+  settings,
+  withEnv,
+  workspace,
+} from "./context.ts";
+import { info, paint, printJson, println, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
 const CHANGES = 2;
 const FORCE_HELP =
   "also replace what is normally kept (a git node with uncommitted changes); it goes to the trash";
 
-async function showPlan(
-  paths: EnvPaths,
-  opts: { targets?: string[]; out?: string; force?: boolean; quietJson?: boolean },
-): Promise<Plan> {
-  const { makePlan } = await import("../reconcile/engine.ts");
-  const { renderPlan } = await import("../reconcile/render.ts");
-  const { plan } = await makePlan(paths, { targets: opts.targets, log: step, force: opts.force });
+/** `--target` addresses must each name something: a typo is an error with the nearest names, not "No changes". */
+async function checkTargets(session: Session, targets: string[] | undefined, plan: Plan): Promise<void> {
+  if (!targets?.length) return;
+  const { readDesired } = await import("../reconcile/desired.ts");
+  const { resourceStatus } = await import("../reconcile/status.ts");
+  const desired = await readDesired(session.paths);
+  const known = new Set([
+    ...resourceStatus(desired, plan).map((r) => r.address),
+    "comfyui",
+    "node",
+    "packages",
+    "model",
+    "workflow",
+  ]);
+  for (const t of targets) {
+    if ([...known].some((a) => a === t || a.startsWith(`${t}.`))) continue;
+    const { distance } = await import("fastest-levenshtein");
+    const near = [...known].sort((a, b) => distance(a, t) - distance(b, t)).slice(0, 3);
+    throw new CdError("UNKNOWN_TARGET", `--target ${t} matches no resource of '${session.paths.name}'`, {
+      hint: `did you mean ${near.join(", ")}? ('comfydock status' lists the resources)`,
+    });
+  }
+}
+
+async function planCommand(
+  opts: { out?: string; detailedExitcode?: boolean; target?: string[]; force?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const plan = await withEnv(g, "plan", "read", async (s) => {
+    const { plan } = await s.plan({ targets: opts.target });
+    await checkTargets(s, opts.target, plan);
+    return plan;
+  }, { force: opts.force });
   if (opts.out) {
     const { writeFileAtomic } = await import("../lib/fsx.ts");
     await writeFileAtomic(opts.out, JSON.stringify(plan, null, 2) + "\n");
   }
-  if (ui.json) {
-    if (!opts.quietJson) printJson(plan);
-  } else {
-    println(renderPlan(plan, paint));
+  if (ui.json) printJson(plan);
+  else {
+    await printPlan(plan);
     if (opts.out) {
       println(`\nSaved the plan to ${opts.out}. Apply exactly this plan with 'comfydock apply ${opts.out}'.`);
     }
   }
-  return plan;
+  if (opts.detailedExitcode && plan.actions.length > 0) Deno.exitCode = CHANGES;
 }
 
-/** Plans, asks (unless --yes or a saved plan), applies, and reports. */
-export async function planAndApply(paths: EnvPaths, planFile?: string, force?: boolean): Promise<void> {
-  const { applyPlan } = await import("../reconcile/engine.ts");
-  const { summarize } = await import("../reconcile/render.ts");
-  let plan: Plan;
-  if (planFile) {
-    const { readPlanFile } = await import("../reconcile/plan_file.ts");
-    plan = await readPlanFile(planFile);
-  } else {
-    // In --json mode the plan goes into the one result object below, not out on its own.
-    plan = await showPlan(paths, { force, quietJson: true });
-    if (plan.actions.length === 0) {
-      if (ui.json) printJson({ plan, applied: [], summary: summarize([]), trash: null });
-      return;
+/** Plans, asks (unless --yes or a saved plan), applies, and reports; all under one lock. */
+export async function applyCommand(
+  planFile: string | undefined,
+  opts: { force?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const { summarize } = await import("../views/plan_text.ts");
+  const saved = planFile ? await (await import("../reconcile/plan_file.ts")).readPlanFile(planFile) : null;
+  const outcome = await withEnv(g, "apply", "write", async (s, app) => {
+    let plan: Plan;
+    if (saved) plan = saved;
+    else {
+      plan = (await s.plan()).plan;
+      if (plan.actions.length === 0) return { plan, result: null };
+      app.showPlan(plan);
+      const destructive = plan.actions.some((a) => a.kind === "delete" || a.kind === "replace");
+      if (
+        !await app.confirm(`Apply these ${plan.actions.length} action(s) to '${s.paths.name}'?`, {
+          destructive,
+        })
+      ) {
+        return { plan, result: null, declined: true };
+      }
     }
-    if (!await confirm(`Apply these ${plan.actions.length} action(s) to '${paths.name}'?`)) {
-      info("Apply cancelled; nothing was changed.");
-      return;
-    }
+    return { plan, result: await s.apply(plan, { saved: saved !== null }) };
+  }, { force: opts.force });
+  const { plan, result } = outcome;
+  if (ui.json) {
+    return printJson({
+      plan,
+      applied: result?.applied ?? [],
+      summary: summarize(result?.applied ?? []),
+      trash: result?.trashDir ?? null,
+    });
   }
-  const { withApplyLog } = await import("../workspace/env_log.ts");
-  const result = await withApplyLog(
-    paths,
-    plan,
-    () => applyPlan(paths, plan, { log: (l) => step(l), force }),
-  );
+  if ("declined" in outcome) return info("Apply cancelled; nothing was changed.");
+  if (!result || result.applied.length === 0) {
+    if (saved) println("No changes. Environment matches .cec.");
+    return;
+  }
   const s = summarize(result.applied);
-  if (ui.json) printJson({ plan, applied: result.applied, summary: s, trash: result.trashDir });
-  else {
-    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
-    if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
+  println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
+  if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
+}
+
+async function statusCommand(opts: { check?: boolean }, g: GlobalFlags): Promise<void> {
+  const { resourceStatus } = await import("../reconcile/status.ts");
+  const { paths, plan, rows } = await withEnv(g, "status", "read", async (s) => {
+    const { plan, desired } = await s.plan();
+    return { paths: s.paths, plan, rows: resourceStatus(desired, plan) };
+  });
+  const drifted = plan.actions.length > 0 || plan.notes.length > 0;
+  if (ui.json) {
+    printJson({ environment: paths.name, in_sync: !drifted, resources: rows, notes: plan.notes });
+  } else {
+    println(`Environment '${paths.name}':`);
+    for (const r of rows) {
+      const mark = r.state === "in-sync"
+        ? paint("green", "✓")
+        : paint("yellow", r.state === "note" ? "!" : "✗");
+      println(`  ${mark} ${r.address.padEnd(40)} ${r.state === "in-sync" ? "in sync" : r.reason}`);
+    }
+    const listed = new Set(rows.map((r) => r.address));
+    for (const n of plan.notes) if (!listed.has(n.split(":")[0])) println(`  ! ${n}`);
+    if (!drifted) println("\nIn sync with .cec.");
+    else if (plan.actions.length === 0) println("\nNothing for apply to do; the findings marked ! need you.");
+    else println("\nRun 'comfydock plan' to see the changes, 'comfydock apply' to make them.");
   }
+  if (opts.check && drifted) Deno.exitCode = CHANGES;
+}
+
+async function repairCommand(opts: { forceUnlock?: boolean }, g: GlobalFlags): Promise<void> {
+  const paths = await resolveEnv(g.env);
+  const said: string[] = [];
+  if (opts.forceUnlock) {
+    const { forceUnlock } = await import("../reconcile/lock.ts");
+    const cleared = await forceUnlock(paths.state);
+    if (cleared) said.push(cleared);
+  }
+  // Opening a write session recovers whatever an interrupted command left (its journal).
+  const app = await appFor(g, { log: (l) => said.push(l) });
+  const { withSession } = await import("../workspace/session.ts");
+  await withSession(app, paths, "repair", "write", () => Promise.resolve());
+  const what = said.length ? said.join("; ") : null;
+  if (ui.json) printJson({ recovered: what });
+  else println(what ?? "Nothing to repair: no interrupted apply and no lock.");
+}
+
+async function captureCommand(g: GlobalFlags): Promise<void> {
+  const { captureEnvironment } = await import("../workspace/capture.ts");
+  const s = await withEnv(g, "capture", "write", (session) => captureEnvironment(session));
+  if (ui.json) return printJson(s);
+  if (s.workflows.length + s.nodes.length + s.packages.length === 0) {
+    println("Nothing to capture: .cec already describes the disk.");
+  }
+  for (const w of s.workflows) println(`  captured workflow ${w}`);
+  for (const n of s.nodes) println(`  captured node ${n}`);
+  for (const p of s.packages) println(`  captured package ${p} (dependency group 'user')`);
+  for (const k of s.skipped) println(`  ! skipped ${k}`);
+  if (s.commit) println(`Committed .cec ${s.commit.slice(0, 12)}. Review it with 'comfydock log'.`);
+}
+
+async function driftCommand(g: GlobalFlags): Promise<void> {
+  const { renderDriftReport, summarizeDrift } = await import("../views/drift.ts");
+  const plan = await withEnv(g, "drift", "read", async (s) => (await s.plan()).plan);
+  if (ui.json) printJson({ ...summarizeDrift(plan), plan });
+  else println(renderDriftReport(plan));
+  if (plan.actions.length > 0 || plan.notes.length > 0) Deno.exitCode = CHANGES;
+}
+
+async function commitCommand(opts: { message: string }, g: GlobalFlags): Promise<void> {
+  const { commitCec } = await import("../workspace/environment.ts");
+  const sha = await withEnv(g, "commit", "write", (s) => commitCec(s, opts.message));
+  if (ui.json) printJson({ commit: sha });
+  else {println(
+      sha ? `Committed ${sha.slice(0, 12)}: ${opts.message}` : "Nothing to commit: .cec is unchanged.",
+    );}
+}
+
+async function logCommand(opts: { max: string }, g: GlobalFlags): Promise<void> {
+  const paths = await resolveEnv(g.env);
+  const { log } = await import("../providers/git/git.ts");
+  const entries = await log(paths.cec, { maxCount: Number(opts.max) });
+  if (ui.json) printJson(entries);
+  else for (const e of entries) println(`${paint("yellow", e.sha.slice(0, 12))} ${e.date}  ${e.message}`);
+}
+
+async function rollbackCommand(
+  rev: string | undefined,
+  opts: { apply: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const { rollbackCec } = await import("../workspace/rollback.ts");
+  const r = await withEnv(g, "rollback", "write", (s) => rollbackCec(s, rev, { apply: opts.apply }));
+  if (ui.json) return printJson(r);
+  if (!r.accepted) return println("Cancelled; .cec and the environment are as they were.");
+  println(
+    rev
+      ? `Restored .cec to ${r.sha.slice(0, 12)}${r.commit ? ` (committed as ${r.commit.slice(0, 12)})` : ""}.`
+      : "Discarded uncommitted edits of .cec.",
+  );
+  if (r.saved) println(`Uncommitted edits were copied to ${r.saved}.`);
+  if (r.applied.length) println(paint("green", `Applied ${r.applied.length} action(s).`));
+}
+
+async function validateCommand(
+  path: string | undefined,
+  opts: { offline?: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  const { validateCec } = await import("../workspace/validate.ts");
+  let paths: EnvPaths;
+  if (path) {
+    const { envPathsFromCec } = await import("../reconcile/paths.ts");
+    const { exists } = await import("../lib/fsx.ts");
+    const { join } = await import("node:path");
+    const cec = await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path;
+    if (!await exists(join(cec, "pyproject.toml"))) {
+      throw new CdError("NOT_A_CEC", `${path} has no pyproject.toml (nor .cec/pyproject.toml)`, {
+        hint: "give the path of an environment's .cec directory",
+      });
+    }
+    paths = envPathsFromCec(cec, workspace());
+  } else paths = await resolveEnv(g.env);
+  const { step } = await import("../lib/ui.ts");
+  const v = await validateCec({ paths, settings: await settings() }, { offline: opts.offline, log: step });
+  if (ui.json) printJson({ valid: v.errors.length === 0, ...v });
+  else {
+    for (const e of v.errors) info(`${paint("red", "invalid:")} ${e}`);
+    for (const w of v.warnings) info(`${paint("yellow", "warning:")} ${w}`);
+    if (v.errors.length === 0) println(`${paths.cec} is valid.`);
+  }
+  if (v.errors.length > 0) Deno.exitCode = 1;
 }
 
 export function registerReconcileCommands(program: Command): void {
   program.command("status").description("sync state of each resource").option("--check", "exit 2 on drift")
-    .action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { makePlan } = await import("../reconcile/engine.ts");
-      const { resourceStatus } = await import("../reconcile/status.ts");
-      const { plan, desired } = await makePlan(paths, { log: step });
-      const rows = resourceStatus(desired, plan);
-      const drifted = plan.actions.length > 0 || plan.notes.length > 0;
-      if (ui.json) {
-        printJson({ environment: paths.name, in_sync: !drifted, resources: rows, notes: plan.notes });
-      } else {
-        println(`Environment '${paths.name}':`);
-        for (const r of rows) {
-          const mark = r.state === "in-sync"
-            ? paint("green", "✓")
-            : paint("yellow", r.state === "note" ? "!" : "✗");
-          println(`  ${mark} ${r.address.padEnd(40)} ${r.state === "in-sync" ? "in sync" : r.reason}`);
-        }
-        const listed = new Set(rows.map((r) => r.address));
-        for (const n of plan.notes) if (!listed.has(n.split(":")[0])) println(`  ! ${n}`);
-        if (!drifted) println("\nIn sync with .cec.");
-        else if (plan.actions.length === 0) {
-          println("\nNothing for apply to do; the findings marked ! need you.");
-        } else println("\nRun 'comfydock plan' to see the changes, 'comfydock apply' to make them.");
-      }
-      if (opts.check && drifted) Deno.exitCode = CHANGES;
-    });
+    .action((opts, cmd) => statusCommand(opts, globals(cmd)));
   program.command("plan").description("show what apply would change to make disk match .cec")
     .option("--out <file>", "save the plan for 'apply FILE'")
     .option("--detailed-exitcode", "exit 0 no changes, 1 error, 2 changes")
     .option("--target <address...>", "only these resources (node.x, model.y, ...)")
     .option("--force", FORCE_HELP)
-    .action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const plan = await showPlan(paths, { targets: opts.target, out: opts.out, force: opts.force });
-      if (opts.detailedExitcode && plan.actions.length > 0) Deno.exitCode = CHANGES;
-    });
+    .action((opts, cmd) => planCommand(opts, globals(cmd)));
   program.command("apply").description("make disk match .cec (asks first unless --yes or a plan file)")
     .argument("[planfile]", "a plan saved with 'plan --out' (applied exactly, or refused if stale)")
     .option("--force", FORCE_HELP)
-    .action(async (planfile, opts, cmd) => {
-      await planAndApply(await resolveEnv(globals(cmd).env), planfile, opts.force);
-    });
+    .action((planfile, opts, cmd) => applyCommand(planfile, opts, globals(cmd)));
   program.command("sync").description("the seed's name for apply (--dry-run = plan)")
-    .option("--dry-run", "only show the plan").action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      if (opts.dryRun) await showPlan(paths, {});
-      else await planAndApply(paths);
-    });
-  program.command("repair").description("finish or roll back an interrupted apply")
-    .option("--force-unlock", "break the lock even if its holder looks alive").action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { recover } = await import("../reconcile/engine.ts");
-      const what = await recover(paths, { forceUnlock: opts.forceUnlock });
-      if (ui.json) printJson({ recovered: what });
-      else println(what ?? "Nothing to repair: no interrupted apply and no lock.");
-    });
+    .option("--dry-run", "only show the plan")
+    .action((opts, cmd) =>
+      opts.dryRun ? planCommand({}, globals(cmd)) : applyCommand(undefined, {}, globals(cmd))
+    );
+  program.command("repair").description("roll back an interrupted apply; clear a stale lock record")
+    .option("--force-unlock", "also remove the lock record a crashed process left (a live holder is named)")
+    .action((opts, cmd) => repairCommand(opts, globals(cmd)));
   program.command("capture").description("write changes made on disk back into .cec")
-    .action(async (_o, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { captureEnvironment } = await import("../reconcile/capture.ts");
-      const s = await captureEnvironment(paths);
-      if (ui.json) printJson(s);
-      else {
-        if (s.workflows.length + s.nodes.length + s.packages.length === 0) {
-          println("Nothing to capture: .cec already describes the disk.");
-        }
-        for (const w of s.workflows) println(`  captured workflow ${w}`);
-        for (const n of s.nodes) println(`  captured node ${n}`);
-        for (const p of s.packages) println(`  captured package ${p} (dependency group 'user')`);
-        for (const k of s.skipped) println(`  ! skipped ${k}`);
-        if (s.commit) println(`Committed .cec ${s.commit.slice(0, 12)}. Review it with 'comfydock log'.`);
-      }
-    });
+    .action((_o, cmd) => captureCommand(globals(cmd)));
   program.command("drift").description("report everything that differs from .cec (exit 2 on drift)")
-    .action(async (_o, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { makePlan } = await import("../reconcile/engine.ts");
-      const { renderDriftReport, summarizeDrift } = await import("../providers/github/drift_report.ts");
-      const { plan } = await makePlan(paths, { log: step });
-      if (ui.json) printJson({ ...summarizeDrift(plan), plan });
-      else println(renderDriftReport(plan));
-      if (plan.actions.length > 0 || plan.notes.length > 0) Deno.exitCode = CHANGES;
-    });
+    .action((_o, cmd) => driftCommand(globals(cmd)));
   program.command("commit").description("commit .cec").requiredOption("-m, --message <msg>")
-    .action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { readDesired } = await import("../reconcile/desired.ts");
-      await readDesired(paths); // never commit a desired state that does not validate
-      const { commit } = await import("../providers/git/git.ts");
-      const sha = await commit(paths.cec, opts.message);
-      if (ui.json) printJson({ commit: sha });
-      else {println(
-          sha ? `Committed ${sha.slice(0, 12)}: ${opts.message}` : "Nothing to commit: .cec is unchanged.",
-        );}
-    });
+    .action((opts, cmd) => commitCommand(opts, globals(cmd)));
   program.command("log").description("history of .cec").option("-n, --max <n>", "at most N entries", "20")
-    .action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { log } = await import("../providers/git/git.ts");
-      const entries = await log(paths.cec, { maxCount: Number(opts.max) });
-      if (ui.json) printJson(entries);
-      else for (const e of entries) println(`${paint("yellow", e.sha.slice(0, 12))} ${e.date}  ${e.message}`);
-    });
+    .action((opts, cmd) => logCommand(opts, globals(cmd)));
   program.command("rollback").description(
     "restore .cec to a revision (default: discard uncommitted edits), then plan+apply",
   )
-    .argument("[rev]").option("--no-apply", "only restore and commit .cec").action(async (rev, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { rollbackCec } = await import("../reconcile/rollback.ts");
-      const what = await rollbackCec(paths, rev);
-      if (!ui.json) println(what);
-      if (opts.apply) await planAndApply(paths);
-    });
+    .argument("[rev]").option("--no-apply", "only restore and commit .cec")
+    .action((rev, opts, cmd) => rollbackCommand(rev, opts, globals(cmd)));
   program.command("validate").description("check .cec without an environment (schema, nodes, lock, models)")
     .argument("[path]", "a .cec directory (default: the environment's)")
     .option("--offline", "skip the checks that need the network (registry, git remotes)")
-    .action(async (path, opts, cmd) => {
-      const { validateCec } = await import("../reconcile/validate.ts");
-      let paths: EnvPaths;
-      if (path) {
-        const { envPathsFromCec } = await import("../workspace/paths.ts");
-        const { exists } = await import("../lib/fsx.ts");
-        const { join } = await import("node:path");
-        const { CdError } = await import("../lib/errors.ts");
-        const cec = await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path;
-        if (!await exists(join(cec, "pyproject.toml"))) {
-          throw new CdError("NOT_A_CEC", `${path} has no pyproject.toml (nor .cec/pyproject.toml)`, {
-            hint: "give the path of an environment's .cec directory",
-          });
-        }
-        paths = envPathsFromCec(cec, workspace());
-      } else paths = await resolveEnv(globals(cmd).env);
-      const v = await validateCec(paths, { offline: opts.offline, log: step });
-      if (ui.json) printJson({ valid: v.errors.length === 0, ...v });
-      else {
-        for (const e of v.errors) info(`${paint("red", "invalid:")} ${e}`);
-        for (const w of v.warnings) info(`${paint("yellow", "warning:")} ${w}`);
-        if (v.errors.length === 0) println(`${paths.cec} is valid.`);
-      }
-      if (v.errors.length > 0) Deno.exitCode = 1;
-    });
+    .action((path, opts, cmd) => validateCommand(path, opts, globals(cmd)));
 }

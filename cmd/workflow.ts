@@ -3,8 +3,16 @@ import { Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
-import type { EnvPaths } from "../workspace/paths.ts";
-import { globals, resolveEnv, showPlanAndConfirm, workspace } from "./context.ts";
+import type { EnvPaths } from "../reconcile/paths.ts";
+import {
+  changeOutcome,
+  type GlobalFlags,
+  globals,
+  resolveEnv,
+  runChange,
+  withEnv,
+  workspace,
+} from "./context.ts";
 
 const NODE_MAP_HELP = "ComfyUI-Manager's extension-node-map.json (default: $COMFYDOCK_NODE_MAP)";
 
@@ -12,13 +20,6 @@ const NODE_MAP_HELP = "ComfyUI-Manager's extension-node-map.json (default: $COMF
 async function resolverFor(paths: EnvPaths, nodeMap?: string) {
   const { envResolver } = await import("../providers/workflows/files.ts");
   return (await envResolver(paths, nodeMap)).resolver;
-}
-
-/** After a `.cec` change: show the plan it leads to and apply it (asking first), unless --no-apply. */
-async function reconcile(paths: EnvPaths, apply: boolean): Promise<void> {
-  if (!apply) return;
-  const { planAndApply } = await import("./reconcile.ts");
-  await planAndApply(paths);
 }
 
 async function status(paths: EnvPaths): Promise<void> {
@@ -288,9 +289,9 @@ function describePlan(name: string, rel: string, plan: ImportPlan): void {
 }
 
 async function importWorkflow(
-  paths: EnvPaths,
   source: string,
   opts: { name?: string; nodeMap?: string; apply: boolean; nonInteractive?: boolean },
+  g: GlobalFlags,
 ): Promise<void> {
   if (opts.nonInteractive) ui.yes = true;
   const { readDesired } = await import("../reconcile/desired.ts");
@@ -302,86 +303,170 @@ async function importWorkflow(
   const { openModelIndex } = await import("../providers/models/store.ts");
   const { sourceConfig } = await import("../providers/models/sources.ts");
   const { RegistryClient } = await import("../providers/nodes/registry.ts");
-  const { changeDesired } = await import("../reconcile/change.ts");
-  const { summarize } = await import("../reconcile/render.ts");
 
   if (opts.apply && !ui.yes && !Deno.stdin.isTerminal()) {
-    // Asked now, not after .cec is committed and the packs and models are fetched.
+    // Asked now, not after the packs and models are fetched.
     throw new CdError(
       "NEEDS_CONFIRMATION",
-      `importing '${source}' changes '${paths.name}' (no terminal to ask on)`,
+      `importing '${source}' changes the environment (no terminal to ask on)`,
       {
         hint:
           "pass --yes (or --non-interactive) to proceed without asking, or --no-apply to only commit .cec",
       },
     );
   }
-  const desired = await readDesired(paths);
-  const src = await readImportSource(source);
-  const { rel, name } = await assertNameFree(paths, desired, opts.name ?? src.name);
-  const analysis = analyzeWorkflow(src.workflow, await resolverFor(paths, opts.nodeMap), source);
-  using index = openModelIndex(paths.workspace);
-  let plan = planImport(analysis, desired, index, await sourceConfig(paths.workspace), src.manifest);
-  const open = (i: { status: string }) => i.status === "choose" || i.status === "unresolved";
-  if (!ui.yes && !ui.json && Deno.stdin.isTerminal() && [...plan.nodes, ...plan.models].some(open)) {
-    plan = await askChoices(plan);
-  }
-  if (!ui.json) describePlan(name, rel, plan);
-
-  const change = await buildImportChange(plan, { name, rel, text: src.text, analysis }, {
-    paths,
-    desired,
-    registry: new RegistryClient(),
-    index,
-    download: { log: step },
-    log: step,
-  });
-  for (const w of change.warnings) info(`${paint("yellow", "warning:")} ${w}`);
-  if (!ui.json) {
-    for (const m of change.models) step(`model.${m.key}: ${m.note}`);
-    if (change.skipped.length) {
-      println(paint("yellow", `Skipped ${change.skipped.length} item(s) that could not be resolved:`));
-      for (const s of change.skipped) println(`  ${s.what}: ${s.known}\n    -> ${s.todo}`);
+  const { prepared, result } = await runChange(g, "workflow import", async (paths, app) => {
+    const desired = await readDesired(paths);
+    const src = await readImportSource(source);
+    const { rel, name } = await assertNameFree(paths, desired, opts.name ?? src.name);
+    const analysis = analyzeWorkflow(src.workflow, await resolverFor(paths, opts.nodeMap), source);
+    using index = openModelIndex(paths.workspace);
+    let plan = planImport(analysis, desired, index, sourceConfig(app.settings), src.manifest);
+    const open = (i: { status: string }) => i.status === "choose" || i.status === "unresolved";
+    if (!ui.yes && !ui.json && Deno.stdin.isTerminal() && [...plan.nodes, ...plan.models].some(open)) {
+      plan = await askChoices(plan);
     }
-  }
-  const added = [
-    ...change.nodes.map((n) => `node ${n.id}`),
-    ...change.models.map((m) => `model ${m.key}`),
-  ];
-  const result = await changeDesired(paths, {
-    edits: change.edits,
-    files: change.files,
-    message: `workflow import ${name}${added.length ? `: ${added.join(", ")}` : ""}`,
-    apply: opts.apply,
-    confirm: showPlanAndConfirm,
-  }, { log: step });
-
+    if (!ui.json) describePlan(name, rel, plan);
+    const change = await buildImportChange(plan, { name, rel, text: src.text, analysis }, {
+      paths,
+      settings: app.settings,
+      desired,
+      registry: RegistryClient.fromSettings(app.settings),
+      index,
+      download: { log: step },
+      log: step,
+    });
+    for (const w of change.warnings) info(`${paint("yellow", "warning:")} ${w}`);
+    if (!ui.json) {
+      for (const m of change.models) step(`model.${m.key}: ${m.note}`);
+      if (change.skipped.length) {
+        println(paint("yellow", `Skipped ${change.skipped.length} item(s) that could not be resolved:`));
+        for (const s of change.skipped) println(`  ${s.what}: ${s.known}\n    -> ${s.todo}`);
+      }
+    }
+    return { change, name, rel, format: src.format };
+  }, ({ change, name }, s) => {
+    const added = [
+      ...change.nodes.map((n) => `node ${n.id}`),
+      ...change.models.map((m) => `model ${m.key}`),
+    ];
+    return {
+      message: `workflow import ${name}${added.length ? `: ${added.join(", ")}` : ""}`,
+      apply: opts.apply,
+      // Checked again under the lock: another command may have taken the name meanwhile.
+      edit: async (desired) => {
+        await assertNameFree(s.paths, desired, name);
+        return { edits: change.edits, files: change.files };
+      },
+    };
+  });
+  const { change, name, rel, format } = prepared;
   if (ui.json) {
     printJson({
       name,
       file: `workflows/${rel}`,
-      format: src.format,
+      format,
       nodes: change.nodes.map((n) => ({ id: n.id, spec: n.spec })),
       models: change.models,
       skipped: change.skipped,
       commit: result.commit,
       plan: result.plan,
-      applied: result.applied,
+      applied: result.applied.length > 0,
+      accepted: result.accepted,
     });
     return;
   }
-  println(
-    `Committed .cec: workflow '${name}'` +
-      (change.nodes.length ? `, ${change.nodes.length} node pack(s)` : "") +
-      (change.models.length ? `, ${change.models.length} model(s)` : "") + ".",
-  );
-  if (result.applied && result.plan) {
-    const s = summarize(result.plan.actions);
-    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
-  } else if (!opts.apply) println("Not applied (--no-apply): run 'comfydock apply' to install.");
-  else if (result.plan && result.plan.actions.length > 0) {
-    println("Apply skipped: run 'comfydock apply' to install ('comfydock rollback' undoes the import).");
+  if (result.accepted) {
+    println(
+      `Committed .cec: workflow '${name}'` +
+        (change.nodes.length ? `, ${change.nodes.length} node pack(s)` : "") +
+        (change.models.length ? `, ${change.models.length} model(s)` : "") + ".",
+    );
   }
+  println(changeOutcome(result, opts.apply));
+}
+
+async function trackCommand(
+  name: string | undefined,
+  opts: { all?: boolean; pattern?: string; nodeMap?: string; apply: boolean },
+  g: GlobalFlags,
+): Promise<void> {
+  if (!name && !opts.all) {
+    throw new CdError("WORKFLOW_NAME_MISSING", "name a workflow to track, or pass --all", {
+      hint: "'comfydock workflow status' lists the workflows in ComfyUI",
+    });
+  }
+  const { track } = await import("../workspace/workflow_sync.ts");
+  const { change, result } = await withEnv(g, "workflow track", "write", async (s) =>
+    track(s, {
+      names: name ? [name] : undefined,
+      all: opts.all,
+      pattern: opts.pattern,
+      resolver: await resolverFor(s.paths, opts.nodeMap),
+      apply: opts.apply,
+    }));
+  if (ui.json) {
+    return printJson({
+      tracked: result.accepted ? change.names : [],
+      commit: result.commit,
+      plan: result.plan,
+    });
+  }
+  if (change.names.length === 0) return println("No untracked workflows to track.");
+  if (result.accepted) println(`Tracked ${change.names.map((n) => `'${n}'`).join(", ")} in .cec.`);
+  println(changeOutcome(result, opts.apply));
+}
+
+async function untrackCommand(name: string, opts: { apply: boolean }, g: GlobalFlags): Promise<void> {
+  const { untrack } = await import("../workspace/workflow_sync.ts");
+  const { change, result } = await withEnv(
+    g,
+    "workflow untrack",
+    "write",
+    (s) => untrack(s, name, opts.apply),
+  );
+  if (ui.json) {
+    return printJson({
+      untracked: result.accepted ? change.names : [],
+      commit: result.commit,
+      plan: result.plan,
+    });
+  }
+  if (result.accepted) println(`Untracked '${change.names[0]}'; its file in ComfyUI was kept.`);
+  println(changeOutcome(result, opts.apply));
+}
+
+async function syncCommand(opts: { strategy?: string; nodeMap?: string }, g: GlobalFlags): Promise<void> {
+  const { syncWorkflows } = await import("../workspace/workflow_sync.ts");
+  const r = await withEnv(g, "workflow sync", "write", async (s) =>
+    syncWorkflows(s, {
+      strategy: opts.strategy as "ours" | "theirs" | undefined,
+      resolver: await resolverFor(s.paths, opts.nodeMap),
+    }));
+  if (ui.json) {
+    printJson(r);
+  } else {
+    for (const n of r.captured) println(`  captured ${n} (ComfyUI -> .cec)`);
+    for (const n of r.restored) {
+      println(`  restored ${n} (.cec -> ComfyUI; the old file is in the trash)`);
+    }
+    for (const c of r.conflicts) {
+      println(
+        paint("yellow", `  conflict ${c.name}: `) +
+          `ComfyUI's ${c.file} is kept as it is; .cec's version was written beside it as ${c.conflictFile}`,
+      );
+    }
+    if (r.conflicts.length) {
+      println(
+        "Merge the two in ComfyUI and save as the original name, then run 'comfydock workflow sync " +
+          "--strategy theirs' (keep ComfyUI's) or '--strategy ours' (keep .cec's); delete the conflict file after.",
+      );
+    }
+    if (!r.captured.length && !r.restored.length && !r.conflicts.length) {
+      println("Workflows are in sync.");
+    }
+  }
+  if (r.conflicts.length) Deno.exitCode = 2;
 }
 
 export function registerWorkflowCommands(program: Command): void {
@@ -395,46 +480,11 @@ export function registerWorkflowCommands(program: Command): void {
     .option("--pattern <glob>", "with --all: only paths matching this glob")
     .option("--node-map <file>", NODE_MAP_HELP)
     .option("--no-apply", "only edit and commit .cec")
-    .action(async (name, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      if (!name && !opts.all) {
-        throw new CdError("WORKFLOW_NAME_MISSING", "name a workflow to track, or pass --all", {
-          hint: "'comfydock workflow status' lists the workflows in ComfyUI",
-        });
-      }
-      const { readDesired } = await import("../reconcile/desired.ts");
-      const { trackWorkflows } = await import("../providers/workflows/track.ts");
-      const { commitWorkflowChange } = await import("../providers/workflows/sync.ts");
-      const change = await trackWorkflows(paths, await readDesired(paths), {
-        names: name ? [name] : undefined,
-        all: opts.all,
-        pattern: opts.pattern,
-        resolver: await resolverFor(paths, opts.nodeMap),
-      });
-      if (change.names.length === 0) {
-        if (ui.json) printJson({ tracked: [] });
-        else println("No untracked workflows to track.");
-        return;
-      }
-      await commitWorkflowChange(paths, change, `workflow track: ${change.names.join(", ")}`);
-      if (ui.json) printJson({ tracked: change.names });
-      else println(`Tracked ${change.names.map((n) => `'${n}'`).join(", ")} in .cec.`);
-      await reconcile(paths, opts.apply);
-    });
+    .action((name, opts, cmd) => trackCommand(name, opts, globals(cmd)));
 
   wf.command("untrack").description("stop tracking a workflow (its file in ComfyUI stays)").argument("<name>")
     .option("--no-apply", "only edit and commit .cec")
-    .action(async (name, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { readDesired } = await import("../reconcile/desired.ts");
-      const { untrackWorkflow } = await import("../providers/workflows/track.ts");
-      const { commitWorkflowChange } = await import("../providers/workflows/sync.ts");
-      const change = untrackWorkflow(await readDesired(paths), name);
-      await commitWorkflowChange(paths, change, `workflow untrack: ${change.names[0]}`);
-      if (ui.json) printJson({ untracked: change.names });
-      else println(`Untracked '${change.names[0]}'; its file in ComfyUI was kept.`);
-      await reconcile(paths, opts.apply);
-    });
+    .action((name, opts, cmd) => untrackCommand(name, opts, globals(cmd)));
 
   wf.command("sync").description("capture UI edits into .cec and restore .cec versions into ComfyUI")
     .addOption(
@@ -444,38 +494,7 @@ export function registerWorkflowCommands(program: Command): void {
       ]),
     )
     .option("--node-map <file>", NODE_MAP_HELP)
-    .action(async (opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      const { syncWorkflows } = await import("../providers/workflows/sync.ts");
-      const r = await syncWorkflows(paths, {
-        strategy: opts.strategy as "ours" | "theirs" | undefined,
-        resolver: await resolverFor(paths, opts.nodeMap),
-      });
-      if (ui.json) {
-        printJson(r);
-      } else {
-        for (const n of r.captured) println(`  captured ${n} (ComfyUI -> .cec)`);
-        for (const n of r.restored) {
-          println(`  restored ${n} (.cec -> ComfyUI; the old file is in the trash)`);
-        }
-        for (const c of r.conflicts) {
-          println(
-            paint("yellow", `  conflict ${c.name}: `) +
-              `ComfyUI's ${c.file} is kept as it is; .cec's version was written beside it as ${c.conflictFile}`,
-          );
-        }
-        if (r.conflicts.length) {
-          println(
-            "Merge the two in ComfyUI and save as the original name, then run 'comfydock workflow sync " +
-              "--strategy theirs' (keep ComfyUI's) or '--strategy ours' (keep .cec's); delete the conflict file after.",
-          );
-        }
-        if (!r.captured.length && !r.restored.length && !r.conflicts.length) {
-          println("Workflows are in sync.");
-        }
-      }
-      if (r.conflicts.length) Deno.exitCode = 2;
-    });
+    .action((opts, cmd) => syncCommand(opts, globals(cmd)));
 
   wf.command("analyze").description("node packs and models a workflow file needs (no environment needed)")
     .argument("<file>")
@@ -490,15 +509,7 @@ export function registerWorkflowCommands(program: Command): void {
     .option("--node-map <file>", NODE_MAP_HELP)
     .option("--non-interactive", "ask nothing: skip what cannot be resolved and report it (implies --yes)")
     .option("--no-apply", "only edit and commit .cec")
-    .action(async (source, opts, cmd) => {
-      const paths = await resolveEnv(globals(cmd).env);
-      await importWorkflow(paths, source, {
-        name: opts.name,
-        nodeMap: opts.nodeMap,
-        apply: opts.apply,
-        nonInteractive: opts.nonInteractive,
-      });
-    });
+    .action((source, opts, cmd) => importWorkflow(source, opts, globals(cmd)));
 
   wf.command("export").description("write a workflow bundle (.tar.gz) with its dependency manifest")
     .argument("<name>")

@@ -1,3 +1,5 @@
+import process from "node:process";
+import { join } from "node:path";
 import { CdError } from "./errors.ts";
 
 export interface RunOptions {
@@ -80,4 +82,54 @@ async function collect(stream: ReadableStream<Uint8Array>, onLine?: (line: strin
   }
   if (onLine && pending) onLine(pending);
   return text;
+}
+
+/** True while process `pid` runs (EPERM: it runs, as another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the entries of `dir` whose name carries the pid of a process that no longer runs (`pidRe`'s
+ * first group): what a create, import or mirror clone killed outright left behind. Returns their names.
+ */
+export async function removeDeadPidEntries(dir: string, pidRe: RegExp): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const pid = Number(pidRe.exec(e.name)?.[1]);
+      if (pid && pid !== Deno.pid && !pidAlive(pid)) {
+        await Deno.remove(join(dir, e.name), { recursive: true }).catch(() => {});
+        removed.push(e.name);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return removed;
+}
+
+/**
+ * Runs `fn` with Ctrl-C (SIGINT, and SIGTERM/SIGHUP) turned into an abort of `signal` instead of death, so
+ * a change in progress can roll itself back. A second signal exits at once (130); what the change left is
+ * then rolled back by the next command, from its journal.
+ */
+export async function deferInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM", "SIGHUP"];
+  const onSignal = () => {
+    if (controller.signal.aborted) Deno.exit(130);
+    controller.abort();
+  };
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
 }

@@ -3,7 +3,7 @@ import { parse, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { CdError } from "../lib/errors.ts";
 import { listFiles, readTextIfExists, sha256Hex } from "../lib/fsx.ts";
-import type { EnvPaths } from "../workspace/paths.ts";
+import type { EnvPaths } from "./paths.ts";
 import { type ModelSpec, type NodeSpec, Pyproject, type WorkflowSpec } from "./schema.ts";
 
 export interface DesiredState {

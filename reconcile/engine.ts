@@ -1,16 +1,23 @@
 /**
- * Plan and apply (DESIGN §1, §5, §6). makePlan reads `.cec` and the disk and diffs them with pure functions;
- * applyPlan carries a plan out under the environment's lock, journaled, undone in reverse on failure.
+ * Plan and apply (DESIGN §1, §5, §6), the core of the reconciler. It is handed its providers and settings
+ * and does no sequencing of its own beyond one plan or one run of actions: the application layer
+ * (workspace/) holds the lock, writes `.cec`, asks, commits and logs around it.
+ *
+ * - `planFor` observes through every provider and diffs with their pure functions.
+ * - `runActions` carries actions out under an open journal; on failure it undoes the WHOLE journal
+ *   (including `.cec` files a change wrote first) and throws APPLY_FAILED.
+ * - `recoverJournal` rolls back what a crashed process left.
+ * - `applyPlan` is the standalone form (`apply PLANFILE`, the library, tests): lock, recover, check that the
+ *   plan is still exactly what would be done now, run, finish.
  */
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { exists, readTextIfExists } from "../lib/fsx.ts";
-import { commit, isRepo } from "../providers/git/git.ts";
-import type { EnvPaths } from "../workspace/paths.ts";
+import { exists } from "../lib/fsx.ts";
+import type { Settings } from "../lib/settings.ts";
 import { type DesiredState, readDesired } from "./desired.ts";
-import { fingerprint } from "./fingerprint.ts";
+import { fingerprint, stableStringify } from "./fingerprint.ts";
 import { Journal, pruneTrash } from "./journal.ts";
-import { acquireLock, describeLock, type HeldLock, inspectLock } from "./lock.ts";
-import { loadProviders } from "./providers.ts";
+import { acquireLock, type HeldLock } from "./lock.ts";
+import type { EnvPaths } from "./paths.ts";
 import { JournaledTransaction, rollBack } from "./transaction.ts";
 import {
   type Action,
@@ -19,12 +26,13 @@ import {
   type ObserveContext,
   type Plan,
   type Provider,
+  validateActions,
 } from "./types.ts";
 
 export interface EngineOptions {
-  /** Providers to use (tests); default: every resource kind of reconcile/providers.ts. */
-  providers?: Provider[];
-  /** Progress sink for long steps (the CLI passes lib/ui.ts step). */
+  providers: Provider[];
+  settings: Settings;
+  /** Progress sink for long steps (the faces pass their progress printer). */
   log?: (line: string) => void;
   /** See ObserveContext.force. */
   force?: boolean;
@@ -35,24 +43,9 @@ export interface PlanOptions extends EngineOptions {
   targets?: string[];
 }
 
-async function providersOf(opts: EngineOptions): Promise<Provider[]> {
-  return opts.providers ?? await loadProviders();
-}
-
-function matchesTarget(address: string, targets?: string[]): boolean {
+export function matchesTarget(address: string, targets?: string[]): boolean {
   if (!targets || targets.length === 0) return true;
   return targets.some((t) => address === t || address.startsWith(`${t}.`));
-}
-
-async function observeAll(
-  desired: DesiredState,
-  providers: Provider[],
-  ctx: ObserveContext,
-): Promise<Map<Provider, Json>> {
-  const observed = new Map<Provider, Json>();
-  // Observation is read-only and independent per kind: run the kinds in parallel.
-  await Promise.all(providers.map(async (p) => observed.set(p, await p.observe(desired, ctx))));
-  return observed;
 }
 
 /** The pure part: desired + observed -> ordered actions and notes. */
@@ -64,79 +57,78 @@ export function diffAll(
   const actions: Action[] = [];
   const notes: string[] = [];
   for (const [p, o] of observed) {
-    actions.push(...p.diff(desired, o).filter((a) => matchesTarget(a.address, targets)));
-    notes.push(...(p.notes?.(desired, o) ?? []));
+    const d = p.diff(desired, o);
+    actions.push(...d.actions.filter((a) => matchesTarget(a.address, targets)));
+    notes.push(...d.notes);
   }
   const rank = (a: Action) => APPLY_ORDER.indexOf(a.type);
   actions.sort((a, b) => rank(a) - rank(b) || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   return { actions, notes };
 }
 
-async function computePlan(
-  paths: EnvPaths,
-  providers: Provider[],
-  targets?: string[],
-  force?: boolean,
-): Promise<{ plan: Plan; desired: DesiredState }> {
-  const desired = await readDesired(paths);
-  const ctx: ObserveContext = { paths, readOnly: true, force };
-  const observed = await observeAll(desired, providers, ctx);
-  const { actions, notes } = diffAll(desired, observed, targets);
-  const plan: Plan = {
+/** Observes the disk through every provider (in parallel: read-only and independent) and diffs. */
+export async function planFor(paths: EnvPaths, desired: DesiredState, opts: PlanOptions): Promise<Plan> {
+  const ctx: ObserveContext = {
+    paths,
+    settings: opts.settings,
+    readOnly: true,
+    force: opts.force,
+    log: opts.log,
+  };
+  const observed = new Map<Provider, Json>();
+  const results = await Promise.all(
+    opts.providers.map(async (p) => [p, await p.observe(desired, ctx)] as const),
+  );
+  for (const [p, o] of results) observed.set(p, o);
+  const { actions, notes } = diffAll(desired, observed, opts.targets);
+  return {
     format_version: 1,
     environment: paths.name,
     created_at: new Date().toISOString(),
     fingerprints: {
       desired: desired.fingerprint,
-      observed: fingerprint(providers.map((p) => [p.type, observed.get(p) ?? null])),
+      observed: fingerprint(opts.providers.map((p) => [p.type, observed.get(p) ?? null])),
     },
+    ...(opts.targets?.length ? { targets: opts.targets } : {}),
     actions,
     notes,
   };
-  return { plan, desired };
+}
+
+/** Reads `.cec` and plans. No lock, no recovery: the application layer decides those. */
+export async function makePlan(
+  paths: EnvPaths,
+  opts: PlanOptions,
+): Promise<{ plan: Plan; desired: DesiredState }> {
+  const desired = await readDesired(paths);
+  return { plan: await planFor(paths, desired, opts), desired };
 }
 
 /**
- * Finishes what a crashed apply left: if a journal exists and its writer is gone, roll it back.
- * Returns a human sentence when something was recovered.
+ * Why a saved plan may not be applied now, or null when it may: it must be for this environment, made from
+ * the same `.cec` and the same disk, and carry exactly the actions a fresh plan would (a hand-edited plan
+ * file is refused as stale, whatever its fingerprints say).
  */
-export async function recover(
-  paths: EnvPaths,
-  opts: EngineOptions & { forceUnlock?: boolean } = {},
-): Promise<string | null> {
-  const lock = await inspectLock(paths.state);
-  const journal = await Journal.load(paths.state);
-  if (lock.state === "held" && !opts.forceUnlock) {
-    throw new CdError("ENV_LOCKED", `environment '${paths.name}' is locked by ${describeLock(lock.info)}`, {
-      hint: "wait for it to finish; if that process is gone, run 'comfydock repair --force-unlock'",
-    });
+export function stalePlanReason(saved: Plan, fresh: Plan): string | null {
+  if (fresh.fingerprints.desired !== saved.fingerprints.desired) {
+    return "Saved plan is stale: .cec changed since the plan was made";
   }
-  if (!journal && lock.state === "free") return null;
-  const held = await acquireLock(paths.state, "repair", { takeStale: true, force: opts.forceUnlock });
-  try {
-    if (!journal) {
-      return `removed a stale lock left by ${lock.state !== "free" ? describeLock(lock.info) : "?"}`;
-    }
-    const providers = await providersOf(opts);
-    const byType = new Map<string, Provider>(providers.map((p) => [p.type, p]));
-    const n = await rollBack(journal, byType, { paths, readOnly: false });
-    return `rolled back an interrupted apply (started ${journal.data.started_at}): ${n} action(s) undone`;
-  } finally {
-    await held.release();
+  if (fresh.fingerprints.observed !== saved.fingerprints.observed) {
+    return "Saved plan is stale: the environment on disk changed since the plan was made";
   }
+  if (stableStringify(fresh.actions) !== stableStringify(saved.actions)) {
+    return "Saved plan is stale: its actions are not the ones a plan made now would carry out";
+  }
+  return null;
 }
 
-export async function makePlan(
-  paths: EnvPaths,
-  opts: PlanOptions = {},
-): Promise<{ plan: Plan; desired: DesiredState }> {
-  const recovered = await recover(paths, opts);
-  if (recovered) opts.log?.(recovered);
-  return computePlan(paths, await providersOf(opts), opts.targets, opts.force);
+export interface ApplyResult {
+  applied: Action[];
+  /** Where replaced or removed things went (kept for the last few applies). */
+  trashDir: string | null;
 }
 
-function parseFault(): { index: number; mode: "error" | "exit" } | null {
-  const raw = Deno.env.get("COMFYDOCK_FAULT");
+function parseFault(raw: string | null): { index: number; mode: "error" | "exit" } | null {
   if (!raw) return null;
   const m = /^(\d+):(error|exit)$/.exec(raw);
   if (!m) {
@@ -148,89 +140,33 @@ function parseFault(): { index: number; mode: "error" | "exit" } | null {
 }
 
 /**
- * An apply that re-locked packages changed `.cec/uv.lock`: commit it (DESIGN §6), so `.cec` stays the
- * reviewed history of the environment and a later rollback does not find "uncommitted edits" it didn't make.
- * Only uv.lock: the user's own uncommitted edits of `.cec` stay theirs to commit.
+ * Carries `actions` out under `journal`, each payload first checked against its provider's schema. On any
+ * failure the whole journal is rolled back (so also `.cec` files written into it) and APPLY_FAILED is thrown.
  */
-async function commitLockIfChanged(paths: EnvPaths, lockBefore: string | null): Promise<void> {
-  if (await readTextIfExists(paths.uvLock) === lockBefore) return;
-  if (await isRepo(paths.cec)) await commit(paths.cec, "apply: re-lock uv.lock", { paths: ["uv.lock"] });
-}
-
-export interface ApplyResult {
-  applied: Action[];
-  /** Where replaced or removed things went (kept for the last few applies). */
-  trashDir: string | null;
-}
-
-/**
- * Applies a plan. The plan must still be current: it is refused as stale if `.cec` or the disk changed since
- * it was made (so applying a saved plan twice is refused the second time).
- */
-export async function applyPlan(paths: EnvPaths, plan: Plan, opts: EngineOptions = {}): Promise<ApplyResult> {
-  if (plan.environment !== paths.name) {
-    throw new CdError(
-      "PLAN_WRONG_ENV",
-      `the plan is for environment '${plan.environment}', not '${paths.name}'`,
-      {
-        hint: `run with -e ${plan.environment}, or make a new plan for '${paths.name}'`,
-      },
-    );
-  }
-  const recovered = await recover(paths, opts);
-  if (recovered) opts.log?.(recovered);
-  const providers = await providersOf(opts);
-  const lock: HeldLock = await acquireLock(paths.state, "apply");
-  try {
-    // Fingerprints cover the whole desired and observed state, whatever --target the plan was made with.
-    const { plan: now, desired } = await computePlan(paths, providers, undefined, opts.force);
-    if (now.fingerprints.desired !== plan.fingerprints.desired) {
-      throw new CdError("PLAN_STALE", "Saved plan is stale: .cec changed since the plan was made", {
-        hint: "run 'comfydock plan' again and review the new plan",
-      });
-    }
-    if (now.fingerprints.observed !== plan.fingerprints.observed) {
-      throw new CdError(
-        "PLAN_STALE",
-        "Saved plan is stale: the environment on disk changed since the plan was made",
-        {
-          hint: "run 'comfydock plan' again and review the new plan",
-        },
-      );
-    }
-    if (plan.actions.length === 0) return { applied: [], trashDir: null };
-    const result = await runActions(paths, plan.actions, providers, opts);
-    await commitLockIfChanged(paths, desired.lockText);
-    return result;
-  } finally {
-    await lock.release();
-  }
-}
-
-async function runActions(
+export async function runActions(
+  journal: Journal,
   paths: EnvPaths,
   actions: Action[],
-  providers: Provider[],
-  opts: EngineOptions,
-): Promise<ApplyResult> {
-  const byType = new Map<string, Provider>(providers.map((p) => [p.type, p]));
-  const fault = parseFault();
-  const journal = await Journal.begin(paths.state);
-  const ctx: ObserveContext = { paths, readOnly: false, force: opts.force };
+  opts: EngineOptions & { signal?: AbortSignal },
+): Promise<Action[]> {
+  const byType = new Map<string, Provider>(opts.providers.map((p) => [p.type, p]));
+  const fault = parseFault(opts.settings.faults.apply);
+  const ctx: ObserveContext = {
+    paths,
+    settings: opts.settings,
+    readOnly: false,
+    force: opts.force,
+    log: opts.log,
+  };
   const log = opts.log ?? (() => {});
   const applied: Action[] = [];
   try {
+    validateActions(actions, byType);
     for (const [index, action] of actions.entries()) {
-      const provider = byType.get(action.type);
-      if (!provider) {
-        throw new CdError(
-          "NO_PROVIDER",
-          `no provider for resource type '${action.type}' (${action.address})`,
-          {
-            hint: "this plan was made by a newer ComfyDock; upgrade, or make a new plan",
-          },
-        );
+      if (opts.signal?.aborted) {
+        throw new CdError("INTERRUPTED", "interrupted", { exitCode: 130 });
       }
+      const provider = byType.get(action.type)!;
       const entry = await journal.startEntry(index, action.address);
       log(`${action.address}: ${action.kind}`);
       await provider.apply(action, new JournaledTransaction(journal, entry, log), ctx);
@@ -259,20 +195,101 @@ async function runActions(
         },
       );
     }
+    if (e instanceof CdError && e.code === "INTERRUPTED") {
+      throw new CdError(
+        "INTERRUPTED",
+        `interrupted; rolled back ${undone} step(s): everything is as it was`,
+        {
+          exitCode: 130,
+        },
+      );
+    }
     throw new CdError(
       "APPLY_FAILED",
-      `apply failed at ${failed?.address}: ${
+      `apply failed at ${failed?.address ?? "the start"}: ${
         errorMessage(e)
-      }\nrolled back ${undone} action(s); the environment is as it was`,
+      }\nrolled back ${undone} step(s); the environment and .cec are as they were`,
       {
         hint: e instanceof CdError && e.hint ? e.hint : "fix the cause above and run 'comfydock apply' again",
         cause: e,
       },
     );
   }
+  return applied;
+}
+
+/** Ends a successful change: the journal goes, old trash is pruned; returns the trash dir if it was used. */
+export async function finishJournal(journal: Journal): Promise<string | null> {
   await journal.finish();
-  await pruneTrash(paths.state);
-  const trashUsed = await exists(journal.trashDir) &&
+  await pruneTrash(journal.stateDir);
+  const used = await exists(journal.trashDir) &&
     (await Array.fromAsync(Deno.readDir(journal.trashDir))).length > 0;
-  return { applied, trashDir: trashUsed ? journal.trashDir : null };
+  return used ? journal.trashDir : null;
+}
+
+/**
+ * Finishes what a crashed process left (the caller holds the exclusive lock): a journal that was
+ * `committing` when `completed` says the commit landed is just closed; any other is rolled back.
+ * Returns a human sentence when something was recovered.
+ */
+export async function recoverJournal(
+  lock: HeldLock,
+  paths: EnvPaths,
+  opts: EngineOptions & { completed?: (journal: Journal) => Promise<boolean> },
+): Promise<string | null> {
+  if (lock.mode !== "exclusive") throw new Error("recoverJournal needs the exclusive lock");
+  const journal = await Journal.load(paths);
+  if (!journal) return null;
+  const what = `an interrupted ${journal.data.command ?? "apply"} (started ${journal.data.started_at})`;
+  if (journal.data.status === "committing" && await opts.completed?.(journal)) {
+    await finishJournal(journal);
+    return `finished ${what}: it had completed`;
+  }
+  const byType = new Map<string, Provider>(opts.providers.map((p) => [p.type, p]));
+  const n = await rollBack(journal, byType, {
+    paths,
+    settings: opts.settings,
+    readOnly: false,
+    log: opts.log,
+  });
+  return `rolled back ${what}: ${n} step(s) undone`;
+}
+
+/**
+ * Applies a plan on its own: takes the exclusive lock (or fails naming its holder), recovers what a crash
+ * left, refuses a plan that is stale (see stalePlanReason), runs it and finishes. What `apply PLANFILE`, the
+ * library and tests use; a change made through the application layer uses runActions inside its own lock.
+ */
+export async function applyPlan(
+  paths: EnvPaths,
+  plan: Plan,
+  opts: EngineOptions & { lockTimeoutMs?: number; command?: string },
+): Promise<ApplyResult> {
+  if (plan.environment !== paths.name) {
+    throw new CdError(
+      "PLAN_WRONG_ENV",
+      `the plan is for environment '${plan.environment}', not '${paths.name}'`,
+      {
+        hint: `run with -e ${plan.environment}, or make a new plan for '${paths.name}'`,
+      },
+    );
+  }
+  const byType = new Map<string, Provider>(opts.providers.map((p) => [p.type, p]));
+  validateActions(plan.actions, byType);
+  const lock = await acquireLock(paths.state, opts.command ?? "apply", { timeoutMs: opts.lockTimeoutMs });
+  try {
+    const recovered = await recoverJournal(lock, paths, opts);
+    if (recovered) opts.log?.(recovered);
+    const fresh = await planFor(paths, await readDesired(paths), { ...opts, targets: plan.targets });
+    const stale = stalePlanReason(plan, fresh);
+    if (stale) {
+      throw new CdError("PLAN_STALE", stale, { hint: "run 'comfydock plan' again and review the new plan" });
+    }
+    if (plan.actions.length === 0) return { applied: [], trashDir: null };
+    const journal = await Journal.begin(lock, opts.command ?? "apply");
+    const applied = await runActions(journal, paths, plan.actions, opts);
+    return { applied, trashDir: await finishJournal(journal) };
+  } finally {
+    await lock.release();
+  }
 }

@@ -1,8 +1,10 @@
 /**
- * One writer at a time per environment: `<env>/.comfydock/lock.json` created exclusively, holding pid, host,
- * command and start time. A lock whose process is gone (same host, dead pid) is stale: the caller may recover.
+ * One writer at a time per environment (DESIGN §6), for every writer: an OS file lock on
+ * `<env>/.comfydock/lock` (`flock`; the kernel drops it when the process dies, so no crash or kill -9 can
+ * leave a lock behind). Readers (plan, status, drift) take it shared; writers take it exclusive and keep it
+ * across the whole change. Who holds it (pid, host, command, since) is written beside it to `lock.json`,
+ * only for messages: a missing or unreadable `lock.json` (full disk, crash mid-write) never blocks anyone.
  */
-import process from "node:process";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { CdError } from "../lib/errors.ts";
@@ -13,59 +15,77 @@ export interface LockInfo {
   host: string;
   command: string;
   started_at: string;
-  /** Tells this holder from any later one (same pid and millisecond are possible). */
-  token?: string;
+  /** Tells this holder's lock.json from a later holder's (same pid and millisecond are possible). */
+  token: string;
 }
 
-export function lockPath(stateDir: string): string {
+export type LockMode = "shared" | "exclusive";
+
+export function lockFilePath(stateDir: string): string {
+  return join(stateDir, "lock");
+}
+
+export function lockInfoPath(stateDir: string): string {
   return join(stateDir, "lock.json");
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === "EPERM";
-  }
+export function describeLock(info: LockInfo | null): string {
+  return info
+    ? `pid ${info.pid} on ${info.host} ('comfydock ${info.command}', since ${info.started_at})`
+    : "another comfydock process (it left no lock.json)";
 }
 
-export type LockState = { state: "free" } | { state: "held" | "stale"; info: LockInfo };
-
-export async function inspectLock(stateDir: string): Promise<LockState> {
-  const info = await readJsonIfExists<LockInfo>(lockPath(stateDir)).catch(() => null);
-  if (!info) return { state: "free" };
-  const stale = info.host === hostname() && !pidAlive(info.pid);
-  return { state: stale ? "stale" : "held", info };
-}
-
-export function describeLock(info: LockInfo): string {
-  return `pid ${info.pid} on ${info.host} ('comfydock ${info.command}', since ${info.started_at})`;
-}
-
-/** Removes the lock only if it is still ours: after a `--force-unlock` it may belong to someone else. */
-async function releaseIfOurs(path: string, ours: LockInfo): Promise<void> {
-  const now = await readJsonIfExists<LockInfo>(path).catch(() => null);
-  if (now && now.token === ours.token) {
-    await removeIfExists(path);
-  }
+/** What lock.json says, or null when it is missing or unreadable (it is advisory). */
+export async function readLockInfo(stateDir: string): Promise<LockInfo | null> {
+  const info = await readJsonIfExists<LockInfo>(lockInfoPath(stateDir)).catch(() => null);
+  return info && typeof info.pid === "number" && typeof info.host === "string" ? info : null;
 }
 
 export interface HeldLock {
+  readonly mode: LockMode;
+  readonly stateDir: string;
+  /** Releases the lock (idempotent). */
   release(): Promise<void>;
 }
 
+export interface LockOptions {
+  mode?: LockMode;
+  /** Wait this long for the holder to finish (default 0: fail fast naming the holder). */
+  timeoutMs?: number;
+  /** Polling interval while waiting. */
+  pollMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * Takes the lock or fails fast naming its holder. A stale lock is taken over only when `takeStale` is set
- * (the caller has just recovered whatever the dead holder left).
+ * Takes the environment's lock or fails with ENV_LOCKED naming the holder. A lock whose holder died is free
+ * (the kernel released it); its stale lock.json is simply overwritten.
  */
 export async function acquireLock(
   stateDir: string,
   command: string,
-  opts: { takeStale?: boolean; force?: boolean } = {},
+  opts: LockOptions = {},
 ): Promise<HeldLock> {
+  const mode = opts.mode ?? "exclusive";
   await Deno.mkdir(stateDir, { recursive: true });
-  const path = lockPath(stateDir);
+  const file = await Deno.open(lockFilePath(stateDir), { read: true, write: true, create: true });
+  const deadline = Date.now() + (opts.timeoutMs ?? 0);
+  try {
+    while (!await file.tryLock(mode === "exclusive")) {
+      if (Date.now() >= deadline) {
+        const holder = await readLockInfo(stateDir);
+        throw new CdError("ENV_LOCKED", `the environment is locked by ${describeLock(holder)}`, {
+          hint: "wait for it to finish (or pass --lock-timeout SECONDS to wait); a lock never outlives its " +
+            "process, so if none is running, run the command again",
+        });
+      }
+      await sleep(Math.min(opts.pollMs ?? 200, Math.max(1, deadline - Date.now())));
+    }
+  } catch (e) {
+    file.close();
+    throw e;
+  }
   const info: LockInfo = {
     pid: Deno.pid,
     host: hostname(),
@@ -73,30 +93,63 @@ export async function acquireLock(
     started_at: new Date().toISOString(),
     token: crypto.randomUUID(),
   };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await Deno.writeTextFile(path, JSON.stringify(info, null, 2), { createNew: true });
-      return { release: () => releaseIfOurs(path, info) };
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    }
-    const current = await inspectLock(stateDir);
-    if (current.state === "free") continue;
-    if (opts.force || (current.state === "stale" && opts.takeStale)) {
-      await removeIfExists(path);
-      continue;
-    }
-    if (current.state === "held") {
-      throw new CdError("ENV_LOCKED", `the environment is locked by ${describeLock(current.info)}`, {
-        hint: "wait for it to finish; if that process is gone, run 'comfydock repair --force-unlock'",
-      });
-    }
-    throw new CdError("STALE_LOCK", `a stale lock was left by ${describeLock(current.info)}`, {
-      hint:
-        "run 'comfydock repair' to finish or roll back what it left, or 'comfydock repair --force-unlock'",
+  // Shared holders are many: only a writer describes itself. Best effort: a full disk must not block.
+  if (mode === "exclusive") {
+    await Deno.writeTextFile(lockInfoPath(stateDir), JSON.stringify(info, null, 2)).catch(() => {});
+  }
+  let released = false;
+  return {
+    mode,
+    stateDir,
+    async release() {
+      if (released) return;
+      released = true;
+      try {
+        if (mode === "exclusive") {
+          const now = await readLockInfo(stateDir);
+          if (now?.token === info.token) await removeIfExists(lockInfoPath(stateDir)).catch(() => {});
+        }
+        await file.unlock();
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** Whether someone holds the lock right now (tries a shared lock and gives it back at once). */
+export async function lockHolder(stateDir: string): Promise<{ held: boolean; info: LockInfo | null }> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(lockFilePath(stateDir), { read: true, write: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { held: false, info: null };
+    throw e;
+  }
+  try {
+    const free = await file.tryLock(true);
+    if (free) await file.unlock();
+    return { held: !free, info: free ? null : await readLockInfo(stateDir) };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * `repair --force-unlock`: an OS lock cannot be stolen from a live process, and a dead one holds none.
+ * What can be stuck is lock.json (left by a crash, or written half on a full disk): removed when nobody
+ * holds the lock. Returns what was cleared, or throws naming the live holder.
+ */
+export async function forceUnlock(stateDir: string): Promise<string | null> {
+  const { held, info } = await lockHolder(stateDir);
+  if (held) {
+    throw new CdError("ENV_LOCKED", `the lock is held by a running process: ${describeLock(info)}`, {
+      hint: info ? `stop that process (kill ${info.pid}) if it hangs; its lock goes with it` : undefined,
     });
   }
-  throw new CdError("ENV_LOCKED", `could not take the lock at ${path}`, {
-    hint: "run 'comfydock repair --force-unlock' if no other comfydock is running",
-  });
+  const stale = await readLockInfo(stateDir);
+  const hadFile = await Deno.stat(lockInfoPath(stateDir)).then(() => true, () => false);
+  if (!hadFile) return null;
+  await removeIfExists(lockInfoPath(stateDir));
+  return `removed a stale lock.json left by ${describeLock(stale)}`;
 }

@@ -19,6 +19,7 @@ const PlanSchema = z.object({
   environment: z.string(),
   created_at: z.string(),
   fingerprints: z.object({ desired: z.string(), observed: z.string() }),
+  targets: z.array(z.string()).optional(),
   actions: z.array(z.object({
     address: z.string(),
     type: z.enum(["comfyui", "node", "packages", "model", "workflow"]),

@@ -1,6 +1,6 @@
 /** The Transaction handed to providers, and the undo of what it recorded (DESIGN §6). */
 import { basename, dirname, join } from "node:path";
-import { exists } from "../lib/fsx.ts";
+import { exists, writeFileAtomic } from "../lib/fsx.ts";
 import type { Journal, JournalEntry } from "./journal.ts";
 import type { ObserveContext, Provider, Transaction, UndoStep } from "./types.ts";
 
@@ -49,6 +49,31 @@ export class JournaledTransaction implements Transaction {
   log(line: string): void {
     this.logger(line);
   }
+}
+
+/** A file of `.cec` a change writes: `path` absolute (checked by the caller), content null removes it. */
+export interface CecFile {
+  path: string;
+  content: string | null;
+}
+
+/**
+ * Writes the `.cec` files of a change as the journal's first entry (address `cec`): the old files go to the
+ * trash, the new ones are staged and renamed in. A declined prompt, a failed apply or a crash rolls them
+ * back with the rest of the change, so `.cec` is byte-for-byte as before.
+ */
+export async function writeCecFiles(journal: Journal, files: CecFile[]): Promise<void> {
+  const entry = await journal.startEntry(-1, "cec");
+  const tx = new JournaledTransaction(journal, entry, () => {});
+  for (const f of files) {
+    await tx.trash(f.path);
+    if (f.content === null) continue;
+    const staged = join(await tx.stagingDir("cec"), basename(f.path));
+    await writeFileAtomic(staged, f.content);
+    await tx.place(staged, f.path);
+  }
+  entry.status = "done";
+  await journal.save();
 }
 
 /**

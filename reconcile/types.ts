@@ -4,7 +4,10 @@
  * providers. Providers are the only code that touches the world.
  */
 import type { DesiredState } from "./desired.ts";
-import type { EnvPaths } from "../workspace/paths.ts";
+import type { z } from "zod";
+import { CdError } from "../lib/errors.ts";
+import type { EnvPaths } from "./paths.ts";
+import type { Settings } from "../lib/settings.ts";
 
 export type ResourceType = "comfyui" | "node" | "packages" | "model" | "workflow";
 export type ActionKind = "create" | "update" | "replace" | "delete";
@@ -31,6 +34,8 @@ export interface Plan {
   created_at: string;
   /** sha256 of the desired files (pyproject.toml, uv.lock, workflows) and of the observed state. */
   fingerprints: { desired: string; observed: string };
+  /** The `--target` addresses it was made with (absent: the whole environment). */
+  targets?: string[];
   actions: Action[];
   /** Findings that are not actions (an untracked workflow, a dirty dev node): shown, never acted on. */
   notes: string[];
@@ -67,8 +72,16 @@ export interface Transaction {
   log(line: string): void;
 }
 
-export interface ObserveContext {
+/** Where an environment is and how to reach the outside: what every provider function needs. */
+export interface EnvContext {
   paths: EnvPaths;
+  /** URLs, tokens, binaries and timeouts, read once at the edge (lib/settings.ts). */
+  settings: Settings;
+}
+
+export interface ObserveContext extends EnvContext {
+  /** Progress lines of long steps (downloads, uv); nothing below the faces prints. */
+  log?: (line: string) => void;
   /** True for `plan`/`status`: providers must not call counting or mutating endpoints. */
   readOnly: boolean;
   /**
@@ -79,16 +92,49 @@ export interface ObserveContext {
   force?: boolean;
 }
 
+/** What a provider's pure diff finds: actions to take, and findings shown but never acted on. */
+export interface Diff {
+  actions: Action[];
+  notes: string[];
+}
+
 /**
- * A resource kind. observe reads disk (and caches); diff is pure; apply makes one action true on disk.
- * `O` is the provider's observed state: plain JSON, fingerprinted into the plan to detect stale plans.
+ * A resource kind, one shape for all: observe reads disk (and caches); diff is pure; apply makes one action
+ * true on disk; undo reverses a custom undo step. `O` is the provider's observed state: plain JSON,
+ * fingerprinted into the plan to detect stale plans. `payload` is the zod schema of its actions'
+ * `{ kind, before, after }`: a plan read from a file is checked against it before anything runs.
  */
 export interface Provider<O extends Json = Json> {
   readonly type: ResourceType;
+  readonly payload: z.ZodType<unknown>;
   observe(desired: DesiredState, ctx: ObserveContext): Promise<O>;
-  diff(desired: DesiredState, observed: O): Action[];
-  /** Pure: findings shown with the plan but never acted on (edited in the UI, dirty git node, ...). */
-  notes?(desired: DesiredState, observed: O): string[];
+  diff(desired: DesiredState, observed: O): Diff;
   apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void>;
   undo?(step: Extract<UndoStep, { op: "custom" }>, ctx: ObserveContext): Promise<void>;
+}
+
+/**
+ * Checks that every action has a provider and a payload its provider accepts (a saved plan is untrusted
+ * input). Throws PLAN_INVALID_ACTION naming the action.
+ */
+export function validateActions(actions: Action[], providers: Map<string, Provider>): void {
+  for (const a of actions) {
+    const p = providers.get(a.type);
+    if (!p) {
+      throw new CdError("NO_PROVIDER", `no provider for resource type '${a.type}' (${a.address})`, {
+        hint: "this plan was made by a newer ComfyDock; upgrade, or make a new plan",
+      });
+    }
+    const r = p.payload.safeParse({ kind: a.kind, before: a.before, after: a.after });
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new CdError(
+        "PLAN_INVALID_ACTION",
+        `action ${a.address}: ${issue.path.join(".") || "(payload)"}: ${issue.message}`,
+        {
+          hint: "the plan was not made by this ComfyDock or was edited; make it again with 'comfydock plan'",
+        },
+      );
+    }
+  }
 }

@@ -7,7 +7,8 @@ import { chmod } from "node:fs/promises";
 import { z } from "zod";
 import { CdError } from "../lib/errors.ts";
 import { readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
-import type { WorkspacePaths } from "./paths.ts";
+import type { WorkspacePaths } from "../reconcile/paths.ts";
+import { type Settings, settingsFromEnv } from "../lib/settings.ts";
 import { readWorkspaceMeta, updateWorkspaceMeta } from "./workspace.ts";
 
 /** Known settings: how a `config set` string is parsed, and what it means. */
@@ -83,8 +84,30 @@ export function maskKey(key: string): string {
 
 const KeysFile = z.record(z.string(), z.string());
 
+/**
+ * The settings of one run: the process environment first, then the workspace's settings and keys.json,
+ * then the defaults. Read once by the faces and passed down.
+ */
+export async function loadSettings(
+  ws: WorkspacePaths,
+  env: Record<string, string | undefined>,
+): Promise<Settings> {
+  const s = settingsFromEnv(env);
+  const meta = await readTextIfExists(ws.workspaceJson) === null ? null : await readWorkspaceMeta(ws);
+  const stored = meta?.settings ?? {};
+  if (!env.COMFYDOCK_REGISTRY_URL && typeof stored.registry_url === "string") {
+    s.registryUrl = stored.registry_url.replace(/\/+$/, "");
+  }
+  if (!env.COMFYDOCK_COMFYUI_URL && typeof stored.comfyui_url === "string") s.comfyuiUrl = stored.comfyui_url;
+  const config = new ConfigManager(ws, env);
+  s.hf.token = await config.getKey("huggingface");
+  s.civitai.token = await config.getKey("civitai");
+  s.github.token = await config.getKey("github");
+  return s;
+}
+
 export class ConfigManager {
-  constructor(readonly ws: WorkspacePaths) {}
+  constructor(readonly ws: WorkspacePaths, private readonly env: Record<string, string | undefined>) {}
 
   async get(key: string): Promise<unknown> {
     const k = settingKey(key);
@@ -124,7 +147,7 @@ export class ConfigManager {
     const keys: Record<string, { masked: string; source: string }> = {};
     const stored = await this.readKeys();
     for (const s of SERVICES) {
-      const fromEnv = Deno.env.get(KEY_ENV[s]);
+      const fromEnv = this.env[KEY_ENV[s]];
       if (fromEnv) keys[s] = { masked: maskKey(fromEnv), source: `$${KEY_ENV[s]}` };
       else if (stored[s]) keys[s] = { masked: maskKey(stored[s]), source: "keys.json" };
     }
@@ -168,11 +191,6 @@ export class ConfigManager {
 
   /** The key for a service: its environment variable first, then keys.json; null when none. */
   async getKey(service: Service): Promise<string | null> {
-    return Deno.env.get(KEY_ENV[service]) || (await this.readKeys())[service] || null;
+    return this.env[KEY_ENV[service]] || (await this.readKeys())[service] || null;
   }
-}
-
-/** For providers (models, GitHub): the API key of a service, or null. */
-export function getApiKey(ws: WorkspacePaths, service: Service): Promise<string | null> {
-  return new ConfigManager(ws).getKey(service);
 }

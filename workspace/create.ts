@@ -1,22 +1,18 @@
 /**
- * `comfydock create`: a new environment, built whole in `environments/.staging-<name>-<pid>-<rand>` and
- * renamed into place as the last step. Any failure (unknown version, missing Python, uv error, Ctrl-C)
- * removes the staging directory, so the workspace is left exactly as it was; the error names the step that
- * failed. A staging dir whose process was killed outright is removed by the next create or import.
+ * `comfydock create`: a new environment is a fresh `.cec` (ComfyUI pinned, its requirements locked by uv,
+ * committed) built by the same engine as `import` (workspace/import.ts): the comfyui and packages actions
+ * clone ComfyUI and install the venv in `environments/.staging-<name>-<pid>-<rand>`, renamed into place as
+ * the last step. Any failure (unknown version, missing Python, uv error, Ctrl-C) removes everything made, so
+ * the workspace is left exactly as it was; the error names the step that failed. A staging dir whose
+ * process was killed outright is removed by the next create or import.
  *
- * Ctrl-C: the CLI turns SIGINT into `signal` (an AbortSignal); it is checked between steps. A step in
- * flight is allowed to finish (in a terminal git/uv get the same SIGINT and stop at once), so cleanup
- * never races a child process still writing into the staging directory.
- *
- * The venv is made `--relocatable` (uv): it is built in staging and renamed with the rest, and its
- * activation scripts and entry points must keep working at the final path.
+ * Ctrl-C: `signal` (an AbortSignal) is checked between steps. A step in flight is allowed to finish (in a
+ * terminal git/uv get the same SIGINT and stop at once), so cleanup never races a child process.
  */
 import { join } from "node:path";
 import { stringify } from "smol-toml";
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { exists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
-import { info, paint, step, ui } from "../lib/ui.ts";
-import { cloneAt, makeUserDirs } from "../providers/comfyui/checkout.ts";
+import { exists, writeFileAtomic } from "../lib/fsx.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
@@ -27,16 +23,18 @@ import { Uv } from "../providers/packages/uv.ts";
 import { assertTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
 import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
-import { envPaths, type WorkspacePaths } from "./paths.ts";
+import type { Settings } from "../lib/settings.ts";
+import { envPaths } from "../reconcile/paths.ts";
 import {
   getEnvironment,
-  newStagingPaths,
   readWorkspaceMeta,
   sweepTrash,
   updateWorkspaceMeta,
   validateEnvName,
 } from "./workspace.ts";
-import { logEnvEvent } from "./env_log.ts";
+import { appendEnvLog } from "./env_log.ts";
+import { buildFromCec, cecStagingDir, dropStaging } from "./import.ts";
+import type { App } from "./session.ts";
 
 export interface CreateOptions {
   /** Python `X.Y` (default: 3.12 when installed, else the newest interpreter on the machine). */
@@ -56,15 +54,8 @@ export interface CreateOptions {
   uvSettings?: TomlEdit[];
   /** Aborting it stops the creation at the next step boundary and removes everything made so far. */
   signal?: AbortSignal;
-  /**
-   * Output of the tools as it arrives (git's clone progress, uv lock/sync lines). Default: indented gray
-   * lines on stderr under the current step (none with --json).
-   */
+  /** Output of the tools as it arrives (git's clone progress, uv lock lines). Default: the App's log. */
   onProgress?: (line: string) => void;
-}
-
-function printDetail(line: string): void {
-  if (!ui.json) info(paint("gray", `    ${line}`));
 }
 
 export interface CreatedEnvironment {
@@ -132,27 +123,31 @@ export function renderPyproject(p: {
   return `${project}\n\n${stringify({ tool }).trim()}\n`;
 }
 
-async function pickPython(version?: string): Promise<PythonInstall> {
-  if (version) return await findPython(version);
+async function pickPython(settings: Settings, version?: string): Promise<PythonInstall> {
+  if (version) return await findPython(settings.system, version);
   try {
-    return await findPython("3.12");
+    return await findPython(settings.system, "3.12");
   } catch {
-    return await findPython();
+    return await findPython(settings.system);
   }
 }
 
 /**
  * Test hook (DESIGN §10 fault injection): COMFYDOCK_CREATE_FAULT=<step id>:fail|hang fails, or waits for
- * the abort signal, just before that step (ids: python, resolve, checkout, write, lock, venv, sync,
- * commit, place).
+ * the abort signal, just before that step (ids: python, resolve, write, lock, commit, build). Faults inside
+ * the build are the engine's (COMFYDOCK_FAULT).
  */
-async function faultPoint(stepName: string, signal?: AbortSignal): Promise<void> {
-  const fault = Deno.env.get("COMFYDOCK_CREATE_FAULT");
+async function faultPoint(
+  fault: string | null,
+  stepName: string,
+  log: (l: string) => void,
+  signal?: AbortSignal,
+) {
   if (!fault?.startsWith(`${stepName}:`)) return;
   if (fault.endsWith(":fail")) {
     throw new CdError("INJECTED_FAULT", `injected failure (COMFYDOCK_CREATE_FAULT=${fault})`);
   }
-  step(`(COMFYDOCK_CREATE_FAULT: waiting at '${stepName}')`);
+  log(`(COMFYDOCK_CREATE_FAULT: waiting at '${stepName}')`);
   await new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     signal?.addEventListener("abort", () => resolve(), { once: true });
@@ -161,10 +156,11 @@ async function faultPoint(stepName: string, signal?: AbortSignal): Promise<void>
 }
 
 export async function createEnvironment(
-  ws: WorkspacePaths,
+  app: App,
   name: string,
   opts: CreateOptions = {},
 ): Promise<CreatedEnvironment> {
+  const ws = app.ws;
   const started = performance.now();
   validateEnvName(name);
   const meta = await readWorkspaceMeta(ws);
@@ -175,30 +171,30 @@ export async function createEnvironment(
     });
   }
   await sweepTrash(ws);
-  const url = comfyuiUrl(opts.comfyuiUrl);
+  const url = comfyuiUrl(opts.comfyuiUrl, app.settings);
   const spec = opts.comfyui ?? "latest";
   const backend = opts.torchBackend ?? "auto";
   const torchBackend = await resolveTorchBackend(backend);
   assertTorchBackend(torchBackend, backend);
 
-  const detail = opts.onProgress ?? printDetail;
+  const detail = opts.onProgress ?? app.log;
   let current = "starting";
   const run = async <T>(label: string, id: string, fn: () => Promise<T>): Promise<T> => {
     if (opts.signal?.aborted) throw interrupted(current);
     current = label;
-    step(label);
-    await faultPoint(id, opts.signal);
+    app.log(label);
+    await faultPoint(app.settings.faults.create, id, app.log, opts.signal);
     if (opts.signal?.aborted) throw interrupted(current);
     return await fn();
   };
 
-  const staged = await newStagingPaths(ws, name);
+  const staging = await cecStagingDir(ws, "create");
   try {
     // Tools first: a missing Python or uv fails before anything is cloned.
     const [python, uv] = await run(
       `finding Python ${opts.python ?? "(default 3.12)"} and uv`,
       "python",
-      () => Promise.all([pickPython(opts.python), Uv.locate(ws)]),
+      () => Promise.all([pickPython(app.settings, opts.python), Uv.locate(ws, app.settings)]),
     );
     const pythonVersion = python.version.split(".").slice(0, 2).join(".");
     const firstUse = !await exists(mirrorDir(ws, url))
@@ -209,12 +205,9 @@ export async function createEnvironment(
       "resolve",
       () => resolveComfyUI(ws, url, spec, { onProgress: (l) => detail(`git: ${l}`) }),
     );
-    for (const w of comfy.warnings) step(`warning: ${w}`);
-    await run(`checking out ComfyUI ${comfy.version} (${shortSha(comfy.commit)})`, "checkout", async () => {
-      await cloneAt(comfy.mirror, comfy.commit, staged.comfyui);
-      await makeUserDirs(staged.comfyui);
-    });
+    for (const w of comfy.warnings) app.log(`warning: ${w}`);
     const dependencies = parseRequirements(await requirementsAt(comfy.mirror, comfy.commit));
+    const cec = join(staging, "cec");
     await run(`writing .cec/pyproject.toml (torch backend ${torchBackend})`, "write", async () => {
       const text = renderPyproject({
         name,
@@ -223,41 +216,41 @@ export async function createEnvironment(
         comfyuiVersion: comfy.version,
         comfyuiCommit: comfy.commit,
         comfyuiUrl: url,
-        edits: [...torchUvConfig(torchBackend), ...(opts.uvSettings ?? [])],
+        edits: [
+          ...torchUvConfig(torchBackend, { indexBase: app.settings.torchIndexUrl }),
+          ...(opts.uvSettings ?? []),
+        ],
       });
-      parsePyproject(text, staged.pyproject); // a bug here must fail the create, not a later plan
-      await writeFileAtomic(staged.pyproject, text);
-      await writeFileAtomic(staged.ignoreFile, DEFAULT_COMFYDOCKIGNORE);
-      await writeFileAtomic(join(staged.cecWorkflows, ".gitkeep"), "");
+      parsePyproject(text, join(cec, "pyproject.toml")); // a bug here must fail the create, not a later plan
+      await writeFileAtomic(join(cec, "pyproject.toml"), text);
+      await writeFileAtomic(join(cec, ".comfydockignore"), DEFAULT_COMFYDOCKIGNORE);
+      await writeFileAtomic(join(cec, "workflows", ".gitkeep"), "");
     });
     await run(
       `locking ${dependencies.length} ComfyUI requirement(s) (uv lock)`,
       "lock",
-      () => uv.lock(staged.cec, { python: python.path, onLine: (l) => detail(`uv: ${l}`) }),
+      () => uv.lock(cec, { python: python.path, onLine: (l) => detail(`uv: ${l}`) }),
     );
-    await run(`creating .venv with Python ${python.version} (${python.path})`, "venv", async () => {
-      // Relocatable: the venv is renamed with the rest of the staging directory.
-      await uv.venv(staged.venv, python.path, { relocatable: true });
+    await run("committing .cec", "commit", async () => {
+      await git.init(cec);
+      await git.commit(cec, `Create environment ${name}: ComfyUI ${comfy.version}, Python ${pythonVersion}`);
     });
-    await run(
-      "installing packages (uv sync)",
-      "sync",
-      () => uv.sync(staged.cec, staged.venv, { frozen: true, onLine: (l) => detail(`uv: ${l}`) }),
+    const built = await run(
+      `building the environment (ComfyUI ${comfy.version} ${
+        shortSha(comfy.commit)
+      }, Python ${python.version})`,
+      "build",
+      () =>
+        buildFromCec(app, name, cec, {
+          signal: opts.signal,
+          logTitle: `create: ComfyUI ${comfy.version}, Python ${python.version}`,
+          logLines: [
+            `ComfyUI ${comfy.version} (${comfy.commit}) from ${url}`,
+            `Python ${python.version} (${python.path}), torch backend ${torchBackend}`,
+            `${dependencies.length} ComfyUI requirement(s) locked and installed`,
+          ],
+        }),
     );
-    const cecCommit = await run("committing .cec", "commit", async () => {
-      await git.init(staged.cec);
-      const sha = await git.commit(
-        staged.cec,
-        `Create environment ${name}: ComfyUI ${comfy.version}, Python ${pythonVersion}`,
-      );
-      return sha!;
-    });
-    await run(`placing environment at ${final.root}`, "place", async () => {
-      if (await exists(final.root)) {
-        throw new CdError("ENV_EXISTS", `environment '${name}' appeared at ${final.root} while creating it`);
-      }
-      await Deno.rename(staged.root, final.root);
-    });
     const makeActive = !!opts.use || !meta.active_environment;
     if (makeActive) {
       await updateWorkspaceMeta(ws, (m) => {
@@ -265,11 +258,6 @@ export async function createEnvironment(
       });
     }
     const created = await getEnvironment(ws, name);
-    await logEnvEvent(final, `create: ComfyUI ${comfy.version}, Python ${python.version}`, [
-      `ComfyUI ${comfy.version} (${comfy.commit}) from ${url}`,
-      `Python ${python.version} (${python.path}), torch backend ${torchBackend}`,
-      `${dependencies.length} ComfyUI requirement(s) locked and installed`,
-    ]);
     return {
       name,
       path: final.root,
@@ -281,23 +269,22 @@ export async function createEnvironment(
       python_path: python.path,
       torch_backend: torchBackend,
       dependencies,
-      cec_commit: cecCommit,
+      cec_commit: (await git.revParse(built.cec, "HEAD"))!,
       seconds: Math.round((performance.now() - started) / 10) / 100,
     };
   } catch (e) {
-    await removeIfExists(staged.root);
     if (e instanceof CdError && e.code === "INTERRUPTED") throw e;
     // Ctrl-C in a terminal also stops git/uv, which then fail: report the interruption, not their error.
     if (opts.signal?.aborted) throw interrupted(current);
-    throw new CdError(
-      e instanceof CdError ? e.code : "CREATE_FAILED",
-      `creating '${name}' failed at step "${current}": ${errorMessage(e)}`,
-      {
-        hint: (e instanceof CdError && e.hint ? e.hint + "; " : "") +
-          "nothing was left behind in the workspace",
-        cause: e,
-      },
-    );
+    const message = `creating '${name}' failed at step "${current}": ${errorMessage(e)}`;
+    await appendEnvLog(ws, name, [`create: FAILED`, message]).catch(() => {});
+    throw new CdError(e instanceof CdError ? e.code : "CREATE_FAILED", message, {
+      hint: (e instanceof CdError && e.hint ? e.hint + "; " : "") +
+        "nothing was left behind in the workspace",
+      cause: e,
+    });
+  } finally {
+    await dropStaging(staging);
   }
 }
 

@@ -10,10 +10,8 @@
  */
 import { join } from "node:path";
 import { errorMessage } from "../lib/errors.ts";
-import { step } from "../lib/ui.ts";
 import * as git from "../providers/git/git.ts";
-import type { Action, Plan } from "../reconcile/types.ts";
-import type { EnvPaths, WorkspacePaths } from "./paths.ts";
+import type { EnvPaths, WorkspacePaths } from "../reconcile/paths.ts";
 
 /** How far back the last logged `.cec` HEAD is looked for (the log's tail, not the whole file). */
 const TAIL_BYTES = 64 * 1024;
@@ -104,7 +102,12 @@ export async function cecHistoryLines(paths: EnvPaths, logName = paths.name): Pr
  * Appends a block for an operation on an existing environment (its `.cec` history first). Never throws:
  * the operation it records has already happened.
  */
-export async function logEnvEvent(paths: EnvPaths, title: string, lines: string[] = []): Promise<void> {
+export async function logEnvEvent(
+  paths: EnvPaths,
+  title: string,
+  lines: string[] = [],
+  warn: (line: string) => void = () => {},
+): Promise<void> {
   try {
     const history = await cecHistoryLines(paths);
     const head = history.at(-1);
@@ -115,49 +118,6 @@ export async function logEnvEvent(paths: EnvPaths, title: string, lines: string[
       ...(head ? [head] : []),
     ]);
   } catch (e) {
-    step(`warning: could not write ${envLogPath(paths.workspace, paths.name)}: ${errorMessage(e)}`);
+    warn(`warning: could not write ${envLogPath(paths.workspace, paths.name)}: ${errorMessage(e)}`);
   }
-}
-
-const SYMBOL: Record<Action["kind"], string> = { create: "+", update: "~", replace: "-/+", delete: "-" };
-
-/** One line per action: `+ node.foo: not installed`. */
-export function actionLines(actions: Action[]): string[] {
-  return actions.map((a) => `${SYMBOL[a.kind]} ${a.address}: ${a.reason}`);
-}
-
-function countLine(n: number): string {
-  return `${n} action${n === 1 ? "" : "s"}`;
-}
-
-/**
- * Runs `apply` (an apply of `plan`) and logs it: the plan's actions, then "ok" with what was applied, or
- * "FAILED" with the error (which is rethrown unchanged). `title` names the command ("apply", "comfyui
- * update v0.3.0").
- */
-export async function withApplyLog<T extends { applied: Action[] }>(
-  paths: EnvPaths,
-  plan: Plan,
-  apply: () => Promise<T>,
-  title = "apply",
-): Promise<T> {
-  const planned = [
-    `plan: ${countLine(plan.actions.length)}`,
-    ...actionLines(plan.actions).map((l) => `  ${l}`),
-  ];
-  let result: T;
-  try {
-    result = await apply();
-  } catch (e) {
-    await logEnvEvent(paths, `${title}: FAILED`, [
-      ...planned,
-      `result: failed: ${errorMessage(e).split("\n").join(" | ")}`,
-    ]);
-    throw e;
-  }
-  await logEnvEvent(paths, `${title}: ok`, [
-    ...planned,
-    `result: ${countLine(result.applied.length)} applied`,
-  ]);
-  return result;
 }

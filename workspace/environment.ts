@@ -7,19 +7,19 @@ import { CdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import { type DesiredState, readDesired } from "../reconcile/desired.ts";
 import type { Plan } from "../reconcile/types.ts";
-import type { EngineOptions, PlanOptions } from "../reconcile/engine.ts";
 import { comfyuiUrl } from "../providers/comfyui/mirror.ts";
 import { mergeRequirements, parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import * as git from "../providers/git/git.ts";
 import { venvPython } from "../providers/packages/distinfo.ts";
-import type { EnvPaths, WorkspacePaths } from "./paths.ts";
-import { logEnvEvent, withApplyLog } from "./env_log.ts";
+import type { EnvPaths } from "../reconcile/paths.ts";
+import { type App, type ChangeResult, type Session, withSession } from "./session.ts";
 
 /**
  * Runs `python main.py ARGS` in ComfyUI/ with the environment's venv, stdio inherited; returns the exit
- * code. Ctrl-C reaches ComfyUI (same terminal process group); this process waits for it to exit instead
- * of dying first, so the exit code still passes back.
+ * code. `run` behaves as the process it wraps: SIGINT, SIGTERM and SIGHUP are forwarded to ComfyUI (so
+ * `kill`, `docker stop` and supervisors stop it), and this process waits for it to exit and passes its
+ * exit code back (128+N when a signal ended it).
  */
 export async function runComfyUI(paths: EnvPaths, args: string[]): Promise<number> {
   const python = venvPython(paths.venv);
@@ -33,22 +33,31 @@ export async function runComfyUI(paths: EnvPaths, args: string[]): Promise<numbe
       },
     );
   }
-  const ignore = () => {};
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, ignore);
+  const child = new Deno.Command(python, {
+    args: [main, ...args],
+    cwd: paths.comfyui,
+    env: { VIRTUAL_ENV: paths.venv },
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM", "SIGHUP"];
+  const forwarders = signals.map((s) => {
+    const f = () => {
+      try {
+        child.kill(s);
+      } catch {
+        // already gone
+      }
+    };
+    Deno.addSignalListener(s, f);
+    return [s, f] as const;
+  });
   try {
-    const child = new Deno.Command(python, {
-      args: [main, ...args],
-      cwd: paths.comfyui,
-      env: { VIRTUAL_ENV: paths.venv },
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
     const status = await child.status;
     return status.signal ? 128 + signalNumber(status.signal) : status.code;
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, ignore);
+    for (const [s, f] of forwarders) Deno.removeSignalListener(s, f);
   }
 }
 
@@ -56,70 +65,56 @@ function signalNumber(s: Deno.Signal): number {
   return ({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9, SIGHUP: 1 } as Record<string, number>)[s] ?? 1;
 }
 
-export interface UpdateComfyUIResult {
+export interface UpdateComfyUIResult extends ChangeResult {
   from: { version: string; commit: string };
   to: { version: string; commit: string };
   dependencies: { added: string[]; removed: string[] };
-  commit: string | null;
-  plan: Plan | null;
-  applied: boolean;
 }
 
 /**
  * `comfyui update [TAG|COMMIT|latest]`: pins the new commit, replaces the old ComfyUI requirements in
- * `[project].dependencies` by the new ones (the user's own additions stay), checks that the result still
- * resolves (uv lock on a copy), commits `.cec`, then plans and applies (asking `confirm` with the plan).
+ * `[project].dependencies` by the new ones (the user's own additions stay), and carries it out as one change
+ * (re-locked, planned, confirmed, applied, committed; or nothing at all).
  */
 export async function updateComfyUI(
-  paths: EnvPaths,
+  session: Session,
   spec = "latest",
-  opts: { confirm?: (plan: Plan) => Promise<boolean>; apply?: boolean; engine?: EngineOptions } = {},
+  opts: { apply?: boolean } = {},
 ): Promise<UpdateComfyUIResult> {
-  const desired = await readDesired(paths);
-  const url = comfyuiUrl(desired.comfyui.url);
+  const paths = session.paths;
+  const before = await readDesired(paths);
+  const url = comfyuiUrl(before.comfyui.url, session.app.settings);
   const target = await resolveComfyUI(paths.workspace, url, spec);
-  const oldReqs = await git.hasCommit(target.mirror.dir, desired.comfyui.commit)
-    ? parseRequirements(await requirementsAt(target.mirror, desired.comfyui.commit))
-    : [];
   const newReqs = parseRequirements(await requirementsAt(target.mirror, target.commit));
-  const current = desired.pyproject.project.dependencies;
-  const dependencies = mergeRequirements(current, oldReqs, newReqs);
-  const [{ changeDesired }, { applyPlan, makePlan }] = await Promise.all([
-    import("../reconcile/change.ts"),
-    import("../reconcile/engine.ts"),
-  ]);
-  const title = `comfyui update: ${desired.comfyui.version} -> ${target.version} (${target.commit})`;
-  const changed = await changeDesired(paths, {
-    edits: [
-      { path: ["project", "dependencies"], value: dependencies },
-      { path: ["tool", "comfydock", "comfyui_version"], value: target.version },
-      { path: ["tool", "comfydock", "comfyui_commit"], value: target.commit },
-      { path: ["tool", "comfydock", "comfyui_url"], value: url },
-    ],
-    message: `ComfyUI ${desired.comfyui.version} -> ${target.version}`,
-    apply: false,
-  }, opts.engine);
-  // Planned and applied here rather than by changeDesired, so the apply is recorded in logs/<name>.log.
-  const result = { commit: changed.commit, plan: null as Plan | null, applied: false };
-  if (opts.apply ?? true) {
-    const { plan } = await makePlan(paths, opts.engine);
-    result.plan = plan;
-    if (plan.actions.length > 0 && (!opts.confirm || await opts.confirm(plan))) {
-      await withApplyLog(paths, plan, () => applyPlan(paths, plan, opts.engine), title);
-      result.applied = true;
-    }
-  }
-  if (!result.applied && result.commit) await logEnvEvent(paths, `${title}: .cec committed, not applied`);
+  let current: string[] = [];
+  let dependencies: string[] = [];
+  const result = await session.change({
+    message: `ComfyUI ${before.comfyui.version} -> ${target.version}`,
+    apply: opts.apply ?? true,
+    edit: async (desired) => {
+      const oldReqs = await git.hasCommit(target.mirror.dir, desired.comfyui.commit)
+        ? parseRequirements(await requirementsAt(target.mirror, desired.comfyui.commit))
+        : [];
+      current = desired.pyproject.project.dependencies;
+      dependencies = mergeRequirements(current, oldReqs, newReqs);
+      return {
+        edits: [
+          { path: ["project", "dependencies"], value: dependencies },
+          { path: ["tool", "comfydock", "comfyui_version"], value: target.version },
+          { path: ["tool", "comfydock", "comfyui_commit"], value: target.commit },
+          { path: ["tool", "comfydock", "comfyui_url"], value: url },
+        ],
+      };
+    },
+  });
   return {
-    from: { version: desired.comfyui.version, commit: desired.comfyui.commit },
+    ...result,
+    from: { version: before.comfyui.version, commit: before.comfyui.commit },
     to: { version: target.version, commit: target.commit },
     dependencies: {
       added: dependencies.filter((d) => !current.includes(d)),
       removed: current.filter((d) => !dependencies.includes(d)),
     },
-    commit: result.commit,
-    plan: result.plan,
-    applied: result.applied,
   };
 }
 
@@ -128,12 +123,12 @@ export async function updateComfyUI(
  * engine directly; this is the library face of the same code).
  */
 export class Environment {
-  constructor(readonly paths: EnvPaths) {}
+  constructor(readonly app: App, readonly paths: EnvPaths) {}
 
   /** An existing environment of the workspace (UNKNOWN_ENVIRONMENT otherwise). */
-  static async open(ws: WorkspacePaths, name: string): Promise<Environment> {
+  static async open(app: App, name: string): Promise<Environment> {
     const { requireEnvironment } = await import("./workspace.ts");
-    return new Environment(await requireEnvironment(ws, name));
+    return new Environment(app, await requireEnvironment(app.ws, name));
   }
 
   get name(): string {
@@ -144,23 +139,28 @@ export class Environment {
     return readDesired(this.paths);
   }
 
-  async plan(opts: PlanOptions = {}): Promise<Plan> {
-    const { makePlan } = await import("../reconcile/engine.ts");
-    return (await makePlan(this.paths, opts)).plan;
+  /** The plan (read lock held while observing). */
+  plan(opts: { targets?: string[] } = {}): Promise<Plan> {
+    return withSession(this.app, this.paths, "plan", "read", async (s) => (await s.plan(opts)).plan);
   }
 
-  /** The seed's sync(): plan, then apply that plan when it has actions. */
-  async sync(opts: EngineOptions & { dryRun?: boolean } = {}): Promise<{ plan: Plan; applied: boolean }> {
-    const { applyPlan, makePlan } = await import("../reconcile/engine.ts");
-    const { plan } = await makePlan(this.paths, opts);
-    if (opts.dryRun || plan.actions.length === 0) return { plan, applied: false };
-    await applyPlan(this.paths, plan, opts);
-    return { plan, applied: true };
+  /** The seed's sync(): plan, then apply that plan when it has actions (the App's confirm is asked). */
+  sync(opts: { dryRun?: boolean } = {}): Promise<{ plan: Plan; applied: boolean }> {
+    return withSession(this.app, this.paths, "sync", opts.dryRun ? "read" : "write", async (s) => {
+      const { plan } = await s.plan();
+      if (opts.dryRun || plan.actions.length === 0) return { plan, applied: false };
+      this.app.showPlan(plan);
+      if (!await this.app.confirm(`Apply these ${plan.actions.length} action(s)?`, { destructive: false })) {
+        return { plan, applied: false };
+      }
+      await s.apply(plan);
+      return { plan, applied: true };
+    });
   }
 
-  /** Commits `.cec` as it is; null when there was nothing to commit. */
+  /** Commits `.cec` as it is (validated first); null when there was nothing to commit. */
   commit(message: string): Promise<string | null> {
-    return git.commit(this.paths.cec, message);
+    return withSession(this.app, this.paths, "commit", "write", (s) => commitCec(s, message));
   }
 
   log(maxCount?: number): Promise<git.LogEntry[]> {
@@ -171,10 +171,19 @@ export class Environment {
     return runComfyUI(this.paths, args);
   }
 
-  updateComfyUI(
-    version = "latest",
-    opts: Parameters<typeof updateComfyUI>[2] = {},
-  ): Promise<UpdateComfyUIResult> {
-    return updateComfyUI(this.paths, version, opts);
+  updateComfyUI(version = "latest", opts: { apply?: boolean } = {}): Promise<UpdateComfyUIResult> {
+    return withSession(
+      this.app,
+      this.paths,
+      "comfyui update",
+      "write",
+      (s) => updateComfyUI(s, version, opts),
+    );
   }
+}
+
+/** `commit -m`: the user's own edits of `.cec`, committed under the lock once they validate. */
+export async function commitCec(session: Session, message: string): Promise<string | null> {
+  await readDesired(session.paths); // never commit a desired state that does not validate
+  return await git.commit(session.paths.cec, message);
 }

@@ -13,8 +13,9 @@ import { CdError } from "../lib/errors.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import * as git from "../providers/git/git.ts";
-import { acquireLock, pidAlive } from "../reconcile/lock.ts";
-import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "./paths.ts";
+import { acquireLock } from "../reconcile/lock.ts";
+import { removeDeadPidEntries } from "../lib/proc.ts";
+import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../reconcile/paths.ts";
 import { appendEnvLog, cecHistoryLines } from "./env_log.ts";
 
 export const WorkspaceMeta = z.object({
@@ -286,6 +287,8 @@ export interface DeleteOptions {
   force?: boolean;
   /** Asked with the summary before anything is removed; false cancels (nothing changes). */
   confirm?: (summary: DeleteSummary) => Promise<boolean>;
+  /** Wait this long for a running command's lock (default: fail at once naming it). */
+  lockTimeoutMs?: number;
 }
 
 /**
@@ -299,8 +302,8 @@ export async function deleteEnvironment(
   opts: DeleteOptions = {},
 ): Promise<DeleteSummary | null> {
   const paths = await requireEnvironment(ws, name);
-  // Never delete under a running apply; a stale lock (dead process) does not matter to a delete.
-  const lock = await acquireLock(paths.state, "delete", { takeStale: true });
+  // Never delete under a running command (a dead one holds no lock).
+  const lock = await acquireLock(paths.state, "delete", { timeoutMs: opts.lockTimeoutMs });
   try {
     return await deleteLocked(ws, paths, opts);
   } finally {
@@ -374,26 +377,6 @@ export function sweepStaging(ws: WorkspacePaths): Promise<string[]> {
   return removeDeadPidEntries(ws.environments, STAGING_RE);
 }
 
-/**
- * Removes the entries of `dir` whose name carries the pid of a process that no longer runs (`pidRe`'s
- * first group): what a create, import or mirror clone killed outright left behind. Returns their names.
- */
-export async function removeDeadPidEntries(dir: string, pidRe: RegExp): Promise<string[]> {
-  const removed: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      const pid = Number(pidRe.exec(e.name)?.[1]);
-      if (pid && pid !== Deno.pid && !pidAlive(pid)) {
-        await removeIfExists(join(dir, e.name));
-        removed.push(e.name);
-      }
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return removed;
-}
-
 /** Removes `.trash-*` leftovers of interrupted deletes (already committed to deletion). */
 export async function sweepTrash(ws: WorkspacePaths): Promise<void> {
   try {
@@ -402,54 +385,5 @@ export async function sweepTrash(ws: WorkspacePaths): Promise<void> {
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
-/** Object form of the functions above (the seed's WorkspaceManager), bound to one workspace. */
-export class WorkspaceManager {
-  constructor(readonly paths: WorkspacePaths) {}
-
-  static async init(root: string): Promise<{ manager: WorkspaceManager; result: InitResult }> {
-    const result = await initWorkspace(root);
-    return { manager: new WorkspaceManager(workspacePaths(root)), result };
-  }
-
-  /** An existing workspace (NO_WORKSPACE otherwise). */
-  static async open(root: string): Promise<WorkspaceManager> {
-    const ws = workspacePaths(root);
-    await readWorkspaceMeta(ws);
-    return new WorkspaceManager(ws);
-  }
-
-  async createEnvironment(
-    name: string,
-    opts: import("./create.ts").CreateOptions = {},
-  ): Promise<import("./create.ts").CreatedEnvironment> {
-    const { createEnvironment } = await import("./create.ts");
-    return createEnvironment(this.paths, name, opts);
-  }
-
-  deleteEnvironment(name: string, opts?: DeleteOptions): Promise<DeleteSummary | null> {
-    return deleteEnvironment(this.paths, name, opts);
-  }
-
-  getEnvironment(name: string): Promise<EnvironmentInfo> {
-    return getEnvironment(this.paths, name);
-  }
-
-  listEnvironments(): Promise<EnvironmentInfo[]> {
-    return listEnvironments(this.paths);
-  }
-
-  setActiveEnvironment(name: string): Promise<EnvironmentInfo> {
-    return setActiveEnvironment(this.paths, name);
-  }
-
-  getActiveEnvironment(): Promise<EnvironmentInfo | null> {
-    return getActiveEnvironment(this.paths);
-  }
-
-  envPaths(name: string): EnvPaths {
-    return envPaths(this.paths, validateEnvName(name));
   }
 }

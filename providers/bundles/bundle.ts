@@ -14,7 +14,7 @@ import { CdError } from "../../lib/errors.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists, sha256Hex } from "../../lib/fsx.ts";
 import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { hashFileFull } from "../models/hash_core.ts";
 import {
   type ArchiveLimits,

@@ -7,18 +7,14 @@ import { createHash } from "node:crypto";
 import { isAbsolute, join, resolve } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, removeIfExists } from "../../lib/fsx.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
-import { removeDeadPidEntries } from "../../workspace/workspace.ts";
+import type { WorkspacePaths } from "../../reconcile/paths.ts";
+import type { Settings } from "../../lib/settings.ts";
+import { removeDeadPidEntries } from "../../lib/proc.ts";
 import * as git from "../git/git.ts";
 
-export const DEFAULT_COMFYUI_URL = "https://github.com/comfyanonymous/ComfyUI";
-
-/** --comfyui-url, else COMFYDOCK_COMFYUI_URL, else the official repository. */
-export function comfyuiUrl(
-  explicit?: string,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-): string {
-  return normaliseUrl(explicit || env.COMFYDOCK_COMFYUI_URL || DEFAULT_COMFYUI_URL);
+/** --comfyui-url (or the URL pinned in `.cec`), else the configured one (COMFYDOCK_COMFYUI_URL, else the official repository). */
+export function comfyuiUrl(explicit: string | undefined, settings: Settings): string {
+  return normaliseUrl(explicit || settings.comfyuiUrl);
 }
 
 /** Local paths become absolute so the same repository always maps to the same mirror. */

@@ -5,13 +5,15 @@
  * for why user folders are never moved.
  */
 import { join } from "node:path";
+import { z } from "zod";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { Action, ObserveContext, Provider, Transaction, UndoStep } from "../../reconcile/types.ts";
 import * as git from "../git/git.ts";
 import { checkoutInPlace, cloneAt, dirtyError, localEdits, makeUserDirs, USER_DIRS } from "./checkout.ts";
-import { comfyuiUrl, ensureCommitInMirror, ensureMirror } from "./mirror.ts";
+import { ensureCommitInMirror, ensureMirror, normaliseUrl } from "./mirror.ts";
+import { DEFAULT_COMFYUI_URL } from "../../lib/settings.ts";
 import { labelForCommit, shortSha } from "./versions.ts";
 
 export type ComfyUIObserved = {
@@ -44,7 +46,8 @@ function target(desired: DesiredState): ComfyUITarget {
   return {
     commit: desired.comfyui.commit,
     version: desired.comfyui.version,
-    url: comfyuiUrl(desired.comfyui.url),
+    // The canonical URL of .cec (what it means on every machine); a machine's mirror applies at apply time.
+    url: normaliseUrl(desired.comfyui.url || DEFAULT_COMFYUI_URL),
   };
 }
 
@@ -146,13 +149,20 @@ async function undoComfyUI(step: Extract<UndoStep, { op: "custom" }>, ctx: Obser
   await git.checkoutDetached(ctx.paths.comfyui, commit);
 }
 
-export const comfyuiProvider: Provider<ComfyUIObserved> & {
-  notes(desired: DesiredState, observed: ComfyUIObserved): string[];
-} = {
+const Target = z.object({
+  commit: z.string().regex(/^[0-9a-f]{40}$/),
+  version: z.string(),
+  url: z.string().min(1),
+});
+
+export const comfyuiProvider: Provider<ComfyUIObserved> = {
   type: "comfyui",
+  payload: z.object({ kind: z.enum(["create", "update", "replace"]), before: z.unknown(), after: Target }),
   observe: (_desired, ctx) => observeComfyUI(ctx.paths.comfyui),
-  diff: diffComfyUI,
+  diff: (desired, observed) => ({
+    actions: diffComfyUI(desired, observed),
+    notes: notesComfyUI(desired, observed),
+  }),
   apply: applyComfyUI,
   undo: undoComfyUI,
-  notes: notesComfyUI,
 };

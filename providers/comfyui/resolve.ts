@@ -1,6 +1,6 @@
 /** Resolves a ComfyUI version name (latest | tag | commit) to a pinned commit, through the mirror. */
 import { CdError } from "../../lib/errors.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
+import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import * as git from "../git/git.ts";
 import { ensureMirror, type Mirror, refreshMirror } from "./mirror.ts";
 import { labelForCommit, latestReleaseTag, looksLikeSha, shortSha, sortedReleaseTags } from "./versions.ts";

@@ -173,6 +173,12 @@ export async function showFile(
   return r.code === 0 ? r.stdout : null;
 }
 
+/** The files of `rev` (paths relative to the repository, '/'-separated). */
+export async function lsFiles(dir: string, rev: string, opts: GitOptions = {}): Promise<string[]> {
+  const r = await git(dir, ["ls-tree", "-r", "--name-only", "-z", rev], opts);
+  return r.stdout.split("\0").filter(Boolean);
+}
+
 /**
  * Makes the work tree's tracked files (and the index) those of `rev`: files added since are removed,
  * files changed are restored. HEAD does not move (so the next commit records the restore as a new commit).

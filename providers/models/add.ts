@@ -7,7 +7,8 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
+import type { WorkspacePaths } from "../../reconcile/paths.ts";
+import type { Settings } from "../../lib/settings.ts";
 import { downloadModel, type DownloadOptions } from "./download.ts";
 import { rememberSource } from "./find_sources.ts";
 import type { ModelIndex } from "./index_db.ts";
@@ -101,9 +102,9 @@ function needCategory(what: string): never {
 export async function buildModelEntry(
   input: AddInput,
   opts: { category?: string; key?: string },
-  ctx: { ws: WorkspacePaths; index: ModelIndex; download?: DownloadOptions },
+  ctx: { ws: WorkspacePaths; settings: Settings; index: ModelIndex; download?: DownloadOptions },
 ): Promise<NewModelEntry> {
-  const cfg = await sourceConfig(ctx.ws);
+  const cfg = sourceConfig(ctx.settings);
   const entry: MakeEntry = (sha256, size, category, filename, sources, note) => {
     const cat = opts.category ?? category ?? needCategory(filename);
     return {
@@ -234,12 +235,15 @@ async function downloadFirst(
   source: ModelSource,
   filename: string,
   opts: { category?: string },
-  ctx: { ws: WorkspacePaths; index: ModelIndex; download?: DownloadOptions },
+  ctx: { ws: WorkspacePaths; settings: Settings; index: ModelIndex; download?: DownloadOptions },
   entry: MakeEntry,
 ): Promise<NewModelEntry> {
   const category = opts.category ?? needCategory(filename);
   const tmp = join(downloadsDir(ctx.ws), `add-${crypto.randomUUID().slice(0, 8)}.download`);
-  const r = await downloadModel(cfg, [source], {}, tmp, downloadsDir(ctx.ws), ctx.download);
+  const r = await downloadModel(cfg, [source], {}, tmp, downloadsDir(ctx.ws), {
+    retryBaseMs: ctx.settings.downloadRetryMs,
+    ...ctx.download,
+  });
   const existing = ctx.index.filesWithHash("sha256", r.sha256)[0];
   if (existing) {
     await Deno.remove(tmp);

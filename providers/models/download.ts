@@ -119,7 +119,7 @@ async function fetchIntoPart(
   opts: DownloadOptions,
 ): Promise<void> {
   const attempts = opts.attempts ?? 6;
-  const base = opts.retryBaseMs ?? Number(Deno.env.get("COMFYDOCK_DOWNLOAD_RETRY_MS") ?? 1000);
+  const base = opts.retryBaseMs ?? 1000;
   const idle = opts.idleTimeoutMs ?? 60_000;
   let lastError = "";
   for (let attempt = 1; attempt <= attempts; attempt++) {

@@ -6,13 +6,13 @@
  * (see link.ts for why links). Anything replaced goes to the apply's trash.
  */
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { z } from "zod";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
-import { step } from "../../lib/ui.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
-import type { ModelSource, ModelSpec } from "../../reconcile/schema.ts";
+import { ModelSource, type ModelSpec } from "../../reconcile/schema.ts";
 import type { Action, Json, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
+import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import { type FullHashType, hashFiles, quickHash } from "./hash.ts";
 import { type ModelFile, type ModelIndex, sameStat } from "./index_db.ts";
 import { linkModel, linkTarget } from "./link.ts";
@@ -265,7 +265,9 @@ async function observe(desired: DesiredState, ctx: ObserveContext): Promise<Mode
   using index = openModelIndex(ws);
   let rescanned = false;
   if (index.recovered) {
-    step(`model index was unreadable (${index.recovered}); rebuilding it by rescanning the model folders`);
+    ctx.log?.(
+      `model index was unreadable (${index.recovered}); rebuilding it by rescanning the model folders`,
+    );
     await rescanKnownRoots(index, ws);
     rescanned = true;
   }
@@ -389,10 +391,11 @@ type LinkAfter = {
 
 async function contentFor(
   index: ModelIndex,
-  ws: WorkspacePaths,
+  ctx: ObserveContext,
   a: LinkAfter,
   tx: Transaction,
 ): Promise<string> {
+  const ws = ctx.paths.workspace;
   const spec = {
     category: a.category,
     filename: a.filename,
@@ -410,7 +413,7 @@ async function contentFor(
     if (check?.match) return c;
     tx.log(`${c} no longer has the wanted content; looking elsewhere`);
   }
-  const cfg = await sourceConfig(ws);
+  const cfg = sourceConfig(ctx.settings);
   const dest = await storePathFor(ws, a.category, a.filename, a.hash);
   tx.log(`downloading ${a.filename} (${formatSize(a.size ?? undefined)})`);
   let nextReport = 0;
@@ -421,6 +424,7 @@ async function contentFor(
     dest,
     downloadsDir(ws),
     {
+      retryBaseMs: ctx.settings.downloadRetryMs,
       log: (l) => tx.log(l),
       onProgress: (done, total) => {
         if (total && done >= nextReport) {
@@ -449,7 +453,7 @@ async function apply(action: Action, tx: Transaction, ctx: ObserveContext): Prom
   }
   const a = action.after as unknown as LinkAfter;
   using index = openModelIndex(ws);
-  const source = await contentFor(index, ws, a, tx);
+  const source = await contentFor(index, ctx, a, tx);
   if (await exists(a.path)) await tx.trash(a.path);
   const staging = await tx.stagingDir(`model-${a.key}`);
   const staged = join(staging, basename(a.path));
@@ -460,9 +464,26 @@ async function apply(action: Action, tx: Transaction, ctx: ObserveContext): Prom
   if (how !== "copy") await updateLinks(ctx, tx, a.path, null);
 }
 
+const LinkAfterSchema = z.object({
+  key: z.string(),
+  path: z.string(),
+  category: z.string(),
+  filename: z.string(),
+  hash_type: z.enum(["sha256", "blake3"]),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().nullable(),
+  link_to: z.string().nullable(),
+  verify_link: z.boolean(),
+  sources: z.array(ModelSource),
+});
+
 export const modelProvider: Provider<ModelsObserved> = {
   type: "model",
+  payload: z.union([
+    z.object({ kind: z.enum(["create", "replace"]), before: z.unknown(), after: LinkAfterSchema }),
+    z.object({ kind: z.literal("delete"), before: z.object({ path: z.string() }), after: z.null() }),
+  ]),
   observe,
-  diff: (desired, observed) => diffModels(desired, observed),
+  diff: (desired, observed) => ({ actions: diffModels(desired, observed), notes: [] }),
   apply,
 };

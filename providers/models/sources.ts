@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
+import type { Settings } from "../../lib/settings.ts";
 
 export interface SourceConfig {
   hfEndpoint: string;
@@ -16,17 +16,13 @@ export interface SourceConfig {
   civitaiToken?: string;
 }
 
-/** Base URLs from the environment; tokens through ConfigManager (env var first, then keys.json). */
-export async function sourceConfig(
-  ws: WorkspacePaths,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-): Promise<SourceConfig> {
-  const { getApiKey } = await import("../../workspace/config.ts");
+/** Base URLs and tokens of the model hosts (tokens: env var first, then keys.json, resolved at the edge). */
+export function sourceConfig(settings: Settings): SourceConfig {
   return {
-    hfEndpoint: (env.HF_ENDPOINT || "https://huggingface.co").replace(/\/+$/, ""),
-    civitaiApi: (env.CIVITAI_API_URL || "https://civitai.com/api/v1").replace(/\/+$/, ""),
-    hfToken: (await getApiKey(ws, "huggingface")) ?? undefined,
-    civitaiToken: (await getApiKey(ws, "civitai")) ?? undefined,
+    hfEndpoint: settings.hf.endpoint,
+    civitaiApi: settings.civitai.api,
+    hfToken: settings.hf.token ?? undefined,
+    civitaiToken: settings.civitai.token ?? undefined,
   };
 }
 

@@ -5,7 +5,7 @@
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readJsonIfExists, removeIfExists } from "../../lib/fsx.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
+import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import { ModelIndex, type ScanOptions, type ScanResult } from "./index_db.ts";
 
 const Paths = z.array(z.string()).optional();

@@ -12,7 +12,7 @@ import { CdError } from "../../lib/errors.ts";
 import { readTextIfExists } from "../../lib/fsx.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
 import { folderFor } from "./diff.ts";

@@ -12,7 +12,8 @@ export class ApiCache {
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=2000;");
+    // busy_timeout first: switching to WAL itself waits for a lock another process may hold.
+    this.#db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL;");
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS api_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, stored_at INTEGER NOT NULL)",
     );
@@ -27,9 +28,14 @@ export class ApiCache {
     return JSON.parse(row.value);
   }
 
+  /** Stores a reply; a cache that cannot be written (busy, full disk) is only a slower next time. */
   put(key: string, value: unknown): void {
-    this.#db.prepare("INSERT OR REPLACE INTO api_cache (key, value, stored_at) VALUES (?, ?, ?)")
-      .run(key, JSON.stringify(value), Date.now());
+    try {
+      this.#db.prepare("INSERT OR REPLACE INTO api_cache (key, value, stored_at) VALUES (?, ?, ?)")
+        .run(key, JSON.stringify(value), Date.now());
+    } catch {
+      // an accelerator, never a reason to fail
+    }
   }
 
   close(): void {

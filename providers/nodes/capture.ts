@@ -13,7 +13,7 @@ import type { DesiredState } from "../../reconcile/desired.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
 import { readTextIfExists } from "../../lib/fsx.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { folderFor } from "./diff.ts";
 import { describeDirty, gitOrigin } from "./git_node.ts";
 import { type ObservedNode, observeNodes } from "./observe.ts";

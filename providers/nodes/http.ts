@@ -9,21 +9,16 @@ export interface HttpOptions {
   method?: string;
   body?: string;
   headers?: Record<string, string>;
-  /** Per attempt. Default 15 s (COMFYDOCK_HTTP_TIMEOUT_MS). */
+  /** Per attempt. Default 15 s (Settings.http.timeoutMs). */
   timeoutMs?: number;
   /** Extra attempts after the first. Default 3. */
   retries?: number;
-  /** First backoff delay; doubles each retry. Default 250 ms (COMFYDOCK_HTTP_RETRY_BASE_MS). */
+  /** First backoff delay; doubles each retry. Default 250 ms (Settings.http.retryBaseMs). */
   retryBaseMs?: number;
   /** What is being fetched, for error messages ("the ComfyUI Registry at https://..."). */
   what: string;
   /** Hint when the server cannot be reached at all. */
   unreachableHint?: string;
-}
-
-function envNumber(name: string, fallback: number): number {
-  const v = Number(Deno.env.get(name));
-  return Number.isFinite(v) && v >= 0 && Deno.env.get(name) !== undefined ? v : fallback;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,8 +35,8 @@ function retryAfterMs(res: Response): number | null {
 /** Fetches with retries. Returns the final Response for any non-retryable status. */
 export async function httpFetch(url: string, opts: HttpOptions): Promise<Response> {
   const retries = opts.retries ?? 3;
-  const base = opts.retryBaseMs ?? envNumber("COMFYDOCK_HTTP_RETRY_BASE_MS", 250);
-  const timeoutMs = opts.timeoutMs ?? envNumber("COMFYDOCK_HTTP_TIMEOUT_MS", 15_000);
+  const base = opts.retryBaseMs ?? 250;
+  const timeoutMs = opts.timeoutMs ?? 15_000;
   let lastProblem = "";
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) await sleep(base * 2 ** (attempt - 1) * (1 + Math.random() * 0.2));

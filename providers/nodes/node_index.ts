@@ -14,9 +14,6 @@ import { type NodePackEntry, NodePackResolver } from "../workflows/node_map.ts";
 import { httpFetch } from "./http.ts";
 import type { RegistryClient, RegistryNode } from "./registry.ts";
 
-export const DEFAULT_NODE_MAP_URL =
-  "https://raw.githubusercontent.com/ltdrdata/ComfyUI-Manager/main/extension-node-map.json";
-
 const CORE_REPOS = new Set([
   "https://github.com/comfyanonymous/comfyui",
   "https://github.com/comfy-org/comfyui",
@@ -51,7 +48,8 @@ export class NodeIndex {
   static open(path: string): NodeIndex {
     mkdirSync(dirname(path), { recursive: true });
     const db = new DatabaseSync(path);
-    db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=2000;");
+    // busy_timeout first: switching to WAL itself waits for a lock another process may hold.
+    db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL;");
     db.exec(SCHEMA);
     return new NodeIndex(db);
   }
@@ -277,11 +275,16 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
 
 /**
  * Fills the index: the registry part (skipped with a warning when the registry is unreachable, keeping
- * the previous rows), then the manager map (`from` or COMFYDOCK_NODE_MAP_URL or the default URL).
+ * the previous rows), then the manager map (`from`, else `defaultMapUrl`, Settings.nodeMapUrl).
  */
 export async function updateNodeIndex(
   dbPath: string,
-  opts: { registry: RegistryClient | null; from?: string; log?: (line: string) => void },
+  opts: {
+    registry: RegistryClient | null;
+    from?: string;
+    defaultMapUrl: string;
+    log?: (line: string) => void;
+  },
 ): Promise<IndexUpdateResult> {
   const log = opts.log ?? (() => {});
   const result: IndexUpdateResult = {
@@ -322,7 +325,7 @@ export async function updateNodeIndex(
         result.warnings.push(`registry skipped (the previous listing is kept): ${errorMessage(e)}`);
       }
     }
-    const from = opts.from ?? (Deno.env.get("COMFYDOCK_NODE_MAP_URL") || DEFAULT_NODE_MAP_URL);
+    const from = opts.from ?? opts.defaultMapUrl;
     try {
       log(`reading the node map ${from}`);
       const { entries, core } = entriesFromManagerMap(await readMapSource(from), index.registryRepos());

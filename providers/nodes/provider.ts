@@ -6,6 +6,8 @@
  * `[dependency-groups].<id>` and the packages provider syncs them after all node folders are in place.
  */
 import { join } from "node:path";
+import { z } from "zod";
+import { segmentProblem } from "../../lib/safe_path.ts";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
 import { NodeSpec } from "../../reconcile/schema.ts";
@@ -46,7 +48,7 @@ export async function stageNode(
       let archive = stored && spec.sha256 ? { bytes: stored, sha256: spec.sha256 } : null;
       if (!archive) {
         const url = spec.download_url ??
-          (await new RegistryClient().getVersion(registryId, spec.version)).downloadUrl;
+          (await RegistryClient.fromSettings(ctx.settings).getVersion(registryId, spec.version)).downloadUrl;
         log(`downloading ${label}`);
         archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label });
       }
@@ -103,8 +105,23 @@ export async function assertNotDirty(dir: string, address: string, force: boolea
   );
 }
 
+/** A folder directly under custom_nodes/: one safe path segment, never a path. */
+const NodeDir = z.string().refine((d) => segmentProblem(d) === null, "must be a plain folder name");
+
 export const nodeProvider: Provider<ObservedNodes> = {
   type: "node",
+  payload: z.union([
+    z.object({
+      kind: z.enum(["create", "update", "replace"]),
+      before: z.unknown(),
+      after: z.object({ id: z.string(), dir: NodeDir, spec: NodeSpec }),
+    }),
+    z.object({
+      kind: z.literal("delete"),
+      before: z.object({ path: z.string() }).passthrough(),
+      after: z.null(),
+    }),
+  ]),
 
   observe(desired, ctx) {
     const dev = Object.entries(desired.nodes).flatMap(([id, s]) =>
@@ -114,11 +131,7 @@ export const nodeProvider: Provider<ObservedNodes> = {
   },
 
   diff(desired, observed) {
-    return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed).actions;
-  },
-
-  notes(desired, observed) {
-    return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed).notes;
+    return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed);
   },
 
   async apply(action: Action, tx: Transaction, ctx: ObserveContext) {

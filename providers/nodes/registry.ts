@@ -9,8 +9,7 @@ import { distance } from "fastest-levenshtein";
 import { CdError } from "../../lib/errors.ts";
 import type { ApiCache } from "./api_cache.ts";
 import { httpFetch } from "./http.ts";
-
-export const DEFAULT_REGISTRY_URL = "https://api.comfy.org";
+import type { Settings } from "../../lib/settings.ts";
 
 const str = z.string().nullish();
 
@@ -89,17 +88,13 @@ const MAX_PAGE = 100;
 const TTL = { node: 10 * 60_000, version: 24 * 3600_000, search: 10 * 60_000, list: 3600_000 } as const;
 
 export interface RegistryOptions {
-  baseUrl?: string;
+  baseUrl: string;
   cache?: ApiCache;
   /** Ignore cached replies (still stores fresh ones). */
   refresh?: boolean;
   timeoutMs?: number;
   retries?: number;
   retryBaseMs?: number;
-}
-
-export function registryUrlFromEnv(): string {
-  return (Deno.env.get("COMFYDOCK_REGISTRY_URL") || DEFAULT_REGISTRY_URL).replace(/\/+$/, "");
 }
 
 export function isBadStatus(status: string | null | undefined, kind: "node" | "version"): boolean {
@@ -116,8 +111,16 @@ export class RegistryClient {
   readonly baseUrl: string;
   readonly #opts: RegistryOptions;
 
-  constructor(opts: RegistryOptions = {}) {
-    this.baseUrl = (opts.baseUrl ?? registryUrlFromEnv()).replace(/\/+$/, "");
+  /** The client the settings describe (base URL, timeouts), with an optional reply cache. */
+  static fromSettings(
+    settings: Settings,
+    opts: { cache?: ApiCache; refresh?: boolean } = {},
+  ): RegistryClient {
+    return new RegistryClient({ baseUrl: settings.registryUrl, ...settings.http, ...opts });
+  }
+
+  constructor(opts: RegistryOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
     this.#opts = opts;
   }
 

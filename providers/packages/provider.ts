@@ -14,6 +14,8 @@
  */
 import { join } from "node:path";
 import { parse } from "smol-toml";
+import { z } from "zod";
+import { stableStringify } from "../../reconcile/fingerprint.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import {
   exists,
@@ -24,8 +26,15 @@ import {
   writeFileAtomic,
 } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
-import type { Action, ObserveContext, Provider, Transaction, UndoStep } from "../../reconcile/types.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type {
+  Action,
+  EnvContext,
+  ObserveContext,
+  Provider,
+  Transaction,
+  UndoStep,
+} from "../../reconcile/types.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { diffPackages, type PackagesAfter, type PackagesObserved } from "./diff.ts";
 import { inspectVenv, readInstalled } from "./distinfo.ts";
 import { parseLock, requiredPackages } from "./lockfile.ts";
@@ -41,22 +50,15 @@ function stateDir(paths: EnvPaths): string {
   return join(paths.state, "packages");
 }
 
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (v && typeof v === "object" && !(v instanceof Date)) {
-    return Object.fromEntries(
-      Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-    );
-  }
-  return v;
-}
-
-/** Hash of what uv reads from pyproject (project deps, groups, [tool.uv]) together with the lock text. */
-export function lockStamp(pyprojectText: string, lockText: string): string {
-  // deno-lint-ignore no-explicit-any -- arbitrary TOML; only hashed
+/**
+ * What uv reads from pyproject (project deps, groups, [tool.uv]) as canonical JSON: two texts with the same
+ * input lock the same, whatever their comments, layout or other tables.
+ */
+export function uvInput(pyprojectText: string): string {
+  // deno-lint-ignore no-explicit-any -- arbitrary TOML; only its uv-relevant parts are kept
   const data = parse(pyprojectText) as any;
   const p = data.project ?? {};
-  const relevant = {
+  return stableStringify({
     project: {
       name: p.name,
       "requires-python": p["requires-python"],
@@ -65,8 +67,24 @@ export function lockStamp(pyprojectText: string, lockText: string): string {
     },
     "dependency-groups": data["dependency-groups"],
     uv: data.tool?.uv,
-  };
-  return sha256Hex(JSON.stringify(canonical(relevant)) + "\n" + lockText);
+  });
+}
+
+/** Hash of the uv input together with the lock text. */
+export function lockStamp(pyprojectText: string, lockText: string): string {
+  return sha256Hex(uvInput(pyprojectText) + "\n" + lockText);
+}
+
+/**
+ * Records that `lockText` is what uv locks from `pyprojectText` (the change path has just locked it), so
+ * the plan that follows needs no second trial lock.
+ */
+export async function rememberFreshLock(
+  paths: EnvPaths,
+  pyprojectText: string,
+  lockText: string,
+): Promise<void> {
+  await addStamp(paths, lockStamp(pyprojectText, lockText));
 }
 
 async function stampKnown(paths: EnvPaths, key: string): Promise<boolean> {
@@ -92,14 +110,15 @@ async function recordSynced(paths: EnvPaths, pyprojectText: string, lockText: st
 /** How lock freshness was decided; kept out of the observed data so the plan fingerprint stays stable. */
 export type LockCheck = "stamp" | "uv" | "none";
 
-export async function observePackages(desired: DesiredState, paths: EnvPaths): Promise<PackagesObserved> {
-  return (await observePackagesDetailed(desired, paths)).observed;
+export async function observePackages(desired: DesiredState, ctx: EnvContext): Promise<PackagesObserved> {
+  return (await observePackagesDetailed(desired, ctx)).observed;
 }
 
 export async function observePackagesDetailed(
   desired: DesiredState,
-  paths: EnvPaths,
+  ctx: EnvContext,
 ): Promise<{ observed: PackagesObserved; lockCheckedBy: LockCheck }> {
+  const paths = ctx.paths;
   const wanted = desired.pyproject.tool.comfydock.python_version;
   const venv = await inspectVenv(paths.venv);
   const { dists, broken } = venv.state === "ok"
@@ -110,7 +129,7 @@ export async function observePackagesDetailed(
 
   let python: PackagesObserved["python"] = null;
   if (!usable) {
-    python = await findPython(wanted).catch((e) => ({ error: errorMessage(e) }));
+    python = await findPython(ctx.settings.system, wanted).catch((e) => ({ error: errorMessage(e) }));
   }
 
   let lock: PackagesObserved["lock"] = "missing";
@@ -122,7 +141,7 @@ export async function observePackagesDetailed(
     lockCheckedBy = "stamp";
   } else {
     // Trial lock in a copy: same answer as `uv lock --check`, plus the lock the plan would install.
-    targetLock = await relock(paths, desired.pyprojectText);
+    targetLock = await relock(ctx, desired.pyprojectText);
     if (desired.lockText !== null) {
       lock = targetLock === desired.lockText ? "current" : "stale";
       lockCheckedBy = "uv";
@@ -182,14 +201,15 @@ async function prepareUndo(paths: EnvPaths, resync: boolean): Promise<UndoData> 
   return { dir, hadLock: lockBefore !== null, resync: canResync };
 }
 
-export async function applyPackages(action: Action, tx: Transaction, paths: EnvPaths): Promise<void> {
+export async function applyPackages(action: Action, tx: Transaction, ctx: EnvContext): Promise<void> {
+  const paths = ctx.paths;
   const after = action.after as PackagesAfter;
-  const uv = await Uv.locate(paths.workspace);
+  const uv = await Uv.locate(paths.workspace, ctx.settings);
   const recreate = action.kind === "create" || action.kind === "replace";
   const undo = await prepareUndo(paths, !recreate);
   await tx.recordUndo({ op: "custom", type: "packages", data: undo });
   if (recreate) {
-    const python = await findPython(after.python);
+    const python = await findPython(ctx.settings.system, after.python);
     // `replace`, or a half-made venv left by a crashed apply: keep the old one restorable in the trash.
     if (await exists(paths.venv)) await tx.trash(paths.venv);
     await tx.created(paths.venv);
@@ -200,7 +220,7 @@ export async function applyPackages(action: Action, tx: Transaction, paths: EnvP
   let lockText = await readTextIfExists(paths.uvLock);
   if (after.relock || lockText === null) {
     tx.log("uv lock");
-    const fresh = await relock(paths, pyprojectText, { uv, onLine: (l) => tx.log(l) });
+    const fresh = await relock(ctx, pyprojectText, { uv, onLine: (l) => tx.log(l) });
     if (fresh !== lockText) await writeFileAtomic(paths.uvLock, fresh);
     lockText = fresh;
   }
@@ -215,15 +235,16 @@ export async function applyPackages(action: Action, tx: Transaction, paths: EnvP
 
 export async function undoPackages(
   step: Extract<UndoStep, { op: "custom" }>,
-  paths: EnvPaths,
+  ctx: EnvContext,
 ): Promise<void> {
+  const paths = ctx.paths;
   const d = step.data as UndoData;
   if (d.hadLock) await writeFileAtomic(paths.uvLock, await Deno.readTextFile(join(d.dir, "uv.lock")));
   else await removeIfExists(paths.uvLock);
   if (!d.resync || (await inspectVenv(paths.venv)).state !== "ok") return;
   const pyprojectText = await Deno.readTextFile(join(d.dir, "synced.pyproject.toml"));
   const lockText = await Deno.readTextFile(join(d.dir, "synced.uv.lock"));
-  const uv = await Uv.locate(paths.workspace);
+  const uv = await Uv.locate(paths.workspace, ctx.settings);
   await withProjectCopy(
     paths,
     { "pyproject.toml": pyprojectText, "uv.lock": lockText },
@@ -234,9 +255,22 @@ export async function undoPackages(
 
 export const packageProvider: Provider<PackagesObserved> = {
   type: "packages",
-  observe: (desired: DesiredState, ctx: ObserveContext) => observePackages(desired, ctx.paths),
-  diff: (desired: DesiredState, observed: PackagesObserved) =>
-    diffPackages(desired.pyproject.tool.comfydock.python_version, observed),
-  apply: (action: Action, tx: Transaction, ctx: ObserveContext) => applyPackages(action, tx, ctx.paths),
-  undo: (step, ctx) => undoPackages(step, ctx.paths),
+  observe: (desired: DesiredState, ctx: ObserveContext) => observePackages(desired, ctx),
+  payload: z.object({
+    kind: z.enum(["create", "update", "replace"]),
+    before: z.unknown(),
+    after: z.object({
+      python: z.string(),
+      relock: z.boolean(),
+      recreate: z.boolean(),
+      reinstall: z.array(z.string()),
+      packages: z.number(),
+    }),
+  }),
+  diff: (desired: DesiredState, observed: PackagesObserved) => ({
+    actions: diffPackages(desired.pyproject.tool.comfydock.python_version, observed),
+    notes: [],
+  }),
+  apply: (action: Action, tx: Transaction, ctx: ObserveContext) => applyPackages(action, tx, ctx),
+  undo: (step, ctx) => undoPackages(step, ctx),
 };

@@ -3,8 +3,8 @@
  * UV_PYTHON_DOWNLOADS=never and gets the absolute path found here). pyenv shims are skipped: each call
  * through one costs a bash start-up, and the real binaries under ~/.pyenv/versions are searched directly.
  */
-import { delimiter, isAbsolute, join } from "node:path";
-import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import type { Settings } from "../../lib/settings.ts";
 import { CdError } from "../../lib/errors.ts";
 import { run } from "../../lib/proc.ts";
 
@@ -17,13 +17,11 @@ export interface PythonInstall {
 
 const NAME = Deno.build.os === "windows" ? /^python3\.?(\d+)(?:\.exe)?$/i : /^python3\.(\d+)$/;
 
-function searchDirs(): { bins: string[]; pyenvVersions: string } {
-  const env = Deno.env.toObject();
-  const pathDirs = (env.PATH ?? "").split(delimiter).filter((d) => d && !/[\\/]shims$/.test(d));
-  const pyenvRoot = env.PYENV_ROOT || join(env.HOME || homedir(), ".pyenv");
+function searchDirs(system: Settings["system"]): { bins: string[]; pyenvVersions: string } {
+  const pathDirs = system.path.filter((d) => d && !/[\\/]shims$/.test(d));
   return {
     bins: [...pathDirs, "/usr/local/bin", "/usr/bin", "/opt/homebrew/bin"],
-    pyenvVersions: join(pyenvRoot, "versions"),
+    pyenvVersions: join(system.pyenvRoot, "versions"),
   };
 }
 
@@ -36,7 +34,7 @@ async function dirEntries(dir: string): Promise<Deno.DirEntry[]> {
 }
 
 /** Every `python3.X` binary in the search dirs, real paths, de-duplicated, in preference order. */
-export async function listPythons(): Promise<PythonInstall[]> {
+export async function listPythons(system: Settings["system"]): Promise<PythonInstall[]> {
   const found: PythonInstall[] = [];
   const seen = new Set<string>();
   const add = async (dir: string, name: string, fullFromDir?: string) => {
@@ -55,7 +53,7 @@ export async function listPythons(): Promise<PythonInstall[]> {
     const full = fullFromDir?.startsWith(`${minor}.`) ? fullFromDir : undefined;
     found.push({ version: full ?? minor, path: real });
   };
-  const { bins, pyenvVersions } = searchDirs();
+  const { bins, pyenvVersions } = searchDirs(system);
   for (const dir of bins) {
     for (const e of await dirEntries(dir)) await add(dir, e.name);
   }
@@ -90,7 +88,7 @@ async function askVersion(path: string): Promise<string> {
  * The interpreter for Python `version` (`3.11`; or an absolute path to a binary), or the newest one found
  * when no version is asked. Throws PYTHON_NOT_FOUND listing the versions that do exist.
  */
-export async function findPython(version?: string): Promise<PythonInstall> {
+export async function findPython(system: Settings["system"], version?: string): Promise<PythonInstall> {
   if (version && (isAbsolute(version) || version.includes("/"))) {
     const path = await Deno.realPath(version).catch(() => {
       throw new CdError("PYTHON_NOT_FOUND", `no Python interpreter at ${version}`, {
@@ -99,7 +97,7 @@ export async function findPython(version?: string): Promise<PythonInstall> {
     });
     return { version: await askVersion(path), path };
   }
-  const all = await listPythons();
+  const all = await listPythons(system);
   if (!version) {
     const newest = [...all].sort((a, b) => compareVersionsDesc(a.version, b.version))[0];
     if (newest) return await withFullVersion(newest);

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { parse } from "smol-toml";
 import { CdError } from "../../lib/errors.ts";
 import { readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { EnvContext } from "../../reconcile/types.ts";
 import { inspectVenv, venvPython } from "./distinfo.ts";
 import { normalizeName } from "./lockfile.ts";
 import { findPython } from "./python.ts";
@@ -31,14 +32,15 @@ export async function withProjectCopy<T>(
 }
 
 /** The interpreter uv should lock for: the venv's own, else the one pyproject's python_version names. */
-export async function lockPython(paths: EnvPaths, pyprojectText: string): Promise<string | undefined> {
+export async function lockPython(ctx: EnvContext, pyprojectText: string): Promise<string | undefined> {
+  const paths = ctx.paths;
   const venv = await inspectVenv(paths.venv);
   if (venv.state === "ok") {
     return venvPython(paths.venv);
   }
   const wanted = pythonVersionOf(pyprojectText);
   if (!wanted) return undefined;
-  return (await findPython(wanted)).path;
+  return (await findPython(ctx.settings.system, wanted)).path;
 }
 
 function pythonVersionOf(pyprojectText: string): string | undefined {
@@ -57,12 +59,13 @@ function pythonVersionOf(pyprojectText: string): string | undefined {
  * lock text. A resolution failure is PACKAGES_CONFLICT naming packages and node groups.
  */
 export async function relock(
-  paths: EnvPaths,
+  ctx: EnvContext,
   pyprojectText: string,
   opts: { uv?: Uv; onLine?: (l: string) => void } = {},
 ): Promise<string> {
-  const uv = opts.uv ?? await Uv.locate(paths.workspace);
-  const python = await lockPython(paths, pyprojectText);
+  const paths = ctx.paths;
+  const uv = opts.uv ?? await Uv.locate(paths.workspace, ctx.settings);
+  const python = await lockPython(ctx, pyprojectText);
   const lockText = await readTextIfExists(paths.uvLock);
   const files: Record<string, string> = { "pyproject.toml": pyprojectText };
   if (lockText !== null) files["uv.lock"] = lockText;
@@ -77,8 +80,8 @@ export async function relock(
 }
 
 /** Verifies that `pyprojectText` (a proposed .cec/pyproject.toml) resolves; nothing in .cec is touched. */
-export async function checkResolves(paths: EnvPaths, pyprojectText: string): Promise<void> {
-  await relock(paths, pyprojectText);
+export async function checkResolves(ctx: EnvContext, pyprojectText: string): Promise<void> {
+  await relock(ctx, pyprojectText);
 }
 
 /** Turns uv's "No solution found" into PACKAGES_CONFLICT with the packages and node groups involved. */

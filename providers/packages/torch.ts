@@ -13,8 +13,8 @@ import { run } from "../../lib/proc.ts";
 export const TORCH_PACKAGES = ["torch", "torchvision", "torchaudio"] as const;
 export const PYTORCH_INDEX_BASE = "https://download.pytorch.org/whl";
 
-function torchIndexBase(override?: string): string {
-  return (override ?? Deno.env.get("COMFYDOCK_TORCH_INDEX_URL") ?? PYTORCH_INDEX_BASE).replace(/\/+$/, "");
+function torchIndexBase(override?: string | null): string {
+  return (override ?? PYTORCH_INDEX_BASE).replace(/\/+$/, "");
 }
 
 /** `cpu`, `cu118`, `cu121`, `cu124`, `cu126`, `cu128`, `rocm6.2`, ...; `auto` is resolved first. */
@@ -45,9 +45,9 @@ export async function resolveTorchBackend(backend: string): Promise<string> {
 }
 
 /** `auto` without running anything: cpu unless `nvidia-smi` is on PATH (then a current CUDA build). */
-export function autoTorchBackendSync(): string {
+export function autoTorchBackendSync(path: string[]): string {
   const exe = Deno.build.os === "windows" ? "nvidia-smi.exe" : "nvidia-smi";
-  for (const dir of (Deno.env.get("PATH") ?? "").split(Deno.build.os === "windows" ? ";" : ":")) {
+  for (const dir of path) {
     try {
       if (dir && Deno.statSync(`${dir}/${exe}`).isFile) return "cu124";
     } catch {
@@ -70,11 +70,13 @@ export function torchUvConfig(
     existingIndexes?: unknown[];
     existingConstraints?: string[];
     torchVersions?: Record<string, string>;
-    /** Default $COMFYDOCK_TORCH_INDEX_URL or https://download.pytorch.org/whl (a mirror, or a test server). */
-    indexBase?: string;
+    /** Settings.torchIndexUrl, else https://download.pytorch.org/whl (a mirror, or a test server). */
+    indexBase?: string | null;
+    /** The binary search path, for `auto` (Settings.system.path). */
+    searchPath?: string[];
   } = {},
 ): TomlEdit[] {
-  const b = backend === "auto" ? autoTorchBackendSync() : backend;
+  const b = backend === "auto" ? autoTorchBackendSync(opts.searchPath ?? []) : backend;
   assertTorchBackend(b, backend);
   const others = (opts.existingIndexes ?? []).filter((i) =>
     !(i && typeof i === "object" && (i as Record<string, unknown>).name === "pytorch")
@@ -110,7 +112,7 @@ export function pinTorchConstraints(locked: Record<string, string>, existing: st
  */
 export function torchUvTomlText(
   backend: string,
-  opts: { torchVersions?: Record<string, string>; indexBase?: string } = {},
+  opts: { torchVersions?: Record<string, string>; indexBase?: string | null } = {},
 ): string {
   const edits = torchUvConfig(backend, opts);
   const url = (edits[0].value as { url: string }[]).at(-1)!.url;

@@ -3,10 +3,11 @@
  * (UV_CACHE_DIR), never downloads Python (UV_PYTHON_DOWNLOADS=never), and keeps uv's own error text inside
  * our CdError (code UV_FAILED) so the user sees what uv said.
  */
-import { delimiter, isAbsolute, join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
-import type { WorkspacePaths } from "../../workspace/paths.ts";
+import type { WorkspacePaths } from "../../reconcile/paths.ts";
+import type { Settings } from "../../lib/settings.ts";
 import { venvPython } from "./distinfo.ts";
 
 const INSTALL_HINT = "install uv with 'pip install uv' (or see https://docs.astral.sh/uv/), " +
@@ -22,12 +23,13 @@ export interface UvRunOptions {
 export class Uv {
   private constructor(readonly bin: string, readonly cacheDir: string) {}
 
-  /** COMFYDOCK_UV, else `uv` on PATH (pyenv shims are skipped when a real uv sits next to them). */
-  static async locate(ws: WorkspacePaths): Promise<Uv> {
-    let configured = Deno.env.get("COMFYDOCK_UV");
+  /** Settings.uv (COMFYDOCK_UV), else `uv` on PATH (pyenv shims are skipped when a real uv sits next to them). */
+  static async locate(ws: WorkspacePaths, settings: Settings): Promise<Uv> {
+    const dirs = settings.system.path;
+    let configured = settings.uv;
     if (configured) {
       // A bare name (`COMFYDOCK_UV=uv`) is looked up on PATH like a shell would.
-      if (!/[\\/]/.test(configured)) configured = await findOnPath(configured) ?? configured;
+      if (!/[\\/]/.test(configured)) configured = await findOnPath(configured, dirs) ?? configured;
       if (!(await isExecutableFile(configured))) {
         throw new CdError(
           "UV_NOT_FOUND",
@@ -39,7 +41,7 @@ export class Uv {
       }
       return new Uv(configured, ws.uvCache);
     }
-    const onPath = await findOnPath("uv");
+    const onPath = await findOnPath("uv", dirs);
     if (!onPath) {
       throw new CdError("UV_NOT_FOUND", "uv was not found (COMFYDOCK_UV is unset and no 'uv' on PATH)", {
         hint: INSTALL_HINT,
@@ -170,9 +172,9 @@ async function isExecutableFile(path: string): Promise<boolean> {
   }
 }
 
-async function findOnPath(name: string): Promise<string | null> {
+async function findOnPath(name: string, path: string[]): Promise<string | null> {
   const exe = Deno.build.os === "windows" ? `${name}.exe` : name;
-  const dirs = (Deno.env.get("PATH") ?? "").split(delimiter).filter((d) => d && isAbsolute(d));
+  const dirs = path.filter((d) => d && isAbsolute(d));
   // A pyenv shim costs a bash start-up per call: prefer a real binary anywhere on PATH.
   const real = dirs.filter((d) => !/[\\/]shims$/.test(d));
   for (const d of [...real, ...dirs]) {

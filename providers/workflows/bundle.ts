@@ -8,13 +8,18 @@ import { z } from "zod";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import { ModelSource, type ModelSpec, NodeSpec } from "../../reconcile/schema.ts";
 import { type ModelRef, requirements, type WorkflowAnalysis } from "./analyze.ts";
-import type { ImportManifest } from "./import_plan.ts";
 import { samePack } from "./node_map.ts";
 
 /** The `format` of the plain JSON export (read for compatibility; exports are bundles now). */
 export const EXPORT_FORMAT = "comfydock-workflow";
 
 /** The desired model entry a workflow reference means: same hash, else same file name (and folder). */
+/** The dependency manifest an import may come with (a workflow bundle's `workflow` section). */
+export interface ImportManifest {
+  nodes: Record<string, NodeSpec>;
+  models: Record<string, ModelSpec>;
+}
+
 export function findDesiredModel(m: ModelRef, desired: DesiredState): [string, ModelSpec] | null {
   const hex = m.hash?.replace(/^sha256:/, "");
   const entries = Object.entries(desired.models);

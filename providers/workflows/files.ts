@@ -7,7 +7,7 @@ import { join } from "node:path";
 import ignore from "ignore";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { listFiles, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { MAX_WORKFLOW_BYTES, parseWorkflowText } from "./analyze.ts";
 import { NodePackResolver } from "./node_map.ts";
 
@@ -163,7 +163,7 @@ export function envResolver(
 export async function loadResolver(
   nodeMap?: string,
 ): Promise<{ resolver: NodePackResolver; source: string }> {
-  const file = nodeMap ?? Deno.env.get("COMFYDOCK_NODE_MAP");
+  const file = nodeMap;
   if (!file) return { resolver: new NodePackResolver([], new Set()), source: "built-in core node list" };
   const text = await readTextIfExists(file);
   if (text === null) {

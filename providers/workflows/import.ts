@@ -11,7 +11,8 @@ import { exists, removeIfExists } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { ModelSpec } from "../../reconcile/schema.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { Settings } from "../../lib/settings.ts";
 import { BundleManager } from "../bundles/bundle.ts";
 import { buildModelEntry, keyFromFilename, parseAddSource } from "../models/add.ts";
 import type { DownloadOptions } from "../models/download.ts";
@@ -19,9 +20,9 @@ import type { ModelIndex } from "../models/index_db.ts";
 import { addEdits, parseNodeSpec, type ResolvedNode, resolveNodeSpec } from "../nodes/add.ts";
 import type { RegistryClient } from "../nodes/registry.ts";
 import { MAX_WORKFLOW_BYTES, parseWorkflowText, type WorkflowAnalysis } from "./analyze.ts";
-import { unwrapImport } from "./bundle.ts";
+import { type ImportManifest, unwrapImport } from "./bundle.ts";
 import { CEC_PREFIX, nameOfRel } from "./files.ts";
-import type { ImportManifest, ImportPlan, ModelItem, NodeItem } from "./import_plan.ts";
+import type { ImportPlan, ModelItem, NodeItem } from "./import_plan.ts";
 import { relOfName, requiresOf, TRACKED } from "./track.ts";
 
 export interface ImportSource {
@@ -224,6 +225,7 @@ function uniqueKey(wanted: string, taken: Set<string>): string {
 
 export interface BuildContext {
   paths: EnvPaths;
+  settings: Settings;
   desired: DesiredState;
   registry: RegistryClient;
   index: ModelIndex;
@@ -300,6 +302,7 @@ export async function buildImportChange(
           : parseAddSource(item.source);
         const entry = await buildModelEntry(input, { category: item.category }, {
           ws: ctx.paths.workspace,
+          settings: ctx.settings,
           index: ctx.index,
           download: ctx.download,
         });

@@ -10,14 +10,8 @@ import type { ModelSpec, NodeSpec } from "../../reconcile/schema.ts";
 import type { ModelIndex } from "../models/index_db.ts";
 import { resolveModelReference } from "../models/resolve.ts";
 import { type ModelRef, requirements, type WorkflowAnalysis } from "./analyze.ts";
-import { findDesiredModel, findDesiredNode } from "./bundle.ts";
+import { findDesiredModel, findDesiredNode, type ImportManifest } from "./bundle.ts";
 import { samePack } from "./node_map.ts";
-
-/** The dependency manifest an import may come with (a workflow bundle's `workflow` section). */
-export interface ImportManifest {
-  nodes: Record<string, NodeSpec>;
-  models: Record<string, ModelSpec>;
-}
 
 export type NodeItem =
   /** Already pinned in `.cec`. */

@@ -5,6 +5,7 @@
  * overwrites it; the plan notes say how to capture it. Untracked workflows are never touched.
  */
 import { basename, join } from "node:path";
+import { z } from "zod";
 import { CdError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
@@ -99,8 +100,15 @@ async function undoWorkflow(step: Extract<UndoStep, { op: "custom" }>, ctx: Obse
 export const workflowProvider: Provider<WorkflowObservation> = {
   type: "workflow",
   observe: (desired, ctx) => observeWorkflows(ctx.paths, desired),
-  diff: diffWorkflows,
-  notes: notesOf,
+  payload: z.object({
+    kind: z.enum(["create", "update"]),
+    before: z.object({ file: z.string(), hash: z.string().nullable() }).nullable(),
+    after: z.object({ file: z.string(), hash: z.string().nullable() }),
+  }),
+  diff: (desired, observed) => ({
+    actions: diffWorkflows(desired, observed),
+    notes: notesOf(desired, observed),
+  }),
   apply: applyWorkflow,
   undo: undoWorkflow,
 };

@@ -5,7 +5,7 @@
  * touched.
  */
 import type { DesiredState } from "../../reconcile/desired.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { hashWorkflowDir, loadIgnore, readSynced, relOfFile, type SyncedHashes } from "./files.ts";
 
 export type WorkflowState =

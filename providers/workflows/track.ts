@@ -12,7 +12,7 @@ import { sha256Hex } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { WorkflowSpec } from "../../reconcile/schema.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { analyzeWorkflow, parseWorkflowText, requirements, type WorkflowAnalysis } from "./analyze.ts";
 import { CEC_PREFIX, checkRel, envResolver, nameOfRel } from "./files.ts";
 import type { NodePackResolver } from "./node_map.ts";

@@ -135,7 +135,7 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       assert.match(applied.summary, /Apply complete: 0 added, 0 changed, 1 removed\./);
       assert.equal(await Deno.stat(stray).then(() => true, () => false), false);
       const log = await Deno.readTextFile(join(dir, "repo", "logs", "prod.log"));
-      assert.match(log, /\] apply: ok\n[\s\S]*hand-installed[\s\S]*result: 1 action applied/);
+      assert.match(log, /\] apply: ok\n[\s\S]*hand-installed[\s\S]*result: 1 action\(s\) applied/);
       const clean = await run({ ...scheduled, INPUT_COMMAND: "drift" });
       assert.equal(clean.code, 0, clean.stderr);
       assert.equal(server.issues(REPO)[0].state, "closed");

@@ -5,7 +5,7 @@ import { cli, MAIN } from "../../fixtures/cli.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { manifestEntry, rawTarGz, readTree, writeCec } from "../../fixtures/bundle_archives.ts";
 import { commit, init } from "../../providers/git/git.ts";
-import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 
 /** A git host that never answers until closed: a clone against it hangs mid-import. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { cli, MAIN } from "../../fixtures/cli.ts";
 import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
+import { exists } from "../../lib/fsx.ts";
 
 const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-env-" });
 const repo = await buildComfyUIRepo(join(root, "upstream"));
@@ -36,16 +37,18 @@ Deno.test("init, create --json, list, run with args and exit code passed through
   assert.doesNotMatch(r.stderr, /==>|uv: |git: /); // --json: no progress noise
   r = await run("create", "two", "--python", "3.11", "--torch-backend", "cpu", "--comfyui", "v0.1.0");
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /==> checking out ComfyUI v0\.1\.0/);
-  // uv's own lines are streamed under the steps (progress), not swallowed.
+  assert.match(
+    r.stderr,
+    /==> building the environment \(ComfyUI v0\.1\.0 [0-9a-f]{7}, Python 3\.11\.\d+\)\n/,
+  );
+  assert.match(r.stderr, /==> cloning ComfyUI v0\.1\.0 from the mirror/);
+  // uv's own lines are streamed (progress under the lock step, the engine's steps during the build), not
+  // swallowed.
   assert.match(
     r.stderr,
     /==> locking 1 ComfyUI requirement\(s\) \(uv lock\)\n(?: {4}uv: .*\n)* {4}uv: Resolved \d+ packages? in/,
   );
-  assert.match(
-    r.stderr,
-    /==> installing packages \(uv sync\)\n(?: {4}uv: .*\n)* {4}uv: Installed \d+ packages? in/,
-  );
+  assert.match(r.stderr, /==> uv sync --frozen\n(?:==> .*\n)*==> Installed \d+ packages? in/);
   assert.match(r.stdout, /Created environment 'two'/);
 
   r = await run("list", "--json");
@@ -103,8 +106,10 @@ Deno.test("Ctrl-C during create removes the half-made environment (exit 130)", a
     if (done) break;
     err += value;
   }
-  // The checkout is already staged when the signal comes.
-  assert.ok((await envDirs()).some((n) => n.startsWith(".staging-four-")));
+  // The new .cec is already written in its staging dir when the signal comes.
+  const staging = join(home, ".metadata", "staging");
+  const staged = (await Array.fromAsync(Deno.readDir(staging))).map((e) => e.name);
+  assert.ok(staged.some((n) => n.startsWith(`create-${child.pid}-`)), staged.join());
   child.kill("SIGINT");
   for (;;) {
     const { value, done } = await reader.read();
@@ -116,6 +121,7 @@ Deno.test("Ctrl-C during create removes the half-made environment (exit 130)", a
   assert.equal(status.code, 130, err);
   assert.match(err, /create interrupted during "locking/);
   assert.deepEqual(await envDirs(), before);
+  assert.equal(await exists(staging), false, "the staged .cec is removed");
   assert.equal(await Deno.readTextFile(join(home, ".metadata", "workspace.json")), workspaceJson);
 });
 

@@ -8,6 +8,7 @@ import { cli } from "../../fixtures/cli.ts";
 import { ModelServer } from "../../fixtures/model_server.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { Uv } from "../../providers/packages/uv.ts";
+import { testSettings } from "../../fixtures/app.ts";
 import { envLogPath } from "../../workspace/env_log.ts";
 
 if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
@@ -27,7 +28,7 @@ Deno.test("run: a converged env starts quietly; drift is warned about (not block
   assert.doesNotMatch(r.stderr, /warning/);
 
   // Drift like a user makes it: a package removed from the venv by hand.
-  const uv = await Uv.locate(paths.workspace);
+  const uv = await Uv.locate(paths.workspace, testSettings());
   await uv.pip(paths.venv, ["uninstall", "beta"]);
   r = await run("run", "--", "--exit-code", "4");
   assert.equal(r.code, 4, r.stderr); // ComfyUI ran anyway and its exit code came back
@@ -52,7 +53,10 @@ Deno.test("run: a converged env starts quietly; drift is warned about (not block
 
   const log = await Deno.readTextFile(envLogPath(paths.workspace, "env"));
   assert.match(log, /\] create: ComfyUI v0\.10\.0/);
-  assert.match(log, /\] apply: ok\n {2}plan: 1 action\n {4}~ packages: .*\n {2}result: 1 action applied\n/);
+  assert.match(
+    log,
+    /\] apply: ok\n {2}plan: 1 action\(s\)\n {4}~ packages: .*\n {2}result: 1 action\(s\) applied\n/,
+  );
 });
 
 Deno.test("delete removes model links only: the store, a hard-linked copy and a user's folder survive", async () => {

@@ -11,7 +11,7 @@ import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { deadUrl, startRegistryServer } from "../../fixtures/registry_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { buildWheelhouse, wheelhouseUvToml } from "../../fixtures/wheels.ts";
-import { init } from "../../providers/git/git.ts";
+import { commit, init } from "../../providers/git/git.ts";
 import { run } from "../../lib/proc.ts";
 import { listFiles } from "../../lib/fsx.ts";
 
@@ -47,6 +47,7 @@ sharedDataTest(
           (await Deno.readTextFile(paths.pyproject)) + wheelhouseUvToml(wheels),
         );
         await init(paths.cec);
+        await commit(paths.cec, "init"); // a change commits only its own edits: .cec starts committed
         await Deno.mkdir(paths.workspace.metadata, { recursive: true });
         await Deno.writeTextFile(
           paths.workspace.workspaceJson,

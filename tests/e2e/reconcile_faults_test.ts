@@ -15,7 +15,7 @@ import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { findSitePackages, readInstalled } from "../../providers/packages/distinfo.ts";
 import type { Plan } from "../../reconcile/types.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 
 /** Every file under dir: content hash (or link target), skipping `skip` top-level names. */
 async function tree(dir: string, skip: string[] = [], base = dir): Promise<Record<string, string>> {

@@ -6,9 +6,17 @@ import { basePyproject, makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { listFiles } from "../../lib/fsx.ts";
 
+/**
+ * Every file under `dir` with its content, except the environment's OS lock file: an empty file that
+ * commands open to lock (it stays, holding nothing; who holds the lock is in lock.json, which must go).
+ */
 async function snapshot(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const f of await listFiles(dir)) out.set(f, await Deno.readTextFile(join(dir, f)));
+  for (const f of await listFiles(dir)) {
+    const text = await Deno.readTextFile(join(dir, f));
+    if (f.endsWith("/.comfydock/lock") && text === "") continue;
+    out.set(f, text);
+  }
   return out;
 }
 

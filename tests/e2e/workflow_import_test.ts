@@ -14,7 +14,7 @@ import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { sha256Hex } from "../../lib/fsx.ts";
 import { run } from "../../lib/proc.ts";
-import { envPaths } from "../../workspace/paths.ts";
+import { envPaths } from "../../reconcile/paths.ts";
 
 const VAE = new TextEncoder().encode("fancy vae weights ".repeat(1000));
 

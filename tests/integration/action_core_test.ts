@@ -11,7 +11,8 @@ import { type GitHubServer, startGitHubServer } from "../../fixtures/github_serv
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { type ActionInputs, readActionInputs } from "../../action/inputs.ts";
 import { type EnvOutcome, type EnvRunner, runAction } from "../../action/run.ts";
-import { renderPlan } from "../../reconcile/render.ts";
+import { renderPlan } from "../../views/plan_text.ts";
+import { type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
 
 const REPO = "acme/studio";
 
@@ -49,6 +50,8 @@ function scripted(plans: Record<string, (Plan | Error)[]>): EnvRunner {
 
 interface Run {
   dir: string;
+  /** The workspace (COMFYDOCK_HOME) environment names resolve in. */
+  ws: WorkspacePaths;
   server: GitHubServer;
   pr: number;
   inputs(over: Record<string, string>): Promise<ActionInputs>;
@@ -58,7 +61,6 @@ interface Run {
 
 async function withRun(fn: (r: Run) => Promise<void>): Promise<void> {
   await withTempDir(async (dir) => {
-    Deno.env.set("COMFYDOCK_HOME", join(dir, "home"));
     const server = startGitHubServer();
     try {
       for (const env of ["prod", "staging"]) {
@@ -77,6 +79,7 @@ async function withRun(fn: (r: Run) => Promise<void>): Promise<void> {
       let n = 0;
       const r: Run = {
         dir,
+        ws: workspacePaths(join(dir, "home")),
         server,
         pr,
         inputs: (over) => {
@@ -104,7 +107,6 @@ async function withRun(fn: (r: Run) => Promise<void>): Promise<void> {
       await fn(r);
     } finally {
       await server.close();
-      Deno.env.delete("COMFYDOCK_HOME");
     }
   });
 }
@@ -145,7 +147,7 @@ Deno.test("plan on a pull request: one sticky comment per environment, updated i
 
     const first = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_ENVIRONMENT: "envs/prod/.cec\nenvs/staging/.cec" }),
-      { runEnv },
+      { ws: r.ws, runEnv },
     );
     assert.equal(first.exitcode, 2);
     assert.deepEqual(await r.outputs(), {
@@ -159,7 +161,10 @@ Deno.test("plan on a pull request: one sticky comment per environment, updated i
     assert.equal(comments.length, 3, "the foreign comment plus one per environment");
     const prod = comments.find((c) => c.body.includes("<!-- comfydock:plan:prod -->"))!;
     assert.match(prod.body, /Plan: 2 to add, 0 to change, 0 to remove\./);
-    assert.match(prod.body, /^\+ +node\.comfyui-impact-pack will be created: not installed$/m);
+    assert.match(
+      prod.body,
+      /^\+ \+ node\.comfyui-impact-pack: not installed\n {6}registry 8\.1\.0, 2\.1 MB$/m,
+    );
     assert.match(
       prod.body,
       /commit abcdef1 · \[run\]\(https:\/\/github\.com\/acme\/studio\/actions\/runs\/42\)/,
@@ -173,7 +178,7 @@ Deno.test("plan on a pull request: one sticky comment per environment, updated i
 
     const second = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_ENVIRONMENT: "envs/prod/.cec, envs/staging/.cec" }),
-      { runEnv },
+      { ws: r.ws, runEnv },
     );
     assert.equal(second.exitcode, 2);
     comments = r.server.comments(REPO, r.pr);
@@ -196,8 +201,8 @@ Deno.test("the sticky comment is found past the first page of comments", async (
   await withRun(async (r) => {
     for (let i = 0; i < 130; i++) r.server.addComment(REPO, r.pr, `comment ${i}`);
     const runEnv = scripted({ prod: [NODE_PLAN("prod"), plan("prod", [])] });
-    await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { runEnv });
-    const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { runEnv });
+    await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { ws: r.ws, runEnv });
+    const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { ws: r.ws, runEnv });
     assert.equal(result.exitcode, 0);
     assert.equal(r.server.comments(REPO, r.pr).length, 131);
     assert.match(r.server.comments(REPO, r.pr)[130].body, /No changes/);
@@ -222,6 +227,7 @@ Deno.test("drift: opens one issue, comments on the next drift run, closes it whe
       r.inputs({ INPUT_COMMAND: "drift", GITHUB_EVENT_NAME: "schedule", GITHUB_EVENT_PATH: "", ...over });
 
     const first = await runAction(await inputs({ INPUT_ENVIRONMENT: "envs/prod/.cec\nenvs/staging/.cec" }), {
+      ws: r.ws,
       runEnv,
     });
     assert.equal(first.exitcode, 2);
@@ -238,25 +244,25 @@ Deno.test("drift: opens one issue, comments on the next drift run, closes it whe
     assert.equal(r.server.labels(REPO).length, 1);
     assert.match(first.envs[0].github!, /drift issue #2 opened/);
 
-    const second = await runAction(await inputs(), { runEnv });
+    const second = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.match(second.envs[0].github!, /drift issue #2 commented/);
     issues = r.server.issues(REPO);
     assert.equal(issues.length, 1, "still one issue");
     assert.equal(r.server.comments(REPO, issue.number).length, 1);
     assert.match(r.server.comments(REPO, issue.number)[0].body, /Unmanaged custom nodes/);
 
-    const clean = await runAction(await inputs(), { runEnv });
+    const clean = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.equal(clean.exitcode, 0);
     assert.equal((await r.outputs()).changes, "false");
     assert.match(clean.envs[0].github!, /drift issue #2 closed/);
     assert.equal(r.server.issues(REPO)[0].state, "closed");
     assert.match(r.server.comments(REPO, issue.number).at(-1)!.body, /No drift any more/);
 
-    const stillClean = await runAction(await inputs(), { runEnv });
+    const stillClean = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.equal(stillClean.envs[0].github, null, "nothing to do for a closed issue and a clean environment");
     assert.equal(r.server.comments(REPO, issue.number).length, 2);
 
-    const again = await runAction(await inputs(), { runEnv });
+    const again = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.match(again.envs[0].github!, /drift issue #2 reopened/);
     issues = r.server.issues(REPO);
     assert.equal(issues.length, 1, "the same issue is reopened, not a new one");
@@ -276,9 +282,9 @@ Deno.test("a failed drift check leaves the drift issue alone and fails the step"
     });
     const inputs = () =>
       r.inputs({ INPUT_COMMAND: "drift", GITHUB_EVENT_NAME: "schedule", GITHUB_EVENT_PATH: "" });
-    await runAction(await inputs(), { runEnv });
+    await runAction(await inputs(), { ws: r.ws, runEnv });
     const calls = r.server.calls.length;
-    const failed = await runAction(await inputs(), { runEnv });
+    const failed = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.equal(failed.exitcode, 1);
     assert.equal(r.server.calls.length, calls, "no API call for an environment that could not be checked");
     assert.equal(r.server.issues(REPO)[0].state, "open");
@@ -304,6 +310,7 @@ for (
       if (status === 401) over["INPUT_GITHUB-TOKEN"] = "ghs_wrongwrongwrong";
       else r.server.fail({ path: route!, status });
       const result = await runAction(await r.inputs(over), {
+        ws: r.ws,
         runEnv: scripted({ prod: [NODE_PLAN("prod")] }),
       });
       assert.equal(result.exitcode, 1);
@@ -342,7 +349,7 @@ Deno.test("drift: a 403 on creating the issue names the permission to add", asyn
     r.server.fail({ method: "POST", path: /\/issues$/, status: 403 });
     const result = await runAction(
       await r.inputs({ INPUT_COMMAND: "drift", GITHUB_EVENT_NAME: "schedule" }),
-      { runEnv: scripted({ prod: [NODE_PLAN("prod")] }) },
+      { ws: r.ws, runEnv: scripted({ prod: [NODE_PLAN("prod")] }) },
     );
     assert.equal(result.exitcode, 1);
     assert.match(
@@ -364,13 +371,13 @@ Deno.test("plan outside a pull request, or with comment: false, calls no API and
         GITHUB_EVENT_PATH: "",
         "INPUT_GITHUB-TOKEN": "",
       }),
-      { runEnv },
+      { ws: r.ws, runEnv },
     );
     assert.equal(push.exitcode, 2);
     assert.match(await r.summary(), /Not a pull request \(push\): no plan comment posted/);
     const quiet = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_COMMENT: "false", "INPUT_GITHUB-TOKEN": "" }),
-      { runEnv },
+      { ws: r.ws, runEnv },
     );
     assert.equal(quiet.exitcode, 2);
     assert.equal(r.server.calls.length, 0);
@@ -386,6 +393,7 @@ Deno.test("apply: the result goes to the step summary; exitcode 0; changes true"
     const result = await runAction(
       await r.inputs({ INPUT_COMMAND: "apply", GITHUB_EVENT_NAME: "push", GITHUB_EVENT_PATH: "" }),
       {
+        ws: r.ws,
         runEnv: (spec) =>
           Promise.resolve({ ...outcome(applied), exitcode: spec.command === "apply" ? 0 : 2 }),
       },
@@ -419,7 +427,7 @@ Deno.test("pyproject validation errors become ::error annotations pinned to the 
       parsePyproject(await Deno.readTextFile(spec.paths.pyproject), spec.paths.pyproject);
       throw new Error("unreachable: the pyproject above is invalid");
     };
-    const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { runEnv });
+    const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { ws: r.ws, runEnv });
     assert.equal(result.exitcode, 1);
     assert.deepEqual(result.annotations, [
       "::error file=envs/prod/.cec/pyproject.toml,line=6,title=Invalid .cec/pyproject.toml::" +
@@ -428,7 +436,7 @@ Deno.test("pyproject validation errors become ::error annotations pinned to the 
     assert.match(r.server.comments(REPO, r.pr)[0].body, /PYPROJECT_INVALID[\s\S]*comfyui_commit/);
 
     await Deno.writeTextFile(pyproject, '[project]\nname = "prod"\nname = "again"\n');
-    const syntax = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { runEnv });
+    const syntax = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { ws: r.ws, runEnv });
     assert.match(
       syntax.annotations[0],
       /^::error file=envs\/prod\/\.cec\/pyproject\.toml,line=3,col=\d+,title=Invalid \.cec\/pyproject\.toml::/,
@@ -447,6 +455,7 @@ Deno.test("bad inputs: a clear error, outputs still written", async () => {
     const result = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_ENVIRONMENT: "envs/nope/.cec\nenvs/prod/.cec" }),
       {
+        ws: r.ws,
         runEnv: scripted({ prod: [plan("prod", [])] }),
       },
     );
@@ -469,6 +478,7 @@ Deno.test("a token echoed by a failing step (a git URL with credentials) is scru
       `git clone https://x-access-token:${r.server.token}@github.com/a/b failed`,
     );
     const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), {
+      ws: r.ws,
       runEnv: scripted({ prod: [leak] }),
     });
     assert.equal(result.exitcode, 1);
@@ -496,7 +506,7 @@ Deno.test("environment inputs: a workspace environment name, an environment root
         INPUT_COMMENT: "false",
         INPUT_ENVIRONMENT: "gpu\nenvs/staging\nenvs/prod/.cec",
       }),
-      { runEnv },
+      { ws: r.ws, runEnv },
     );
     assert.equal(result.exitcode, 0);
     assert.deepEqual(seen, [
@@ -507,6 +517,7 @@ Deno.test("environment inputs: a workspace environment name, an environment root
     const unknown = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_COMMENT: "false", INPUT_ENVIRONMENT: "nope" }),
       {
+        ws: r.ws,
         runEnv,
       },
     );

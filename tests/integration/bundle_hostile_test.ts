@@ -18,8 +18,9 @@ import {
 } from "../../fixtures/bundle_archives.ts";
 import { BundleManager } from "../../providers/bundles/bundle.ts";
 import type { ArchiveLimits } from "../../providers/bundles/archive.ts";
-import { importEnvironment } from "../../providers/bundles/import.ts";
-import { workspacePaths } from "../../workspace/paths.ts";
+import { importEnvironment } from "../../workspace/import.ts";
+import { workspacePaths } from "../../reconcile/paths.ts";
+import { testApp } from "../../fixtures/app.ts";
 
 const PYPROJECT = cecPyproject("hostile");
 const GOOD_FILES = [
@@ -318,10 +319,13 @@ Deno.test("hostile bundles: import leaves the workspace exactly as it was", asyn
     for (const c of CASES.filter((c) => !c.name.includes("zip-bomb"))) {
       const file = join(dir, "bundle.tar.gz");
       await Deno.writeFile(file, c.bytes());
-      await assert.rejects(importEnvironment(ws, file, { limits: c.limits, providers: [] }), (e) => {
-        assertRejection(e, c);
-        return true;
-      });
+      await assert.rejects(
+        importEnvironment(testApp(ws, { providers: [] }), file, { limits: c.limits }),
+        (e) => {
+          assertRejection(e, c);
+          return true;
+        },
+      );
       assert.deepEqual(await readTree(ws.root), before, `${c.name}: the workspace changed`);
     }
   });

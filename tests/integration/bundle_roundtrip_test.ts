@@ -13,14 +13,17 @@ import { sha256Hex } from "../../lib/fsx.ts";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { extractTarGz, writeTarGz } from "../../providers/bundles/archive.ts";
 import { BundleManager } from "../../providers/bundles/bundle.ts";
-import { importEnvironment, pullCec, pushCec } from "../../providers/bundles/import.ts";
+import { importEnvironment, pullCec, pushCec } from "../../workspace/import.ts";
 import { commit, git, init } from "../../providers/git/git.ts";
 import { comfyuiProvider } from "../../providers/comfyui/provider.ts";
 import { workflowProvider } from "../../providers/workflows/provider.ts";
 import { makePlan } from "../../reconcile/engine.ts";
 import { readDesired } from "../../reconcile/desired.ts";
-import { envPaths, type WorkspacePaths, workspacePaths } from "../../workspace/paths.ts";
+import { envPaths, type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
 import { listEnvironments } from "../../workspace/workspace.ts";
+import { testApp, testSettings } from "../../fixtures/app.ts";
+import type { Plan } from "../../reconcile/types.ts";
+import { withSession } from "../../workspace/session.ts";
 
 const GIT_ENV = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
 // Tests never read the user's git config; commits use the wrapper's fallback identity.
@@ -223,14 +226,11 @@ filename = "private.safetensors"
     const out = join(dir, "alpha.tar.gz");
     await new BundleManager().createEnvBundle(a, { out, withDevNodes: true, withModels: true });
     const plans: number[] = [];
-    const res = await importEnvironment(ws, out, {
-      name: "beta",
+    const app = testApp(ws, {
       providers: PROVIDERS,
-      confirm: (plan) => {
-        plans.push(plan.actions.length);
-        return Promise.resolve(true);
-      },
+      showPlan: (plan) => plans.push(plan.actions.length),
     });
+    const res = await importEnvironment(app, out, { name: "beta" });
     assert.equal(res.environment, "beta");
     assert.equal(res.built, true);
     // Round 1 builds ComfyUI (dev nodes and models go inside it), round 2 the rest (the tracked workflow).
@@ -251,7 +251,7 @@ filename = "private.safetensors"
     assert.equal(db.lockText, da.lockText);
     assert.deepEqual(db.workflowFiles, da.workflowFiles);
     assert.equal(db.fingerprint, da.fingerprint);
-    const { plan } = await makePlan(b, { providers: PROVIDERS });
+    const { plan } = await makePlan(b, { providers: PROVIDERS, settings: testSettings() });
     assert.deepEqual(plan.actions, []);
     assert.equal(
       (await git(join(b.comfyui), ["rev-parse", "HEAD"])).stdout.trim(),
@@ -268,11 +268,14 @@ filename = "private.safetensors"
 
     // Same name again: refused, and the existing environment is untouched.
     const before = await readTree(b.root);
-    await assert.rejects(importEnvironment(ws, out, { name: "beta", providers: [comfyuiProvider] }), {
-      code: "ENV_EXISTS",
-    });
+    await assert.rejects(
+      importEnvironment(testApp(ws, { providers: [comfyuiProvider] }), out, { name: "beta" }),
+      {
+        code: "ENV_EXISTS",
+      },
+    );
     assert.deepEqual(await readTree(b.root), before);
-    await assert.rejects(importEnvironment(ws, out, { name: "../evil", providers: [] }), {
+    await assert.rejects(importEnvironment(testApp(ws, { providers: [] }), out, { name: "../evil" }), {
       code: "INVALID_ENV_NAME",
     });
   });
@@ -307,16 +310,18 @@ path = "ComfyUI/custom_nodes/tool-node"
     assert.match(listing, /^-rw-r--r-- .* dev_nodes\/tool-node\/__init__\.py$/m);
 
     const during: string[][] = [];
-    const res = await importEnvironment(ws, out, {
-      name: "beta",
+    const shown: Plan[] = [];
+    const app = testApp(ws, {
       providers: PROVIDERS,
-      confirm: async (plan) => {
-        assert.equal(plan.environment, "beta"); // shown under its final name
+      showPlan: (plan) => shown.push(plan),
+      confirm: async () => {
+        assert.equal(shown.at(-1)?.environment, "beta"); // shown under its final name
         const dirs = (await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name);
         during.push(dirs, (await listEnvironments(ws)).map((e) => e.name));
         return true;
       },
     });
+    const res = await importEnvironment(app, out, { name: "beta" });
     assert.equal(res.built, true);
     // While it was being built: only a staging dir, which `list` does not show.
     assert.ok(during.length > 0);
@@ -335,7 +340,10 @@ path = "ComfyUI/custom_nodes/tool-node"
     const ran = await new Deno.Command("sh", { args: [join(b.customNodes, "tool-node", "install.sh")] })
       .output();
     assert.equal(ran.code, 0);
-    assert.deepEqual((await makePlan(b, { providers: PROVIDERS })).plan.actions, []);
+    assert.deepEqual(
+      (await makePlan(b, { providers: PROVIDERS, settings: testSettings() })).plan.actions,
+      [],
+    );
     const envLog = await Deno.readTextFile(join(ws.logs, "beta.log"));
     assert.match(envLog, /\] import: bundle .*alpha\.tar\.gz \(environment 'alpha', comfydock /);
     assert.match(envLog, /^ {2}applied: 2 action\(s\)\n {4}\+ comfyui: not installed\n {4}\+ workflow\.a: /m);
@@ -351,10 +359,13 @@ Deno.test("import: a failing build removes the half-made environment", async () 
     await writeCec(a.cec, "alpha", { url: join(dir, "no-such-repo") });
     const out = join(dir, "alpha.tar.gz");
     await new BundleManager().createEnvBundle(a, { out });
-    await assert.rejects(importEnvironment(ws, out, { name: "gamma", providers: [comfyuiProvider] }), (e) => {
-      assert.match(String(e), /no-such-repo/);
-      return true;
-    });
+    await assert.rejects(
+      importEnvironment(testApp(ws, { providers: [comfyuiProvider] }), out, { name: "gamma" }),
+      (e) => {
+        assert.match(String(e), /no-such-repo/);
+        return true;
+      },
+    );
     assert.equal(await exists(envPaths(ws, "gamma").root), false);
     assert.equal(await exists(join(ws.metadata, "staging")), false);
   });
@@ -369,7 +380,7 @@ Deno.test("gitops: import a .cec repo (path and URL), then pull and push through
     await commit(join(upstream, ".cec"), "init");
 
     // A local path to an environment dir: its .cec becomes a clone, named after project.name.
-    const viaPath = await importEnvironment(ws, upstream, { providers: [] });
+    const viaPath = await importEnvironment(testApp(ws, { providers: [] }), upstream);
     assert.equal(viaPath.environment, "team");
     assert.equal(viaPath.source.type, "git");
     const team = envPaths(ws, "team");
@@ -381,7 +392,7 @@ Deno.test("gitops: import a .cec repo (path and URL), then pull and push through
     // A bare remote over file://: pull brings new commits, push publishes ours.
     const bare = join(dir, "remote.git");
     await git(null, ["clone", "--quiet", "--bare", join(upstream, ".cec"), bare], { env: GIT_ENV });
-    const r = await importEnvironment(ws, `file://${bare}`, { name: "mirror", providers: [] });
+    const r = await importEnvironment(testApp(ws, { providers: [] }), `file://${bare}`, { name: "mirror" });
     assert.equal(r.source.type === "git" && r.source.commit !== null, true);
     const mirror = envPaths(ws, "mirror");
 
@@ -391,8 +402,17 @@ Deno.test("gitops: import a .cec repo (path and URL), then pull and push through
     await Deno.writeTextFile(join(other, "workflows", "a.json"), '{"nodes":[1]}');
     await commit(other, "change a");
     await git(other, ["push", "--quiet"], { env: GIT_ENV });
-    const pulled = await pullCec(mirror);
+    const pull = (paths: typeof mirror) =>
+      withSession(
+        testApp(ws, { providers: [] }),
+        paths,
+        "pull",
+        "write",
+        (s) => pullCec(s, { apply: false }),
+      );
+    const pulled = await pull(mirror);
     assert.notEqual(pulled.before, pulled.after);
+    assert.equal((await git(mirror.cec, ["rev-parse", "HEAD"])).stdout.trim(), pulled.after);
     assert.equal(await Deno.readTextFile(join(mirror.cecWorkflows, "a.json")), '{"nodes":[1]}');
 
     // We change and push; the other clone sees it.
@@ -406,19 +426,22 @@ Deno.test("gitops: import a .cec repo (path and URL), then pull and push through
     // Without a remote (like a bundle-imported env): a clear error.
     await git(team.cec, ["remote", "remove", "origin"]);
     await assert.rejects(pushCec(team), { code: "NO_REMOTE" });
-    await assert.rejects(pullCec(team), { code: "NO_REMOTE" });
+    await assert.rejects(pull(team), { code: "NO_REMOTE" });
 
     // Not a .cec repository.
     await Deno.mkdir(join(dir, "plain"));
-    await assert.rejects(importEnvironment(ws, join(dir, "plain"), { providers: [] }), {
+    await assert.rejects(importEnvironment(testApp(ws, { providers: [] }), join(dir, "plain")), {
       code: "IMPORT_NOT_A_CEC_REPO",
     });
-    await assert.rejects(importEnvironment(ws, join(dir, "nope.tar.gz"), { providers: [] }), {
+    await assert.rejects(importEnvironment(testApp(ws, { providers: [] }), join(dir, "nope.tar.gz")), {
       code: "IMPORT_SOURCE_NOT_FOUND",
     });
-    await assert.rejects(importEnvironment(ws, `file://${join(dir, "missing.git")}`, { providers: [] }), {
-      code: "IMPORT_CLONE_FAILED",
-    });
+    await assert.rejects(
+      importEnvironment(testApp(ws, { providers: [] }), `file://${join(dir, "missing.git")}`),
+      {
+        code: "IMPORT_CLONE_FAILED",
+      },
+    );
     assert.equal(await exists(join(ws.metadata, "staging")), false);
   });
 });
@@ -446,7 +469,9 @@ Deno.test("workflow bundle: one workflow with its node and model specs; refused 
     );
     assert.equal(info.cecDir, null);
     const ws = await makeWorkspace(join(dir, "ws"));
-    await assert.rejects(importEnvironment(ws, out, { providers: [] }), { code: "BUNDLE_WRONG_KIND" });
+    await assert.rejects(importEnvironment(testApp(ws, { providers: [] }), out), {
+      code: "BUNDLE_WRONG_KIND",
+    });
     assert.equal(await exists(join(ws.environments, "alpha")), false);
   });
 });
@@ -469,7 +494,7 @@ Deno.test("import: leftovers of a killed import (dead pid) are cleaned up by the
     const live = join(ws.environments, `.staging-other-${Deno.pid}-cafef00d`);
     await Deno.mkdir(live);
 
-    const res = await importEnvironment(ws, out, { name: "zeta", providers: [] });
+    const res = await importEnvironment(testApp(ws, { providers: [] }), out, { name: "zeta" });
     assert.equal(res.environment, "zeta");
     const zeta = envPaths(ws, "zeta");
     assert.equal(await Deno.readTextFile(zeta.pyproject), await Deno.readTextFile(a.pyproject));
@@ -482,7 +507,7 @@ Deno.test("import: leftovers of a killed import (dead pid) are cleaned up by the
       "zeta",
     ]);
     // An existing environment is never touched.
-    await assert.rejects(importEnvironment(ws, out, { name: "alpha", providers: [] }), {
+    await assert.rejects(importEnvironment(testApp(ws, { providers: [] }), out, { name: "alpha" }), {
       code: "ENV_EXISTS",
     });
     assert.equal(await exists(a.pyproject), true);

@@ -7,8 +7,9 @@ import { mirrorDir } from "../../providers/comfyui/mirror.ts";
 import { requirementsAt, resolveComfyUI } from "../../providers/comfyui/resolve.ts";
 import { applyPlan, makePlan } from "../../reconcile/engine.ts";
 import { renderPyproject } from "../../workspace/create.ts";
-import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../../workspace/paths.ts";
+import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
 import { initWorkspace } from "../../workspace/workspace.ts";
+import { testSettings } from "../../fixtures/app.ts";
 
 // One fixture repository for the whole file (fast tests); each test gets its own workspace.
 const root = await Deno.makeTempDir({ prefix: "comfydock-comfyui-" });
@@ -49,7 +50,7 @@ async function pin(paths: EnvPaths, tag: string): Promise<void> {
   );
 }
 
-const opts = { providers: [comfyuiProvider] };
+const opts = { providers: [comfyuiProvider], settings: testSettings() };
 
 Deno.test("resolve: latest = v0.10.0 (semver), tags with or without v, commit prefixes, unknown versions", async () => {
   const ws = await freshWorkspace();
@@ -151,7 +152,7 @@ Deno.test("provider: create from the mirror, update in place keeping user files,
       throw new Error("boom after checkout");
     },
   };
-  await assert.rejects(applyPlan(paths, plan, { providers: [failing] }), /boom/);
+  await assert.rejects(applyPlan(paths, plan, { providers: [failing], settings: testSettings() }), /boom/);
   assert.equal((await observeComfyUI(paths.comfyui)).commit, repo.tags["v0.10.0"]);
   assert.equal(await Deno.readTextFile(model), "weights");
 

@@ -7,7 +7,8 @@ import { withTempDir } from "../../fixtures/tmp.ts";
 import { CdError } from "../../lib/errors.ts";
 import { downloadModel, type Expected, partPathFor } from "../../providers/models/download.ts";
 import { scrub, type SourceConfig, sourceConfig } from "../../providers/models/sources.ts";
-import { workspacePaths } from "../../workspace/paths.ts";
+import { workspacePaths } from "../../reconcile/paths.ts";
+import { loadSettings } from "../../workspace/config.ts";
 
 const DATA = randomBytes(3 * 1024 * 1024 + 123);
 const SHA = sha256Hex(DATA);
@@ -185,7 +186,6 @@ Deno.test("scrub removes tokens from text", () => {
 
 Deno.test({
   name: "tokens come from keys.json when no env var is set; base URLs from HF_ENDPOINT / CIVITAI_API_URL",
-  ignore: !!(Deno.env.get("HF_TOKEN") || Deno.env.get("CIVITAI_API_TOKEN")),
   fn: async () => {
     await withTempDir(async (dir) => {
       const ws = workspacePaths(dir);
@@ -194,10 +194,9 @@ Deno.test({
         ws.keysFile,
         JSON.stringify({ huggingface: "hf_fromfile", civitai: "civ_fromfile" }),
       );
-      const cfg = await sourceConfig(ws, {
-        HF_ENDPOINT: "http://127.0.0.1:9/",
-        CIVITAI_API_URL: "http://x/api/v1",
-      });
+      const cfg = sourceConfig(
+        await loadSettings(ws, { HF_ENDPOINT: "http://127.0.0.1:9/", CIVITAI_API_URL: "http://x/api/v1" }),
+      );
       assert.deepEqual(cfg, {
         hfEndpoint: "http://127.0.0.1:9",
         civitaiApi: "http://x/api/v1",

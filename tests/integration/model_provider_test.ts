@@ -6,10 +6,11 @@ import { sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { applyPlan, makePlan } from "../../reconcile/engine.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { modelProvider } from "../../providers/models/provider.ts";
 import { ModelIndex } from "../../providers/models/index_db.ts";
 import { hashFileFull } from "../../providers/models/hash.ts";
+import { testSettings } from "../../fixtures/app.ts";
 
 const providers = [modelProvider];
 const A = randomBytes(200_000);
@@ -55,8 +56,8 @@ async function withEnv(
 }
 
 async function planApply(paths: EnvPaths) {
-  const { plan } = await makePlan(paths, { providers });
-  const result = await applyPlan(paths, plan, { providers });
+  const { plan } = await makePlan(paths, { providers, settings: testSettings() });
+  const result = await applyPlan(paths, plan, { providers, settings: testSettings() });
   return { plan, result };
 }
 
@@ -84,7 +85,7 @@ Deno.test("a model in a configured user folder is linked; one from Hugging Face 
     );
     server.hf("org/repo", "b.safetensors", B);
 
-    const { plan } = await makePlan(paths, { providers });
+    const { plan } = await makePlan(paths, { providers, settings: testSettings() });
     assert.deepEqual(plan.actions.map((a) => [a.address, a.kind]), [
       ["model.local_a", "create"],
       ["model.remote_b", "create"],
@@ -95,7 +96,7 @@ Deno.test("a model in a configured user folder is linked; one from Hugging Face 
       /download from huggingface org\/repo\/b\.safetensors \(5\.0 MiB\)/,
     );
 
-    await applyPlan(paths, plan, { providers });
+    await applyPlan(paths, plan, { providers, settings: testSettings() });
     const linkA = join(paths.models, "checkpoints", "a.safetensors");
     const linkB = join(paths.models, "loras", "b.safetensors");
     assert.equal((await Deno.lstat(linkA)).isSymlink, true);
@@ -105,7 +106,7 @@ Deno.test("a model in a configured user folder is linked; one from Hugging Face 
     assert.ok(stored.startsWith(paths.workspace.modelStore), stored);
     assert.equal(server.count("/org/repo"), 1);
 
-    const again = await makePlan(paths, { providers });
+    const again = await makePlan(paths, { providers, settings: testSettings() });
     assert.deepEqual(again.plan.actions, []);
     assert.equal(server.count("/org/repo"), 1);
 
@@ -119,7 +120,7 @@ Deno.test("a model in a configured user folder is linked; one from Hugging Face 
     assert.equal(await Deno.lstat(linkA).then(() => true, () => false), false);
     assert.deepEqual(await Deno.readFile(join(dir, "my-models", "checkpoints", "renamed-a.safetensors")), A);
     assert.deepEqual(await Deno.readFile(stored), B);
-    assert.deepEqual((await makePlan(paths, { providers })).plan.actions, []);
+    assert.deepEqual((await makePlan(paths, { providers, settings: testSettings() })).plan.actions, []);
   }, toml);
 });
 
@@ -176,14 +177,17 @@ Deno.test("an apply that unlinks a model and then fails leaves the link manifest
       basePyproject("test") +
         modelToml("zz", C, "vae", "zz.safetensors", `[{ type = "url", url = "${urlC}" }]`),
     );
-    const { plan } = await makePlan(paths, { providers });
+    const { plan } = await makePlan(paths, { providers, settings: testSettings() });
     assert.deepEqual(plan.actions.map((a) => `${a.kind} ${a.address}`), [
       "delete model.vae/v.safetensors",
       "create model.zz",
     ]);
     Deno.env.set("COMFYDOCK_FAULT", "1:error");
     try {
-      await assert.rejects(() => applyPlan(paths, plan, { providers }), /fault injected at action 1/);
+      await assert.rejects(
+        () => applyPlan(paths, plan, { providers, settings: testSettings() }),
+        /fault injected at action 1/,
+      );
     } finally {
       Deno.env.delete("COMFYDOCK_FAULT");
     }
@@ -213,10 +217,10 @@ Deno.test("a corrupt index database is rebuilt by a rescan and the plan is uncha
     const store = join(paths.workspace.modelStore, "checkpoints");
     await Deno.mkdir(store, { recursive: true });
     await Deno.writeFile(join(store, "a.safetensors"), A);
-    const first = await makePlan(paths, { providers });
+    const first = await makePlan(paths, { providers, settings: testSettings() });
     await Deno.writeTextFile(paths.workspace.modelIndexDb, "this is not a database ".repeat(200));
     for (const s of ["-wal", "-shm"]) await Deno.remove(paths.workspace.modelIndexDb + s).catch(() => {});
-    const second = await makePlan(paths, { providers });
+    const second = await makePlan(paths, { providers, settings: testSettings() });
     assert.deepEqual(second.plan.actions, first.plan.actions);
     assert.equal(second.plan.actions[0].kind, "create");
     const kept = [...Deno.readDirSync(paths.workspace.metadata)].map((e) => e.name);
@@ -297,7 +301,7 @@ sources = [{ type = "url", url = "${url}" }]
     await withEnv(async (paths) => {
       await planApply(paths);
       assert.deepEqual(await Deno.readFile(join(paths.models, "embeddings", "b3.safetensors")), A);
-      const { plan } = await makePlan(paths, { providers });
+      const { plan } = await makePlan(paths, { providers, settings: testSettings() });
       assert.deepEqual(plan.actions, []);
     }, toml);
   });

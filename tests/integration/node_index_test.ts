@@ -28,6 +28,7 @@ sharedDataTest(
         const result = await updateNodeIndex(db, {
           registry: new RegistryClient({ baseUrl: server.url, retryBaseMs: 5 }),
           from: MAP,
+          defaultMapUrl: await deadUrl(), // `from` wins: the default map is never fetched
         });
         assert.deepEqual(result.warnings, []);
         assert.equal(result.registryNodes, 2);
@@ -60,15 +61,17 @@ sharedDataTest(
 sharedDataTest("node index: registry down keeps the map; a missing --from file is an error", async () => {
   await withTempDir(async (dir) => {
     const db = join(dir, "node_index.db");
+    const dead = await deadUrl();
     const result = await updateNodeIndex(db, {
-      registry: new RegistryClient({ baseUrl: await deadUrl(), retryBaseMs: 1, retries: 1 }),
+      registry: new RegistryClient({ baseUrl: dead, retryBaseMs: 1, retries: 1 }),
       from: MAP,
+      defaultMapUrl: dead,
     });
     assert.equal(result.registryNodes, null);
     assert.match(result.warnings[0], /registry skipped/);
     assert.ok(result.mapClasses! > 0);
     await assert.rejects(
-      updateNodeIndex(db, { registry: null, from: join(dir, "nope.json") }),
+      updateNodeIndex(db, { registry: null, from: join(dir, "nope.json"), defaultMapUrl: dead }),
       (e) => e instanceof CdError && e.code === "NODE_MAP_NOT_FOUND",
     );
   });

@@ -12,10 +12,11 @@ import { withTempDir } from "../../fixtures/tmp.ts";
 import { exists, listFiles } from "../../lib/fsx.ts";
 import { CdError } from "../../lib/errors.ts";
 import { truncate, zipNodePack, zipSlipArchive } from "../../fixtures/node_packs.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
+import { testSettings } from "../../fixtures/app.ts";
 
-const opts = { providers: [nodeProvider] };
+const opts = { providers: [nodeProvider], settings: testSettings() };
 const NODES: FixtureNode[] = [
   { id: "alpha", versions: [{ version: "1.1.0" }, { version: "1.0.0", pack: { classes: ["AlphaOld"] } }] },
 ];

@@ -9,13 +9,14 @@ import { isCdError } from "../../lib/errors.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import type { Transaction } from "../../reconcile/types.ts";
-import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
 import { checkResolves } from "../../providers/packages/resolve.ts";
 import { pinTorchConstraints, torchUvConfig } from "../../providers/packages/torch.ts";
+import { testSettings } from "../../fixtures/app.ts";
 
 useLocalUv();
 
@@ -62,8 +63,8 @@ python_version = "3.11"
     await Deno.writeTextFile(paths.pyproject, text);
 
     const desired = await readDesired(paths);
-    const ctx = { paths, readOnly: false };
-    const actions = packageProvider.diff(desired, await packageProvider.observe(desired, ctx));
+    const ctx = { paths, settings: testSettings(), readOnly: false };
+    const { actions } = packageProvider.diff(desired, await packageProvider.observe(desired, ctx));
     assert.equal(actions[0].kind, "create");
     for (const a of actions) await packageProvider.apply(a, noopTx, ctx);
 
@@ -77,7 +78,7 @@ python_version = "3.11"
       packageProvider.diff(
         await readDesired(paths),
         await packageProvider.observe(await readDesired(paths), ctx),
-      ),
+      ).actions,
       [],
       "installed 2.4.1+cpu matches the lock",
     );
@@ -91,7 +92,7 @@ python_version = "3.11"
       { path: ["dependency-groups", "greedy-node"], value: ["greedy-node-lib"] },
     ]);
     const before = await Deno.readTextFile(paths.pyproject);
-    await assert.rejects(() => checkResolves(paths, withNode.text), (e) => {
+    await assert.rejects(() => checkResolves(ctx, withNode.text), (e) => {
       assert.ok(isCdError(e) && e.code === "PACKAGES_CONFLICT", String(e));
       assert.match(e.message, /torch/);
       assert.match(e.message, /node group greedy-node/);
@@ -100,7 +101,7 @@ python_version = "3.11"
     assert.equal(await Deno.readTextFile(paths.pyproject), before);
     // Without the pin the same node silently moves torch to 2.5.0: the pin is what prevents it.
     await checkResolves(
-      paths,
+      ctx,
       (await editPyprojectText(text.replace('"torch<2.5"', '"torch"'), [
         { path: ["dependency-groups", "greedy-node"], value: ["greedy-node-lib"] },
       ])).text,

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { isCdError } from "../../lib/errors.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import type { Action, Transaction, UndoStep } from "../../reconcile/types.ts";
-import { type EnvPaths, envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { type EnvPaths, envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { buildWheelhouse, STANDARD_WHEELS, useLocalUv, wheelhouseUvToml } from "../../fixtures/wheels.ts";
 import type { PackagesObserved } from "../../providers/packages/diff.ts";
 import {
@@ -18,6 +18,7 @@ import {
 import { findPython } from "../../providers/packages/python.ts";
 import { checkResolves } from "../../providers/packages/resolve.ts";
 import { Uv } from "../../providers/packages/uv.ts";
+import { testSettings } from "../../fixtures/app.ts";
 
 useLocalUv();
 
@@ -27,7 +28,12 @@ const fileTmp = await Deno.makeTempDir({ prefix: "comfydock-pkg-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(fileTmp, { recursive: true }));
 const wheels = await buildWheelhouse(join(fileTmp, "wheels"), STANDARD_WHEELS);
 const sharedUvCache = join(fileTmp, "uv_cache");
-const PY = await findPython("3.11");
+const PY = await findPython(testSettings().system, "3.11");
+
+/** Settings are read at each call, like the CLI's edge: a test that changes COMFYDOCK_UV or PATH sees it. */
+function envCtx(paths: EnvPaths) {
+  return { paths, settings: testSettings() };
+}
 
 function pyproject(
   opts: { deps?: string[]; groups?: Record<string, string[]>; python?: string } = {},
@@ -90,7 +96,7 @@ class TestTx implements Transaction {
   }
   async rollBack(paths: EnvPaths): Promise<void> {
     for (const s of [...this.steps].reverse()) {
-      if (s.op === "custom") await packageProvider.undo!(s, { paths, readOnly: false });
+      if (s.op === "custom") await packageProvider.undo!(s, { ...envCtx(paths), readOnly: false });
       else if (s.op === "remove") await Deno.rename(s.path, join(this.dir, `removed-${crypto.randomUUID()}`));
       else await Deno.rename(s.trashPath, s.path);
     }
@@ -101,15 +107,15 @@ async function plan(
   paths: EnvPaths,
 ): Promise<{ actions: Action[]; observed: PackagesObserved; lockCheckedBy: LockCheck }> {
   const desired = await readDesired(paths);
-  const observed = await packageProvider.observe(desired, { paths, readOnly: true });
-  const { lockCheckedBy, observed: again } = await observePackagesDetailed(desired, paths);
+  const observed = await packageProvider.observe(desired, { ...envCtx(paths), readOnly: true });
+  const { lockCheckedBy, observed: again } = await observePackagesDetailed(desired, envCtx(paths));
   assert.deepEqual(again, observed, "observing twice gives the same data (stable plan fingerprint)");
-  return { actions: packageProvider.diff(desired, observed), observed, lockCheckedBy };
+  return { actions: packageProvider.diff(desired, observed).actions, observed, lockCheckedBy };
 }
 
 async function apply(paths: EnvPaths, actions: Action[]): Promise<TestTx> {
   const tx = new TestTx(await Deno.makeTempDir({ dir: paths.root, prefix: ".tx-" }));
-  for (const a of actions) await packageProvider.apply(a, tx, { paths, readOnly: false });
+  for (const a of actions) await packageProvider.apply(a, tx, { ...envCtx(paths), readOnly: false });
   return tx;
 }
 
@@ -120,7 +126,7 @@ async function converge(paths: EnvPaths): Promise<void> {
 }
 
 async function uvPip(paths: EnvPaths, args: string[]): Promise<void> {
-  const uv = await Uv.locate(paths.workspace);
+  const uv = await Uv.locate(paths.workspace, testSettings());
   await uv.pip(paths.venv, args[0] === "install" ? [...args, "--find-links", wheels, "--no-index"] : args);
 }
 
@@ -258,10 +264,10 @@ Deno.test("corrupt venv: no pyvenv.cfg -> replace; a dist-info without METADATA 
 });
 
 Deno.test("venv made with another Python than pyproject asks for is replaced", async () => {
-  const other = await findPython("3.12").catch(() => null);
+  const other = await findPython(testSettings().system, "3.12").catch(() => null);
   if (!other) return;
   const paths = await newEnv(pyproject({ python: "3.12" }));
-  const uv = await Uv.locate(paths.workspace);
+  const uv = await Uv.locate(paths.workspace, testSettings());
   await uv.venv(paths.venv, PY.path);
   const { actions } = await plan(paths);
   assert.equal(actions[0].kind, "replace");
@@ -274,7 +280,7 @@ Deno.test("unsatisfiable requirement: PACKAGES_CONFLICT names packages and node 
   await converge(paths);
   const before = [await Deno.readTextFile(paths.pyproject), await Deno.readTextFile(paths.uvLock)];
   const bad = pyproject({ groups: { "node-a": ["beta>=2"], "node-b": ["alpha<1.1"] }, deps: ["gamma"] });
-  await assert.rejects(() => checkResolves(paths, bad), (e) => {
+  await assert.rejects(() => checkResolves(envCtx(paths), bad), (e) => {
     assert.ok(isCdError(e));
     assert.equal(e.code, "PACKAGES_CONFLICT");
     assert.match(e.message, /conflicting packages alpha, beta/);
@@ -298,7 +304,7 @@ Deno.test("a node asking for another torch than the constraint fails resolution 
     "no-index = true",
     'no-index = true\nconstraint-dependencies = ["torch==2.4.1"]',
   );
-  await assert.rejects(() => checkResolves(paths, text), (e) => {
+  await assert.rejects(() => checkResolves(envCtx(paths), text), (e) => {
     assert.ok(isCdError(e) && e.code === "PACKAGES_CONFLICT");
     assert.match(e.message, /torch/);
     assert.match(e.message, /node group greedy/);
@@ -311,7 +317,7 @@ Deno.test("uv missing: UV_NOT_FOUND says how to install it", async () => {
   const saved = { uv: Deno.env.get("COMFYDOCK_UV"), path: Deno.env.get("PATH") };
   try {
     Deno.env.set("COMFYDOCK_UV", join(fileTmp, "no-such-uv"));
-    await assert.rejects(() => Uv.locate(paths.workspace), (e) => {
+    await assert.rejects(() => Uv.locate(paths.workspace, testSettings()), (e) => {
       assert.ok(isCdError(e) && e.code === "UV_NOT_FOUND");
       assert.match(e.hint ?? "", /pip install uv/);
       return true;
@@ -334,10 +340,10 @@ Deno.test("a lost stamp falls back to a trial lock and still finds the lock curr
   await converge(paths);
   await Deno.remove(join(paths.state, "packages", "stamps.json"));
   const desired = await readDesired(paths);
-  const first = await observePackagesDetailed(desired, paths);
+  const first = await observePackagesDetailed(desired, envCtx(paths));
   assert.equal(first.observed.lock, "current");
   assert.equal(first.lockCheckedBy, "uv");
-  const second = await observePackagesDetailed(desired, paths);
+  const second = await observePackagesDetailed(desired, envCtx(paths));
   assert.equal(second.lockCheckedBy, "stamp", "the answer is remembered");
   assert.deepEqual(second.observed, first.observed);
 });
@@ -345,7 +351,7 @@ Deno.test("a lost stamp falls back to a trial lock and still finds the lock curr
 Deno.test("a uv failure that is not a conflict stays UV_FAILED with uv's own message", async () => {
   const paths = await newEnv();
   const text = pyproject().replace(JSON.stringify(wheels), JSON.stringify(join(fileTmp, "gone")));
-  await assert.rejects(() => checkResolves(paths, text), (e) => {
+  await assert.rejects(() => checkResolves(envCtx(paths), text), (e) => {
     assert.ok(isCdError(e) && e.code === "UV_FAILED", String(e));
     assert.match(e.message, /Failed to read `--find-links` directory/);
     assert.ok(e.hint);

@@ -13,6 +13,10 @@ import { applyPlan, makePlan } from "../../reconcile/engine.ts";
 import { Journal } from "../../reconcile/journal.ts";
 import { acquireLock } from "../../reconcile/lock.ts";
 import type { Action, Json, Provider } from "../../reconcile/types.ts";
+import { testApp, testSettings } from "../../fixtures/app.ts";
+import { z } from "zod";
+import { workspacePaths } from "../../reconcile/paths.ts";
+import { withSession } from "../../workspace/session.ts";
 
 type Observed = Record<string, string>;
 
@@ -63,8 +67,9 @@ const versionFileProvider: Provider<Observed> = {
         });
       }
     }
-    return actions;
+    return { actions, notes: [] };
   },
+  payload: z.object({ kind: z.string(), before: z.unknown(), after: z.unknown() }),
   async apply(action, tx, ctx) {
     const id = action.address.slice("node.".length);
     const final = join(ctx.paths.customNodes, id);
@@ -94,13 +99,13 @@ Deno.test("plan -> apply -> plan is empty; applying the same plan again is refus
     const paths = await makeEnvSkeleton(root, "e1", nodesToml({ a: "1.0", b: "2.0" }));
     await Deno.mkdir(join(paths.customNodes, "stray"));
     await Deno.writeTextFile(join(paths.customNodes, "stray", "VERSION"), "x");
-    const { plan } = await makePlan(paths, { providers });
+    const { plan } = await makePlan(paths, { providers, settings: testSettings() });
     assert.deepEqual(plan.actions.map((a) => `${a.kind} ${a.address}`), [
       "create node.a",
       "create node.b",
       "delete node.stray",
     ]);
-    const result = await applyPlan(paths, plan, { providers });
+    const result = await applyPlan(paths, plan, { providers, settings: testSettings() });
     assert.equal(result.applied.length, 3);
     assert.equal(await Deno.readTextFile(join(paths.customNodes, "a", "VERSION")), "1.0");
     assert.equal(await exists(join(paths.customNodes, "stray")), false);
@@ -110,9 +115,12 @@ Deno.test("plan -> apply -> plan is empty; applying the same plan again is refus
       await Deno.readTextFile(join(result.trashDir, (await snapshotNames(result.trashDir))[0], "VERSION")),
       "x",
     );
-    const again = await makePlan(paths, { providers });
+    const again = await makePlan(paths, { providers, settings: testSettings() });
     assert.equal(again.plan.actions.length, 0);
-    await assert.rejects(applyPlan(paths, plan, { providers }), /Saved plan is stale/);
+    await assert.rejects(
+      applyPlan(paths, plan, { providers, settings: testSettings() }),
+      /Saved plan is stale/,
+    );
   });
 });
 
@@ -123,12 +131,15 @@ async function snapshotNames(dir: string): Promise<string[]> {
 Deno.test("a plan made before .cec changed is refused as stale", async () => {
   await withTempDir(async (root) => {
     const paths = await makeEnvSkeleton(root, "e1", nodesToml({ a: "1.0" }));
-    const { plan } = await makePlan(paths, { providers });
+    const { plan } = await makePlan(paths, { providers, settings: testSettings() });
     await Deno.writeTextFile(
       paths.pyproject,
       (await Deno.readTextFile(paths.pyproject)).replace('"1.0"', '"1.1"'),
     );
-    await assert.rejects(applyPlan(paths, plan, { providers }), /Saved plan is stale: \.cec changed/);
+    await assert.rejects(
+      applyPlan(paths, plan, { providers, settings: testSettings() }),
+      /Saved plan is stale: \.cec changed/,
+    );
     assert.equal(await exists(join(paths.customNodes, "a")), false);
   });
 });
@@ -141,20 +152,20 @@ Deno.test("an error at any action rolls every earlier action back", async () => 
       await Deno.writeTextFile(join(paths.customNodes, id, "VERSION"), v);
     }
     const before = await snapshot(paths.customNodes);
-    const { plan } = await makePlan(paths, { providers });
+    const { plan } = await makePlan(paths, { providers, settings: testSettings() });
     assert.equal(plan.actions.length, 3); // update a, create b, delete old
     for (let i = 0; i < plan.actions.length; i++) {
       Deno.env.set("COMFYDOCK_FAULT", `${i}:error`);
       try {
         await assert.rejects(
-          applyPlan(paths, plan, { providers }),
+          applyPlan(paths, plan, { providers, settings: testSettings() }),
           /fault injected at action .*\n?.*rolled back/s,
         );
       } finally {
         Deno.env.delete("COMFYDOCK_FAULT");
       }
       assert.deepEqual(await snapshot(paths.customNodes), before, `state after a fault at action ${i}`);
-      assert.equal(await Journal.load(paths.state), null);
+      assert.equal(await Journal.load(paths), null);
     }
   });
 });
@@ -172,10 +183,12 @@ Deno.test("kill at any action: the next command rolls back to the old state", as
       script,
       `import { applyPlan, makePlan } from "${engine}";\nimport { testProviders } from "${self}";\n` +
         `import { envPaths, workspacePaths } from "${
-          new URL("../../workspace/paths.ts", import.meta.url).href
+          new URL("../../reconcile/paths.ts", import.meta.url).href
         }";\n` +
+        `import { settingsFromEnv } from "${new URL("../../lib/settings.ts", import.meta.url).href}";\n` +
         `const paths = envPaths(workspacePaths(${JSON.stringify(root)}), "e1");\n` +
-        `const { plan } = await makePlan(paths, { providers: testProviders });\nawait applyPlan(paths, plan, { providers: testProviders });\n`,
+        `const opts = { providers: testProviders, settings: settingsFromEnv(Deno.env.toObject()) };\n` +
+        `const { plan } = await makePlan(paths, opts);\nawait applyPlan(paths, plan, opts);\n`,
     );
     for (const i of [0, 1]) {
       const r = await new Deno.Command(Deno.execPath(), {
@@ -192,8 +205,10 @@ Deno.test("kill at any action: the next command rolls back to the old state", as
         stderr: "piped",
       }).output();
       assert.equal(r.code, 99, new TextDecoder().decode(r.stderr));
-      assert.notEqual(await Journal.load(paths.state), null, "the crash leaves the journal");
-      const { plan } = await makePlan(paths, { providers, log: () => {} });
+      assert.notEqual(await Journal.load(paths), null, "the crash leaves the journal");
+      // The next command (here a plan) finds the journal and rolls the crashed apply back first.
+      const app = testApp(workspacePaths(root), { providers });
+      const plan = await withSession(app, paths, "plan", "read", async (s) => (await s.plan()).plan);
       assert.deepEqual(await snapshot(paths.customNodes), before, `after a crash at action ${i}`);
       assert.equal(plan.actions.length, 2);
     }
@@ -202,20 +217,31 @@ Deno.test("kill at any action: the next command rolls back to the old state", as
 
 export const testProviders = providers;
 
-Deno.test("a second apply fails fast naming the holder of the lock", async () => {
+Deno.test("a writer holds the lock: a second writer and a reader fail fast naming it", async () => {
   await withTempDir(async (root) => {
     const paths = await makeEnvSkeleton(root, "e1", nodesToml({ a: "1.0" }));
+    const app = testApp(workspacePaths(root), { providers });
     const lock = await acquireLock(paths.state, "apply");
     try {
-      const { plan } = await makePlan(paths, { providers }).catch((e) => ({ plan: null, e }));
-      assert.equal(plan, null);
-      await assert.rejects(
-        makePlan(paths, { providers }),
-        (e: Error) => /locked by pid \d+ on .*comfydock apply/.test(e.message),
-      );
+      for (const mode of ["read", "write"] as const) {
+        await assert.rejects(
+          withSession(app, paths, "plan", mode, () => Promise.resolve()),
+          (e: Error) => /locked by pid \d+ on .*comfydock apply/.test(e.message),
+        );
+      }
+      const { plan } = await makePlan(paths, { providers, settings: testSettings() });
+      await assert.rejects(applyPlan(paths, plan, { providers, settings: testSettings() }), /locked by pid/);
     } finally {
       await lock.release();
     }
+    // Readers share: two plans at once are fine.
+    await withSession(
+      app,
+      paths,
+      "plan",
+      "read",
+      () => withSession(app, paths, "status", "read", () => Promise.resolve()),
+    );
   });
 });
 
@@ -226,14 +252,52 @@ Deno.test("COMFYDOCK_FAULT with a bad value is a clear error", async () => {
   });
 });
 
-Deno.test("releasing a lock that was broken and taken by another process leaves the new holder's lock", async () => {
+Deno.test("a lock never outlives its process: kill -9 frees it; a torn lock.json blocks nobody", async () => {
   await withTempDir(async (root) => {
     const paths = await makeEnvSkeleton(root, "e1");
-    const first = await acquireLock(paths.state, "apply");
-    const second = await acquireLock(paths.state, "repair", { force: true });
-    await first.release();
-    await assert.rejects(acquireLock(paths.state, "apply"), /locked by .*'comfydock repair'/);
-    await second.release();
+    const script = join(root, "hold.ts");
+    await Deno.writeTextFile(
+      script,
+      `import { acquireLock } from "${new URL("../../reconcile/lock.ts", import.meta.url).href}";\n` +
+        `await acquireLock(${JSON.stringify(paths.state)}, "apply");\nconsole.log("held");\n` +
+        `await new Promise(() => {});\n`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", script],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /held/);
+    await assert.rejects(acquireLock(paths.state, "apply"), /locked by pid \d+/);
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    // The holder is gone: its lock went with it, though its lock.json stayed behind.
+    assert.ok(await exists(join(paths.state, "lock.json")));
     await (await acquireLock(paths.state, "apply")).release();
+    // A zero-byte lock.json (what a full disk left) blocks nobody either.
+    await Deno.writeTextFile(join(paths.state, "lock.json"), "");
+    const held = await acquireLock(paths.state, "apply");
+    await held.release();
+  });
+});
+
+Deno.test("--force-unlock clears what it reports, and names a live holder instead of stealing from it", async () => {
+  await withTempDir(async (root) => {
+    const paths = await makeEnvSkeleton(root, "e1");
+    const { forceUnlock } = await import("../../reconcile/lock.ts");
+    assert.equal(await forceUnlock(paths.state), null); // nothing to clear
+    await Deno.mkdir(paths.state, { recursive: true });
+    await Deno.writeTextFile(join(paths.state, "lock.json"), "");
+    assert.match((await forceUnlock(paths.state))!, /removed a stale lock\.json/);
+    assert.equal(await exists(join(paths.state, "lock.json")), false);
+    const held = await acquireLock(paths.state, "apply");
+    try {
+      await assert.rejects(forceUnlock(paths.state), /held by a running process: pid \d+/);
+    } finally {
+      await held.release();
+    }
   });
 });

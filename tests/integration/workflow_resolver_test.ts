@@ -12,8 +12,10 @@ import { coreTypesFromCheckout } from "../../providers/workflows/core_from_check
 import { envResolver, loadAnalysisResolver } from "../../providers/workflows/files.ts";
 import { analyzeWorkflow } from "../../providers/workflows/analyze.ts";
 import { NodePackResolver } from "../../providers/workflows/node_map.ts";
-import { commitWorkflowChange } from "../../providers/workflows/sync.ts";
-import { TRACKED, trackWorkflows } from "../../providers/workflows/track.ts";
+import { track } from "../../workspace/workflow_sync.ts";
+import { withSession } from "../../workspace/session.ts";
+import { TRACKED } from "../../providers/workflows/track.ts";
+import { testApp } from "../../fixtures/app.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 
 async function fakeCheckout(dir: string): Promise<void> {
@@ -126,11 +128,16 @@ Deno.test("track --all of many workflows: one tracked-table edit, comments outsi
       );
     }
     const resolver = new NodePackResolver([], new Set());
-    const desired = await readDesired(paths);
-    const change = await trackWorkflows(paths, desired, { all: true, resolver });
+    const { change, result } = await withSession(
+      testApp(paths.workspace, { providers: [] }),
+      paths,
+      "workflow track",
+      "write",
+      (s) => track(s, { all: true, resolver, apply: false }),
+    );
     assert.equal(change.names.length, 12);
     assert.deepEqual(change.edits.map((e) => e.path), [TRACKED]);
-    await commitWorkflowChange(paths, change, "track all");
+    assert.ok(result.commit, "committed to .cec");
     const text = await Deno.readTextFile(paths.pyproject);
     assert.match(text, /^# models I use$/m);
     assert.match(text, /^# models I use\n\[tool\.comfydock\.models\]/m);

@@ -9,17 +9,25 @@ import { parse } from "smol-toml";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { listFiles } from "../../lib/fsx.ts";
-import { log } from "../../providers/git/git.ts";
+import { commit, log } from "../../providers/git/git.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import { applyPlan, type EngineOptions, makePlan } from "../../reconcile/engine.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { type NodePackEntry, NodePackResolver } from "../../providers/workflows/node_map.ts";
 import { workflowProvider } from "../../providers/workflows/provider.ts";
 import { workflowStatus } from "../../providers/workflows/status.ts";
-import { commitWorkflowChange, syncWorkflows } from "../../providers/workflows/sync.ts";
-import { captureWorkflows, trackWorkflows, untrackWorkflow } from "../../providers/workflows/track.ts";
+import { type SyncStrategy, syncWorkflows, track, untrack } from "../../workspace/workflow_sync.ts";
+import { captureEnvironment } from "../../workspace/capture.ts";
+import { type Session, withSession } from "../../workspace/session.ts";
+import { trackWorkflows, untrackWorkflow } from "../../providers/workflows/track.ts";
+import { testApp, testSettings } from "../../fixtures/app.ts";
 
-const engine: EngineOptions = { providers: [workflowProvider] };
+const engine: EngineOptions = { providers: [workflowProvider], settings: testSettings() };
+
+/** A write session on the environment with the workflow provider only (what the commands hold). */
+function session<T>(paths: EnvPaths, fn: (s: Session) => Promise<T>): Promise<T> {
+  return withSession(testApp(paths.workspace, { providers: engine.providers }), paths, "test", "write", fn);
+}
 const resolver = new NodePackResolver(
   [{
     classType: "ImpactWildcardProcessor",
@@ -57,9 +65,13 @@ async function states(paths: EnvPaths): Promise<Record<string, string>> {
   return Object.fromEntries(s.map((e) => [e.name, e.state]));
 }
 
-async function track(paths: EnvPaths, names: string[]): Promise<void> {
-  const change = await trackWorkflows(paths, await readDesired(paths), { names, resolver });
-  await commitWorkflowChange(paths, change, `track ${names.join(", ")}`, engine);
+async function trackNames(paths: EnvPaths, names: string[]): Promise<void> {
+  const { result } = await session(paths, (s) => track(s, { names, resolver, apply: false }));
+  assert.ok(result.commit, "the track is committed");
+}
+
+function sync(paths: EnvPaths, opts: { strategy?: SyncStrategy; now?: Date } = {}) {
+  return session(paths, (s) => syncWorkflows(s, { resolver, ...opts }));
 }
 
 const ui = (paths: EnvPaths, rel: string) => Deno.readTextFile(join(paths.userWorkflows, rel));
@@ -83,7 +95,7 @@ Deno.test("track: entry with requires sub-table, .cec copy, commit; untracked an
       "scratch/tmp": "ignored",
       "sub/flux": "untracked",
     });
-    await track(paths, ["portrait", "sub/flux"]);
+    await trackNames(paths, ["portrait", "sub/flux"]);
     const text = await Deno.readTextFile(paths.pyproject);
     assert.match(text, /^\[tool\.comfydock\.workflows\.tracked\.portrait\]$/m);
     assert.match(text, /^\[tool\.comfydock\.workflows\.tracked\.portrait\.requires\]$/m);
@@ -99,7 +111,7 @@ Deno.test("track: entry with requires sub-table, .cec copy, commit; untracked an
       "scratch/tmp": "ignored",
       "sub/flux": "in-sync",
     });
-    assert.match((await log(paths.cec))[0].message, /^track portrait, sub\/flux/);
+    assert.match((await log(paths.cec))[0].message, /^workflow track: portrait, sub\/flux/);
     const { plan } = await makePlan(paths, engine);
     assert.equal(plan.actions.length, 0);
   });
@@ -128,7 +140,7 @@ Deno.test("track --all with a pattern; unknown names and escaping paths are refu
 Deno.test("UI edit: plan leaves it alone with a note; capture takes it into .cec and refreshes requires", async () => {
   await withTempDir(async (root) => {
     const paths = await setup(root);
-    await track(paths, ["portrait"]);
+    await trackNames(paths, ["portrait"]);
     const edited = workflow("sdxl.safetensors");
     await Deno.writeTextFile(join(paths.userWorkflows, "portrait.json"), edited);
     assert.equal((await states(paths)).portrait, "changed-in-comfyui");
@@ -139,10 +151,9 @@ Deno.test("UI edit: plan leaves it alone with a note; capture takes it into .cec
       plan.notes.join("\n"),
     );
 
-    const desired = await readDesired(paths);
-    const capture = await captureWorkflows(paths, desired, { resolver });
-    assert.deepEqual(capture.names, ["portrait"]);
-    await commitWorkflowChange(paths, capture, "capture", engine);
+    const capture = await session(paths, (s) => captureEnvironment(s));
+    assert.deepEqual(capture.workflows, ["portrait"]);
+    assert.ok(capture.commit);
     assert.equal(await cec(paths, "portrait.json"), edited);
     const after = await readDesired(paths);
     assert.deepEqual(after.workflows.portrait.requires?.models, ["checkpoints/sdxl.safetensors"]);
@@ -153,7 +164,7 @@ Deno.test("UI edit: plan leaves it alone with a note; capture takes it into .cec
 Deno.test(".cec edit and deleted UI file: apply restores from .cec, the replaced file goes to the trash", async () => {
   await withTempDir(async (root) => {
     const paths = await setup(root);
-    await track(paths, ["portrait", "sub/flux"]);
+    await trackNames(paths, ["portrait", "sub/flux"]);
     const oldUi = await ui(paths, "portrait.json");
     const newCec = workflow("from-git.safetensors");
     await Deno.writeTextFile(join(paths.cecWorkflows, "portrait.json"), newCec);
@@ -187,7 +198,7 @@ Deno.test(".cec edit and deleted UI file: apply restores from .cec, the replaced
 Deno.test("sync: captures UI edits, restores .cec edits, keeps both versions of a conflict", async () => {
   await withTempDir(async (root) => {
     const paths = await setup(root);
-    await track(paths, ["portrait", "sub/flux", "loose"]);
+    await trackNames(paths, ["portrait", "sub/flux", "loose"]);
     const uiEdit = workflow("ui-edit.safetensors");
     const cecEdit = workflow("cec-edit.safetensors");
     await Deno.writeTextFile(join(paths.userWorkflows, "portrait.json"), uiEdit); // UI only
@@ -198,7 +209,7 @@ Deno.test("sync: captures UI edits, restores .cec edits, keeps both versions of 
     await Deno.writeTextFile(join(paths.cecWorkflows, "loose.json"), bothCec);
 
     const now = new Date("2026-01-02T03:04:05.678Z");
-    const r = await syncWorkflows(paths, { resolver, engine, now });
+    const r = await sync(paths, { now });
     assert.deepEqual(r.captured, ["portrait"]);
     assert.deepEqual(r.restored, ["sub/flux"]);
     assert.deepEqual(r.conflicts, [{
@@ -213,7 +224,7 @@ Deno.test("sync: captures UI edits, restores .cec edits, keeps both versions of 
     assert.equal(await cec(paths, "loose.json"), bothCec);
     assert.equal((await states(paths)).loose, "changed-in-both");
 
-    const ours = await syncWorkflows(paths, { resolver, engine, strategy: "ours" });
+    const ours = await sync(paths, { strategy: "ours" });
     assert.deepEqual([ours.restored, ours.conflicts], [["loose"], []]);
     assert.equal(await ui(paths, "loose.json"), bothCec);
     assert.equal((await trashHolding(paths, bothUi)).length, 1, "ComfyUI's version is in the trash");
@@ -224,16 +235,18 @@ Deno.test("sync: captures UI edits, restores .cec edits, keeps both versions of 
 Deno.test("sync --strategy theirs takes ComfyUI's version; untrack keeps ComfyUI's file", async () => {
   await withTempDir(async (root) => {
     const paths = await setup(root);
-    await track(paths, ["loose"]);
+    await trackNames(paths, ["loose"]);
     const bothUi = workflow("both-ui.safetensors");
     await Deno.writeTextFile(join(paths.userWorkflows, "loose.json"), bothUi);
     await Deno.writeTextFile(join(paths.cecWorkflows, "loose.json"), workflow("both-cec.safetensors"));
-    const r = await syncWorkflows(paths, { resolver, engine, strategy: "theirs" });
+    // The .cec side changed through git (a change never sweeps uncommitted .cec edits into its commit).
+    await commit(paths.cec, "loose edited in git");
+    const r = await sync(paths, { strategy: "theirs" });
     assert.deepEqual([r.captured, r.restored, r.conflicts], [["loose"], [], []]);
     assert.equal(await cec(paths, "loose.json"), bothUi);
 
-    const change = untrackWorkflow(await readDesired(paths), "loose");
-    await commitWorkflowChange(paths, change, "untrack loose", engine);
+    const { result } = await session(paths, (s) => untrack(s, "loose", false));
+    assert.ok(result.commit);
     const desired = await readDesired(paths);
     assert.equal(desired.workflows.loose, undefined);
     assert.deepEqual(desired.workflowFiles, {});

@@ -7,10 +7,11 @@ import * as git from "../../providers/git/git.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { acquireLock } from "../../reconcile/lock.ts";
 import { createEnvironment } from "../../workspace/create.ts";
-import { Environment, runComfyUI, updateComfyUI } from "../../workspace/environment.ts";
+import { Environment, runComfyUI } from "../../workspace/environment.ts";
 import { comfyuiProvider } from "../../providers/comfyui/provider.ts";
-import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { envLogPath } from "../../workspace/env_log.ts";
+import { testApp } from "../../fixtures/app.ts";
 import {
   deleteEnvironment,
   getActiveEnvironment,
@@ -28,6 +29,9 @@ const wheels = await buildWheelhouse(join(root, "wheels"), STANDARD_WHEELS);
 const emptyWheels = await buildWheelhouse(join(root, "no-wheels"), []);
 const ws = workspacePaths(join(root, "ws"));
 await initWorkspace(ws.root);
+const app = testApp(ws);
+/** Only the ComfyUI checkout is planned and applied (no uv sync) where a test checks ComfyUI alone. */
+const comfyuiOnly = testApp(ws, { providers: [comfyuiProvider] });
 const base = {
   comfyuiUrl: repo.url,
   python: "3.11",
@@ -52,13 +56,18 @@ Deno.test("init on an existing workspace is safe: says so, keeps workspace.json"
 
 Deno.test("create: ComfyUI at latest, .cec committed, venv with ComfyUI's requirements, first env active", async () => {
   const progress: string[] = [];
-  const env = await createEnvironment(ws, "first", { ...base, onProgress: (l) => progress.push(l) });
+  const steps: string[] = [];
+  const env = await createEnvironment(testApp(ws, { log: (l) => steps.push(l) }), "first", {
+    ...base,
+    onProgress: (l) => progress.push(l),
+  });
   const paths = envPaths(ws, "first");
-  // The tools' output was streamed, not swallowed: the mirror's first clone, uv lock, uv sync.
+  // The tools' output was streamed, not swallowed: the mirror's first clone and uv lock as progress, the
+  // build's uv sync (run by the engine) through the App's log.
   assert.ok(progress.some((l) => /^git: Cloning into bare repository/.test(l)), progress.join("\n"));
   assert.ok(progress.some((l) => /^uv: Resolved \d+ packages? in/.test(l)), progress.join("\n"));
-  assert.ok(progress.some((l) => /^uv: Installed \d+ packages? in/.test(l)), progress.join("\n"));
-  assert.ok(progress.some((l) => /^uv: +\+ alpha==2\.0\.0/.test(l)), progress.join("\n"));
+  assert.ok(steps.some((l) => /^Installed \d+ packages? in/.test(l)), steps.join("\n"));
+  assert.ok(steps.some((l) => /^ +\+ alpha==2\.0\.0/.test(l)), steps.join("\n"));
   // logs/first.log: the create, with the .cec commit it made.
   const envLog = await Deno.readTextFile(envLogPath(ws, "first"));
   assert.match(
@@ -101,15 +110,15 @@ Deno.test("create: ComfyUI at latest, .cec committed, venv with ComfyUI's requir
   assert.equal(await runComfyUI(paths, ["--exit-code", "0"]), 0);
 
   // The seed's Environment object over the same environment: converged, nothing to commit.
-  const e = await Environment.open(ws, "first");
+  const e = await Environment.open(comfyuiOnly, "first");
   assert.equal((await e.log()).length, 1);
   assert.equal(await e.commit("nothing changed"), null);
-  assert.deepEqual((await e.plan({ providers: [comfyuiProvider] })).actions, []);
+  assert.deepEqual((await e.plan()).actions, []);
   assert.equal((await e.desired()).comfyui.commit, repo.tags["v0.10.0"]);
 });
 
 Deno.test("create: a second environment comes from the mirror, pinned to a tag; list/use", async () => {
-  const env = await createEnvironment(ws, "second", { ...base, comfyui: "v0.1.0" });
+  const env = await createEnvironment(app, "second", { ...base, comfyui: "v0.1.0" });
   assert.equal(env.comfyui_version, "v0.1.0");
   assert.equal(env.active, false); // 'first' stays active without --use
   assert.deepEqual(env.dependencies, ["alpha"]);
@@ -121,7 +130,7 @@ Deno.test("create: a second environment comes from the mirror, pinned to a tag; 
   await setActiveEnvironment(ws, "second");
   assert.equal((await readWorkspaceMeta(ws)).active_environment, "second");
   await assert.rejects(setActiveEnvironment(ws, "nope"), /no environment 'nope'/);
-  await assert.rejects(createEnvironment(ws, "second", base), /already exists/);
+  await assert.rejects(createEnvironment(app, "second", base), /already exists/);
 });
 
 Deno.test("comfyui update: new pin, ComfyUI requirements swapped (user's kept), .cec committed, applied", async () => {
@@ -132,8 +141,12 @@ Deno.test("comfyui update: new pin, ComfyUI requirements swapped (user's kept), 
     text.replace('dependencies = [\n  "alpha",\n]', 'dependencies = [\n  "alpha",\n  "delta",\n]'),
   );
   await git.commit(paths.cec, "user adds delta");
-  const r = await updateComfyUI(paths, "v0.2.0", { engine: { providers: [comfyuiProvider] } });
-  assert.deepEqual([r.from.version, r.to.version, r.applied], ["v0.1.0", "v0.2.0", true]);
+  const env = new Environment(comfyuiOnly, paths);
+  const r = await env.updateComfyUI("v0.2.0");
+  assert.deepEqual(
+    [r.from.version, r.to.version, r.accepted, r.applied.map((a) => a.address)],
+    ["v0.1.0", "v0.2.0", true, ["comfyui"]],
+  );
   assert.deepEqual(r.dependencies, { added: ["alpha>=1.1", "beta<2"], removed: ["alpha"] });
   const p = parsePyproject(await Deno.readTextFile(paths.pyproject), paths.pyproject);
   assert.deepEqual(p.project.dependencies, ["alpha>=1.1", "beta<2", "delta"]);
@@ -142,22 +155,28 @@ Deno.test("comfyui update: new pin, ComfyUI requirements swapped (user's kept), 
   assert.equal(await git.revParse(paths.comfyui, "HEAD"), repo.tags["v0.2.0"]);
   // logs/second.log: the user's commit, then the update with its plan and result.
   const envLog = await Deno.readTextFile(envLogPath(ws, "second"));
-  const block = envLog.slice(envLog.indexOf("] comfyui update: v0.1.0 -> v0.2.0"));
-  assert.match(
-    block,
-    new RegExp(`^\\] comfyui update: v0\\.1\\.0 -> v0\\.2\\.0 \\(${repo.tags["v0.2.0"]}\\): ok`),
-  );
+  // The block is titled by the change's message (its .cec commit message).
+  const block = envLog.slice(envLog.indexOf("] ComfyUI v0.1.0 -> v0.2.0: ok"));
+  assert.match(block, /^\] ComfyUI v0\.1\.0 -> v0\.2\.0: ok$/m);
   assert.match(block, /^ {2}\.cec commit \w{12} .*: user adds delta$/m);
   assert.match(block, /^ {2}\.cec commit \w{12} .*: ComfyUI v0\.1\.0 -> v0\.2\.0$/m);
-  assert.match(block, /^ {4}~ comfyui: /m);
-  assert.match(block, /^ {2}result: 1 action applied$/m);
+  assert.match(
+    block,
+    new RegExp(
+      `^ {2}plan: 1 action\\(s\\)\n {4}~ comfyui: at \\w{7} \\(v0\\.1\\.0\\), want ${
+        repo.tags["v0.2.0"].slice(0, 7)
+      } \\(v0\\.2\\.0\\)$`,
+      "m",
+    ),
+  );
+  assert.match(block, /^ {2}result: 1 action\(s\) applied$/m);
   // A version that does not resolve with the rest of the requirements leaves .cec untouched.
   const before = await Deno.readTextFile(paths.pyproject);
   await Deno.writeTextFile(paths.pyproject, before.replace('"delta"', '"alpha<2"'));
   await git.commit(paths.cec, "user pins old alpha");
   const pinned = await Deno.readTextFile(paths.pyproject);
   assert.notEqual(pinned, before);
-  await assert.rejects(updateComfyUI(paths, "latest", { engine: { providers: [comfyuiProvider] } }), /alpha/);
+  await assert.rejects(env.updateComfyUI("latest"), /alpha/);
   assert.equal(await Deno.readTextFile(paths.pyproject), pinned);
   assert.equal(await git.isDirty(paths.cec), false);
 });
@@ -188,7 +207,7 @@ Deno.test("create is atomic: bad tag, missing Python, uv failure and bad names l
     ],
   ];
   for (const [opts, code, re] of cases) {
-    await assert.rejects(createEnvironment(ws, "broken", opts), (e: unknown) => {
+    await assert.rejects(createEnvironment(app, "broken", opts), (e: unknown) => {
       assert.ok(e instanceof CdError, String(e));
       assert.equal(e.code, code);
       assert.match(e.message, re);
@@ -196,12 +215,12 @@ Deno.test("create is atomic: bad tag, missing Python, uv failure and bad names l
     });
     assert.equal(await snapshot(), before, `workspace changed after ${code}`);
   }
-  await assert.rejects(createEnvironment(ws, "../escape", base), /path separator/);
+  await assert.rejects(createEnvironment(app, "../escape", base), /path separator/);
   // An abort between steps (what Ctrl-C does) cleans up too.
   const controller = new AbortController();
   controller.abort();
   await assert.rejects(
-    createEnvironment(ws, "aborted", { ...base, signal: controller.signal }),
+    createEnvironment(app, "aborted", { ...base, signal: controller.signal }),
     (e: unknown) => {
       assert.ok(e instanceof CdError);
       assert.equal(e.code, "INTERRUPTED");
@@ -213,7 +232,7 @@ Deno.test("create is atomic: bad tag, missing Python, uv failure and bad names l
 });
 
 Deno.test("delete: refuses unsaved tracked workflow edits unless forced; asks; moves active away", async () => {
-  await createEnvironment(ws, "doomed", { ...base, comfyui: "v0.2.0", use: true });
+  await createEnvironment(app, "doomed", { ...base, comfyui: "v0.2.0", use: true });
   const paths = envPaths(ws, "doomed");
   // A tracked workflow (in .cec, committed) edited in the ComfyUI UI afterwards.
   await Deno.writeTextFile(join(paths.cecWorkflows, "flow.json"), '{"v":1}');

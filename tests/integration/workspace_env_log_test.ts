@@ -1,39 +1,17 @@
-/** logs/<name>.log: block format, .cec commit catch-up, apply success/failure, secrets redacted. */
+/** logs/<name>.log: block format, .cec commit catch-up, a Session's apply success/failure, secrets redacted. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import * as git from "../../providers/git/git.ts";
-import type { Action, Plan } from "../../reconcile/types.ts";
-import {
-  appendEnvLog,
-  envLogPath,
-  logEnvEvent,
-  redactSecrets,
-  withApplyLog,
-} from "../../workspace/env_log.ts";
-import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { exists } from "../../lib/fsx.ts";
+import { appendEnvLog, envLogPath, logEnvEvent, redactSecrets } from "../../workspace/env_log.ts";
+import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
+import { withSession } from "../../workspace/session.ts";
+import { workflowProvider } from "../../providers/workflows/provider.ts";
+import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
+import { testApp, testSettings } from "../../fixtures/app.ts";
 
 Deno.env.set("GIT_CONFIG_GLOBAL", "/dev/null");
-
-const action = (address: string, kind: Action["kind"], reason: string): Action => ({
-  address,
-  type: address.startsWith("node.") ? "node" : "packages",
-  kind,
-  reason,
-  before: null,
-  after: null,
-});
-
-function planOf(actions: Action[]): Plan {
-  return {
-    format_version: 1,
-    environment: "e",
-    created_at: new Date().toISOString(),
-    fingerprints: { desired: "d", observed: "o" },
-    actions,
-    notes: [],
-  };
-}
 
 Deno.test("redactSecrets: URL credentials, token query parameters and known token shapes", () => {
   const cases: [string, string][] = [
@@ -52,33 +30,51 @@ Deno.test("redactSecrets: URL credentials, token query parameters and known toke
 
 Deno.test("blocks are appended, timestamped, indented; commits since the last block are listed once", async () => {
   await withTempDir(async (dir) => {
-    const ws = workspacePaths(dir);
-    const paths = envPaths(ws, "e");
-    await git.init(paths.cec);
-    await Deno.writeTextFile(paths.pyproject, "a");
+    const tracked = (n: string) =>
+      `\n[tool.comfydock.workflows.tracked.${n}]\nfile = "workflows/${n}.json"\n`;
+    const paths = await makeEnvSkeleton(dir, "e", tracked("a") + tracked("b"));
+    const ws = paths.workspace;
+    for (const n of ["a", "b"]) {
+      await Deno.writeTextFile(
+        join(paths.cecWorkflows, `${n}.json`),
+        JSON.stringify({ nodes: [], links: [] }),
+      );
+    }
     const first = (await git.commit(paths.cec, "first"))!;
     await logEnvEvent(paths, "create: test", ["line one", "two\nlines"]);
-    await Deno.writeTextFile(paths.pyproject, "b");
+    await Deno.writeTextFile(join(paths.cec, "notes.md"), "b");
     await git.commit(paths.cec, "Add model from https://h/m?token=s3cr3t");
-    await Deno.writeTextFile(paths.pyproject, "c");
+    await Deno.writeTextFile(join(paths.cec, "notes.md"), "c");
     const third = (await git.commit(paths.cec, "third"))!;
 
-    const ok = await withApplyLog(
-      paths,
-      planOf([action("node.foo", "create", "not installed"), action("packages", "update", "lock stale")]),
-      () =>
-        Promise.resolve({ applied: [action("node.foo", "create", "x"), action("packages", "update", "y")] }),
-    );
-    assert.equal(ok.applied.length, 2);
-    const boom = new Error("uv failed: https://u:pw@index/simple\nsecond line");
+    // Every apply of a Session is logged: its plan and result, or the failure.
+    const applyWith = (settings = testSettings()) =>
+      withSession(
+        testApp(ws, { providers: [workflowProvider], settings }),
+        paths,
+        "apply",
+        "write",
+        async (s) => await s.apply((await s.plan()).plan),
+      );
+    const ok = await applyWith();
+    assert.deepEqual(ok.applied.map((a) => a.address), ["workflow.a", "workflow.b"]);
+    await Deno.remove(join(paths.userWorkflows, "a.json"));
+    // An injected failure: the apply is rolled back and its multi-line error logged on one line.
+    await assert.rejects(applyWith(testSettings({ faults: { apply: "0:error", create: null } })), {
+      code: "APPLY_FAILED",
+    });
+    assert.equal(await exists(join(paths.userWorkflows, "a.json")), false, "rolled back");
+    // An error that carries credentials (here a bad test setting echoed back) is redacted in the log.
     await assert.rejects(
-      withApplyLog(paths, planOf([action("packages", "update", "lock stale")]), () => Promise.reject(boom)),
-      (e) => e === boom, // rethrown unchanged
+      applyWith(testSettings({ faults: { apply: "https://u:pw@index/simple", create: null } })),
+      {
+        code: "BAD_FAULT",
+      },
     );
 
     const text = await Deno.readTextFile(envLogPath(ws, "e"));
     const blocks = text.trimEnd().split("\n\n");
-    assert.equal(blocks.length, 3);
+    assert.equal(blocks.length, 4);
     assert.match(blocks[0], /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\] create: test\n/);
     assert.match(blocks[0], new RegExp(`\n {2}\\.cec commit ${first.slice(0, 12)} .*: first\n`));
     assert.match(blocks[0], /\n {2}line one\n {2}two\n {4}lines\n/);
@@ -89,14 +85,19 @@ Deno.test("blocks are appended, timestamped, indented; commits since the last bl
     assert.match(blocks[1], /commit \w{12} .*: Add model from https:\/\/h\/m\?token=\*\*\*\n.*: third\n/);
     assert.match(
       blocks[1],
-      /\n {2}plan: 2 actions\n {4}\+ node\.foo: not installed\n {4}~ packages: lock stale\n/,
+      /\n {2}plan: 2 action\(s\)\n {4}\+ workflow\.a: .+\n {4}\+ workflow\.b: .+\n/,
     );
-    assert.match(blocks[1], /\n {2}result: 2 actions applied\n/);
+    assert.match(blocks[1], /\n {2}result: 2 action\(s\) applied\n/);
     assert.match(blocks[1], new RegExp(`\\.cec HEAD ${third}$`));
-    // Block 3: nothing new in .cec; the failure with the error's lines joined and its credentials redacted.
+    // Block 3: nothing new in .cec; the failure with the plan and the error's lines joined.
     assert.doesNotMatch(blocks[2], /\.cec commit/);
-    assert.match(blocks[2], /\] apply: FAILED\n/);
-    assert.match(blocks[2], /result: failed: uv failed: https:\/\/\*\*\*@index\/simple \| second line/);
+    assert.match(blocks[2], /\] apply: FAILED\n {2}plan: 1 action\(s\)\n {4}\+ workflow\.a: /);
+    assert.match(
+      blocks[2],
+      /result: failed: apply failed at workflow\.a: fault injected at action 0 \(workflow\.a\) \| rolled back /,
+    );
+    assert.match(blocks[3], /\] apply: FAILED\n/);
+    assert.match(blocks[3], /result: failed: COMFYDOCK_FAULT='https:\/\/\*\*\*@index\/simple'/);
     assert.ok(!text.includes("s3cr3t") && !text.includes("u:pw"));
   });
 });

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { pullRequestOf, readActionInputs, splitEnvironments } from "../../action/inputs.ts";
-import { envPathsFromCec } from "../../workspace/paths.ts";
-import { workspacePaths } from "../../workspace/paths.ts";
+import { envPathsFromCec } from "../../reconcile/paths.ts";
+import { workspacePaths } from "../../reconcile/paths.ts";
 import {
   annotationPath,
   errorCommand,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Action, Plan } from "../../reconcile/types.ts";
-import { renderDriftReport, summarizeDrift } from "../../providers/github/drift_report.ts";
-import { code, fence, planDiffBlock, truncateMarkdown } from "../../providers/github/markdown.ts";
+import { renderDriftReport, summarizeDrift } from "../../views/drift.ts";
+import { code, fence, planDiffBlock, truncateMarkdown } from "../../views/markdown.ts";
 
 function action(address: string, kind: Action["kind"], reason: string, details?: string[]): Action {
   return {
@@ -89,29 +89,25 @@ Deno.test("a clean plan renders as no drift, still listing notes", () => {
 Deno.test("markdown helpers: code spans and fences survive backticks; plan symbols move to column 0", () => {
   assert.equal(code("a`b"), "``a`b``");
   assert.equal(fence("x\n```\ny"), "````\nx\n```\ny\n````");
-  const block = planDiffBlock([
-    "ComfyDock will perform the following actions on environment 'prod':",
-    "",
-    "  + node.a will be created: not installed",
-    "      registry 1.0",
-    "  ~ node.b will be updated: edited",
-    "  -/+ model.c will be replaced: hash differs",
-    "  - node.d will be removed: not in .cec",
-    "  ! untracked workflow",
-    "Plan: 2 to add, 1 to change, 2 to remove.",
-  ].join("\n"));
+  const block = planDiffBlock(plan([
+    action("node.a", "create", "not installed", ["registry 1.0"]),
+    action("node.b", "update", "edited"),
+    action("model.c", "replace", "hash differs"),
+    action("node.d", "delete", "not in .cec"),
+  ], ["untracked workflow"]));
   assert.equal(
     block,
     [
       "```diff",
-      "  ComfyDock will perform the following actions on environment 'prod':",
+      "+ + node.a: not installed",
+      "      registry 1.0",
+      "! ~ node.b: edited",
+      "! -/+ model.c: hash differs",
+      "- - node.d: not in .cec",
       "",
-      "+   node.a will be created: not installed",
-      "        registry 1.0",
-      "!   node.b will be updated: edited",
-      "!   model.c will be replaced: hash differs",
-      "-   node.d will be removed: not in .cec",
-      "!   untracked workflow",
+      "  Notes (not acted on):",
+      "! untracked workflow",
+      "",
       "  Plan: 2 to add, 1 to change, 2 to remove.",
       "```",
     ].join("\n"),

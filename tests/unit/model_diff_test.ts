@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { diffModels, type ModelsObserved } from "../../providers/models/provider.ts";
 import { ModelSpec } from "../../reconcile/schema.ts";
 import { keyFromFilename, parseAddSource } from "../../providers/models/add.ts";

@@ -55,13 +55,12 @@ Deno.test("classifyWorkflows: tracked states, untracked and ignored files", () =
 });
 
 Deno.test("provider diff: restores missing and .cec-changed workflows only; notes the rest", () => {
-  const desired = {} as DesiredState; // diff and notes read only the observation
-  const actions = workflowProvider.diff(desired, observation);
+  const desired = {} as DesiredState; // the diff reads only the observation
+  const { actions, notes } = workflowProvider.diff(desired, observation);
   assert.deepEqual(actions.map((a) => [a.address, a.kind, a.before, a.after]), [
     ["workflow.cec", "update", { file: "cec.json", hash: "3" }, { file: "cec.json", hash: "3new" }],
     ["workflow.gone", "create", null, { file: "gone.json", hash: "5" }],
   ]);
-  const notes = workflowProvider.notes!(desired, observation);
   assert.ok(
     notes.some((n) => /^workflow\.ui: changed in ComfyUI; run 'comfydock capture'/.test(n)),
     notes.join("\n"),

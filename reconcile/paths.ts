@@ -37,7 +37,7 @@ export interface EnvPaths {
   state: string;
 }
 
-export function workspaceRoot(env: Record<string, string | undefined> = Deno.env.toObject()): string {
+export function workspaceRoot(env: Record<string, string | undefined>): string {
   return resolve(env.COMFYDOCK_HOME || join(homedir(), ".comfydock_workspace"));
 }
 

@@ -8,29 +8,29 @@
  * `createEnvironmentFromCec` is "create from an existing .cec" (workspace/create.ts makes a fresh one).
  */
 import { basename, dirname, join } from "node:path";
-import { CdError } from "../../lib/errors.ts";
-import { exists, listFiles, readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
-import { findPython } from "../packages/python.ts";
-import { Uv } from "../packages/uv.ts";
-import { type DesiredState, parsePyproject, readDesired } from "../../reconcile/desired.ts";
-import { applyPlan, type EngineOptions, makePlan } from "../../reconcile/engine.ts";
-import type { Action, Plan } from "../../reconcile/types.ts";
-import { type EnvPaths, envPaths, type WorkspacePaths } from "../../workspace/paths.ts";
-import { newStagingPaths, removeDeadPidEntries, validateEnvName } from "../../workspace/workspace.ts";
-import { actionLines, logEnvEvent } from "../../workspace/env_log.ts";
-import * as git from "../git/git.ts";
-import type { ArchiveLimits } from "./archive.ts";
-import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "./bundle.ts";
-import type { BundleManifest } from "./manifest.ts";
+import { CdError } from "../lib/errors.ts";
+import { exists, listFiles, readTextIfExists, removeIfExists } from "../lib/fsx.ts";
+import { findPython } from "../providers/packages/python.ts";
+import { Uv } from "../providers/packages/uv.ts";
+import { type DesiredState, parsePyproject, readDesired } from "../reconcile/desired.ts";
+import type { Action, Plan } from "../reconcile/types.ts";
+import { type EnvPaths, envPaths, type WorkspacePaths } from "../reconcile/paths.ts";
+import { newStagingPaths, validateEnvName } from "./workspace.ts";
+import { removeDeadPidEntries } from "../lib/proc.ts";
+import { logEnvEvent } from "./env_log.ts";
+import { actionLines } from "../views/plan_text.ts";
+import { type App, type ChangeResult, type Session, withSession } from "./session.ts";
+import * as git from "../providers/git/git.ts";
+import type { ArchiveLimits } from "../providers/bundles/archive.ts";
+import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "../providers/bundles/bundle.ts";
+import type { BundleManifest } from "../providers/bundles/manifest.ts";
 
-export interface ImportOptions extends EngineOptions {
+export interface ImportOptions {
   /** Environment name (default: the bundle's source environment, or the repo's project.name). */
   name?: string;
   limits?: Partial<ArchiveLimits>;
   /** false: create the environment's `.cec` only; build it later with `comfydock apply`. Default true. */
   apply?: boolean;
-  /** Shown each plan before it is applied; returning false stops there (the `.cec` is kept). */
-  confirm?: (plan: Plan) => Promise<boolean>;
 }
 
 export interface MissingModel {
@@ -47,7 +47,8 @@ export interface MissingModel {
 
 export type ImportSource =
   | { type: "bundle"; file: string; manifest: BundleManifest }
-  | { type: "git"; url: string; commit: string | null };
+  | { type: "git"; url: string; commit: string | null }
+  | { type: "create" };
 
 export interface ImportResult {
   environment: string;
@@ -67,17 +68,17 @@ export interface ImportResult {
 
 /** FILE (a bundle), GIT_URL or PATH (a `.cec` git repository, or an environment dir that has one). */
 export async function importEnvironment(
-  ws: WorkspacePaths,
+  app: App,
   source: string,
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
-  if (git.isRemoteUrl(source)) return await importFromGit(ws, source, opts);
+  if (git.isRemoteUrl(source)) return await importFromGit(app, source, opts);
   const st = await Deno.stat(source).catch(() => null);
-  if (st?.isFile) return await importBundle(ws, source, opts);
+  if (st?.isFile) return await importBundle(app, source, opts);
   if (st?.isDirectory) {
     for (const candidate of [join(source, ".cec"), source]) {
       if (await exists(join(candidate, ".git")) && await exists(join(candidate, "pyproject.toml"))) {
-        return await importFromGit(ws, await Deno.realPath(candidate), opts);
+        return await importFromGit(app, await Deno.realPath(candidate), opts);
       }
     }
     throw new CdError("IMPORT_NOT_A_CEC_REPO", `${source} is not a .cec git repository`, {
@@ -113,29 +114,31 @@ export function removePendingImportsSync(): void {
   pendingImportPaths.clear();
 }
 
-async function stagingDir(ws: WorkspacePaths): Promise<string> {
+/** A fresh dir to unpack or write a `.cec` in before it becomes an environment's (`kind`: import, create). */
+export async function cecStagingDir(ws: WorkspacePaths, kind = "import"): Promise<string> {
   // Inside the workspace so the final move into environments/ is a rename on one file system.
   const parent = join(ws.metadata, "staging");
   await Deno.mkdir(parent, { recursive: true });
-  await removeDeadPidEntries(parent, /^import-(\d+)-/);
-  const dir = join(parent, `import-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  await removeDeadPidEntries(parent, /^(?:import|create)-(\d+)-/);
+  const dir = join(parent, `${kind}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.mkdir(dir);
   pendingImportPaths.add(dir);
   return dir;
 }
 
-/** Removes an import's staging dir, and its parent when no other import is using it. */
-async function dropStaging(dir: string): Promise<void> {
+/** Removes a staging dir, and its parent when no other import or create is using it. */
+export async function dropStaging(dir: string): Promise<void> {
   await removeIfExists(dir);
   pendingImportPaths.delete(dir);
   await Deno.remove(dirname(dir)).catch(() => {});
 }
 
 export async function importBundle(
-  ws: WorkspacePaths,
+  app: App,
   file: string,
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
-  const staging = await stagingDir(ws);
+  const staging = await cecStagingDir(app.ws);
   try {
     const info = await new BundleManager().extractBundle(file, staging, { limits: opts.limits });
     if (info.manifest.kind !== "environment" || !info.cecDir) {
@@ -150,7 +153,7 @@ export async function importBundle(
     const name = opts.name ?? info.manifest.source_environment;
     const packed = (prefix: string) =>
       info.files.some((f) => f.path.startsWith(prefix)) ? join(staging, prefix) : null;
-    return await createEnvironmentFromCec(ws, name, info.cecDir, {
+    return await createEnvironmentFromCec(app, name, info.cecDir, {
       ...opts,
       source: { type: "bundle", file, manifest: info.manifest },
       commitMessage: `Import from bundle ${
@@ -165,11 +168,11 @@ export async function importBundle(
 }
 
 export async function importFromGit(
-  ws: WorkspacePaths,
+  app: App,
   url: string,
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
-  const staging = await stagingDir(ws);
+  const staging = await cecStagingDir(app.ws);
   try {
     const cec = join(staging, "cec");
     await git.git(null, ["clone", "--quiet", url, cec], {
@@ -184,7 +187,7 @@ export async function importFromGit(
       });
     }
     const name = opts.name ?? parsePyproject(text, `${url}:pyproject.toml`).project.name;
-    return await createEnvironmentFromCec(ws, name, cec, {
+    return await createEnvironmentFromCec(app, name, cec, {
       ...opts,
       source: { type: "git", url, commit: await git.revParse(cec, "HEAD") },
       commitMessage: null,
@@ -204,19 +207,27 @@ interface FromCecOptions extends ImportOptions {
   devNodesDir: string | null;
   /** `<dir>/<category>/<filename>`: model files to place into the models folders. */
   modelsDir: string | null;
+  /** Show each plan and ask before applying it (import: yes; create: no, the command was the request). */
+  ask?: boolean;
+  /** Stops the build at the next action; everything made so far is removed. */
+  signal?: AbortSignal;
+  /** The environment-log block (default: `import: <source>`). */
+  logTitle?: string;
+  logLines?: string[];
 }
 
 /**
  * Creates environment `name` whose `.cec` is the directory `cecDir` (moved, not copied), builds it with
- * plan+apply in `environments/.staging-<name>-<pid>-<rand>` (never listed) and renames it into place as the
- * last step, like `create`. On any failure the staging directory is removed: nothing is left behind.
+ * plan+apply through a Session in `environments/.staging-<name>-<pid>-<rand>` (never listed) and renames it
+ * into place as the last step. On any failure the staging directory is removed: nothing is left behind.
  */
 export async function createEnvironmentFromCec(
-  ws: WorkspacePaths,
+  app: App,
   name: string,
   cecDir: string,
   opts: FromCecOptions,
 ): Promise<ImportResult> {
+  const ws = app.ws;
   validateEnvName(name);
   const final = envPaths(ws, name);
   const taken = () =>
@@ -248,32 +259,39 @@ export async function createEnvironmentFromCec(
     };
     const hasExtras = opts.devNodesDir !== null || opts.modelsDir !== null;
     let extrasHandled = false;
-    const engine: EngineOptions = { providers: opts.providers, log: opts.log };
     const appliedActions: Action[] = [];
     let built = false;
     if (opts.apply !== false) {
-      await makeRelocatableVenv(paths, desired.pyproject.tool.comfydock.python_version);
+      await makeRelocatableVenv(app, paths, desired.pyproject.tool.comfydock.python_version);
       // Dev nodes and bundled models go inside ComfyUI/, which only the comfyui action creates: build that
       // first, place them, then apply the rest so the nodes/models providers find them in place.
       const rounds: (string[] | undefined)[] = hasExtras ? [["comfyui"], undefined] : [undefined];
       built = true;
-      for (const targets of rounds) {
-        if (targets === undefined && hasExtras) {
-          if (await exists(join(paths.comfyui, ".git"))) {
-            await placeExtras(paths, opts, desired.nodes, result);
-          } else await keepExtras(paths, final, opts, result);
-          extrasHandled = true;
+      await withSession(app, paths, `import ${name}`, "write", async (session) => {
+        for (const targets of rounds) {
+          if (opts.signal?.aborted) throw new CdError("INTERRUPTED", "interrupted", { exitCode: 130 });
+          if (targets === undefined && hasExtras) {
+            if (await exists(join(paths.comfyui, ".git"))) {
+              await placeExtras(paths, opts, desired.nodes, result);
+            } else await keepExtras(paths, final, opts, result);
+            extrasHandled = true;
+          }
+          const { plan } = await session.plan({ targets });
+          if (plan.actions.length === 0) continue;
+          if (opts.ask !== false) {
+            // The plan is shown under the name the environment will have, not its staging name.
+            const shown = { ...plan, environment: name };
+            app.showPlan(shown);
+            const q = `Apply these ${plan.actions.length} action(s) to '${name}'?`;
+            if (!await app.confirm(q, { destructive: false })) {
+              built = false;
+              break;
+            }
+          }
+          const { applied } = await session.apply(plan, { title: `import ${name}` });
+          appliedActions.push(...applied);
         }
-        const { plan } = await makePlan(paths, { ...engine, targets });
-        if (plan.actions.length === 0) continue;
-        // The plan is shown under the name the environment will have, not its staging name.
-        if (opts.confirm && !await opts.confirm({ ...plan, environment: name })) {
-          built = false;
-          break;
-        }
-        const { applied } = await applyPlan(paths, plan, engine);
-        appliedActions.push(...applied);
-      }
+      });
     }
     if (hasExtras && !extrasHandled) await keepExtras(paths, final, opts, result);
     result.applied = appliedActions.length;
@@ -283,10 +301,17 @@ export async function createEnvironmentFromCec(
     pendingImportPaths.delete(paths.root);
     // Planned again at the final path: whatever the move broke shows up here, not at the next 'plan'.
     if (built) {
-      result.remaining = (await makePlan(final, engine)).plan;
+      result.remaining = await withSession(
+        app,
+        final,
+        `import ${name}`,
+        "read",
+        async (s) => (await s.plan()).plan,
+      );
       result.built = result.remaining.actions.length === 0;
     }
-    await logEnvEvent(final, `import: ${describeSource(opts.source)}`, [
+    await logEnvEvent(final, opts.logTitle ?? `import: ${describeSource(opts.source)}`, [
+      ...(opts.logLines ?? []),
       ...(opts.apply === false ? ["not built (--no-apply)"] : [
         `applied: ${appliedActions.length} action(s)`,
         ...actionLines(appliedActions).map((l) => `  ${l}`),
@@ -295,7 +320,7 @@ export async function createEnvironmentFromCec(
         ? [`still to apply: ${result.remaining.actions.length} action(s)`]
         : []),
       ...result.notes,
-    ]);
+    ], app.log);
     return result;
   } catch (e) {
     await removeIfExists(paths.root);
@@ -305,7 +330,37 @@ export async function createEnvironmentFromCec(
   }
 }
 
+/** `create`'s build: a fresh `.cec` made into an environment by the same engine path as an import. */
+export async function buildFromCec(
+  app: App,
+  name: string,
+  cecDir: string,
+  opts: { signal?: AbortSignal; logTitle: string; logLines: string[] },
+): Promise<{ cec: string }> {
+  const r = await createEnvironmentFromCec(app, name, cecDir, {
+    source: { type: "create" },
+    commitMessage: null,
+    devNodesDir: null,
+    modelsDir: null,
+    ask: false,
+    ...opts,
+  });
+  if (r.remaining && r.remaining.actions.length > 0) {
+    throw new CdError(
+      "CREATE_INCOMPLETE",
+      `the new environment still differs from its .cec: ${
+        r.remaining.actions.map((a) => a.address).join(", ")
+      }`,
+      {
+        hint: "run 'comfydock -e " + name + " plan' to see why",
+      },
+    );
+  }
+  return { cec: envPaths(app.ws, name).cec };
+}
+
 function describeSource(source: ImportSource): string {
+  if (source.type === "create") return "a new .cec";
   return source.type === "bundle"
     ? `bundle ${source.file} (environment '${source.manifest.source_environment}', ` +
       `comfydock ${source.manifest.tool.version})`
@@ -317,15 +372,15 @@ function describeSource(source: ImportSource): string {
  * environment is built in its staging dir and renamed, and the venv's scripts must still work after that.
  * When the Python is missing the packages action reports it, so nothing is done here.
  */
-async function makeRelocatableVenv(paths: EnvPaths, pythonVersion: string): Promise<void> {
+async function makeRelocatableVenv(app: App, paths: EnvPaths, pythonVersion: string): Promise<void> {
   if (await exists(paths.venv)) return;
   let python;
   try {
-    python = await findPython(pythonVersion);
+    python = await findPython(app.settings.system, pythonVersion);
   } catch {
     return;
   }
-  const uv = await Uv.locate(paths.workspace);
+  const uv = await Uv.locate(paths.workspace, app.settings);
   await uv.venv(paths.venv, python.path, { relocatable: true });
 }
 
@@ -416,19 +471,51 @@ function missingModels(
   return out;
 }
 
-/** `git pull --ff-only` in the environment's `.cec`; returns the commits it brought (old..new). */
-export async function pullCec(paths: EnvPaths): Promise<{ before: string | null; after: string | null }> {
+/**
+ * `pull`: fetches `.cec`'s upstream and takes it as one change (DESIGN §6): the upstream's files are written
+ * through the session's change path, planned, confirmed and applied, and only then is HEAD fast-forwarded.
+ * A declined or failed apply leaves `.cec` (tree and history) and the environment as they were. Local commits
+ * the upstream does not have, or uncommitted edits, are refused with what to do.
+ */
+export async function pullCec(
+  session: Session,
+  opts: { apply: boolean },
+): Promise<{ before: string | null; after: string | null; result: ChangeResult | null }> {
+  const paths = session.paths;
   await requireRemote(paths);
   const before = await git.revParse(paths.cec, "HEAD");
-  await git.git(paths.cec, ["pull", "--ff-only", "--quiet"], {
-    errorCode: "PULL_FAILED",
-    hint: "if .cec has local commits or edits, commit them ('comfydock commit -m') and merge or rebase in " +
-      `${paths.cec} with git, then run 'comfydock apply'`,
+  const hint = "if .cec has local commits, merge or rebase them in " + paths.cec +
+    " with git (or push them first), then run 'comfydock pull' again";
+  await git.git(paths.cec, ["fetch", "--quiet"], { errorCode: "PULL_FAILED", hint });
+  const target = await git.revParse(paths.cec, "@{upstream}");
+  if (!target) {
+    throw new CdError("PULL_FAILED", `${paths.cec}: the current branch has no upstream to pull from`, {
+      hint: `set one with 'git -C ${paths.cec} branch --set-upstream-to origin/main'`,
+    });
+  }
+  if (target === before) return { before, after: before, result: null };
+  const ff = await git.git(paths.cec, ["merge-base", "--is-ancestor", "HEAD", target], { check: false });
+  if (ff.code !== 0) {
+    throw new CdError("PULL_FAILED", `${paths.cec} has commits that ${target.slice(0, 12)} does not have`, {
+      hint,
+    });
+  }
+  const atTarget = await git.lsFiles(paths.cec, target);
+  const files: { path: string; content: string | null }[] = [];
+  for (const rel of atTarget) files.push({ path: rel, content: await git.showFile(paths.cec, target, rel) });
+  for (const rel of await git.lsFiles(paths.cec, "HEAD")) {
+    if (!atTarget.includes(rel)) files.push({ path: rel, content: null });
+  }
+  const result = await session.change({
+    message: `pull ${before?.slice(0, 12) ?? "(none)"}..${target.slice(0, 12)}`,
+    apply: opts.apply,
+    edit: () => ({ edits: [], files }),
+    commit: async () => {
+      await git.git(paths.cec, ["merge", "--ff-only", "--quiet", target], { errorCode: "PULL_FAILED", hint });
+      return await git.revParse(paths.cec, "HEAD");
+    },
   });
-  const after = await git.revParse(paths.cec, "HEAD");
-  // Never leave a pulled desired state unchecked: it is what the next apply will build.
-  await readDesired(paths);
-  return { before, after };
+  return { before, after: result.accepted ? target : before, result };
 }
 
 /** `git push` of the environment's `.cec` to its upstream. Uncommitted edits are reported, not pushed. */

@@ -1,5 +1,5 @@
 /** Every resource kind the engine knows, in apply order. Loaded lazily: plan-free commands never pay for them. */
-import type { Provider } from "./types.ts";
+import type { Provider } from "../reconcile/types.ts";
 
 export async function loadProviders(): Promise<Provider[]> {
   const [comfyui, nodes, packages, models, workflows] = await Promise.all([

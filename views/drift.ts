@@ -3,7 +3,7 @@
  * so read backwards it says how the disk drifted (a node apply would remove is a node someone installed by
  * hand). Pure: Plan in, groups or markdown out; fit for an issue body and for `comfydock drift`.
  */
-import type { Action, ActionKind, Plan, ResourceType } from "../../reconcile/types.ts";
+import type { Action, ActionKind, Plan, ResourceType } from "../reconcile/types.ts";
 import { code, escapeMarkdown } from "./markdown.ts";
 
 export type DriftGroupKey =

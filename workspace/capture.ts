@@ -3,10 +3,9 @@
  * outside ComfyDock — workflows saved in the UI, node packs installed by hand — is written into `.cec` in one
  * validated commit, so it can be reviewed and shared instead of being "healed" away by the next apply.
  */
-import type { EnvPaths } from "../workspace/paths.ts";
-import { changeDesired } from "./change.ts";
-import { type DesiredState, readDesired } from "./desired.ts";
-import type { TomlEdit } from "./pyproject_edit.ts";
+import type { DesiredState } from "../reconcile/desired.ts";
+import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
+import type { Session } from "./session.ts";
 
 export interface CaptureSummary {
   workflows: string[];
@@ -21,14 +20,18 @@ export interface CaptureSummary {
  * node captured in the same run asks for (they belong to that node's group).
  */
 async function capturePackages(
-  paths: EnvPaths,
+  session: Session,
   desired: DesiredState,
   nodeEdits: TomlEdit[],
 ): Promise<{ edit: TomlEdit; added: string[] } | null> {
   const { packageProvider } = await import("../providers/packages/provider.ts");
   const { captureUserPackages, USER_GROUP } = await import("../providers/packages/diff.ts");
   const { requirementName } = await import("../providers/packages/resolve.ts");
-  const observed = await packageProvider.observe(desired, { paths, readOnly: true });
+  const observed = await packageProvider.observe(desired, {
+    paths: session.paths,
+    settings: session.app.settings,
+    readOnly: true,
+  });
   const existing = (desired.pyproject["dependency-groups"][USER_GROUP] ?? []).filter((r) =>
     typeof r === "string"
   );
@@ -44,40 +47,43 @@ async function capturePackages(
   return added.length ? { edit: { path: edit.path, value: kept }, added } : null;
 }
 
-export async function captureEnvironment(paths: EnvPaths): Promise<CaptureSummary> {
-  const desired = await readDesired(paths);
+/** Captures into `.cec` (one commit, not applied: the disk already is what it records). */
+export async function captureEnvironment(session: Session): Promise<CaptureSummary> {
+  const paths = session.paths;
   const { captureWorkflows } = await import("../providers/workflows/track.ts");
   const { recordSynced } = await import("../providers/workflows/files.ts");
   const { captureNodes } = await import("../providers/nodes/capture.ts");
-  const wf = await captureWorkflows(paths, desired);
-  const nodes = await captureNodes(paths, desired);
-  const packages = await capturePackages(paths, desired, nodes.edits);
-  const edits: TomlEdit[] = [...wf.edits, ...nodes.edits, ...(packages ? [packages.edit] : [])];
-  const summary: CaptureSummary = {
-    workflows: wf.names,
-    nodes: nodes.names,
-    packages: packages?.added ?? [],
-    skipped: [
-      ...wf.skipped.map((e) =>
-        `workflow ${e.name}: ${e.state} (resolve with 'comfydock workflow sync --strategy ours|theirs')`
-      ),
-      ...nodes.skipped,
-    ],
-    commit: null,
-  };
-  if (edits.length === 0 && wf.files.length === 0) return summary;
-  const what = [
-    ...wf.names.map((n) => `workflow ${n}`),
-    ...nodes.names.map((n) => `node ${n}`),
-    ...(packages?.added ?? []).map((p) => `package ${p}`),
-  ].join(", ");
-  const result = await changeDesired(paths, {
-    edits,
-    files: wf.files,
-    message: `capture: ${what}`,
+  const summary: CaptureSummary = { workflows: [], nodes: [], packages: [], skipped: [], commit: null };
+  let synced: Record<string, string | null> = {};
+  const result = await session.change({
+    message: () =>
+      "capture: " + [
+        ...summary.workflows.map((n) => `workflow ${n}`),
+        ...summary.nodes.map((n) => `node ${n}`),
+        ...summary.packages.map((p) => `package ${p}`),
+      ].join(", "),
     apply: false,
+    edit: async (desired) => {
+      const wf = await captureWorkflows(paths, desired);
+      const nodes = await captureNodes(paths, desired);
+      const packages = await capturePackages(session, desired, nodes.edits);
+      summary.workflows = wf.names;
+      summary.nodes = nodes.names;
+      summary.packages = packages?.added ?? [];
+      summary.skipped = [
+        ...wf.skipped.map((e) =>
+          `workflow ${e.name}: ${e.state} (resolve with 'comfydock workflow sync --strategy ours|theirs')`
+        ),
+        ...nodes.skipped,
+      ];
+      synced = wf.synced;
+      return {
+        edits: [...wf.edits, ...nodes.edits, ...(packages ? [packages.edit] : [])],
+        files: wf.files,
+      };
+    },
   });
-  await recordSynced(paths, wf.synced);
+  if (result.commit) await recordSynced(paths, synced);
   summary.commit = result.commit;
   return summary;
 }

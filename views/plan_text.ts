@@ -1,6 +1,9 @@
-/** Human rendering of a Plan, apart from the Plan itself (Terraform's grammar: + ~ - -/+). */
+/**
+ * Human rendering of a Plan, apart from the Plan itself (Terraform's grammar: + ~ - -/+). The terminal, the
+ * environment log and Markdown (views/markdown.ts) all render from the Plan data with these symbols.
+ */
 import type { Color } from "../lib/ui.ts";
-import type { Action, ActionKind, Plan } from "./types.ts";
+import type { Action, ActionKind, Plan } from "../reconcile/types.ts";
 
 const SYMBOL: Record<ActionKind, { sym: string; color: Color; verb: string }> = {
   create: { sym: "+", color: "green", verb: "will be created" },
@@ -8,6 +11,16 @@ const SYMBOL: Record<ActionKind, { sym: string; color: Color; verb: string }> = 
   replace: { sym: "-/+", color: "magenta", verb: "will be replaced" },
   delete: { sym: "-", color: "red", verb: "will be removed" },
 };
+
+/** The plan symbol of an action kind. */
+export function symbolOf(kind: ActionKind): string {
+  return SYMBOL[kind].sym;
+}
+
+/** One line per action: `+ node.foo: not installed` (the environment log, Markdown). */
+export function actionLines(actions: Action[]): string[] {
+  return actions.map((a) => `${SYMBOL[a.kind].sym} ${a.address}: ${a.reason}`);
+}
 
 export interface PlanSummary {
   add: number;

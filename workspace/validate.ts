@@ -8,8 +8,9 @@
 import { join } from "node:path";
 import { errorMessage, isCdError } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
-import type { EnvPaths } from "../workspace/paths.ts";
-import { type DesiredState, readDesired } from "./desired.ts";
+import type { EnvPaths } from "../reconcile/paths.ts";
+import type { EnvContext } from "../reconcile/types.ts";
+import { type DesiredState, readDesired } from "../reconcile/desired.ts";
 import { USER_GROUP } from "../providers/packages/diff.ts";
 
 export interface Validation {
@@ -45,7 +46,8 @@ async function checkFiles(paths: EnvPaths, desired: DesiredState, v: Validation)
   }
 }
 
-async function checkLock(paths: EnvPaths, desired: DesiredState, v: Validation): Promise<void> {
+async function checkLock(ctx: EnvContext, desired: DesiredState, v: Validation): Promise<void> {
+  const paths = ctx.paths;
   const needsLock = desired.pyproject.project.dependencies.length > 0 ||
     Object.keys(desired.pyproject["dependency-groups"]).length > 0;
   if (desired.lockText === null) {
@@ -58,7 +60,7 @@ async function checkLock(paths: EnvPaths, desired: DesiredState, v: Validation):
   }
   try {
     const { relock } = await import("../providers/packages/resolve.ts");
-    const fresh = await relock(paths, desired.pyprojectText);
+    const fresh = await relock(ctx, desired.pyprojectText);
     if (fresh !== desired.lockText) {
       v.errors.push(
         `${paths.uvLock} is out of date with pyproject.toml (run 'comfydock apply' to re-lock, then commit)`,
@@ -71,7 +73,8 @@ async function checkLock(paths: EnvPaths, desired: DesiredState, v: Validation):
   }
 }
 
-async function checkNodes(paths: EnvPaths, desired: DesiredState, v: Validation): Promise<void> {
+async function checkNodes(ctx: EnvContext, desired: DesiredState, v: Validation): Promise<void> {
+  const paths = ctx.paths;
   const registryNodes = Object.fromEntries(
     Object.entries(desired.nodes).filter(([, s]) => s.source === "registry"),
   );
@@ -80,7 +83,9 @@ async function checkNodes(paths: EnvPaths, desired: DesiredState, v: Validation)
     const { pinnedVersionWarnings } = await import("../providers/nodes/add.ts");
     try {
       // A pinned version that is gone or banned cannot be installed on a machine without the cached archive.
-      for (const w of await pinnedVersionWarnings(registryNodes, new RegistryClient())) v.errors.push(w);
+      for (const w of await pinnedVersionWarnings(registryNodes, RegistryClient.fromSettings(ctx.settings))) {
+        v.errors.push(w);
+      }
     } catch (e) {
       v.warnings.push(`could not check registry nodes: ${describe(e)}`);
     }
@@ -119,7 +124,8 @@ function checkPortability(desired: DesiredState, v: Validation): void {
   }
 }
 
-export async function validateCec(paths: EnvPaths, opts: ValidateOptions = {}): Promise<Validation> {
+export async function validateCec(ctx: EnvContext, opts: ValidateOptions = {}): Promise<Validation> {
+  const paths = ctx.paths;
   const v: Validation = { errors: [], warnings: [] };
   let desired: DesiredState;
   try {
@@ -130,11 +136,11 @@ export async function validateCec(paths: EnvPaths, opts: ValidateOptions = {}): 
   }
   await checkFiles(paths, desired, v);
   opts.log?.("checking that uv.lock matches pyproject.toml");
-  await checkLock(paths, desired, v);
+  await checkLock(ctx, desired, v);
   if (opts.offline) v.warnings.push("--offline: pinned nodes were not checked against the registry and git");
   else {
     opts.log?.("checking that every pinned node can be fetched");
-    await checkNodes(paths, desired, v);
+    await checkNodes(ctx, desired, v);
   }
   checkPortability(desired, v);
   return v;

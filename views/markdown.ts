@@ -1,4 +1,6 @@
 /** Markdown building blocks for what ComfyDock posts to GitHub (comments, issues, step summaries). */
+import type { ActionKind, Plan } from "../reconcile/types.ts";
+import { summaryLine, symbolOf } from "./plan_text.ts";
 
 /** GitHub rejects comment and issue bodies over 65,536 characters; stay below with room for a marker. */
 export const GITHUB_BODY_LIMIT = 65_000;
@@ -25,16 +27,22 @@ export function fence(text: string, lang = ""): string {
 }
 
 /**
- * A rendered plan as a ```diff block: Terraform-style symbols indented in the text are moved to column 0,
- * where GitHub's diff highlighting sees them (`~`, `-/+` and notes' `!` become `!`, shown as changed).
+ * A plan as a ```diff block, from the Plan data: GitHub's diff highlighting colours column 0, so `+` and
+ * `-` stay themselves and `~`, `-/+` and notes' `!` are shown as `!` (changed), with the real symbol kept
+ * in the text.
  */
-export function planDiffBlock(rendered: string): string {
-  const lines = rendered.split("\n").map((line) => {
-    const m = /^(\s*)(-\/\+|[+~!-])(\s.*)?$/.exec(line);
-    if (!m) return line ? `  ${line}` : line;
-    const sym = m[2] === "+" || m[2] === "-" ? m[2] : "!";
-    return `${sym} ${m[1]}${m[3]?.trimStart() ?? ""}`;
-  });
+export function planDiffBlock(plan: Plan): string {
+  const column0 = (kind: ActionKind) => (kind === "create" ? "+" : kind === "delete" ? "-" : "!");
+  const lines: string[] = [];
+  for (const a of plan.actions) {
+    lines.push(`${column0(a.kind)} ${symbolOf(a.kind)} ${a.address}: ${a.reason}`);
+    for (const d of a.details ?? []) lines.push(`      ${d}`);
+  }
+  if (plan.notes.length) {
+    if (lines.length) lines.push("");
+    lines.push("  Notes (not acted on):", ...plan.notes.map((n) => `! ${n}`));
+  }
+  lines.push("", `  ${summaryLine(plan)}`);
   return fence(lines.join("\n"), "diff");
 }
 

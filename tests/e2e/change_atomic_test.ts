@@ -1,0 +1,153 @@
+/**
+ * A change is atomic (issue #16): declined, refused for lack of a terminal, failed at apply, or killed with
+ * -9 in the middle, `.cec` (working tree, index and history) and the environment are exactly as before;
+ * the user's own uncommitted `.cec` edits are never swept into a tool's commit. Real environment, real
+ * registry server on 127.0.0.1, the CLI as a subprocess.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cli, cliTty, HAS_SCRIPT } from "../../fixtures/cli.ts";
+import { createRealEnv } from "../../fixtures/real_env.ts";
+import { startRegistryServer } from "../../fixtures/registry_server.ts";
+import { listFiles, sha256Hex } from "../../lib/fsx.ts";
+import { run } from "../../lib/proc.ts";
+
+const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-atomic-" });
+const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
+const server = await startRegistryServer([
+  { id: "alpha-nodes", versions: [{ version: "1.0.0", pack: { requirements: ["epsilon==1.0.0"] } }] },
+  { id: "beta-nodes", versions: [{ version: "1.0.0" }] },
+  { id: "gamma-nodes", versions: [{ version: "1.0.0", pack: { requirements: ["delta==0.5.0"] } }] },
+]);
+const env = { ...realEnv, COMFYDOCK_REGISTRY_URL: server.url, COMFYDOCK_HTTP_RETRY_BASE_MS: "5" };
+const comfydock = (args: string[], extra: Record<string, string> = {}) =>
+  cli(args, { env: { ...env, ...extra } });
+
+/** Everything a change could touch: every .cec file, git HEAD, index and status, custom_nodes and the venv. */
+async function snapshot(): Promise<string> {
+  const parts: string[] = [];
+  for (const rel of await listFiles(paths.cec)) {
+    if (rel.startsWith(".git/")) continue; // history and index are compared through git below
+    parts.push(`${rel} ${sha256Hex(await Deno.readFile(join(paths.cec, rel)))}`);
+  }
+  const git = (...a: string[]) => run("git", ["-C", paths.cec, ...a]).then((r) => r.stdout);
+  parts.push(`HEAD ${await git("rev-parse", "HEAD")}`, `status ${await git("status", "--porcelain")}`);
+  parts.push(`index ${await git("ls-files", "--stage")}`, `refs ${await git("for-each-ref")}`);
+  parts.push(`nodes ${(await listFiles(paths.customNodes)).join(",")}`);
+  const site = (await listFiles(paths.venv)).filter((f) => f.endsWith("METADATA")).sort();
+  parts.push(`venv ${site.join(",")}`);
+  return parts.join("\n");
+}
+
+Deno.test("no terminal and no --yes: refused before anything changes, nothing committed", async () => {
+  const before = await snapshot();
+  const r = await comfydock(["node", "add", "alpha-nodes"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /no terminal to ask on/);
+  assert.match(r.stderr, /hint: pass --yes/);
+  assert.equal(await snapshot(), before);
+});
+
+Deno.test({
+  name: "declined at the prompt ('n', Ctrl-C): nothing changed, nothing committed",
+  ignore: !HAS_SCRIPT, // needs util-linux 'script' for a pseudo-terminal
+  fn: async () => {
+    const before = await snapshot();
+    for (const keys of ["n", "\x03"]) {
+      const r = await cliTty(["node", "add", "beta-nodes"], { env, keys, waitFor: /Apply these \d+ action/ });
+      assert.equal(r.code, 0, r.output);
+      assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
+      assert.equal(await snapshot(), before, `after answering ${JSON.stringify(keys)}`);
+    }
+  },
+});
+
+Deno.test("an apply that fails rolls the environment AND .cec back: no commit, no half-installed node", async () => {
+  const before = await snapshot();
+  // The first action (the node's files) is made to fail after it ran: undo must remove them again.
+  const r = await comfydock(["node", "add", "alpha-nodes", "--yes"], { COMFYDOCK_FAULT: "0:error" });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /fault injected at action 0/);
+  assert.match(r.stderr, /the environment and \.cec are as they were/);
+  assert.equal(await snapshot(), before);
+  const log = await run("git", ["-C", paths.cec, "log", "--format=%s"]);
+  assert.doesNotMatch(log.stdout, /node add alpha-nodes/);
+});
+
+Deno.test("kill -9 in the middle of a change: the next command puts .cec and the environment back", async () => {
+  const before = await snapshot();
+  const r = await comfydock(["node", "add", "alpha-nodes", "--yes"], { COMFYDOCK_FAULT: "1:exit" });
+  assert.equal(r.code, 99, r.stderr); // the injected hard crash: no cleanup ran
+  assert.notEqual(await snapshot(), before, "the crash left a half-made change behind");
+  const status = await comfydock(["status"]);
+  assert.match(status.stderr, /rolled back an interrupted node add/);
+  assert.equal(await snapshot(), before);
+});
+
+Deno.test("the user's uncommitted edits of pyproject.toml are never swept into a tool's commit", async () => {
+  const text = await Deno.readTextFile(paths.pyproject);
+  const edited = text + "\n# my own note, not committed\n";
+  await Deno.writeTextFile(paths.pyproject, edited);
+  const before = await snapshot();
+  const r = await comfydock(["node", "add", "beta-nodes", "--yes"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /uncommitted edits in pyproject\.toml/);
+  assert.match(r.stderr, /comfydock commit -m/);
+  assert.equal(await snapshot(), before);
+  assert.equal(await Deno.readTextFile(paths.pyproject), edited);
+  await Deno.writeTextFile(paths.pyproject, text);
+});
+
+Deno.test("a change that succeeds is one commit of exactly what it wrote, applied", async () => {
+  const r = await comfydock(["node", "add", "alpha-nodes", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  const show = await run("git", ["-C", paths.cec, "show", "--stat", "--format=%s", "HEAD"]);
+  assert.match(show.stdout, /^node add alpha-nodes/);
+  assert.match(show.stdout, /pyproject\.toml/);
+  assert.match(show.stdout, /uv\.lock/);
+  assert.equal((await run("git", ["-C", paths.cec, "status", "--porcelain"])).stdout, "");
+  const plan = await comfydock(["plan", "--detailed-exitcode"]);
+  assert.equal(plan.code, 0, plan.stdout + plan.stderr);
+});
+
+Deno.test("one node add resolves once: a single 'uv lock' for the change and its plan", async () => {
+  // A uv that logs its subcommand before running the real one.
+  const calls = join(root, "uv-calls.log");
+  const wrapper = join(root, "uv-wrapper.sh");
+  await Deno.writeTextFile(
+    wrapper,
+    `#!/bin/sh\necho "$1" >> '${calls}'\nexec '${
+      (env as Record<string, string>).COMFYDOCK_UV ?? "uv"
+    }' "$@"\n`,
+  );
+  await Deno.chmod(wrapper, 0o755);
+  const r = await comfydock(["node", "add", "gamma-nodes", "--yes"], { COMFYDOCK_UV: wrapper });
+  assert.equal(r.code, 0, r.stderr);
+  const log = (await Deno.readTextFile(calls)).trim().split("\n");
+  assert.equal(log.filter((c) => c === "lock").length, 1, `uv calls: ${log.join(", ")}`);
+  assert.equal(log.filter((c) => c === "sync").length, 1, `uv calls: ${log.join(", ")}`);
+});
+
+Deno.test({
+  name: "a destructive plan defaults to No: Enter at 'remove' changes nothing",
+  ignore: !HAS_SCRIPT, // needs util-linux 'script' for a pseudo-terminal
+  fn: async () => {
+    const before = await snapshot();
+    const r = await cliTty(["node", "remove", "alpha-nodes"], {
+      env,
+      keys: "\r",
+      waitFor: /Apply these \d+ action/,
+    });
+    assert.match(r.output, /● No/);
+    assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
+    assert.equal(await snapshot(), before);
+  },
+});
+
+Deno.test({
+  name: "cleanup",
+  fn: async () => {
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  },
+});
