@@ -79,7 +79,12 @@ Deno.test("workflow import --yes adds the node pack, the model and the workflow 
         r.stdout,
         /node type MysteryNode: .*no node index names its pack\n\s+-> .*node index update/,
       );
-      assert.match(r.stdout, /Apply complete!/);
+      // The engine's plan was shown, then the change was committed and applied.
+      assert.match(r.stdout, /Plan: 3 to add, 0 to change, 0 to remove\./);
+      assert.match(
+        r.stdout,
+        /Committed \.cec: workflow 'shared flow', 1 node pack\(s\), 1 model\(s\)\.\nApplied: the environment matches \.cec\./,
+      );
 
       const pyproject = await Deno.readTextFile(paths.pyproject);
       assert.match(pyproject, /\[tool\.comfydock\.nodes\.fancy-nodes\][^[]*version = "1\.0\.0"/s);

@@ -16,18 +16,19 @@ import type { EnvPaths } from "../../reconcile/paths.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
 import { testSettings } from "../../fixtures/app.ts";
 
-const opts = { providers: [nodeProvider], settings: testSettings() };
+/** Settings read at each call (as the CLI does per run): a test that sets COMFYDOCK_REGISTRY_URL sees it. */
+const engine = () => ({ providers: [nodeProvider], settings: testSettings() });
 const NODES: FixtureNode[] = [
   { id: "alpha", versions: [{ version: "1.1.0" }, { version: "1.0.0", pack: { classes: ["AlphaOld"] } }] },
 ];
 
 async function plan(paths: EnvPaths) {
-  return (await makePlan(paths, opts)).plan;
+  return (await makePlan(paths, engine())).plan;
 }
 
 async function planAndApply(paths: EnvPaths) {
   const p = await plan(paths);
-  const r = await applyPlan(paths, p, opts);
+  const r = await applyPlan(paths, p, engine());
   return { plan: p, result: r };
 }
 
@@ -70,7 +71,7 @@ Deno.test("node provider: registry node install, hand edits restored, offline re
       assert.equal(edited.actions.length, 1);
       assert.equal(edited.actions[0].kind, "update");
       assert.equal(edited.actions[0].reason, "1 file changed by hand");
-      const applied = await applyPlan(paths, edited, opts);
+      const applied = await applyPlan(paths, edited, engine());
       assert.match(await Deno.readTextFile(join(dir, "__init__.py")), /NODE_CLASS_MAPPINGS/);
       assert.ok(applied.trashDir);
       const trashed = await listFiles(applied.trashDir!);
@@ -93,7 +94,7 @@ Deno.test("node provider: registry node install, hand edits restored, offline re
       assert.deepEqual(stray.actions.map((a) => `${a.kind} ${a.address}`), ["delete node.stray"]);
       assert.equal(stray.actions[0].reason, "not in .cec; run comfydock capture to keep it");
       assert.ok(stray.notes.some((n) => n.includes("old.disabled is disabled")));
-      await applyPlan(paths, stray, opts);
+      await applyPlan(paths, stray, engine());
       assert.equal(await exists(join(paths.customNodes, "stray")), false);
       assert.equal(await exists(join(paths.customNodes, "old.disabled")), true);
     });
@@ -199,14 +200,14 @@ Deno.test("node provider: --force moves a dirty checkout to the trash (update an
     );
 
     // With --force: the update names the files and the trash; a forced plan is stale for a plain apply.
-    const forcedOpts = { ...opts, force: true };
+    const forcedOpts = { ...engine(), force: true };
     const forced = (await makePlan(paths, forcedOpts)).plan;
     assert.deepEqual(forced.actions.map((a) => `${a.kind} ${a.address}`), ["update node.gamma"]);
     assert.match(
       forced.actions[0].reason,
       /2 files with uncommitted changes \(--force: the edited checkout goes to the trash\)/,
     );
-    await assert.rejects(() => applyPlan(paths, forced, opts), (e: CdError) => e.code === "PLAN_STALE");
+    await assert.rejects(() => applyPlan(paths, forced, engine()), (e: CdError) => e.code === "PLAN_STALE");
     assert.equal(await Deno.readTextFile(join(dir, "VERSION")), "my uncommitted work\n");
 
     const applied = await applyPlan(paths, forced, forcedOpts);
@@ -280,7 +281,7 @@ Deno.test("node provider: a zip-slip or truncated archive fails the apply and le
       await Deno.writeTextFile(join(paths.customNodes, "evil", "keep.txt"), "mine\n");
       const p = await plan(paths);
       await assert.rejects(
-        applyPlan(paths, p, opts),
+        applyPlan(paths, p, engine()),
         (e) => e instanceof CdError && /outside the archive/.test(e.message),
       );
       assert.deepEqual(await listFiles(paths.customNodes), ["evil/keep.txt"]);
@@ -290,7 +291,7 @@ Deno.test("node provider: a zip-slip or truncated archive fails the apply and le
       server.setArchive("evil", "1.0.0", truncate(zipNodePack("evil")));
       const p2 = await plan(paths);
       await assert.rejects(
-        applyPlan(paths, p2, opts),
+        applyPlan(paths, p2, engine()),
         (e) => e instanceof CdError && /truncated/.test(e.message),
       );
       assert.deepEqual(await listFiles(paths.customNodes), ["evil/keep.txt"]);
