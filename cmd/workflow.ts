@@ -10,6 +10,7 @@ import {
   globals,
   resolveEnv,
   runChange,
+  settings,
   withEnv,
   workspace,
 } from "./context.ts";
@@ -19,7 +20,7 @@ const NODE_MAP_HELP = "ComfyUI-Manager's extension-node-map.json (default: $COMF
 /** The node type resolver of an environment (its node index, --node-map, its ComfyUI checkout's core types). */
 async function resolverFor(paths: EnvPaths, nodeMap?: string) {
   const { envResolver } = await import("../providers/workflows/files.ts");
-  return (await envResolver(paths, nodeMap)).resolver;
+  return (await envResolver(paths, nodeMap, (await settings()).nodeMapFile ?? undefined)).resolver;
 }
 
 async function status(paths: EnvPaths): Promise<void> {
@@ -57,7 +58,11 @@ async function analyze(file: string, nodeMap?: string): Promise<void> {
   const { readWorkflowFile, loadAnalysisResolver } = await import("../providers/workflows/files.ts");
   const { analyzeWorkflow, requirements } = await import("../providers/workflows/analyze.ts");
   // No environment needed; the workspace's node index is used when there is one.
-  const { resolver, source } = await loadAnalysisResolver({ nodeMap, nodeIndexDb: workspace().nodeIndexDb });
+  const { resolver, source } = await loadAnalysisResolver({
+    nodeMap,
+    fallbackMap: (await settings()).nodeMapFile ?? undefined,
+    nodeIndexDb: workspace().nodeIndexDb,
+  });
   const json = await readWorkflowFile(file);
   const a = analyzeWorkflow(json, resolver, file);
   const req = requirements(a);

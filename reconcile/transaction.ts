@@ -58,19 +58,31 @@ export interface CecFile {
 }
 
 /**
- * Writes the `.cec` files of a change as the journal's first entry (address `cec`): the old files go to the
- * trash, the new ones are staged and renamed in. A declined prompt, a failed apply or a crash rolls them
- * back with the rest of the change, so `.cec` is byte-for-byte as before.
+ * Writes the `.cec` files of a change as the journal's first entry (address `cec`). The old files are first
+ * COPIED into the trash and every undo step is recorded with one journal save (a change of 200 workflow files
+ * must not save a growing journal 400 times); only then is each file replaced atomically. A restore step whose
+ * file was not replaced yet puts back identical bytes, so a rollback is right wherever a crash happened.
  */
 export async function writeCecFiles(journal: Journal, files: CecFile[]): Promise<void> {
   const entry = await journal.startEntry(-1, "cec");
-  const tx = new JournaledTransaction(journal, entry, () => {});
+  let n = 0;
   for (const f of files) {
-    await tx.trash(f.path);
-    if (f.content === null) continue;
-    const staged = join(await tx.stagingDir("cec"), basename(f.path));
-    await writeFileAtomic(staged, f.content);
-    await tx.place(staged, f.path);
+    if (await exists(f.path)) {
+      const trashPath = join(journal.trashDir, `cec-${n++}-${basename(f.path)}`);
+      await Deno.mkdir(dirname(trashPath), { recursive: true });
+      await Deno.copyFile(f.path, trashPath);
+      entry.undo.push({ op: "restore", path: f.path, trashPath });
+    } else if (f.content !== null) {
+      entry.undo.push({ op: "remove", path: f.path });
+    }
+  }
+  await journal.save();
+  for (const f of files) {
+    if (f.content === null) {
+      await Deno.remove(f.path).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    } else await writeFileAtomic(f.path, f.content);
   }
   entry.status = "done";
   await journal.save();

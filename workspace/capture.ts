@@ -53,6 +53,8 @@ export async function captureEnvironment(session: Session): Promise<CaptureSumma
   const { captureWorkflows } = await import("../providers/workflows/track.ts");
   const { recordSynced } = await import("../providers/workflows/files.ts");
   const { captureNodes } = await import("../providers/nodes/capture.ts");
+  const { envResolver } = await import("../providers/workflows/files.ts");
+  const { resolver } = await envResolver(paths, undefined, session.app.settings.nodeMapFile ?? undefined);
   const summary: CaptureSummary = { workflows: [], nodes: [], packages: [], skipped: [], commit: null };
   let synced: Record<string, string | null> = {};
   const result = await session.change({
@@ -64,7 +66,7 @@ export async function captureEnvironment(session: Session): Promise<CaptureSumma
       ].join(", "),
     apply: false,
     edit: async (desired) => {
-      const wf = await captureWorkflows(paths, desired);
+      const wf = await captureWorkflows(paths, desired, { resolver });
       const nodes = await captureNodes(paths, desired);
       const packages = await capturePackages(session, desired, nodes.edits);
       summary.workflows = wf.names;

@@ -140,7 +140,9 @@ export async function importBundle(
 ): Promise<ImportResult> {
   const staging = await cecStagingDir(app.ws);
   try {
-    const info = await new BundleManager().extractBundle(file, staging, { limits: opts.limits });
+    // extractBundle makes its own folder: the staging dir only holds it.
+    const unpacked = join(staging, "bundle");
+    const info = await new BundleManager().extractBundle(file, unpacked, { limits: opts.limits });
     if (info.manifest.kind !== "environment" || !info.cecDir) {
       throw new CdError(
         "BUNDLE_WRONG_KIND",
@@ -152,7 +154,7 @@ export async function importBundle(
     }
     const name = opts.name ?? info.manifest.source_environment;
     const packed = (prefix: string) =>
-      info.files.some((f) => f.path.startsWith(prefix)) ? join(staging, prefix) : null;
+      info.files.some((f) => f.path.startsWith(prefix)) ? join(unpacked, prefix) : null;
     return await createEnvironmentFromCec(app, name, info.cecDir, {
       ...opts,
       source: { type: "bundle", file, manifest: info.manifest },
@@ -510,8 +512,10 @@ export async function pullCec(
     message: `pull ${before?.slice(0, 12) ?? "(none)"}..${target.slice(0, 12)}`,
     apply: opts.apply,
     edit: () => ({ edits: [], files }),
+    // The tree already holds the target's files (written by the change): move HEAD and the index there.
+    // (Checked above to be a fast-forward; `git merge` would refuse a tree it did not write itself.)
     commit: async () => {
-      await git.git(paths.cec, ["merge", "--ff-only", "--quiet", target], { errorCode: "PULL_FAILED", hint });
+      await git.git(paths.cec, ["reset", "--quiet", "--mixed", target], { errorCode: "PULL_FAILED", hint });
       return await git.revParse(paths.cec, "HEAD");
     },
   });

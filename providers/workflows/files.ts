@@ -118,11 +118,13 @@ export async function recordSynced(paths: EnvPaths, changes: Record<string, stri
 
 /**
  * The resolver analysis uses, best source first: an explicit `--node-map FILE`, the workspace's node index
- * (`.metadata/node_index.db`, filled by `comfydock node index update`), `COMFYDOCK_NODE_MAP`, else the
- * built-in core list only. Core types of the environment's ComfyUI checkout are added when there is one.
+ * (`.metadata/node_index.db`, filled by `comfydock node index update`), `fallbackMap` (COMFYDOCK_NODE_MAP,
+ * Settings.nodeMapFile), else the built-in core list only. Core types of the environment's ComfyUI checkout
+ * are added when there is one.
  */
 export async function loadAnalysisResolver(opts: {
   nodeMap?: string;
+  fallbackMap?: string;
   nodeIndexDb?: string;
   comfyuiDir?: string;
 }): Promise<{ resolver: NodePackResolver; source: string }> {
@@ -132,7 +134,7 @@ export async function loadAnalysisResolver(opts: {
     const resolver = fromIndex(opts.nodeIndexDb);
     if (resolver) chosen = { resolver, source: `node index ${opts.nodeIndexDb}` };
   }
-  chosen ??= await loadResolver(opts.nodeMap);
+  chosen ??= await loadResolver(opts.nodeMap ?? opts.fallbackMap);
   if (!opts.comfyuiDir) return chosen;
   const { coreTypesFromCheckout } = await import("./core_from_checkout.ts");
   const core = await coreTypesFromCheckout(opts.comfyuiDir);
@@ -147,9 +149,11 @@ export async function loadAnalysisResolver(opts: {
 export function envResolver(
   paths: EnvPaths,
   nodeMap?: string,
+  fallbackMap?: string,
 ): Promise<{ resolver: NodePackResolver; source: string }> {
   return loadAnalysisResolver({
     nodeMap,
+    fallbackMap,
     nodeIndexDb: paths.workspace.nodeIndexDb,
     comfyuiDir: paths.comfyui,
   });

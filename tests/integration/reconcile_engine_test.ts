@@ -260,7 +260,7 @@ Deno.test("a lock never outlives its process: kill -9 frees it; a torn lock.json
       script,
       `import { acquireLock } from "${new URL("../../reconcile/lock.ts", import.meta.url).href}";\n` +
         `await acquireLock(${JSON.stringify(paths.state)}, "apply");\nconsole.log("held");\n` +
-        `await new Promise(() => {});\n`,
+        `setInterval(() => {}, 60_000);\n`,
     );
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--quiet", script],

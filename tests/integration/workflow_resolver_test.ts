@@ -62,9 +62,7 @@ Deno.test("analysis resolver: node index DB first, then the node map, else core 
 
     const map = join(root, "map.json");
     await Deno.writeTextFile(map, JSON.stringify({ "https://github.com/o/mapped": [["MappedNode"], {}] }));
-    const saved = Deno.env.get("COMFYDOCK_NODE_MAP");
-    Deno.env.delete("COMFYDOCK_NODE_MAP");
-    try {
+    {
       // No index, no map: only core types (the checkout's too).
       let r = await envResolver(paths);
       assert.match(r.source, /built-in core node list \+ 4 core types from /);
@@ -92,21 +90,21 @@ Deno.test("analysis resolver: node index DB first, then the node map, else core 
       assert.equal(kinds(r.resolver).IndexedNode, "custom:indexed-pack");
       assert.equal(kinds(r.resolver).BrandNewCoreNode, "core:comfy-core");
 
-      // An explicit --node-map wins over the index; COMFYDOCK_NODE_MAP only stands in for a missing index.
+      // An explicit --node-map wins over the index; COMFYDOCK_NODE_MAP (the fallback map) only stands in for
+      // a missing index.
       r = await envResolver(paths, map);
       assert.deepEqual([kinds(r.resolver).MappedNode, kinds(r.resolver).IndexedNode], [
         "custom:https://github.com/o/mapped",
         "unknown:null",
       ]);
-      Deno.env.set("COMFYDOCK_NODE_MAP", map);
-      assert.equal(kinds((await envResolver(paths)).resolver).IndexedNode, "custom:indexed-pack");
-      const noIndex = await loadAnalysisResolver({ nodeIndexDb: join(root, "none.db") });
+      assert.equal(
+        kinds((await envResolver(paths, undefined, map)).resolver).IndexedNode,
+        "custom:indexed-pack",
+      );
+      const noIndex = await loadAnalysisResolver({ fallbackMap: map, nodeIndexDb: join(root, "none.db") });
       assert.equal(kinds(noIndex.resolver).MappedNode, "custom:https://github.com/o/mapped");
       // Without a checkout the built-in list alone decides.
       assert.equal(kinds(noIndex.resolver).BrandNewCoreNode, "unknown:null");
-    } finally {
-      if (saved === undefined) Deno.env.delete("COMFYDOCK_NODE_MAP");
-      else Deno.env.set("COMFYDOCK_NODE_MAP", saved);
     }
   });
 });
