@@ -104,6 +104,7 @@ export async function applyCommand(
       applied: result?.applied ?? [],
       summary: summarize(result?.applied ?? []),
       trash: result?.trashDir ?? null,
+      notes: result?.notes ?? [],
     });
   }
   if ("declined" in outcome) return info("Apply cancelled; nothing was changed.");
@@ -114,6 +115,7 @@ export async function applyCommand(
   const s = summarize(result.applied);
   println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
   if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
+  for (const n of result.notes ?? []) println(`${paint("yellow", "note:")} ${n}`);
 }
 
 async function statusCommand(opts: { check?: boolean }, g: GlobalFlags): Promise<void> {

@@ -126,6 +126,8 @@ export interface ApplyResult {
   applied: Action[];
   /** Where replaced or removed things went (kept for the last few applies). */
   trashDir: string | null;
+  /** What the user should know about the result (e.g. a re-lock left for them to commit). */
+  notes?: string[];
 }
 
 function parseFault(raw: string | null): { index: number; mode: "error" | "exit" } | null {

@@ -194,8 +194,16 @@ export class Session {
         const lockBefore = await readTextIfExists(this.paths.uvLock);
         const applied = await runActions(journal, this.paths, plan.actions, { ...this.engine(), signal });
         const relocked = await readTextIfExists(this.paths.uvLock) !== lockBefore;
-        await this.commitCec(journal, "apply: re-lock uv.lock", relocked ? ["uv.lock"] : []);
-        return { applied, trashDir: await finishJournal(journal) };
+        // No commit the tool makes may fail `validate`: a lock made for uncommitted pyproject edits is left
+        // for the user to commit with them.
+        const notes: string[] = [];
+        if (relocked && await this.isUncommitted("pyproject.toml")) {
+          notes.push(
+            "uv.lock was re-locked for the uncommitted edits of .cec/pyproject.toml: commit both with " +
+              "'comfydock commit -m MSG'",
+          );
+        } else if (relocked) await this.commitCec(journal, "apply: re-lock uv.lock", ["uv.lock"]);
+        return { applied, trashDir: await finishJournal(journal), notes };
       }));
   }
 
@@ -320,6 +328,11 @@ export class Session {
     });
     await rememberFreshLock(this.paths, text, lock);
     return lock;
+  }
+
+  private async isUncommitted(rel: string): Promise<boolean> {
+    return await git.isRepo(this.paths.cec) &&
+      (await git.status(this.paths.cec)).some((e) => e.path === rel);
   }
 
   private async refuseUncommitted(rels: string[]): Promise<void> {
