@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../fixtures/wheels.ts";
+import { testPython, useLocalUv } from "../fixtures/tools.ts";
 import * as git from "../providers/git/git.ts";
 import { ui } from "../lib/ui.ts";
 import { createEnvironment } from "../workspace/create.ts";
@@ -34,7 +35,7 @@ export async function benchEnv(): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "comfydock-bench-env-" });
   const quiet = ui.json;
   ui.json = true; // no progress lines in the benchmark output
-  if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
+  await useLocalUv();
   try {
     const repo = await buildComfyUIRepo(join(root, "upstream"));
     await addComfyUISizedRelease(repo.url);
@@ -44,7 +45,7 @@ export async function benchEnv(): Promise<string[]> {
     const opts = {
       comfyuiUrl: repo.url,
       comfyui: "v1.0.0",
-      python: "3.11",
+      python: (await testPython()).minor,
       torchBackend: "cpu",
       uvSettings: wheelhouseUvConfig(wheels),
     };

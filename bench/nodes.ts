@@ -18,7 +18,8 @@ import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 import { testSettings } from "../fixtures/app.ts";
 import { makeNodeEnv } from "../fixtures/node_env.ts";
 import { startRegistryServer } from "../fixtures/registry_server.ts";
-import { buildWheelhouse, useLocalUv, wheelhouseUvToml } from "../fixtures/wheels.ts";
+import { buildWheelhouse, wheelhouseUvToml } from "../fixtures/wheels.ts";
+import { useLocalUv } from "../fixtures/tools.ts";
 
 const FILES = 300;
 
@@ -45,7 +46,7 @@ async function benchObserve(customNodes: string, nodeDir: string) {
 
 export async function benchNodes(): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "comfydock-bench-nodes-" });
-  useLocalUv();
+  await useLocalUv();
   const extra: Record<string, string> = {};
   // Source-like text that compresses about as well as real code (~3:1), not a run of one repeated line.
   const words = [

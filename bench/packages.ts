@@ -10,6 +10,7 @@ import { envPaths, workspacePaths } from "../reconcile/paths.ts";
 import { findSitePackages, readInstalled } from "../providers/packages/distinfo.ts";
 import { packageProvider } from "../providers/packages/provider.ts";
 import { findPython } from "../providers/packages/python.ts";
+import { testPython, useLocalUv } from "../fixtures/tools.ts";
 import { lockPython } from "../providers/packages/resolve.ts";
 import { Uv } from "../providers/packages/uv.ts";
 import { timeMedian as median } from "./stats.ts";
@@ -19,6 +20,8 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 export async function benchPackages(): Promise<string[]> {
   const tmp = await Deno.makeTempDir({ prefix: "comfydock-bench-pkg-" });
+  await useLocalUv();
+  const { minor } = await testPython();
   try {
     const fillers = fillerWheels(100);
     const wheels = await buildWheelhouse(join(tmp, "wheels"), [...STANDARD_WHEELS, ...fillers]);
@@ -26,12 +29,12 @@ export async function benchPackages(): Promise<string[]> {
     await Deno.mkdir(paths.cec, { recursive: true });
     await Deno.writeTextFile(
       paths.pyproject,
-      `[project]\nname = "bench"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n` +
+      `[project]\nname = "bench"\nversion = "0.1.0"\nrequires-python = ">=${minor}"\n` +
         `dependencies = ["beta", "gamma", "delta[fast]"]\n\n[dependency-groups]\n` +
         `fillers = [${fillers.map((f) => JSON.stringify(f.name)).join(", ")}]\n` + wheelhouseUvToml(wheels) +
         `\n[tool.comfydock]\ncomfyui_version = "v0"\ncomfyui_commit = "${
           "0".repeat(40)
-        }"\npython_version = "3.11"\n`,
+        }"\npython_version = "${minor}"\n`,
     );
     const settings = testSettings();
     const ctx = { paths, settings, readOnly: true };
@@ -65,7 +68,7 @@ export async function benchPackages(): Promise<string[]> {
     });
     const checkMs = await median(5, () => uv.lockIsCurrent(paths.cec, { python: py }));
     const syncMs = await median(5, () => uv.sync(paths.cec, paths.venv, { frozen: true }));
-    const findMs = await median(5, () => findPython(settings.system, "3.11"));
+    const findMs = await median(5, () => findPython(settings.system, minor));
     return [
       `packages: venv with ${dists} dists; first create (venv + lock + sync) ${ms(createMs)}`,
       `packages: read dist-info METADATA: ${ms(readMs)}`,
@@ -73,7 +76,7 @@ export async function benchPackages(): Promise<string[]> {
       `packages: plan, stamp miss (trial uv lock in a copy): ${ms(missMs)}`,
       `packages: uv lock --check (reference): ${ms(checkMs)}`,
       `packages: no-op uv sync --frozen --all-groups: ${ms(syncMs)}`,
-      `packages: findPython(settings.system, "3.11"): ${ms(findMs)}`,
+      `packages: findPython(settings.system, "${minor}"): ${ms(findMs)}`,
     ];
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -138,7 +138,6 @@ Deno.test("cli: an import interrupted by SIGTERM leaves nothing behind", async (
 
 Deno.test("cli: an import interrupted while building leaves nothing; the env is never listed meanwhile", async () => {
   await withTempDir(async (dir) => {
-    if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
     const home = join(dir, "ws");
     const { paths: src, env: realEnv } = await createRealEnv(home, "src");
     const env = { ...realEnv, GIT_CONFIG_GLOBAL: "/dev/null", NO_COLOR: "1" };

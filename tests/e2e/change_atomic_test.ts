@@ -11,6 +11,10 @@ import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { listFiles, sha256Hex } from "../../lib/fsx.ts";
 import { run } from "../../lib/proc.ts";
+import { testNeeds } from "../../fixtures/tools.ts";
+
+/** The prompt tests type at a real terminal: util-linux `script` gives the CLI one. */
+const NO_TTY = HAS_SCRIPT ? null : "util-linux 'script' for a pseudo-terminal";
 
 const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-atomic-" });
 const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
@@ -48,18 +52,14 @@ Deno.test("no terminal and no --yes: refused before anything changes, nothing co
   assert.equal(await snapshot(), before);
 });
 
-Deno.test({
-  name: "declined at the prompt ('n', Ctrl-C): nothing changed, nothing committed",
-  ignore: !HAS_SCRIPT, // needs util-linux 'script' for a pseudo-terminal
-  fn: async () => {
-    const before = await snapshot();
-    for (const keys of ["n", "\x03"]) {
-      const r = await cliTty(["node", "add", "beta-nodes"], { env, keys, waitFor: /Apply these \d+ action/ });
-      assert.equal(r.code, 0, r.output);
-      assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
-      assert.equal(await snapshot(), before, `after answering ${JSON.stringify(keys)}`);
-    }
-  },
+testNeeds(NO_TTY, "declined at the prompt ('n', Ctrl-C): nothing changed, nothing committed", async () => {
+  const before = await snapshot();
+  for (const keys of ["n", "\x03"]) {
+    const r = await cliTty(["node", "add", "beta-nodes"], { env, keys, waitFor: /Apply these \d+ action/ });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
+    assert.equal(await snapshot(), before, `after answering ${JSON.stringify(keys)}`);
+  }
 });
 
 Deno.test("an apply that fails rolls the environment AND .cec back: no commit, no half-installed node", async () => {
@@ -128,20 +128,16 @@ Deno.test("one node add resolves once: a single 'uv lock' for the change and its
   assert.equal(log.filter((c) => c === "sync").length, 1, `uv calls: ${log.join(", ")}`);
 });
 
-Deno.test({
-  name: "a destructive plan defaults to No: Enter at 'remove' changes nothing",
-  ignore: !HAS_SCRIPT, // needs util-linux 'script' for a pseudo-terminal
-  fn: async () => {
-    const before = await snapshot();
-    const r = await cliTty(["node", "remove", "alpha-nodes"], {
-      env,
-      keys: "\r",
-      waitFor: /Apply these \d+ action/,
-    });
-    assert.match(r.output, /● No/);
-    assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
-    assert.equal(await snapshot(), before);
-  },
+testNeeds(NO_TTY, "a destructive plan defaults to No: Enter at 'remove' changes nothing", async () => {
+  const before = await snapshot();
+  const r = await cliTty(["node", "remove", "alpha-nodes"], {
+    env,
+    keys: "\r",
+    waitFor: /Apply these \d+ action/,
+  });
+  assert.match(r.output, /● No/);
+  assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
+  assert.equal(await snapshot(), before);
 });
 
 Deno.test({

@@ -4,19 +4,25 @@ import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { cli, MAIN } from "../../fixtures/cli.ts";
 import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
 import { exists } from "../../lib/fsx.ts";
+import { noGitIdentity, testPython, useLocalUv } from "../../fixtures/tools.ts";
+import { FALLBACK_IDENTITY, git } from "../../providers/git/git.ts";
 
+await useLocalUv();
+const PY = await testPython();
 const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-env-" });
 const repo = await buildComfyUIRepo(join(root, "upstream"));
 const wheels = await buildWheelhouse(join(root, "wheels"), STANDARD_WHEELS);
 const home = join(root, "ws");
 const env = {
+  // A new user's machine: no git identity anywhere.
+  ...noGitIdentity(),
   COMFYDOCK_HOME: home,
-  COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV") ?? "/root/.pyenv/versions/3.11.7/bin/uv",
   COMFYDOCK_COMFYUI_URL: repo.url,
   UV_FIND_LINKS: wheels,
   UV_NO_INDEX: "1",
 };
 const run = (...args: string[]) => cli(args, { env });
+const FALLBACK = `${FALLBACK_IDENTITY.name} <${FALLBACK_IDENTITY.email}>`;
 const envDirs = async () =>
   (await Array.fromAsync(Deno.readDir(join(home, "environments")))).map((e) => e.name).sort();
 
@@ -27,7 +33,7 @@ Deno.test("init, create --json, list, run with args and exit code passed through
   r = await run("init");
   assert.match(r.stdout, /already exists.*nothing was overwritten/);
 
-  r = await run("create", "one", "--python", "3.11", "--torch-backend", "cpu", "--json");
+  r = await run("create", "one", "--python", PY.minor, "--torch-backend", "cpu", "--json");
   assert.equal(r.code, 0, r.stderr);
   const created = JSON.parse(r.stdout);
   assert.equal(created.name, "one");
@@ -35,7 +41,12 @@ Deno.test("init, create --json, list, run with args and exit code passed through
   assert.equal(created.comfyui_url, repo.url); // from COMFYDOCK_COMFYUI_URL
   assert.equal(created.active, true);
   assert.doesNotMatch(r.stderr, /==>|uv: |git: /); // --json: no progress noise
-  r = await run("create", "two", "--python", "3.11", "--torch-backend", "cpu", "--comfyui", "v0.1.0");
+  // Without a git identity the .cec commit is still made, by ComfyDock's fallback (written to no config).
+  const cec = join(home, "environments", "one", ".cec");
+  const author = await git(cec, ["log", "-1", "--format=%an <%ae>|%cn <%ce>"], { env });
+  assert.equal(author.stdout.trim(), `${FALLBACK}|${FALLBACK}`);
+  assert.equal((await git(cec, ["config", "--local", "user.name"], { env, check: false })).code, 1);
+  r = await run("create", "two", "--python", PY.minor, "--torch-backend", "cpu", "--comfyui", "v0.1.0");
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stderr,
@@ -78,15 +89,18 @@ Deno.test("create errors: bad names, unknown version; nothing left behind", asyn
   let r = await run("create", "../up");
   assert.equal(r.code, 1);
   assert.match(r.stderr, /environment name '\.\.\/up' contains a path separator/);
-  r = await run("create", "three", "--python", "3.11", "--comfyui", "v0.99.0", "--torch-backend", "cpu");
+  r = await run("create", "three", "--python", PY.minor, "--comfyui", "v0.99.0", "--torch-backend", "cpu");
   assert.equal(r.code, 1);
   assert.match(r.stderr, /failed at step "resolving ComfyUI 'v0\.99\.0'/);
   assert.match(r.stderr, /hint: newest releases: v0\.10\.0/);
-  r = await cli(["create", "three", "--python", "3.11"], {
+  r = await cli(["create", "three", "--python", PY.minor], {
     env: { ...env, COMFYDOCK_UV: join(root, "no-uv") },
   });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /failed at step "finding Python 3\.11 and uv": COMFYDOCK_UV points to/);
+  assert.ok(
+    r.stderr.includes(`failed at step "finding Python ${PY.minor} and uv": COMFYDOCK_UV points to`),
+    r.stderr,
+  );
   assert.deepEqual(await envDirs(), before);
 });
 
@@ -94,7 +108,7 @@ Deno.test("Ctrl-C during create removes the half-made environment (exit 130)", a
   const before = await envDirs();
   const workspaceJson = await Deno.readTextFile(join(home, ".metadata", "workspace.json"));
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "create", "four", "--python", "3.11", "--torch-backend", "cpu"],
+    args: ["run", "-A", "--quiet", MAIN, "create", "four", "--python", PY.minor, "--torch-backend", "cpu"],
     env: { ...env, NO_COLOR: "1", COMFYDOCK_CREATE_FAULT: "lock:hang" },
     stdout: "piped",
     stderr: "piped",

@@ -11,7 +11,6 @@ import { Uv } from "../../providers/packages/uv.ts";
 import { testSettings } from "../../fixtures/app.ts";
 import { envLogPath } from "../../workspace/env_log.ts";
 
-if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
 Deno.env.set("GIT_CONFIG_GLOBAL", "/dev/null");
 
 const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-lifecycle-" });

@@ -2,7 +2,6 @@
  * `comfydock node ...` as a user types it: a registry on 127.0.0.1, local git repos, real uv (offline, on a
  * local wheelhouse) for the resolution check.
  */
-import { sharedData, sharedDataTest } from "../../fixtures/shared_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cli } from "../../fixtures/cli.ts";
@@ -14,11 +13,13 @@ import { buildWheelhouse, wheelhouseUvToml } from "../../fixtures/wheels.ts";
 import { commit, init } from "../../providers/git/git.ts";
 import { run } from "../../lib/proc.ts";
 import { listFiles } from "../../lib/fsx.ts";
+import { realData } from "../../fixtures/real_data.ts";
+import { useLocalUv } from "../../fixtures/tools.ts";
 
-const MAP = sharedData("comfyui-manager/extension-node-map.json");
-const UV = Deno.env.get("COMFYDOCK_UV") ?? "/root/.pyenv/versions/3.11.7/bin/uv";
+const MAP = await realData("extensionNodeMap");
+await useLocalUv();
 
-sharedDataTest(
+Deno.test(
   "node CLI: add (registry, git, dev), conflicts and bad input leave .cec untouched, list, find, remove",
   async () => {
     const server = await startRegistryServer([
@@ -56,7 +57,6 @@ sharedDataTest(
         const env = {
           COMFYDOCK_HOME: root,
           COMFYDOCK_REGISTRY_URL: server.url,
-          COMFYDOCK_UV: UV,
           COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
           UV_PYTHON_DOWNLOADS: "never",
           HOME: root,

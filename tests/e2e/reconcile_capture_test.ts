@@ -37,7 +37,7 @@ Deno.test("capture: a plain node folder, a clean git checkout and a hand-install
       "--find-links",
       wheels,
       "zeta-pkg",
-    ], { env: { UV_PYTHON_DOWNLOADS: "never" } });
+    ], { env: { UV_PYTHON_DOWNLOADS: "never", UV_CACHE_DIR: join(dir, "uv-cache") } }); // not ~/.cache/uv
 
     const before = await cmd("plan", "--json");
     const planned = JSON.parse(before.stdout).actions.map((a: { address: string; kind: string }) =>

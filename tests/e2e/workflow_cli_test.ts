@@ -1,15 +1,15 @@
 /** The workflow commands as a user types them: analyze without an environment, then track/status/export/import/untrack. */
-import { sharedData, sharedDataTest } from "../../fixtures/shared_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cli } from "../../fixtures/cli.ts";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
+import { realData } from "../../fixtures/real_data.ts";
 
-const TEMPLATE = sharedData("workflows/templates/image_qwen_image.json");
-const NODE_MAP = sharedData("comfyui-manager/extension-node-map.json");
+const TEMPLATE = join(await realData("workflowTemplates"), "image_qwen_image.json");
+const NODE_MAP = await realData("extensionNodeMap");
 
-sharedDataTest(
+Deno.test(
   "workflow analyze --json: nodes with kind/package and models with folders, no environment needed",
   async () => {
     await withTempDir(async (home) => {
@@ -36,7 +36,7 @@ sharedDataTest(
   },
 );
 
-sharedDataTest("workflow analyze: hostile and missing files fail with a clear error and exit 1", async () => {
+Deno.test("workflow analyze: hostile and missing files fail with a clear error and exit 1", async () => {
   await withTempDir(async (dir) => {
     const deep = join(dir, "deep.json");
     await Deno.writeTextFile(deep, "[".repeat(50_000));
@@ -56,7 +56,7 @@ sharedDataTest("workflow analyze: hostile and missing files fail with a clear er
   });
 });
 
-sharedDataTest("workflow track / status / export / import / untrack through the CLI", async () => {
+Deno.test("workflow track / status / export / import / untrack through the CLI", async () => {
   await withTempDir(async (home) => {
     const paths = await makeEnvSkeleton(home, "wf");
     await Deno.mkdir(paths.userWorkflows, { recursive: true });

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withTempDir } from "../../fixtures/tmp.ts";
+import { noGitIdentity, TEST_GIT_IDENTITY } from "../../fixtures/tools.ts";
 import * as git from "../../providers/git/git.ts";
 
-/** No user or system git config: a fresh machine without an identity. */
-const FRESH = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
+/** No user or system git config, no identity variables: a fresh machine without an identity. */
+const FRESH = noGitIdentity();
 
 Deno.test("commit: returns the sha, null when nothing changed, fallback identity on a fresh machine", async () => {
   await withTempDir(async (dir) => {
@@ -77,7 +78,8 @@ Deno.test("mirror: clone --mirror, fetch new commits and tags, ls-remote tags (a
     await git.init(src);
     await Deno.writeTextFile(join(src, "f"), "1");
     const c1 = (await git.commit(src, "c1"))!;
-    await git.git(src, ["tag", "-a", "v1.0.0", "-m", "release"]);
+    // An annotated tag needs a tagger: the test's own identity, never the machine's git config.
+    await git.git(src, ["tag", "-a", "v1.0.0", "-m", "release"], { env: { ...TEST_GIT_IDENTITY } });
     const mirror = join(dir, "m.git");
     await git.cloneMirror(src, mirror);
     assert.deepEqual(await git.tags(mirror), { "v1.0.0": c1 });

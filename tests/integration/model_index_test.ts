@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { sha256Hex } from "../../lib/fsx.ts";
 import { randomBytes } from "../../fixtures/model_files.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
+import { testNeeds } from "../../fixtures/tools.ts";
 import { ModelIndex } from "../../providers/models/index_db.ts";
 import { resolveModelReference } from "../../providers/models/resolve.ts";
 import { QUICK_SAMPLE } from "../../providers/models/hash.ts";
@@ -69,10 +70,10 @@ Deno.test("same quick identity, different full hash: two models, never merged", 
   });
 });
 
-Deno.test({
-  name: "unreadable files and folders are skipped with a warning (needs a non-root user)",
-  ignore: Deno.uid() === 0,
-  fn: async () => {
+testNeeds(
+  Deno.uid() === 0 ? "a non-root user (root reads a file whatever its mode)" : null,
+  "unreadable files and folders are skipped with a warning",
+  async () => {
     await withTempDir(async (dir) => {
       await write(join(dir, "m", "c", "ok.safetensors"), randomBytes(100));
       await write(join(dir, "m", "c", "secret.safetensors"), randomBytes(100));
@@ -83,7 +84,7 @@ Deno.test({
       assert.ok(r.warnings.some((w) => w.includes("secret.safetensors")));
     });
   },
-});
+);
 
 Deno.test("resolution order: hash, name in category, name anywhere, workflow url, then unresolved with why", async () => {
   await withTempDir(async (dir) => {

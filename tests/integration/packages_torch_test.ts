@@ -10,7 +10,8 @@ import { readDesired } from "../../reconcile/desired.ts";
 import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import type { Transaction } from "../../reconcile/types.ts";
 import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
+import { ownUvIndex, testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
@@ -18,7 +19,9 @@ import { checkResolves } from "../../providers/packages/resolve.ts";
 import { pinTorchConstraints, torchUvConfig } from "../../providers/packages/torch.ts";
 import { testSettings } from "../../fixtures/app.ts";
 
-useLocalUv();
+await useLocalUv();
+ownUvIndex();
+const PY = await testPython();
 
 const noopTx: Transaction = {
   stagingDir: () => Deno.makeTempDir(),
@@ -48,13 +51,13 @@ Deno.test("torch from the explicit pytorch index, pinned against a node that wan
     const base = `[project]
 name = "t"
 version = "0.1.0"
-requires-python = ">=3.11"
+requires-python = ">=${PY.minor}"
 dependencies = ["torch<2.5", "beta"]
 
 [tool.comfydock]
 comfyui_version = "v0.3.0"
 comfyui_commit = "${"0".repeat(40)}"
-python_version = "3.11"
+python_version = "${PY.minor}"
 `;
     const defaultIndex = { name: "local", url: `${server.url}/simple`, default: true };
     const { text } = await editPyprojectText(base, [

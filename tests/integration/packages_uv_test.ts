@@ -8,19 +8,19 @@ import { isCdError } from "../../lib/errors.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import type { Action, Transaction, UndoStep } from "../../reconcile/types.ts";
 import { type EnvPaths, envPaths, workspacePaths } from "../../reconcile/paths.ts";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv, wheelhouseUvToml } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvToml } from "../../fixtures/wheels.ts";
+import { otherPython, testNeeds, testPython, useLocalUv } from "../../fixtures/tools.ts";
 import type { PackagesObserved } from "../../providers/packages/diff.ts";
 import {
   type LockCheck,
   observePackagesDetailed,
   packageProvider,
 } from "../../providers/packages/provider.ts";
-import { findPython } from "../../providers/packages/python.ts";
 import { checkResolves } from "../../providers/packages/resolve.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import { testSettings } from "../../fixtures/app.ts";
 
-useLocalUv();
+await useLocalUv();
 
 // Any accidental network use fails instead of passing by luck.
 Deno.env.set("UV_OFFLINE", "1");
@@ -28,7 +28,8 @@ const fileTmp = await Deno.makeTempDir({ prefix: "comfydock-pkg-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(fileTmp, { recursive: true }));
 const wheels = await buildWheelhouse(join(fileTmp, "wheels"), STANDARD_WHEELS);
 const sharedUvCache = join(fileTmp, "uv_cache");
-const PY = await findPython(testSettings().system, "3.11");
+const PY = await testPython();
+const OTHER = await otherPython();
 
 /** Settings are read at each call, like the CLI's edge: a test that changes COMFYDOCK_UV or PATH sees it. */
 function envCtx(paths: EnvPaths) {
@@ -44,7 +45,7 @@ function pyproject(
 [project]
 name = "e1"
 version = "0.1.0"
-requires-python = ">=3.11"
+requires-python = ">=${opts.python ?? PY.minor}"
 dependencies = [${deps.map((d) => JSON.stringify(d)).join(", ")}]
 
 [dependency-groups]
@@ -53,7 +54,7 @@ ${wheelhouseUvToml(wheels)}
 [tool.comfydock]
 comfyui_version = "v0.3.0"
 comfyui_commit = "${"0".repeat(40)}"
-python_version = "${opts.python ?? "3.11"}"
+python_version = "${opts.python ?? PY.minor}"
 `;
 }
 
@@ -137,7 +138,7 @@ Deno.test("fresh env: plan creates the venv, apply locks + syncs, second plan is
   const a = first.actions[0];
   assert.equal(a.kind, "create");
   assert.equal(first.observed.lock, "missing");
-  assert.match(a.reason, /no venv: create it with Python 3\.11 and install 6 locked packages/);
+  assert.equal(a.reason, `no venv: create it with Python ${PY.minor} and install 6 locked packages`);
   assert.deepEqual(first.observed.target, {
     alpha: "1.1.0",
     beta: "1.0.0",
@@ -263,17 +264,22 @@ Deno.test("corrupt venv: no pyvenv.cfg -> replace; a dist-info without METADATA 
   await converge(paths);
 });
 
-Deno.test("venv made with another Python than pyproject asks for is replaced", async () => {
-  const other = await findPython(testSettings().system, "3.12").catch(() => null);
-  if (!other) return;
-  const paths = await newEnv(pyproject({ python: "3.12" }));
-  const uv = await Uv.locate(paths.workspace, testSettings());
-  await uv.venv(paths.venv, PY.path);
-  const { actions } = await plan(paths);
-  assert.equal(actions[0].kind, "replace");
-  assert.match(actions[0].reason, /the venv has Python 3\.11\.\d+ but pyproject asks for 3\.12/);
-  await converge(paths);
-});
+testNeeds(
+  OTHER ? null : `a second Python besides ${PY.minor} (pyenv install, or the OS's python3.X package)`,
+  "venv made with another Python than pyproject asks for is replaced",
+  async () => {
+    const paths = await newEnv(pyproject({ python: OTHER!.minor }));
+    const uv = await Uv.locate(paths.workspace, testSettings());
+    await uv.venv(paths.venv, PY.path);
+    const { actions } = await plan(paths);
+    assert.equal(actions[0].kind, "replace");
+    assert.equal(
+      actions[0].reason,
+      `the venv has Python ${PY.version} but pyproject asks for ${OTHER!.minor}: recreate it`,
+    );
+    await converge(paths);
+  },
+);
 
 Deno.test("unsatisfiable requirement: PACKAGES_CONFLICT names packages and node groups; .cec untouched", async () => {
   const paths = await newEnv();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../../fixtures/wheels.ts";
+import { testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { CdError } from "../../lib/errors.ts";
 import * as git from "../../providers/git/git.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
@@ -21,7 +22,7 @@ import {
   setActiveEnvironment,
 } from "../../workspace/workspace.ts";
 
-if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
+await useLocalUv();
 
 const root = await Deno.makeTempDir({ prefix: "comfydock-create-" });
 const repo = await buildComfyUIRepo(join(root, "upstream"));
@@ -32,9 +33,10 @@ await initWorkspace(ws.root);
 const app = testApp(ws);
 /** Only the ComfyUI checkout is planned and applied (no uv sync) where a test checks ComfyUI alone. */
 const comfyuiOnly = testApp(ws, { providers: [comfyuiProvider] });
+const PY = await testPython();
 const base = {
   comfyuiUrl: repo.url,
-  python: "3.11",
+  python: PY.minor,
   torchBackend: "cpu",
   uvSettings: wheelhouseUvConfig(wheels),
 };
@@ -72,7 +74,12 @@ Deno.test("create: ComfyUI at latest, .cec committed, venv with ComfyUI's requir
   const envLog = await Deno.readTextFile(envLogPath(ws, "first"));
   assert.match(
     envLog,
-    /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\] create: ComfyUI v0\.10\.0, Python 3\.11\.\d+$/m,
+    new RegExp(
+      `^\\[[-\\d]{10} [:\\d]{8} UTC\\] create: ComfyUI v0\\.10\\.0, Python ${
+        PY.version.replaceAll(".", "\\.")
+      }$`,
+      "m",
+    ),
   );
   assert.match(
     envLog,
@@ -81,7 +88,7 @@ Deno.test("create: ComfyUI at latest, .cec committed, venv with ComfyUI's requir
   assert.match(envLog, new RegExp(`^  \\.cec HEAD ${env.cec_commit}$`, "m"));
   assert.deepEqual(
     [env.comfyui_version, env.comfyui_commit, env.python_version, env.torch_backend, env.active],
-    ["v0.10.0", repo.tags["v0.10.0"], "3.11", "cpu", true],
+    ["v0.10.0", repo.tags["v0.10.0"], PY.minor, "cpu", true],
   );
   const p = parsePyproject(await Deno.readTextFile(paths.pyproject), paths.pyproject);
   assert.deepEqual(p.project.dependencies, ["alpha", "beta>=2"]);
@@ -192,7 +199,10 @@ Deno.test("create is atomic: bad tag, missing Python, uv failure and bad names l
     [
       { ...base, python: "3.99" },
       "PYTHON_NOT_FOUND",
-      /failed at step "finding Python 3\.99 and uv".*found: .*3\.11/s,
+      new RegExp(
+        `failed at step "finding Python 3\\.99 and uv".*found: .*${PY.minor.replaceAll(".", "\\.")}`,
+        "s",
+      ),
     ],
     [
       { ...base, uvSettings: wheelhouseUvConfig(emptyWheels) },
