@@ -90,11 +90,11 @@ async function nodeAdd(
     } finally {
       close();
     }
-  }, (resolved) => ({
+  }, (resolved, s) => ({
     message: `node add ${resolved.map((r) => r.id).join(" ")}`,
     apply: opts.apply,
     edit: (desired) => {
-      for (const r of resolved) add.assertNotPresent(desired.pyproject, r);
+      for (const r of resolved) add.assertNotPresent(desired.pyproject, r, s.paths);
       return { edits: add.addEdits(desired.pyproject, resolved) };
     },
   }));

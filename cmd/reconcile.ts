@@ -102,18 +102,23 @@ export async function applyCommand(
     return printJson({
       plan,
       applied: result?.applied ?? [],
+      kept: result?.kept ?? [],
       summary: summarize(result?.applied ?? []),
       trash: result?.trashDir ?? null,
       notes: result?.notes ?? [],
     });
   }
   if ("declined" in outcome) return info("Apply cancelled; nothing was changed.");
-  if (!result || result.applied.length === 0) {
+  if (!result || result.applied.length + result.kept.length === 0) {
     if (saved) println("No changes. Environment matches .cec.");
     return;
   }
   const s = summarize(result.applied);
   println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
+  // The reason (and how to keep or drop the changes) was logged when the action ran.
+  if (result.kept.length) {
+    println(paint("yellow", `Left as it is (see above): ${result.kept.map((k) => k.address).join(", ")}`));
+  }
   if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
   for (const n of result.notes ?? []) println(`${paint("yellow", "note:")} ${n}`);
 }

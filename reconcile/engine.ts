@@ -124,6 +124,8 @@ export function stalePlanReason(saved: Plan, fresh: Plan): string | null {
 
 export interface ApplyResult {
   applied: Action[];
+  /** Actions a provider left undone on purpose (see Provider.apply), with its reason: still drift. */
+  kept: KeptAction[];
   /** Where replaced or removed things went (kept for the last few applies). */
   trashDir: string | null;
   /** What the user should know about the result (e.g. a re-lock left for them to commit). */
@@ -141,16 +143,22 @@ function parseFault(raw: string | null): { index: number; mode: "error" | "exit"
   return { index: Number(m[1]), mode: m[2] as "error" | "exit" };
 }
 
+export interface KeptAction {
+  address: string;
+  reason: string;
+}
+
 /**
  * Carries `actions` out under `journal`, each payload first checked against its provider's schema. On any
  * failure the whole journal is rolled back (so also `.cec` files written into it) and APPLY_FAILED is thrown.
+ * Returns what was applied, and what a provider left undone on purpose (`kept`, logged with its reason).
  */
 export async function runActions(
   journal: Journal,
   paths: EnvPaths,
   actions: Action[],
   opts: EngineOptions & { signal?: AbortSignal },
-): Promise<Action[]> {
+): Promise<{ applied: Action[]; kept: KeptAction[] }> {
   const byType = new Map<string, Provider>(opts.providers.map((p) => [p.type, p]));
   const fault = parseFault(opts.settings.faults.apply);
   const ctx: ObserveContext = {
@@ -162,6 +170,7 @@ export async function runActions(
   };
   const log = opts.log ?? (() => {});
   const applied: Action[] = [];
+  const kept: KeptAction[] = [];
   try {
     validateActions(actions, byType);
     for (const [index, action] of actions.entries()) {
@@ -171,17 +180,19 @@ export async function runActions(
       const provider = byType.get(action.type)!;
       const entry = await journal.startEntry(index, action.address);
       log(`${action.address}: ${action.kind}`);
-      await provider.apply(action, new JournaledTransaction(journal, entry, log), ctx);
+      const outcome = await provider.apply(action, new JournaledTransaction(journal, entry, log), ctx);
+      if (outcome) log(`${action.address}: left as it is: ${outcome.kept}`);
       if (fault?.index === index) {
         if (fault.mode === "exit") Deno.exit(99); // a hard crash: no cleanup, the journal stays behind
         throw new CdError("FAULT_INJECTED", `fault injected at action ${index} (${action.address})`);
       }
       entry.status = "done";
       await journal.save();
-      applied.push(action);
+      if (outcome) kept.push({ address: action.address, reason: outcome.kept });
+      else applied.push(action);
     }
   } catch (e) {
-    const failed = actions[applied.length];
+    const failed = actions[applied.length + kept.length];
     let undone: number;
     try {
       undone = await rollBack(journal, byType, ctx);
@@ -217,7 +228,7 @@ export async function runActions(
       },
     );
   }
-  return applied;
+  return { applied, kept };
 }
 
 /** Ends a successful change: the journal goes, old trash is pruned; returns the trash dir if it was used. */
@@ -287,10 +298,10 @@ export async function applyPlan(
     if (stale) {
       throw new CdError("PLAN_STALE", stale, { hint: "run 'comfydock plan' again and review the new plan" });
     }
-    if (plan.actions.length === 0) return { applied: [], trashDir: null };
+    if (plan.actions.length === 0) return { applied: [], kept: [], trashDir: null };
     const journal = await Journal.begin(lock, opts.command ?? "apply");
-    const applied = await runActions(journal, paths, plan.actions, opts);
-    return { applied, trashDir: await finishJournal(journal) };
+    const run = await runActions(journal, paths, plan.actions, opts);
+    return { ...run, trashDir: await finishJournal(journal) };
   } finally {
     await lock.release();
   }

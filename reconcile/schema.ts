@@ -3,41 +3,86 @@
  * boundary; everything past it trusts the types.
  */
 import { z } from "zod";
+import { segmentProblem } from "../lib/safe_path.ts";
 
 const hex = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
 
-export const RegistryNodeSpec = z.object({
-  source: z.literal("registry"),
+/**
+ * A name used as one entry directly under custom_nodes/ (a node id, `directory`, `filename`): a plain name,
+ * never a path (DESIGN §6b), so `validate` and `plan` name the key before anything touches the disk.
+ */
+const EntryName = z.string().superRefine((name, ctx) => {
+  const problem = segmentProblem(name);
+  if (problem) {
+    ctx.addIssue({ code: "custom", message: `must be a plain folder or file name: it ${problem}` });
+  }
+});
+
+/** Fields every node entry has. */
+const common = {
   name: z.string().optional(),
+  /** Folder name under custom_nodes/ (default: the node id). */
+  directory: EntryName.optional(),
+  /**
+   * `false`: installed but disabled the way ComfyUI-Manager does it (a folder moves to
+   * `custom_nodes/.disabled/<dir>`, a single file becomes `<file>.disabled`); ComfyUI skips both.
+   */
+  enabled: z.boolean().optional(),
+};
+
+export const RegistryNodeSpec = z.object({
+  ...common,
+  source: z.literal("registry"),
   registry_id: z.string().optional(),
   version: z.string().min(1),
   repository: z.string().optional(),
   /** sha256 of the downloaded archive, verified on reinstall. */
   sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits").optional(),
   download_url: z.string().url().optional(),
-  /** Folder name under custom_nodes/ (default: the node id). */
-  directory: z.string().optional(),
 });
 
 export const GitNodeSpec = z.object({
+  ...common,
   source: z.literal("git"),
-  name: z.string().optional(),
   registry_id: z.string().optional(),
   repository: z.string().min(1),
   commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
   ref: z.string().optional(),
-  directory: z.string().optional(),
 });
 
 export const LocalNodeSpec = z.object({
+  ...common,
   source: z.enum(["local", "dev"]),
-  name: z.string().optional(),
   path: z.string().min(1),
-  directory: z.string().optional(),
 });
 
-export const NodeSpec = z.discriminatedUnion("source", [RegistryNodeSpec, GitNodeSpec, LocalNodeSpec]);
+/**
+ * A single-file node (`custom_nodes/<filename>`, which ComfyUI loads as a module), pinned by the sha256 of
+ * its content. Its bytes come from `url` (how ComfyUI-Manager installs them; downloaded once, verified,
+ * cached) or, without a url, from `.cec/nodes/<filename>`: the copy travels with `.cec`, so another machine
+ * can rebuild the node from the desired state alone.
+ */
+export const FileNodeSpec = z.object({
+  name: z.string().optional(),
+  enabled: z.boolean().optional(),
+  source: z.literal("file"),
+  filename: EntryName.refine((f) => f.endsWith(".py"), "must end with .py (ComfyUI loads only .py files)"),
+  sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits"),
+  url: z.string().url().optional(),
+});
+
+export const NodeSpec = z.discriminatedUnion("source", [
+  RegistryNodeSpec,
+  GitNodeSpec,
+  LocalNodeSpec,
+  FileNodeSpec,
+]);
 export type NodeSpec = z.infer<typeof NodeSpec>;
+
+/** The entry a node's spec names under custom_nodes/: its file, its `directory`, else its id. */
+export function specEntryName(id: string, spec: NodeSpec): string {
+  return spec.source === "file" ? spec.filename : spec.directory ?? id;
+}
 
 export const ModelSource = z.discriminatedUnion("type", [
   z.object({
@@ -91,7 +136,13 @@ export const ComfyDockTable = z.object({
   comfyui_url: z.string().optional(),
   python_version: z.string().regex(/^\d+\.\d+$/, "must look like '3.12'"),
   torch_backend: z.string().optional(),
-  nodes: z.record(z.string(), NodeSpec).default({}),
+  nodes: z.record(z.string(), NodeSpec).superRefine((nodes, ctx) => {
+    // The id names the node's folder by default: it must be a plain name too.
+    for (const id of Object.keys(nodes)) {
+      const problem = segmentProblem(id);
+      if (problem) ctx.addIssue({ code: "custom", path: [id], message: `node id ${problem}` });
+    }
+  }).default({}),
   models: z.record(z.string(), ModelSpec).default({}),
   workflows: z.object({ tracked: z.record(z.string(), WorkflowSpec).default({}) }).default({ tracked: {} }),
 });

@@ -98,6 +98,11 @@ export interface Diff {
   notes: string[];
 }
 
+/** An action a provider left undone on purpose: one human sentence saying why and what the user can do. */
+export interface Kept {
+  kept: string;
+}
+
 /**
  * A resource kind, one shape for all: observe reads disk (and caches); diff is pure; apply makes one action
  * true on disk; undo reverses a custom undo step. `O` is the provider's observed state: plain JSON,
@@ -109,7 +114,11 @@ export interface Provider<O extends Json = Json> {
   readonly payload: z.ZodType<unknown>;
   observe(desired: DesiredState, ctx: ObserveContext): Promise<O>;
   diff(desired: DesiredState, observed: O): Diff;
-  apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void>;
+  /**
+   * Resolves to `{ kept }` when the action was left undone on purpose (a git checkout with uncommitted
+   * changes, without --force): `kept` says why and how to proceed; the engine reports it as kept, not applied.
+   */
+  apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void | Kept>;
   undo?(step: Extract<UndoStep, { op: "custom" }>, ctx: ObserveContext): Promise<void>;
 }
 

@@ -14,6 +14,7 @@ import { findPython } from "../providers/packages/python.ts";
 import { Uv } from "../providers/packages/uv.ts";
 import { type DesiredState, parsePyproject, readDesired } from "../reconcile/desired.ts";
 import type { Action, Plan } from "../reconcile/types.ts";
+import { specEntryName } from "../reconcile/schema.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths } from "../reconcile/paths.ts";
 import { newStagingPaths, validateEnvName } from "./workspace.ts";
 import { removeDeadPidEntries } from "../lib/proc.ts";
@@ -399,7 +400,7 @@ async function placeExtras(
         result.notes.push(`dev node '${entry.name}' is in the bundle but not in pyproject.toml: not placed`);
         continue;
       }
-      const dest = join(paths.customNodes, spec.directory ?? entry.name);
+      const dest = join(paths.customNodes, specEntryName(entry.name, spec));
       if (await devNodeDir(paths, entry.name, spec)) {
         result.notes.push(`dev node '${entry.name}': ${dest} already exists, the bundled copy was not used`);
         continue;

@@ -22,6 +22,7 @@ import {
   type ApplyResult,
   type EngineOptions,
   finishJournal,
+  type KeptAction,
   planFor,
   recoverJournal,
   runActions,
@@ -95,6 +96,8 @@ export interface ChangeResult {
   /** The plan shown (null with `--no-apply`). */
   plan: Plan | null;
   applied: Action[];
+  /** Actions left undone on purpose (a git checkout with uncommitted changes, without --force). */
+  kept: KeptAction[];
   /** false when the user declined: nothing changed. */
   accepted: boolean;
   trashDir: string | null;
@@ -187,12 +190,12 @@ export class Session {
         });
       }
     }
-    if (plan.actions.length === 0) return { applied: [], trashDir: null };
+    if (plan.actions.length === 0) return { applied: [], kept: [], trashDir: null };
     const title = opts.title ?? "apply";
     return await this.logged(title, plan, () =>
       this.transaction(async (journal, signal) => {
         const lockBefore = await readTextIfExists(this.paths.uvLock);
-        const applied = await runActions(journal, this.paths, plan.actions, { ...this.engine(), signal });
+        const run = await runActions(journal, this.paths, plan.actions, { ...this.engine(), signal });
         const relocked = await readTextIfExists(this.paths.uvLock) !== lockBefore;
         // No commit the tool makes may fail `validate`: a lock made for uncommitted pyproject edits is left
         // for the user to commit with them.
@@ -203,7 +206,7 @@ export class Session {
               "'comfydock commit -m MSG'",
           );
         } else if (relocked) await this.commitCec(journal, "apply: re-lock uv.lock", ["uv.lock"]);
-        return { applied, trashDir: await finishJournal(journal), notes };
+        return { ...run, trashDir: await finishJournal(journal), notes };
       }));
   }
 
@@ -231,7 +234,14 @@ export class Session {
     for (const [file, content] of [...writes]) {
       if (await readTextIfExists(file) === content) writes.delete(file);
     }
-    const result: ChangeResult = { commit: null, plan: null, applied: [], accepted: true, trashDir: null };
+    const result: ChangeResult = {
+      commit: null,
+      plan: null,
+      applied: [],
+      kept: [],
+      accepted: true,
+      trashDir: null,
+    };
     // Nothing to write: nothing to do, unless the history itself moves (a pull of a commit with equal files).
     if (writes.size === 0 && typeof spec.commit !== "function") return result;
     const rels = [...writes.keys()].map((f) => relative(paths.cec, f).split(sep).join("/"));
@@ -246,7 +256,9 @@ export class Session {
           this.app.showPlan(plan);
           const question = `Apply these ${plan.actions.length} action(s) to '${paths.name}'?`;
           if (!await this.app.confirm(question, { destructive: isDestructive(plan) })) throw DECLINED;
-          result.applied = await runActions(journal, paths, plan.actions, { ...this.engine(), signal });
+          const run = await runActions(journal, paths, plan.actions, { ...this.engine(), signal });
+          result.applied = run.applied;
+          result.kept = run.kept;
         }
       }
       const relocked = result.applied.some((a) => a.type === "packages") &&
@@ -268,7 +280,7 @@ export class Session {
       });
     } catch (e) {
       if (e !== DECLINED) throw e;
-      return { commit: null, plan: result.plan, applied: [], accepted: false, trashDir: null };
+      return { commit: null, plan: result.plan, applied: [], kept: [], accepted: false, trashDir: null };
     }
     return result;
   }
@@ -350,7 +362,7 @@ export class Session {
   }
 
   /** Runs an apply-like step and writes its block to the environment log, ok or FAILED. */
-  private async logged<T extends { applied: Action[]; plan?: Plan | null }>(
+  private async logged<T extends { applied: Action[]; kept: KeptAction[]; plan?: Plan | null }>(
     title: string,
     plan: Plan | null,
     fn: () => Promise<T>,
@@ -364,7 +376,9 @@ export class Session {
         ...planned(shown),
         shown === null
           ? ".cec committed, not applied (--no-apply)"
-          : `result: ${r.applied.length} action(s) applied`,
+          : `result: ${r.applied.length} action(s) applied${
+            r.kept.length ? `; left as they were: ${r.kept.map((k) => k.address).join(", ")}` : ""
+          }`,
       ], this.app.log);
       return r;
     } catch (e) {

@@ -13,7 +13,7 @@ import { basename, isAbsolute, join, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists, sha256Hex } from "../../lib/fsx.ts";
 import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
-import type { NodeSpec } from "../../reconcile/schema.ts";
+import { type NodeSpec, specEntryName } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { hashFileFull } from "../models/hash_core.ts";
 import {
@@ -77,7 +77,7 @@ export interface ExtractOptions {
 
 /** The directory a local/dev node lives in: its folder under custom_nodes, else its recorded path. */
 export async function devNodeDir(paths: EnvPaths, id: string, spec: NodeSpec): Promise<string | null> {
-  const inCustomNodes = join(paths.customNodes, spec.directory ?? id);
+  const inCustomNodes = join(paths.customNodes, specEntryName(id, spec));
   if (await exists(inCustomNodes)) return inCustomNodes;
   if (spec.source !== "local" && spec.source !== "dev") return null;
   const recorded = isAbsolute(spec.path) ? spec.path : resolve(paths.root, spec.path);

@@ -7,11 +7,11 @@
  * The archive downloaded to read requirements lands in the content-addressed store, so the apply that
  * follows installs offline.
  */
-import { basename, isAbsolute, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
-import { readTextIfExists } from "../../lib/fsx.ts";
+import { exists, readTextIfExists } from "../../lib/fsx.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
-import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
+import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
@@ -178,7 +178,11 @@ async function resolveGit(p: { url: string; ref?: string }, ctx: ResolveContext)
 }
 
 async function resolveDev(p: { path: string }, ctx: ResolveContext): Promise<ResolvedNode> {
-  const abs = resolve(p.path);
+  // A relative path is taken from the current directory, else from the environment's root (so the
+  // 'ComfyUI/custom_nodes/x' that plans print works from anywhere).
+  const here = resolve(p.path);
+  const inEnv = resolve(ctx.paths.root, p.path);
+  const abs = !isAbsolute(p.path) && !(await exists(here)) && await exists(inEnv) ? inEnv : here;
   let st: Deno.FileInfo;
   try {
     st = await Deno.stat(abs);
@@ -263,16 +267,25 @@ export async function assertRemovable(
   );
 }
 
-/** Refuses to add a node that is already pinned (update is the way to move it). */
-export function assertNotPresent(pyproject: Pyproject, node: ResolvedNode): void {
+/**
+ * Refuses to add a node that is already pinned (update is the way to move it). One exception: a dev node
+ * whose path is the pinned node's own folder in custom_nodes turns that node into a dev node in place (how a
+ * git checkout edited by hand is kept: the code stays, the pin goes).
+ */
+export function assertNotPresent(pyproject: Pyproject, node: ResolvedNode, paths: EnvPaths): void {
   const existing = pyproject.tool.comfydock.nodes[node.id];
   if (!existing) return;
+  if (
+    node.spec.source === "dev" &&
+    resolve(paths.root, node.spec.path) === join(paths.customNodes, specEntryName(node.id, existing))
+  ) return;
+  const how = existing.source === "registry" ? " --version V" : existing.source === "git" ? " --ref REF" : "";
   throw new CdError(
     "NODE_ALREADY_ADDED",
     `node '${node.id}' is already in .cec/pyproject.toml (${
       existing.source === "registry" ? `version ${existing.version}` : existing.source
     })`,
-    { hint: `move it with 'comfydock node update ${node.id} [--version V]', or remove it first` },
+    { hint: `move it with 'comfydock node update ${node.id}${how}', or remove it first` },
   );
 }
 

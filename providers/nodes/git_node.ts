@@ -139,6 +139,18 @@ export async function gitHead(dir: string): Promise<string | null> {
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
+/**
+ * Paths under `sub` that the repository at `repo` tracks (ComfyUI ships `custom_nodes/websocket_image_save.py`:
+ * it is ComfyUI's file, not a node). Empty when `repo` is not a git checkout. The fsmonitor hook is off: this
+ * runs on every plan.
+ */
+export async function trackedFiles(repo: string, sub: string): Promise<Set<string>> {
+  const r = await git(["-c", "core.fsmonitor=false", "-C", repo, "ls-files", "-z", "--", sub], {
+    check: false,
+  });
+  return new Set(r.code === 0 ? r.stdout.split("\0").filter(Boolean) : []);
+}
+
 export async function gitOrigin(dir: string): Promise<string | null> {
   const r = await git(["-C", dir, "config", "--get", "remote.origin.url"], { check: false });
   return r.code === 0 ? r.stdout.trim() || null : null;

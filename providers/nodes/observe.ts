@@ -3,13 +3,18 @@
  * (`.comfydock.json`: id, source, version|commit, archive sha256 and a manifest of the extracted files'
  * hashes, like ComfyUI-Manager's `.tracking`), from ComfyUI-Manager's own markers (`.tracking` for registry
  * archives, `.git/.cnr-id` for registry nodes it cloned) so environments it made are understood, from git
- * (HEAD, uncommitted changes) and from symlinks (dev nodes). Disabled folders (`X.disabled`,
- * `.disabled/X`) are reported and never acted on.
+ * (HEAD, uncommitted changes) and from symlinks (dev nodes). Single-file nodes (`custom_nodes/x.py`, which
+ * ComfyUI loads as modules) are observed by the sha256 of their content.
+ *
+ * Disabled nodes are observed in every form ComfyUI skips (its loader skips any entry whose name ends with
+ * `.disabled`, and every file that is not `.py`): `X.disabled` (folders; older ComfyUI-Manager),
+ * `.disabled/X` and `.disabled/X@1_2_0` (the current Manager, which keeps one copy per version) and
+ * `x.py.disabled` (single files).
  */
-import { isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
-import { gitDirty, gitHead } from "./git_node.ts";
+import { gitDirty, gitHead, trackedFiles } from "./git_node.ts";
 import { pyprojectVersionAndName } from "./requirements.ts";
 
 export const MARKER = ".comfydock.json";
@@ -31,6 +36,11 @@ export const NodeMarker = z.object({
   stats: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),
 });
 export type NodeMarker = z.infer<typeof NodeMarker>;
+
+/** A node id made from a folder or file name: lower case, only [a-z0-9._-] (what `.cec` accepts as a key). */
+export function toNodeId(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[.-]+|\.+$/g, "") || "node";
+}
 
 export async function writeMarker(dir: string, marker: NodeMarker): Promise<void> {
   await writeFileAtomic(join(dir, MARKER), JSON.stringify(marker, null, 2) + "\n");
@@ -73,15 +83,16 @@ function existsSync(path: string): boolean {
 export type ObservedNode = {
   /** Path under custom_nodes (`foo`, `foo.disabled`, `.disabled/foo`). */
   path: string;
-  /** Folder name without the disabled decoration: what a node spec's `directory` names. */
+  /** Entry name without the disabled decoration: what a node spec's `directory` (or `filename`) names. */
   dir: string;
   disabled: boolean;
-  kind: "archive" | "git" | "link" | "plain";
+  kind: "archive" | "git" | "link" | "plain" | "file";
   /** Who installed it, as far as markers tell. */
   installer: "comfydock" | "manager" | null;
   id: string | null;
   version: string | null;
   commit: string | null;
+  /** Archive sha256 (from the marker) for registry nodes; the content's sha256 for single-file nodes. */
   sha256: string | null;
   /** Absolute target of a symlinked (dev) node. */
   linkTarget: string | null;
@@ -162,14 +173,8 @@ export async function changedFiles(
   return changed;
 }
 
-async function observeDir(
-  customNodes: string,
-  path: string,
-  dir: string,
-  disabled: boolean,
-): Promise<ObservedNode> {
-  const full = join(customNodes, path);
-  const base: ObservedNode = {
+function unknownNode(path: string, dir: string, disabled: boolean): ObservedNode {
+  return {
     path,
     dir,
     disabled,
@@ -183,6 +188,21 @@ async function observeDir(
     dirty: [],
     changedFiles: [],
   };
+}
+
+function observeFile(customNodes: string, path: string, dir: string, disabled: boolean): ObservedNode {
+  const sha256 = sha256Hex(Deno.readFileSync(join(customNodes, path)));
+  return { ...unknownNode(path, dir, disabled), kind: "file", sha256 };
+}
+
+async function observeDir(
+  customNodes: string,
+  path: string,
+  dir: string,
+  disabled: boolean,
+): Promise<ObservedNode> {
+  const full = join(customNodes, path);
+  const base = unknownNode(path, dir, disabled);
   const st = Deno.lstatSync(full);
   if (st.isSymlink) {
     const target = Deno.readLinkSync(full);
@@ -197,7 +217,7 @@ async function observeDir(
       installer: marker ? "comfydock" : cnrId ? "manager" : null,
       id: marker?.id ?? cnrId,
       commit: await gitHead(full),
-      dirty: disabled ? [] : await gitDirty(full),
+      dirty: await gitDirty(full),
     };
   }
   if (marker) {
@@ -208,7 +228,7 @@ async function observeDir(
       id: marker.id,
       version: marker.version ?? null,
       sha256: marker.sha256 ?? null,
-      changedFiles: disabled ? [] : await changedFiles(full, marker.files, marker.stats),
+      changedFiles: await changedFiles(full, marker.files, marker.stats),
     };
   }
   if (existsSync(join(full, ".tracking"))) {
@@ -219,7 +239,21 @@ async function observeDir(
   return base;
 }
 
-/** Every node folder in custom_nodes (files such as example_node.py.example are not nodes). */
+const DISABLED = ".disabled";
+
+/**
+ * Where ComfyDock puts a disabled node: what ComfyUI-Manager does today (a folder moves into
+ * `custom_nodes/.disabled/`, a single file gets `.disabled` appended). ComfyUI skips both: its loader skips
+ * every entry whose name ends with `.disabled`, and `.disabled` itself is such an entry.
+ */
+export function disabledPath(dir: string, file: boolean): string {
+  return file ? `${dir}${DISABLED}` : `${DISABLED}/${dir}`;
+}
+
+/**
+ * Every node in custom_nodes: folders, links and `.py` files, enabled or disabled (other files, such as
+ * example_node.py.example, are not nodes: ComfyUI does not load them).
+ */
 export async function observeNodes(
   customNodes: string,
   devNodes: { id: string; path: string }[] = [],
@@ -232,17 +266,39 @@ export async function observeNodes(
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (e.name === ".disabled" && e.isDirectory) {
-      for (const d of await Array.fromAsync(Deno.readDir(join(customNodes, e.name)))) {
-        if (d.isDirectory) nodes.push(await observeDir(customNodes, `.disabled/${d.name}`, d.name, true));
+  const byName = (a: Deno.DirEntry, b: Deno.DirEntry) => a.name.localeCompare(b.name);
+  // Asked once, and only when custom_nodes holds a .py file: one git call on a plan that needs it.
+  let shipped: Set<string> | null = null;
+  const shippedWithComfyUI = async () => {
+    if (!shipped) {
+      const tracked = await trackedFiles(dirname(customNodes), basename(customNodes));
+      shipped = new Set([...tracked].map((p) => p.slice(basename(customNodes).length + 1)));
+    }
+    return shipped;
+  };
+  for (const e of entries.sort(byName)) {
+    if (e.name === DISABLED && e.isDirectory) {
+      for (const d of (await Array.fromAsync(Deno.readDir(join(customNodes, e.name)))).sort(byName)) {
+        if (d.name.startsWith(".") || d.name === "__pycache__") continue;
+        const path = `${DISABLED}/${d.name}`;
+        if (d.isFile && d.name.endsWith(".py")) nodes.push(observeFile(customNodes, path, d.name, true));
+        else if (d.isDirectory || d.isSymlink) {
+          // The Manager names the copies it keeps `<id>@<version with _ for .>`.
+          nodes.push(await observeDir(customNodes, path, d.name.replace(/@[^@]*$/, ""), true));
+        }
       }
       continue;
     }
     if (e.name.startsWith(".") || e.name === "__pycache__") continue;
-    if (!e.isDirectory && !e.isSymlink) continue;
-    const disabled = e.name.endsWith(".disabled");
-    nodes.push(await observeDir(customNodes, e.name, disabled ? e.name.slice(0, -9) : e.name, disabled));
+    const disabled = e.name.endsWith(DISABLED);
+    const dir = disabled ? e.name.slice(0, -DISABLED.length) : e.name;
+    if (e.isFile) {
+      if (dir.endsWith(".py") && !(await shippedWithComfyUI()).has(e.name)) {
+        nodes.push(observeFile(customNodes, e.name, dir, disabled));
+      }
+      continue;
+    }
+    if (e.isDirectory || e.isSymlink) nodes.push(await observeDir(customNodes, e.name, dir, disabled));
   }
   const missingDevPaths: string[] = [];
   for (const d of devNodes) if (!(await exists(d.path))) missingDevPaths.push(d.id);

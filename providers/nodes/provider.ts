@@ -2,18 +2,21 @@
  * The custom-node provider of the reconciler: observe custom_nodes, diff against `[tool.comfydock.nodes]`,
  * apply one `node.<id>` action. Apply never writes into a live node folder: the new copy is built in the
  * transaction's staging dir (archive extracted, git checkout, or link), the old folder goes to the trash,
- * then the staged one is renamed into place. Python requirements are not installed here: they live in
- * `[dependency-groups].<id>` and the packages provider syncs them after all node folders are in place.
+ * then the staged one is renamed into place. Enabling or disabling a node whose content already matches
+ * is a journaled move between `custom_nodes/<dir>` and its disabled place. Python requirements are not
+ * installed here: they live in `[dependency-groups].<id>` and the packages provider syncs them after all
+ * node folders are in place.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
-import { segmentProblem } from "../../lib/safe_path.ts";
 import { CdError } from "../../lib/errors.ts";
-import { exists } from "../../lib/fsx.ts";
+import { exists, writeFileAtomic } from "../../lib/fsx.ts";
+import { joinSafe, relPathProblem, segmentProblem, within } from "../../lib/safe_path.ts";
 import { NodeSpec } from "../../reconcile/schema.ts";
-import type { Action, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
+import type { Action, Kept, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
-import { diffNodes, type NodeActionAfter } from "./diff.ts";
+import { diffNodes, keepHint, type NodeActionAfter } from "./diff.ts";
+import { nodeFileBytes } from "./file_node.ts";
 import {
   checkoutInto,
   describeDirty,
@@ -25,10 +28,15 @@ import {
 import { devPath, MARKER, type ObservedNodes, observeNodes, statManifest, writeMarker } from "./observe.ts";
 import { RegistryClient } from "./registry.ts";
 
-function actionTarget(action: Action): { id: string; dir: string; spec: NodeSpec } {
+/** A path of a plan (relative to custom_nodes), proven to stay inside custom_nodes (a plan is untrusted). */
+function nodePath(customNodes: string, rel: string, what: string): Promise<string> {
+  return within([customNodes], joinSafe(customNodes, rel, what), what);
+}
+
+function actionTarget(action: Action): NodeActionAfter & { spec: NodeSpec } {
   const after = action.after as NodeActionAfter | null;
   if (!after) throw new CdError("PLAN_INVALID", `${action.address}: ${action.kind} action without 'after'`);
-  return { id: after.id, dir: after.dir, spec: NodeSpec.parse(after.spec) };
+  return { ...after, spec: NodeSpec.parse(after.spec) };
 }
 
 /** Builds the node's new folder at `staged` (which does not exist yet). */
@@ -82,39 +90,50 @@ export async function stageNode(
       await excludeFromGit(staged, MARKER);
       return;
     }
+    case "file":
+      await writeFileAtomic(staged, await nodeFileBytes(ctx.paths, id, spec));
+      return;
     default:
       await Deno.symlink(devPath(ctx.paths.root, spec.path), staged);
   }
 }
 
 /**
- * The last guard before a node folder goes to the trash: a git checkout that has uncommitted changes now
- * (made after the plan, or a plan made without --force) is not touched unless this apply runs with --force.
+ * The uncommitted changes of a git checkout at `dir` (empty for anything else). A link (dev node) is only
+ * unlinked, so the code it points at is never looked at: it is never trashed, dirty or not.
  */
-export async function assertNotDirty(dir: string, address: string, force: boolean): Promise<void> {
-  if (force) return;
-  // A link (dev node) is only unlinked: the code it points at is never trashed, dirty or not.
+async function checkoutDirt(dir: string): Promise<string[]> {
   const st = await Deno.lstat(dir).catch(() => null);
-  if (!st?.isDirectory || !(await exists(join(dir, ".git")))) return;
-  const dirty = await gitDirty(dir);
-  if (!dirty.length) return;
-  throw new CdError(
-    "NODE_DIRTY",
-    `${address}: ${dir} has uncommitted changes (${describeDirty(dirty)}); it was left as it is`,
-    { hint: "commit and push them, or re-run with --force to move the edited checkout to the trash" },
-  );
+  if (!st?.isDirectory || !(await exists(join(dir, ".git")))) return [];
+  return await gitDirty(dir);
+}
+
+/** Moves `from` to `to` (what is in the way goes to the trash first); undo moves it back. */
+async function moveEntry(tx: Transaction, from: string, to: string): Promise<void> {
+  await tx.trash(to);
+  await tx.recordUndo({ op: "restore", path: from, trashPath: to });
+  await Deno.mkdir(dirname(to), { recursive: true });
+  await Deno.rename(from, to);
 }
 
 /** A folder directly under custom_nodes/: one safe path segment, never a path. */
 const NodeDir = z.string().refine((d) => segmentProblem(d) === null, "must be a plain folder name");
+/** A place under custom_nodes/ (`x`, `.disabled/x`, `x.py.disabled`): plain relative segments only. */
+const NodePlace = z.string().refine((p) => relPathProblem(p) === null, "must be a plain relative path");
 
 export const nodeProvider: Provider<ObservedNodes> = {
   type: "node",
-  payload: z.union([
+  payload: z.discriminatedUnion("kind", [
     z.object({
       kind: z.enum(["create", "update", "replace"]),
       before: z.unknown(),
-      after: z.object({ id: z.string(), dir: NodeDir, spec: NodeSpec }),
+      after: z.object({
+        id: z.string(),
+        dir: NodeDir,
+        path: NodePlace,
+        spec: NodeSpec,
+        move: z.boolean().optional(),
+      }),
     }),
     z.object({
       kind: z.literal("delete"),
@@ -134,22 +153,41 @@ export const nodeProvider: Provider<ObservedNodes> = {
     return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed);
   },
 
-  async apply(action: Action, tx: Transaction, ctx: ObserveContext) {
+  async apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void | Kept> {
     const customNodes = ctx.paths.customNodes;
+    const before = action.before as { path?: unknown } | null;
+    const oldPath = typeof before?.path === "string"
+      ? await nodePath(customNodes, before.path, `${action.address} installed path`)
+      : null;
+    // The last guard: a git checkout with uncommitted changes (seen by the plan, or made since) is left as
+    // it is unless this apply runs with --force; the plan showed it as drift, this says how to keep them.
+    if (oldPath && !ctx.force) {
+      const dirt = await checkoutDirt(oldPath);
+      if (dirt.length) {
+        const id = action.kind === "delete" ? null : actionTarget(action).id;
+        return {
+          kept: `custom_nodes/${before!.path} has uncommitted changes (${describeDirty(dirt)}); ` +
+            keepHint(id, String(before!.path)),
+        };
+      }
+    }
     if (action.kind === "delete") {
-      const before = action.before as { path?: string } | null;
-      if (!before?.path) throw new CdError("PLAN_INVALID", `${action.address}: delete action without a path`);
-      await assertNotDirty(join(customNodes, before.path), action.address, ctx.force ?? false);
-      await tx.trash(join(customNodes, before.path));
+      if (!oldPath) throw new CdError("PLAN_INVALID", `${action.address}: delete action without a path`);
+      await tx.trash(oldPath);
       return;
     }
-    const { id, dir, spec } = actionTarget(action);
+    const { id, dir, path, spec, move } = actionTarget(action);
+    const finalPath = await nodePath(customNodes, path, `${action.address} path`);
+    if (move) {
+      if (!oldPath) throw new CdError("PLAN_INVALID", `${action.address}: move action without a path`);
+      await moveEntry(tx, oldPath, finalPath);
+      return;
+    }
     const staging = await tx.stagingDir(`node-${id}`);
     const staged = join(staging, dir);
     await stageNode(ctx, id, spec, staged, (l) => tx.log(l));
-    await Deno.mkdir(customNodes, { recursive: true });
-    await assertNotDirty(join(customNodes, dir), action.address, ctx.force ?? false);
-    await tx.trash(join(customNodes, dir));
-    await tx.place(staged, join(customNodes, dir));
+    if (oldPath && oldPath !== finalPath) await tx.trash(oldPath);
+    await tx.trash(finalPath);
+    await tx.place(staged, finalPath);
   },
 };

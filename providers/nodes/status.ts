@@ -17,6 +17,7 @@ export type NodeRow = {
 function pinOf(spec: NodeSpec): string {
   if (spec.source === "registry") return spec.version;
   if (spec.source === "git") return `${spec.commit.slice(0, 12)}${spec.ref ? ` (${spec.ref})` : ""}`;
+  if (spec.source === "file") return `sha256 ${spec.sha256.slice(0, 12)}`;
   return spec.path;
 }
 

@@ -69,11 +69,21 @@ Deno.test("capture: a plain node folder, a clean git checkout and a hand-install
     assert.match(last, /^capture: node git-pack, node my-tweaks, package zeta-pkg==3\.0\.0/);
     assert.match(last, /uv\.lock/, "the capture commit carries its lock");
 
-    // Nothing captured is planned away any more; the dirty checkout is a note, never removed.
+    // Nothing captured is planned away any more; the dirty checkout is drift that apply keeps without --force.
     const after = JSON.parse((await cmd("plan", "--json")).stdout);
-    const left = after.actions.map((a: { address: string }) => a.address);
-    assert.ok(!left.includes("node.my-tweaks") && !left.includes("node.git-pack"), left.join(", "));
-    assert.ok(!left.includes("node.dirty-pack"));
-    assert.match(after.notes.join("\n"), /dirty-pack/);
+    const left = after.actions.filter((a: { type: string }) => a.type === "node").map((
+      a: { address: string; reason: string },
+    ) => `${a.address}: ${a.reason}`);
+    assert.deepEqual(left, [
+      "node.dirty-pack: not in .cec (installed by hand); run 'comfydock capture' to keep it; 1 file with " +
+      "uncommitted changes",
+    ]);
+    const applied = JSON.parse((await cmd("apply", "--yes", "--json")).stdout);
+    assert.deepEqual(applied.applied.map((a: { address: string }) => a.address), ["packages"]);
+    assert.equal(applied.kept[0].address, "node.dirty-pack");
+    assert.equal(
+      await Deno.readTextFile(join(paths.customNodes, "dirty-pack", "__init__.py")),
+      "# edited by hand\n",
+    );
   });
 });

@@ -6,10 +6,14 @@ import { observeNodes, statManifest, writeMarker } from "../../providers/nodes/o
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 
-Deno.test("observe: markers of ComfyDock and ComfyUI-Manager, git HEAD and dirt, links, disabled folders", async () => {
+Deno.test("observe: markers of ComfyDock and ComfyUI-Manager, git HEAD and dirt, links, single files, disabled nodes", async () => {
   await withTempDir(async (root) => {
     const cn = join(root, "custom_nodes");
     await Deno.mkdir(cn);
+    // ComfyUI's own checkout ships custom_nodes/websocket_image_save.py: ComfyUI's file, not a node.
+    await gitIn(root, "init", "--quiet");
+    await Deno.writeTextFile(join(cn, "websocket_image_save.py"), "");
+    await gitIn(root, "add", "custom_nodes/websocket_image_save.py");
     const repo = await makeNodeRepo(root, "upstream", [{ tag: "v1" }]);
     // ComfyUI-Manager's "nightly" registry install: a git clone with .git/.cnr-id.
     await gitIn(root, "clone", "--quiet", repo.path, join(cn, "ComfyUI-Nightly"));
@@ -33,18 +37,39 @@ Deno.test("observe: markers of ComfyDock and ComfyUI-Manager, git HEAD and dirt,
     });
     await Deno.mkdir(join(cn, "managed.disabled"));
     await Deno.mkdir(join(cn, ".disabled", "older"), { recursive: true });
+    await Deno.mkdir(join(cn, ".disabled", "mgr-pack@1_2_0"), { recursive: true });
     await Deno.symlink(join(root, "upstream"), join(cn, "linked"));
-    await Deno.writeTextFile(join(cn, "websocket_image_save.py"), "");
+    // Single-file nodes, enabled and disabled the way the Manager does it; other files are not nodes.
+    await Deno.writeTextFile(join(cn, "my_node.py"), "NODE_CLASS_MAPPINGS = {}\n");
+    await Deno.writeTextFile(join(cn, "old_node.py.disabled"), "NODE_CLASS_MAPPINGS = {}\n");
+    await Deno.writeTextFile(join(cn, "notes.txt"), "");
 
     const o = await observeNodes(cn);
     const by = Object.fromEntries(o.nodes.map((n) => [n.path, n]));
     assert.deepEqual(Object.keys(by).sort(), [
+      ".disabled/mgr-pack@1_2_0",
       ".disabled/older",
       "ComfyUI-Nightly",
       "linked",
       "managed.disabled",
+      "my_node.py",
+      "old_node.py.disabled",
       "ours",
     ]);
+    const sha = createHash("sha256").update("NODE_CLASS_MAPPINGS = {}\n").digest("hex");
+    assert.deepEqual(
+      [by["my_node.py"].kind, by["my_node.py"].dir, by["my_node.py"].disabled, by["my_node.py"].sha256],
+      ["file", "my_node.py", false, sha],
+    );
+    assert.deepEqual(
+      [by["old_node.py.disabled"].kind, by["old_node.py.disabled"].dir, by["old_node.py.disabled"].disabled],
+      ["file", "old_node.py", true],
+    );
+    assert.equal(
+      by[".disabled/mgr-pack@1_2_0"].dir,
+      "mgr-pack",
+      "the Manager's version suffix is not the name",
+    );
     assert.equal(by["ComfyUI-Nightly"].kind, "git");
     assert.equal(by["ComfyUI-Nightly"].id, "comfyui-nightly");
     assert.equal(by["ComfyUI-Nightly"].installer, "manager");

@@ -92,8 +92,11 @@ Deno.test("node provider: registry node install, hand edits restored, offline re
       await Deno.writeTextFile(join(paths.customNodes, "example_node.py.example"), "");
       const stray = await plan(paths);
       assert.deepEqual(stray.actions.map((a) => `${a.kind} ${a.address}`), ["delete node.stray"]);
-      assert.equal(stray.actions[0].reason, "not in .cec; run comfydock capture to keep it");
-      assert.ok(stray.notes.some((n) => n.includes("old.disabled is disabled")));
+      assert.equal(
+        stray.actions[0].reason,
+        "not in .cec (installed by hand); run 'comfydock capture' to keep it",
+      );
+      assert.ok(stray.notes.some((n) => n.includes("old.disabled is disabled and not in .cec")));
       await applyPlan(paths, stray, engine());
       assert.equal(await exists(join(paths.customNodes, "stray")), false);
       assert.equal(await exists(join(paths.customNodes, "old.disabled")), true);
@@ -158,23 +161,33 @@ Deno.test("node provider: git nodes pinned by commit; a dirty checkout is never 
     await writeNodes(paths, { beta: { source: "git", repository: repo.url, commit: v2.sha, ref: "v2" } });
     await Deno.writeTextFile(join(dir, "VERSION"), "my uncommitted work\n");
     const dirty = await plan(paths);
-    assert.deepEqual(dirty.actions, []);
-    assert.ok(
-      dirty.notes.some((n) => n.includes("node.beta") && n.includes("uncommitted changes")),
-      dirty.notes.join(),
-    );
+    assert.deepEqual(dirty.actions.map((a) => `${a.kind} ${a.address}: ${a.reason}`), [
+      `update node.beta: at commit ${v1.sha.slice(0, 12)}, .cec wants ${
+        v2.sha.slice(0, 12)
+      }; 1 file changed by hand`,
+    ]);
+    // Apply without --force leaves the checkout (edits and commit) as it is and says so.
+    const kept = await applyPlan(paths, dirty, engine());
+    assert.deepEqual(kept.applied, []);
+    assert.equal(kept.kept.length, 1);
+    assert.match(kept.kept[0].reason, /uncommitted changes \(1 file: VERSION\); to keep the changes/);
+    assert.equal(await Deno.readTextFile(join(dir, "VERSION")), "my uncommitted work\n");
+    assert.equal((await gitIn(dir, "rev-parse", "HEAD")).stdout.trim(), v1.sha);
 
     await gitIn(dir, "checkout", "--", "VERSION");
     const up = await planAndApply(paths);
     assert.deepEqual(up.plan.actions.map((a) => a.kind), ["update"]);
     assert.equal((await gitIn(dir, "rev-parse", "HEAD")).stdout.trim(), v2.sha);
 
-    // Removed from .cec while dirty: kept, with a note.
+    // Removed from .cec while dirty: the plan says so, and apply keeps it.
     await writeNodes(paths, {});
     await Deno.writeTextFile(join(dir, "notes.txt"), "mine\n");
     const removed = await plan(paths);
-    assert.deepEqual(removed.actions, []);
-    assert.ok(removed.notes.some((n) => n.includes("uncommitted changes")));
+    assert.deepEqual(removed.actions.map((a) => `${a.kind} ${a.address}: ${a.reason}`), [
+      "delete node.beta: removed from .cec; 1 file with uncommitted changes",
+    ]);
+    assert.equal((await applyPlan(paths, removed, engine())).kept.length, 1);
+    assert.equal(await Deno.readTextFile(join(dir, "notes.txt")), "mine\n");
   });
 });
 
@@ -191,13 +204,10 @@ Deno.test("node provider: --force moves a dirty checkout to the trash (update an
     await Deno.writeTextFile(join(dir, "VERSION"), "my uncommitted work\n");
     await Deno.writeTextFile(join(dir, "scratch.py"), "# new file\n");
 
-    // Without --force: a note that says both ways out, no action.
+    // Without --force: the action --force would take, with both ways out in its details.
     const plain = await plan(paths);
-    assert.deepEqual(plain.actions, []);
-    assert.match(
-      plain.notes.join("\n"),
-      /node\.gamma: .*uncommitted changes \(2 files\).*re-run with --force/,
-    );
+    assert.deepEqual(plain.actions.map((a) => `${a.kind} ${a.address}`), ["update node.gamma"]);
+    assert.match(plain.actions[0].details!.join("\n"), /dev node.*fork.*apply --force/);
 
     // With --force: the update names the files and the trash; a forced plan is stale for a plain apply.
     const forcedOpts = { ...engine(), force: true };
@@ -205,7 +215,7 @@ Deno.test("node provider: --force moves a dirty checkout to the trash (update an
     assert.deepEqual(forced.actions.map((a) => `${a.kind} ${a.address}`), ["update node.gamma"]);
     assert.match(
       forced.actions[0].reason,
-      /2 files with uncommitted changes \(--force: the edited checkout goes to the trash\)/,
+      /2 files changed by hand \(--force: the edited checkout goes to the trash\)/,
     );
     await assert.rejects(() => applyPlan(paths, forced, engine()), (e: CdError) => e.code === "PLAN_STALE");
     assert.equal(await Deno.readTextFile(join(dir, "VERSION")), "my uncommitted work\n");
@@ -232,7 +242,6 @@ Deno.test("node provider: --force moves a dirty checkout to the trash (update an
 
     // Removed from .cec while dirty: with --force it is a delete that trashes the checkout.
     await writeNodes(paths, {});
-    assert.deepEqual((await plan(paths)).actions, []);
     const del = (await makePlan(paths, forcedOpts)).plan;
     assert.deepEqual(del.actions.map((a) => `${a.kind} ${a.address}`), ["delete node.gamma"]);
     assert.match(del.actions[0].reason, /1 file with uncommitted changes/);

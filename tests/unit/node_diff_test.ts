@@ -81,19 +81,39 @@ Deno.test("node diff: archive sha256 differs -> replace; git <-> registry -> rep
   ]);
 });
 
-Deno.test("node diff: git commit pin; dirty checkouts are notes, never actions", () => {
+Deno.test("node diff: git commit pin; uncommitted changes are drift, kept by apply without --force", () => {
   const spec: NodeSpec = { source: "git", repository: "https://x/g", commit: C2, ref: "v2" };
   assert.deepEqual(diff({ g: spec }, [obs("g", { kind: "git", commit: C2 })]).lines, []);
   assert.deepEqual(diff({ g: spec }, [obs("g", { kind: "git", commit: C1 })]).lines, [
     `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}`,
   ]);
-  const dirty = diff({ g: spec }, [obs("g", { kind: "git", commit: C1, dirty: [" M a.py"] })]);
-  assert.deepEqual(dirty.lines, []);
-  assert.match(dirty.notes[0], /^node\.g: custom_nodes\/g has uncommitted changes \(1 file\); not moved/);
-  const unmanagedDirty = diff({}, [obs("x", { kind: "git", id: null, commit: C1, dirty: ["?? new.py"] })]);
-  assert.deepEqual(unmanagedDirty.lines, []);
-  assert.equal(unmanagedDirty.notes.length, 1);
-  assert.match(unmanagedDirty.notes[0], /Commit and push them .* or re-run with --force/);
+  // At the pinned commit, with an edited and an untracked file: "2 files changed by hand", like registry nodes.
+  const edited = diff({ g: spec }, [obs("g", { kind: "git", commit: C2, dirty: [" M a.py", "?? b.py"] })]);
+  assert.deepEqual(edited.lines, ["update node.g: 2 files changed by hand"]);
+  assert.deepEqual(edited.notes, []);
+  const details = edited.actions[0].details!;
+  assert.deepEqual(details.slice(0, 2), ["changed: a.py", "untracked: b.py"]);
+  assert.match(
+    details[2],
+    /^apply leaves custom_nodes\/g as it is: to keep the changes, make it a dev node /,
+  );
+  assert.match(details[2], /'comfydock node add ComfyUI\/custom_nodes\/g --dev'/);
+  assert.match(details[2], /'comfydock node update g --ref REF --repository FORK_URL'/);
+  assert.match(details[2], /'comfydock apply --force'/);
+
+  const movedAndEdited = diff({ g: spec }, [obs("g", { kind: "git", commit: C1, dirty: [" M a.py"] })]);
+  assert.deepEqual(movedAndEdited.lines, [
+    `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}; 1 file changed by hand`,
+  ]);
+  // Not in .cec and dirty: the delete --force would do, with how to keep it.
+  const unmanagedDirty = diff({}, [
+    obs("x", { kind: "git", installer: null, id: null, commit: C1, dirty: ["?? new.py"] }),
+  ]);
+  assert.deepEqual(unmanagedDirty.lines, [
+    "delete node.x: not in .cec (installed by hand); run 'comfydock capture' to keep it; 1 file with " +
+    "uncommitted changes",
+  ]);
+  assert.match(unmanagedDirty.actions[0].details!.at(-1)!, /commit the changes and run 'comfydock capture'/);
 });
 
 Deno.test("node diff: with --force a dirty checkout is acted on, the reason naming its files and the trash", () => {
@@ -102,8 +122,8 @@ Deno.test("node diff: with --force a dirty checkout is acted on, the reason nami
   const moved = diff({ g: spec }, [obs("g", { kind: "git", commit: C1, dirty: dirt })], [], true);
   assert.deepEqual(moved.notes, []);
   assert.deepEqual(moved.lines, [
-    `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}; 2 files with uncommitted ` +
-    "changes (--force: the edited checkout goes to the trash)",
+    `update node.g: at commit ${C1.slice(0, 12)}, .cec wants ${C2.slice(0, 12)}; 2 files changed by hand ` +
+    "(--force: the edited checkout goes to the trash)",
   ]);
   assert.match(
     moved.actions[0].details!.at(-1)!,
@@ -119,10 +139,15 @@ Deno.test("node diff: with --force a dirty checkout is acted on, the reason nami
   assert.equal(toRegistry.actions[0].kind, "replace");
   assert.match(toRegistry.actions[0].reason, /2 files with uncommitted changes \(--force/);
 
-  const removed = diff({}, [obs("x", { kind: "git", id: null, commit: C1, dirty: ["?? new.py"] })], [], true);
+  const removed = diff(
+    {},
+    [obs("x", { kind: "git", installer: null, id: null, commit: C1, dirty: ["?? new.py"] })],
+    [],
+    true,
+  );
   assert.deepEqual(removed.lines, [
-    "delete node.x: not in .cec; run comfydock capture to keep it; 1 file with uncommitted changes " +
-    "(--force: the edited checkout goes to the trash)",
+    "delete node.x: not in .cec (installed by hand); run 'comfydock capture' to keep it; 1 file with uncommitted " +
+    "changes (--force: the edited checkout goes to the trash)",
   ]);
   // A clean checkout's reason does not change with --force.
   assert.deepEqual(diff({ g: spec }, [obs("g", { kind: "git", commit: C1 })], [], true).lines, [
@@ -130,15 +155,24 @@ Deno.test("node diff: with --force a dirty checkout is acted on, the reason nami
   ]);
 });
 
-Deno.test("node diff: unmanaged folders are deleted with the capture hint; disabled ones are left alone", () => {
+Deno.test("node diff: a node on disk but not in .cec: 'removed from .cec' when ours, the capture hint when not", () => {
   const d = diff({}, [
-    obs("stray", { kind: "plain", id: null }),
+    obs("stray", { kind: "plain", installer: null, id: null }),
+    obs("ours", { kind: "archive", installer: "comfydock", id: "ours", version: "1.0.0" }),
+    obs("mgr", { kind: "archive", installer: "manager", id: "mgr", version: "1.0.0" }),
     obs("old", { path: "old.disabled", disabled: true }),
-    obs("mgr", { path: ".disabled/mgr", disabled: true }),
+    obs("mgr2", { path: ".disabled/mgr2", disabled: true }),
   ]);
-  assert.deepEqual(d.lines, ["delete node.stray: not in .cec; run comfydock capture to keep it"]);
+  assert.deepEqual(d.lines, [
+    "delete node.stray: not in .cec (installed by hand); run 'comfydock capture' to keep it",
+    "delete node.ours: removed from .cec",
+    "delete node.mgr: not in .cec (installed by ComfyUI-Manager); run 'comfydock capture' to keep it",
+  ]);
   assert.deepEqual(d.actions[0].before && (d.actions[0].before as { path: string }).path, "stray");
-  assert.equal(d.notes.length, 2);
+  assert.deepEqual(d.notes, [
+    "custom_nodes/old.disabled is disabled and not in .cec; it is left alone ('comfydock capture' records it as disabled)",
+    "custom_nodes/.disabled/mgr2 is disabled and not in .cec; it is left alone ('comfydock capture' records it as disabled)",
+  ]);
 });
 
 Deno.test("node diff: nodes installed by ComfyUI-Manager under another folder name are matched by id", () => {
