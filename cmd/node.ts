@@ -134,15 +134,15 @@ async function nodeRemove(
 
 async function nodeUpdate(
   id: string | undefined,
-  opts: { version?: string; apply: boolean; refresh?: boolean },
+  opts: { version?: string; ref?: string; repository?: string; apply: boolean; refresh?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
   const add = await import("../providers/nodes/add.ts");
   const { CdError } = await import("../lib/errors.ts");
   const { readDesired } = await import("../reconcile/desired.ts");
-  if (!id && opts.version) {
-    throw new CdError("NODE_UPDATE_INVALID", "--version needs a node id", {
-      hint: "comfydock node update ID --version V",
+  if (!id && (opts.version || opts.ref || opts.repository)) {
+    throw new CdError("NODE_UPDATE_INVALID", "--version, --ref and --repository need a node id", {
+      hint: "comfydock node update ID --version V (registry) or --ref REF (git)",
     });
   }
   const { prepared: changed, result } = await runChange(g, "node update", async (paths, app) => {
@@ -155,7 +155,7 @@ async function nodeUpdate(
       warn(await add.pinnedVersionWarnings(specs, registry));
       const changed: ResolvedNode[] = [];
       for (const [nid, spec] of Object.entries(specs)) {
-        const r = await add.resolveUpdate(nid, spec, opts.version, { paths, registry, log: app.log });
+        const r = await add.resolveUpdate(nid, spec, opts, { paths, registry, log: app.log });
         if (r) changed.push(r);
       }
       warn(changed.flatMap((r) => r.warnings));
@@ -229,6 +229,8 @@ export function registerNodeCommands(program: Command): void {
   node.command("update").description("move nodes to the latest (or a given) version or commit")
     .argument("[id]")
     .option("--version <v>", "registry version to pin (default: the latest)")
+    .option("--ref <ref>", "git nodes: branch, tag or commit to pin (default: the head of its ref)")
+    .option("--repository <url>", "git nodes: take --ref from this repository (a fork)")
     .option("--no-apply", "only edit and commit .cec")
     .option("--refresh", "ignore cached registry replies")
     .action((id, opts, cmd) => nodeUpdate(id, opts, globals(cmd)));

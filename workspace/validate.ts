@@ -90,7 +90,8 @@ async function checkNodes(ctx: EnvContext, desired: DesiredState, v: Validation)
       v.warnings.push(`could not check registry nodes: ${describe(e)}`);
     }
   }
-  const { ensureMirror } = await import("../providers/nodes/git_node.ts");
+  const { ensureMirror, showFile } = await import("../providers/nodes/git_node.ts");
+  const { groupMismatch, nodeRequirements } = await import("../providers/nodes/requirements.ts");
   const { hasCommit } = await import("../providers/git/git.ts");
   for (const [id, spec] of Object.entries(desired.nodes)) {
     if (spec.source === "git") {
@@ -98,7 +99,13 @@ async function checkNodes(ctx: EnvContext, desired: DesiredState, v: Validation)
         const mirror = await ensureMirror(paths.workspace.gitMirrors, spec.repository, { fetch: true });
         if (!await hasCommit(mirror, spec.commit)) {
           v.errors.push(`tool.comfydock.nodes.${id}.commit: ${spec.commit} is not in ${spec.repository}`);
+          continue;
         }
+        // A commit edited by hand leaves the group at the old commit's requirements: the group must follow.
+        const reqs = await nodeRequirements(id, (name) => showFile(mirror, spec.commit, name), id);
+        const group = desired.pyproject["dependency-groups"][id];
+        const mismatch = groupMismatch(id, spec.commit, group, reqs.requirements);
+        if (mismatch) v.errors.push(`node ${id}: ${mismatch}`);
       } catch (e) {
         v.errors.push(`tool.comfydock.nodes.${id}.repository: ${describe(e)}`);
       }

@@ -279,7 +279,16 @@ export function assertNotPresent(pyproject: Pyproject, node: ResolvedNode, paths
     node.spec.source === "dev" &&
     resolve(paths.root, node.spec.path) === join(paths.customNodes, specEntryName(node.id, existing))
   ) return;
-  const how = existing.source === "registry" ? " --version V" : existing.source === "git" ? " --ref REF" : "";
+  const asked = node.spec.source === "registry"
+    ? node.spec.version
+    : node.spec.source === "git"
+    ? node.spec.ref
+    : null;
+  const how = existing.source === "registry"
+    ? ` --version ${asked ?? "V"}`
+    : existing.source === "git"
+    ? ` --ref ${asked ?? "REF"}`
+    : "";
   throw new CdError(
     "NODE_ALREADY_ADDED",
     `node '${node.id}' is already in .cec/pyproject.toml (${
@@ -299,32 +308,81 @@ export function requireNode(pyproject: Pyproject, id: string): NodeSpec {
   });
 }
 
+export interface UpdateOptions {
+  /** Registry nodes: the version to pin (default: the latest). */
+  version?: string;
+  /** Git nodes: a branch, tag or commit to pin (default: the head of the node's recorded ref). */
+  ref?: string;
+  /** Git nodes: another repository (a fork) to take `ref` from. */
+  repository?: string;
+}
+
+const SHA_PREFIX = /^[0-9a-f]{7,40}$/;
+
 /**
- * The new pin of an existing node for `node update`: registry nodes to `version` or the latest, git nodes
- * to the head of their ref (fetched). Null when it is already there; dev nodes are never updated.
+ * The new pin of an existing node for `node update`: registry nodes to `version` or the latest, git nodes to
+ * `ref` (in `repository`, for a fork) or the head of their recorded ref, fetched; a git node's requirements
+ * are re-read from the new commit, so its dependency group follows the commit. Null when it is already
+ * there; dev nodes are never updated.
  */
 export async function resolveUpdate(
   id: string,
   spec: NodeSpec,
-  version: string | undefined,
+  opts: UpdateOptions,
   ctx: ResolveContext,
 ): Promise<ResolvedNode | null> {
+  const invalid = (message: string, hint: string) => new CdError("NODE_UPDATE_INVALID", message, { hint });
   if (spec.source === "registry") {
-    const r = await resolveRegistry({ id: spec.registry_id ?? id, version }, ctx);
+    if (opts.ref || opts.repository) {
+      throw invalid(
+        `--ref and --repository apply to git nodes; '${id}' is a registry node`,
+        `pin a version with 'comfydock node update ${id} --version V'`,
+      );
+    }
+    const r = await resolveRegistry({ id: spec.registry_id ?? id, version: opts.version }, ctx);
     if (r.spec.source === "registry" && r.spec.version === spec.version && r.spec.sha256 === spec.sha256) {
       return null;
     }
-    return { ...r, id, spec: { ...r.spec, ...(spec.directory ? { directory: spec.directory } : {}) } };
+    return {
+      ...r,
+      id,
+      spec: {
+        ...r.spec,
+        ...(spec.directory ? { directory: spec.directory } : {}),
+        ...(spec.enabled === false ? { enabled: false } : {}),
+      },
+    };
   }
   if (spec.source === "git") {
-    if (version) {
-      throw new CdError("NODE_UPDATE_INVALID", `--version applies to registry nodes; '${id}' is a git node`, {
-        hint: `pin another ref with 'comfydock node remove ${id}' then 'node add ${spec.repository}@REF'`,
-      });
+    if (opts.version) {
+      throw invalid(
+        `--version applies to registry nodes; '${id}' is a git node`,
+        `pin a branch, tag or commit with 'comfydock node update ${id} --ref ${opts.version}'`,
+      );
     }
-    const r = await resolveGit({ url: spec.repository, ref: spec.ref }, ctx);
-    if (r.spec.source === "git" && r.spec.commit === spec.commit) return null;
-    return { ...r, id, spec: { ...spec, ...(r.spec.source === "git" ? { commit: r.spec.commit } : {}) } };
+    const repository = opts.repository ?? spec.repository;
+    const ref = opts.ref ?? spec.ref;
+    const r = await resolveGit({ url: repository, ref }, ctx);
+    if (r.spec.source !== "git") return null;
+    // A commit is a pin of its own: recording it as `ref` would make plain `update` stay there forever.
+    const named = ref !== undefined && !(SHA_PREFIX.test(ref) && r.spec.commit.startsWith(ref));
+    const { ref: _old, ...rest } = spec;
+    const next: NodeSpec = { ...rest, repository, commit: r.spec.commit, ...(named ? { ref } : {}) };
+    if (next.commit === spec.commit && next.repository === spec.repository && next.ref === spec.ref) {
+      return null;
+    }
+    return {
+      ...r,
+      id,
+      spec: next,
+      summary: `${id} ${r.spec.commit.slice(0, 12)}${named ? ` (${ref})` : ""} (git)`,
+    };
+  }
+  if (opts.version || opts.ref || opts.repository) {
+    throw invalid(
+      `'${id}' is a ${spec.source} node: its code is used as it is`,
+      "version, ref and repository apply to registry and git nodes",
+    );
   }
   return null;
 }

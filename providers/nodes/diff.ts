@@ -11,8 +11,10 @@
  */
 import { relative, resolve } from "node:path";
 import { isWithin } from "../../lib/safe_path.ts";
+import type { DesiredState } from "../../reconcile/desired.ts";
 import { type NodeSpec, specEntryName } from "../../reconcile/schema.ts";
 import type { Action, Json } from "../../reconcile/types.ts";
+import { groupMismatch } from "./requirements.ts";
 import { devPath, disabledPath, type ObservedNode, type ObservedNodes } from "./observe.ts";
 
 export type NodeActionAfter = {
@@ -214,6 +216,12 @@ function contentChange(spec: NodeSpec, id: string, target: string | null, o: Obs
   }
 }
 
+/** The node diff of a whole desired state (the provider's diff, `node list`). */
+export function diffDesiredNodes(desired: DesiredState, observed: ObservedNodes): NodeDiff {
+  const { nodes, paths, pyproject } = desired;
+  return diffNodes(nodes, paths.root, paths.customNodes, observed, pyproject["dependency-groups"]);
+}
+
 /** Why a node is on disk but not in `.cec`, as far as its markers tell (the diff cannot know intent). */
 function unmanagedReason(o: ObservedNode): string {
   const capture = "run 'comfydock capture' to keep it";
@@ -228,6 +236,7 @@ export function diffNodes(
   envRoot: string,
   customNodes: string,
   observed: ObservedNodes,
+  groups: Record<string, readonly unknown[]> = {},
 ): NodeDiff {
   const actions: Action[] = [];
   const notes: string[] = [];
@@ -276,6 +285,10 @@ export function diffNodes(
       ? contentChange(spec, id, target, o)
       : { kind: "create", reason: "not installed", details: [describe(spec)] };
     const misplaced = o !== null && o.path !== path;
+    if (spec.source === "git" && o?.kind === "git" && o.commit === spec.commit && !o.dirty.length) {
+      const mismatch = o.requirements && groupMismatch(id, spec.commit, groups[id], o.requirements);
+      if (mismatch) notes.push(`node.${id}: ${mismatch}`);
+    }
     if (!o && wantEnabled && disabledCopies.length) {
       notes.push(
         `node.${id}: a disabled copy exists (custom_nodes/${disabledCopies[0].path}) that does not match ` +

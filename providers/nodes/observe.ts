@@ -15,7 +15,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { gitDirty, gitHead, trackedFiles } from "./git_node.ts";
-import { pyprojectVersionAndName } from "./requirements.ts";
+import { nodeRequirements, pyprojectVersionAndName } from "./requirements.ts";
 
 export const MARKER = ".comfydock.json";
 
@@ -100,6 +100,8 @@ export type ObservedNode = {
   dirty: string[];
   /** Files of the marker's manifest that were edited or deleted by hand. */
   changedFiles: string[];
+  /** Git checkouts: the requirements its files declare at HEAD (what `[dependency-groups].<id>` must hold). */
+  requirements: string[] | null;
 };
 
 export type ObservedNodes = {
@@ -187,6 +189,7 @@ function unknownNode(path: string, dir: string, disabled: boolean): ObservedNode
     linkTarget: null,
     dirty: [],
     changedFiles: [],
+    requirements: null,
   };
 }
 
@@ -218,6 +221,8 @@ async function observeDir(
       id: marker?.id ?? cnrId,
       commit: await gitHead(full),
       dirty: await gitDirty(full),
+      requirements: (await nodeRequirements(dir, (name) =>
+        readTextIfExists(join(full, name)), full)).requirements,
     };
   }
   if (marker) {

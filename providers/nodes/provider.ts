@@ -15,7 +15,7 @@ import { joinSafe, relPathProblem, segmentProblem, within } from "../../lib/safe
 import { NodeSpec } from "../../reconcile/schema.ts";
 import type { Action, Kept, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
-import { diffNodes, keepHint, type NodeActionAfter } from "./diff.ts";
+import { diffDesiredNodes, keepHint, type NodeActionAfter } from "./diff.ts";
 import { nodeFileBytes } from "./file_node.ts";
 import {
   checkoutInto,
@@ -150,7 +150,7 @@ export const nodeProvider: Provider<ObservedNodes> = {
   },
 
   diff(desired, observed) {
-    return diffNodes(desired.nodes, desired.paths.root, desired.paths.customNodes, observed);
+    return diffDesiredNodes(desired, observed);
   },
 
   async apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void | Kept> {

@@ -112,3 +112,29 @@ export async function nodeRequirements(
   }
   return result;
 }
+
+/**
+ * How a node's dependency group differs from the requirements read from its code at the pinned commit
+ * (`[dependency-groups].<id>` must follow the commit: `node add`/`node update` write it from there); null when
+ * it follows them.
+ */
+export function groupMismatch(
+  id: string,
+  commit: string,
+  group: readonly unknown[] | undefined,
+  required: readonly string[],
+): string | null {
+  const have = new Set((group ?? []).filter((r): r is string => typeof r === "string"));
+  const want = new Set(required);
+  const missing = [...want].filter((r) => !have.has(r));
+  const extra = [...have].filter((r) => !want.has(r));
+  if (!missing.length && !extra.length) return null;
+  const what = [
+    missing.length ? `missing: ${missing.join(", ")}` : null,
+    extra.length ? `not required: ${extra.join(", ")}` : null,
+  ].filter(Boolean).join("; ");
+  return `[dependency-groups].${id} does not match the requirements of commit ${
+    commit.slice(0, 12)
+  } (${what}); ` +
+    `re-read them with 'comfydock node update ${id} --ref ${commit}'`;
+}

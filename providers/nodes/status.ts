@@ -1,7 +1,7 @@
 /** `node list`: desired nodes vs installed folders, one row each, with a drift mark. Pure. */
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
-import { diffNodes } from "./diff.ts";
+import { diffDesiredNodes } from "./diff.ts";
 import type { ObservedNodes } from "./observe.ts";
 
 export type NodeRow = {
@@ -22,12 +22,7 @@ function pinOf(spec: NodeSpec): string {
 }
 
 export function nodeStatus(desired: DesiredState, observed: ObservedNodes): NodeRow[] {
-  const { actions, notes } = diffNodes(
-    desired.nodes,
-    desired.paths.root,
-    desired.paths.customNodes,
-    observed,
-  );
+  const { actions, notes } = diffDesiredNodes(desired, observed);
   const byAddress = new Map(actions.map((a) => [a.address, a]));
   const rows: NodeRow[] = [];
   for (const [id, spec] of Object.entries(desired.nodes).sort(([a], [b]) => a.localeCompare(b))) {

@@ -90,7 +90,7 @@ Deno.test("node add: edits write the node table and its dependency group; remove
       assert.equal(desired.nodes.eps.source === "registry" && desired.nodes.eps.version, "1.0.0");
 
       // update: to the latest, requirements from the node's own pyproject this time.
-      const up = await resolveUpdate("eps", desired.nodes.eps, undefined, ctx);
+      const up = await resolveUpdate("eps", desired.nodes.eps, {}, ctx);
       assert.ok(up);
       ({ text } = await editPyprojectText(text, addEdits(desired.pyproject, [up])));
       const data = parse(text) as { "dependency-groups": Record<string, string[]> };
@@ -98,12 +98,12 @@ Deno.test("node add: edits write the node table and its dependency group; remove
       await Deno.writeTextFile(paths.pyproject, text);
       desired = await readDesired(paths);
       assert.equal(
-        await resolveUpdate("eps", desired.nodes.eps, undefined, ctx),
+        await resolveUpdate("eps", desired.nodes.eps, {}, ctx),
         null,
         "already at the latest",
       );
       await assert.rejects(
-        resolveUpdate("eps", desired.nodes.eps, "3.0.0", ctx),
+        resolveUpdate("eps", desired.nodes.eps, { version: "3.0.0" }, ctx),
         isCode("REGISTRY_VERSION_NOT_FOUND"),
       );
 

@@ -22,6 +22,7 @@ function obs(dir: string, o: Partial<ObservedNode> = {}): ObservedNode {
     linkTarget: null,
     dirty: [],
     changedFiles: [],
+    requirements: null,
     ...o,
   };
 }
