@@ -9,7 +9,7 @@
  */
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
-import { exists, readTextIfExists } from "../../lib/fsx.ts";
+import { exists } from "../../lib/fsx.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
@@ -25,7 +25,7 @@ import {
   type RegistryClient,
   statusWord,
 } from "./registry.ts";
-import { nodeRequirements } from "./requirements.ts";
+import { folderReader, nodeRequirements } from "./requirements.ts";
 
 export type ParsedSpec =
   | { kind: "registry"; id: string; version?: string }
@@ -200,7 +200,7 @@ async function resolveDev(p: { path: string }, ctx: ResolveContext): Promise<Res
   const rel = relative(ctx.paths.root, abs);
   // Inside the environment: stored relative, so the environment can move; elsewhere: absolute.
   const path = !rel.startsWith("..") && !isAbsolute(rel) ? rel : abs;
-  const reqs = await nodeRequirements(id, (name) => readTextIfExists(`${abs}/${name}`), abs);
+  const reqs = await nodeRequirements(id, folderReader(abs), abs);
   return {
     id,
     spec: { source: "dev", path },

@@ -12,12 +12,11 @@ import { join, relative } from "node:path";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
-import { readTextIfExists } from "../../lib/fsx.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { folderFor } from "./diff.ts";
 import { describeDirty, gitOrigin } from "./git_node.ts";
 import { type ObservedNode, observeNodes } from "./observe.ts";
-import { nodeRequirements } from "./requirements.ts";
+import { folderReader, nodeRequirements } from "./requirements.ts";
 
 export interface NodeCapture {
   edits: TomlEdit[];
@@ -68,7 +67,7 @@ export async function captureNodes(paths: EnvPaths, desired: DesiredState): Prom
       continue;
     }
     const dir = join(paths.customNodes, o.path);
-    const reqs = await nodeRequirements(id, (name) => readTextIfExists(join(dir, name)), dir);
+    const reqs = await nodeRequirements(id, folderReader(dir), dir);
     result.edits.push({ path: ["tool", "comfydock", "nodes", id], value: spec });
     if (reqs.requirements.length > 0) {
       result.edits.push({ path: ["dependency-groups", id], value: reqs.requirements });

@@ -15,7 +15,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { gitDirty, gitHead, trackedFiles } from "./git_node.ts";
-import { nodeRequirements, pyprojectVersionAndName } from "./requirements.ts";
+import { folderReader, nodeRequirements, pyprojectVersionAndName } from "./requirements.ts";
 
 export const MARKER = ".comfydock.json";
 
@@ -221,8 +221,7 @@ async function observeDir(
       id: marker?.id ?? cnrId,
       commit: await gitHead(full),
       dirty: await gitDirty(full),
-      requirements: (await nodeRequirements(dir, (name) =>
-        readTextIfExists(join(full, name)), full)).requirements,
+      requirements: (await nodeRequirements(dir, folderReader(full), full)).requirements,
     };
   }
   if (marker) {

@@ -72,7 +72,7 @@ Deno.test(
         assert.match(text, /sha256 = "[0-9a-f]{64}"/);
         assert.match(text, /alpha-nodes = \[\s*"libx==1\.0\.0"\s*\]/);
         assert.doesNotMatch(text, /torch/);
-        assert.match(r.stderr, /skipped requirement 'torch>=2'/);
+        assert.match(r.stderr, /alpha-nodes: requirements\.txt line 2 'torch>=2' not kept: torch is pinned/);
         assert.match(r.stderr, /install\.py, which ComfyDock never runs/);
         const log = await run("git", ["-C", paths.cec, "log", "--format=%s"]);
         assert.match(log.stdout, /node add alpha-nodes/);

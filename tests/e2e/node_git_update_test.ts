@@ -111,3 +111,47 @@ Deno.test("git node: node update --ref moves the pin with its requirements; a ha
     assert.deepEqual(JSON.parse((await run("plan", "--json")).stdout).notes, []);
   });
 });
+
+Deno.test("node add: requirements.txt as pip reads it; every line that cannot be kept is named", async () => {
+  await withTempDir(async (dir) => {
+    const { paths, env: base } = await createRealEnv(join(dir, "home"), "e");
+    const env = { ...base, COMFYDOCK_REGISTRY_URL: await deadUrl(), COMFYDOCK_HTTP_RETRY_BASE_MS: "1" };
+    const repo = await makeNodeRepo(dir, "sigma-pack", [{
+      tag: "v1",
+      pack: {
+        requirements: [
+          "-r requirements/base.txt",
+          "--extra-index-url https://download.pytorch.org/whl/cu121",
+          "git+https://github.com/facebookresearch/sam2.git",
+          "torch",
+        ],
+      },
+    }]);
+    await Deno.mkdir(join(repo.path, "requirements"));
+    await Deno.writeTextFile(
+      join(repo.path, "requirements", "base.txt"),
+      'epsilon  # the pack\'s own needs\ndelta[fast]==0.5.0 ; python_version >= "3.8"\n',
+    );
+    await gitIn(repo.path, "add", "-A");
+    await gitIn(repo.path, "commit", "--quiet", "-m", "split requirements");
+    await gitIn(repo.path, "tag", "v2");
+
+    const r = await cli(["node", "add", `${repo.url}@v2`, "--yes"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const group = (parse(await Deno.readTextFile(paths.pyproject)) as Doc)["dependency-groups"]["sigma-pack"];
+    assert.deepEqual(group, ["epsilon", 'delta[fast]==0.5.0 ; python_version >= "3.8"']);
+    assert.match(
+      r.stderr,
+      /warning: sigma-pack: requirements\.txt line 2 '--extra-index-url https:\/\/download\.pytorch\.org\/whl\/cu121' not kept/,
+    );
+    assert.match(
+      r.stderr,
+      /warning: sigma-pack: requirements\.txt line 3 'git\+https:\/\/github\.com\/facebookresearch\/sam2\.git' not kept: a URL without a package name/,
+    );
+    assert.match(r.stderr, /warning: sigma-pack: requirements\.txt line 4 'torch' not kept/);
+    assert.doesNotMatch(await Deno.readTextFile(paths.pyproject), /download\.pytorch\.org\/whl\/cu121/);
+    // The included requirements are installed: the lock and the venv hold them.
+    assert.match(await Deno.readTextFile(paths.uvLock), /name = "delta"/);
+    assert.equal((await cli(["plan", "--detailed-exitcode"], { env })).code, 0);
+  });
+});

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { parseNodeSpec } from "../../providers/nodes/add.ts";
-import { parseRequirements } from "../../providers/nodes/requirements.ts";
 import { rankSuggestions } from "../../providers/nodes/registry.ts";
 import { safeEntryPath } from "../../providers/nodes/archive.ts";
 import { CdError } from "../../lib/errors.ts";
@@ -35,37 +34,6 @@ Deno.test("node spec: registry ids, versions, git URLs with refs, dev paths", ()
       bad,
     );
   }
-});
-
-Deno.test("requirements: comments, options, URLs and the torch family are skipped with reasons", () => {
-  const r = parseRequirements([
-    "# a comment",
-    "numpy>=1.24  # inline comment",
-    "-r other.txt",
-    "--extra-index-url https://x",
-    "opencv-python; sys_platform != 'darwin'",
-    "Torch==2.1",
-    "torchvision",
-    "git+https://github.com/x/y",
-    "pkg @ https://example.com/pkg.whl",
-    "scipy \\",
-    "  >=1.10",
-    "numpy>=1.24",
-    "",
-  ].join("\n"));
-  assert.deepEqual(r.requirements, [
-    "numpy>=1.24",
-    "opencv-python; sys_platform != 'darwin'",
-    "pkg @ https://example.com/pkg.whl",
-    "scipy >=1.10",
-  ]);
-  assert.deepEqual(r.skipped.map((s) => s.line), [
-    "-r other.txt",
-    "--extra-index-url https://x",
-    "Torch==2.1",
-    "torchvision",
-    "git+https://github.com/x/y",
-  ]);
 });
 
 Deno.test("suggestions: nearest ids first, at most three, unrelated ids left out", () => {
