@@ -113,7 +113,7 @@ async function nodeRemove(
     edit: async (desired) => {
       const spec = add.requireNode(desired.pyproject, id);
       await add.assertRemovable(s.paths, id, spec, opts.force ?? false);
-      return { edits: add.removeEdits(desired.pyproject, id) };
+      return { edits: add.removeEdits(desired.pyproject, id), files: add.removedFiles(spec) };
     },
   }), { force: opts.force ?? false });
   if (ui.json) {

@@ -81,7 +81,7 @@ export async function captureEnvironment(session: Session): Promise<CaptureSumma
       synced = wf.synced;
       return {
         edits: [...wf.edits, ...nodes.edits, ...(packages ? [packages.edit] : [])],
-        files: wf.files,
+        files: [...wf.files, ...nodes.files],
       };
     },
   });

@@ -36,6 +36,9 @@ async function checkFiles(paths: EnvPaths, desired: DesiredState, v: Validation)
       );
     }
   }
+  // Single-file nodes without a url are rebuilt from their copy in .cec: it must be there, as pinned.
+  const { fileNodeProblems } = await import("../providers/nodes/file_node.ts");
+  for (const p of await fileNodeProblems(paths, desired.nodes)) v.errors.push(`${paths.pyproject}: ${p}`);
   for (const id of Object.keys(desired.pyproject["dependency-groups"])) {
     // `user` holds the packages the user adds by hand (providers/packages/README.md).
     if (id !== USER_GROUP && !(id in desired.nodes)) {

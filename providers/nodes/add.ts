@@ -15,6 +15,7 @@ import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/sc
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
+import { cecCopy, downloadNodeFile, fileNameOf, fileNodeId } from "./file_node.ts";
 import { folderFor } from "./diff.ts";
 import { normaliseRepo } from "./node_index.ts";
 import { observeNodes } from "./observe.ts";
@@ -30,6 +31,7 @@ import { folderReader, nodeRequirements } from "./requirements.ts";
 export type ParsedSpec =
   | { kind: "registry"; id: string; version?: string }
   | { kind: "git"; url: string; ref?: string }
+  | { kind: "file"; url: string }
   | { kind: "dev"; path: string };
 
 const URL_LIKE = /^(https?|ssh|git|file):\/\/|^git@[^:]+:/;
@@ -43,6 +45,8 @@ export function parseNodeSpec(raw: string, opts: { dev?: boolean } = {}): Parsed
     });
   }
   if (opts.dev) return { kind: "dev", path: s };
+  // A single .py file served over HTTP: how ComfyUI-Manager installs single-file nodes ("copy").
+  if (/^https?:\/\//.test(s) && fileNameOf(s).endsWith(".py")) return { kind: "file", url: s };
   if (URL_LIKE.test(s) || s.endsWith(".git")) {
     // URL@ref: the '@' must come after the last '/', so 'git@host:owner/repo' keeps its user part.
     const m = /^(.*\/[^/@]+)@([^/@]+)$/.exec(s);
@@ -210,12 +214,29 @@ async function resolveDev(p: { path: string }, ctx: ResolveContext): Promise<Res
   };
 }
 
+/** A single-file node from a URL: downloaded once (bounded), pinned by its sha256, kept in the store. */
+async function resolveFile(p: { url: string }, ctx: ResolveContext): Promise<ResolvedNode> {
+  const filename = fileNameOf(p.url);
+  const id = fileNodeId(filename);
+  ctx.log?.(`downloading ${p.url}`);
+  const { sha256 } = await downloadNodeFile(ctx.paths.workspace.nodeStore, p.url, `node '${id}'`);
+  return {
+    id,
+    spec: { source: "file", filename, sha256, url: p.url },
+    requirements: [],
+    warnings: [],
+    summary: `${id} -> custom_nodes/${filename} (single file, sha256 ${sha256.slice(0, 12)})`,
+  };
+}
+
 export function resolveNodeSpec(p: ParsedSpec, ctx: ResolveContext): Promise<ResolvedNode> {
   switch (p.kind) {
     case "registry":
       return resolveRegistry(p, ctx);
     case "git":
       return resolveGit(p, ctx);
+    case "file":
+      return resolveFile(p, ctx);
     default:
       return resolveDev(p, ctx);
   }
@@ -232,6 +253,11 @@ export function addEdits(pyproject: Pyproject, nodes: ResolvedNode[]): TomlEdit[
     }
   }
   return edits;
+}
+
+/** `.cec` files that go with a node entry: the kept copy of a single-file node without a url. */
+export function removedFiles(spec: NodeSpec): { path: string; content: null }[] {
+  return spec.source === "file" && !spec.url ? [{ path: cecCopy(spec.filename), content: null }] : [];
 }
 
 export function removeEdits(pyproject: Pyproject, id: string): TomlEdit[] {

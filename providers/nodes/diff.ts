@@ -123,7 +123,7 @@ function dirtNotes(
 export function folderFor(id: string, spec: NodeSpec, observed: ObservedNodes): string {
   if (spec.source === "file" || spec.directory) return specEntryName(id, spec);
   if (observed.nodes.some((o) => o.dir === id)) return id;
-  const byId = observed.nodes.filter((o) => o.id === id && o.kind !== "link");
+  const byId = observed.nodes.filter((o) => o.id === id && o.kind !== "link" && o.kind !== "file");
   return (byId.find((o) => !o.disabled) ?? byId[0])?.dir ?? id;
 }
 

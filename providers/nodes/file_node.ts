@@ -110,5 +110,10 @@ export async function fileNodeProblems(paths: EnvPaths, nodes: Record<string, No
 
 /** The node id of a file name or URL (`My_Node.py` -> `my_node`). */
 export function fileNodeId(nameOrUrl: string): string {
-  return toNodeId(basename(nameOrUrl.replace(/[?#].*$/, "")).replace(/\.py$/, ""));
+  return toNodeId(fileNameOf(nameOrUrl).replace(/\.py$/, ""));
+}
+
+/** The file name a URL or path ends with (query and fragment dropped). */
+export function fileNameOf(nameOrUrl: string): string {
+  return decodeURIComponent(basename(nameOrUrl.replace(/[?#].*$/, "")));
 }

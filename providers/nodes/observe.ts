@@ -195,7 +195,9 @@ function unknownNode(path: string, dir: string, disabled: boolean): ObservedNode
 
 function observeFile(customNodes: string, path: string, dir: string, disabled: boolean): ObservedNode {
   const sha256 = sha256Hex(Deno.readFileSync(join(customNodes, path)));
-  return { ...unknownNode(path, dir, disabled), kind: "file", sha256 };
+  // No marker fits in a file: its id is its name (`My_Node.py` -> `my_node`), as capture records it.
+  const id = toNodeId(dir.replace(/\.py$/, ""));
+  return { ...unknownNode(path, dir, disabled), kind: "file", id, sha256 };
 }
 
 async function observeDir(

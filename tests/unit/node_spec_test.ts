@@ -27,6 +27,11 @@ Deno.test("node spec: registry ids, versions, git URLs with refs, dev paths", ()
     ref: "main",
   });
   assert.deepEqual(parseNodeSpec("./my-node", { dev: true }), { kind: "dev", path: "./my-node" });
+  // A single .py file over HTTP is a file node (ComfyUI-Manager's "copy" install); a repo URL stays git.
+  assert.deepEqual(parseNodeSpec("https://raw.githubusercontent.com/a/b/main/My_Node.py?raw=1"), {
+    kind: "file",
+    url: "https://raw.githubusercontent.com/a/b/main/My_Node.py?raw=1",
+  });
   for (const bad of ["", "./my-node", "bad id", "x@"]) {
     assert.throws(
       () => parseNodeSpec(bad),
