@@ -132,6 +132,38 @@ async function nodeRemove(
   );
 }
 
+/** `node enable` / `node disable`: one edit of `enabled`, through the same change path as add/remove. */
+async function nodeToggle(id: string, enabled: boolean, opts: { apply: boolean }, g: GlobalFlags) {
+  const add = await import("../providers/nodes/add.ts");
+  const verb = enabled ? "enable" : "disable";
+  let already = false;
+  const { result: r } = await runChange(g, `node ${verb}`, () => Promise.resolve(null), (_p, s) => ({
+    message: `node ${verb} ${id}`,
+    apply: opts.apply,
+    edit: (desired) => {
+      const edits = add.enableEdits(s.paths, id, add.requireNode(desired.pyproject, id), enabled);
+      already = edits === null;
+      return { edits: edits ?? [] };
+    },
+  }));
+  if (ui.json) {
+    return printJson({
+      [`${verb}d`]: id,
+      changed: !already,
+      commit: r.commit,
+      applied: r.applied.length > 0,
+      accepted: r.accepted,
+      plan: r.plan,
+    });
+  }
+  if (already) return println(`${id} is already ${verb}d.`);
+  println(
+    r.accepted
+      ? `${paint("green", `${verb}d`)} ${id}. ${changeOutcome(r, opts.apply)}`
+      : changeOutcome(r, opts.apply),
+  );
+}
+
 async function nodeUpdate(
   id: string | undefined,
   opts: { version?: string; ref?: string; repository?: string; apply: boolean; refresh?: boolean },
@@ -225,6 +257,17 @@ export function registerNodeCommands(program: Command): void {
     .option("--no-apply", "only edit and commit .cec")
     .option("--force", "remove a git node even with uncommitted changes (its checkout goes to the trash)")
     .action((id, opts, cmd) => nodeRemove(id, opts, globals(cmd)));
+
+  for (const enabled of [false, true]) {
+    node.command(enabled ? "enable" : "disable").description(
+      enabled
+        ? "enable a disabled node (it moves back to custom_nodes/)"
+        : "disable a node the way ComfyUI-Manager does (custom_nodes/.disabled/, x.py.disabled)",
+    )
+      .argument("<id>")
+      .option("--no-apply", "only edit and commit .cec")
+      .action((id, opts, cmd) => nodeToggle(id, enabled, opts, globals(cmd)));
+  }
 
   node.command("update").description("move nodes to the latest (or a given) version or commit")
     .argument("[id]")

@@ -10,6 +10,7 @@
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
+import { isWithin } from "../../lib/safe_path.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
@@ -253,6 +254,35 @@ export function addEdits(pyproject: Pyproject, nodes: ResolvedNode[]): TomlEdit[
     }
   }
   return edits;
+}
+
+/**
+ * `node enable` / `node disable`: the edit of `enabled` (absent means enabled, so enabling removes the key),
+ * or null when the node is already so. A local node used in place is refused: its folder is its identity,
+ * and ComfyDock never moves code it does not own.
+ */
+export function enableEdits(
+  paths: EnvPaths,
+  id: string,
+  spec: NodeSpec,
+  enabled: boolean,
+): TomlEdit[] | null {
+  if (spec.source === "local" || spec.source === "dev") {
+    const target = resolve(paths.root, spec.path);
+    if (isWithin(paths.customNodes, target)) {
+      throw new CdError(
+        "NODE_IN_PLACE",
+        `'${id}' is a ${spec.source} node used in place (${target}): ComfyDock does not move code it does not own`,
+        {
+          hint:
+            `move the folder yourself (into custom_nodes/.disabled/ to disable it, the way ComfyUI-Manager ` +
+            `does), then run 'comfydock node remove ${id}' and 'comfydock capture'`,
+        },
+      );
+    }
+  }
+  if ((spec.enabled !== false) === enabled) return null;
+  return [{ path: ["tool", "comfydock", "nodes", id, "enabled"], value: enabled ? undefined : false }];
 }
 
 /** `.cec` files that go with a node entry: the kept copy of a single-file node without a url. */

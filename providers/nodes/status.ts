@@ -32,7 +32,7 @@ export function nodeStatus(desired: DesiredState, observed: ObservedNodes): Node
     rows.push({
       id,
       source: spec.source,
-      pin: pinOf(spec),
+      pin: `${pinOf(spec)}${spec.enabled === false ? " (disabled)" : ""}`,
       state,
       detail: a?.reason ?? note?.slice(`node.${id}: `.length) ?? "",
     });

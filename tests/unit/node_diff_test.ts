@@ -202,3 +202,53 @@ Deno.test("node diff: a folder holding another node's files is replaced once", (
   const d = diff({ a: { source: "registry", version: "1.0.0" } }, [obs("a", { id: "b", version: "1.0.0" })]);
   assert.deepEqual(d.lines, ["replace node.a: custom_nodes/a holds node 'b', not 'a'"]);
 });
+
+Deno.test("node diff: enable/disable is a move when the content matches, else an install into the right place", () => {
+  const reg = (version: string, enabled?: boolean): NodeSpec => ({
+    source: "registry",
+    version,
+    ...(enabled === false ? { enabled: false } : {}),
+  });
+  const place = (d: ReturnType<typeof diff>) =>
+    d.actions.map((a) => {
+      const after = a.after as { path: string; move?: boolean };
+      return `${a.kind} ${a.address}: ${a.reason} -> ${after.path}${after.move ? " (move)" : ""}`;
+    });
+  // Disabled in .cec, enabled on disk: moved where ComfyUI does not load it.
+  assert.deepEqual(place(diff({ x: reg("1.0.0", false) }, [obs("x", { version: "1.0.0" })])), [
+    "update node.x: disable -> .disabled/x (move)",
+  ]);
+  // Disabled wherever ComfyUI-Manager put it (old or new place, version suffix): in sync, left there.
+  for (const path of ["x.disabled", ".disabled/x", ".disabled/x@1_0_0"]) {
+    assert.deepEqual(
+      diff({ x: reg("1.0.0", false) }, [obs("x", { path, disabled: true, version: "1.0.0" })]).lines,
+      [],
+    );
+  }
+  // Enabled in .cec, a matching disabled copy: moved back.
+  assert.deepEqual(
+    place(
+      diff({ x: reg("1.0.0") }, [obs("x", { path: ".disabled/x@1_0_0", disabled: true, version: "1.0.0" })]),
+    ),
+    ["update node.x: enable -> x (move)"],
+  );
+  // An out-of-date disabled copy is not enabled: a fresh copy is installed, the old one left (with a note).
+  const stale = diff({ x: reg("2.0.0") }, [
+    obs("x", { path: ".disabled/x@1_0_0", disabled: true, version: "1.0.0" }),
+  ]);
+  assert.deepEqual(place(stale), ["create node.x: not installed -> x"]);
+  assert.match(
+    stale.notes[0],
+    /a disabled copy exists \(custom_nodes\/\.disabled\/x@1_0_0\) that does not match/,
+  );
+  // Disabled in .cec, another version enabled on disk: the pinned version installed disabled.
+  assert.deepEqual(place(diff({ x: reg("2.0.0", false) }, [obs("x", { version: "1.0.0" })])), [
+    "update node.x: installed version 1.0.0, .cec wants 2.0.0; disable -> .disabled/x",
+  ]);
+  // Single files: x.py <-> x.py.disabled.
+  const file: NodeSpec = { source: "file", filename: "x.py", sha256: "a".repeat(64), enabled: false };
+  assert.deepEqual(place(diff({ x: file }, [obs("x.py", { kind: "file", sha256: "a".repeat(64) })])), [
+    "update node.x: disable -> x.py.disabled (move)",
+  ]);
+  assert.deepEqual(place(diff({ x: file }, [])), ["create node.x: not installed; disable -> x.py.disabled"]);
+});
