@@ -172,6 +172,9 @@ export function changeOutcome(r: ChangeResult, apply: boolean): string {
   if (!apply) {
     return r.commit ? ".cec committed; run 'comfydock apply' to install." : "Nothing changed in .cec.";
   }
-  if (r.applied.length) return "Applied: the environment matches .cec.";
+  // What was left as it is was logged with its reason when its action ran.
+  const kept = r.kept.length ? `Left as it is (see above): ${r.kept.map((k) => k.address).join(", ")}.` : "";
+  if (r.applied.length) return kept ? `Applied, except: ${kept}` : "Applied: the environment matches .cec.";
+  if (kept) return kept;
   return r.commit ? ".cec committed; nothing to install." : "Nothing changed.";
 }

@@ -2,8 +2,10 @@
 import type { Command } from "@commander-js/extra-typings";
 import {
   changeOutcome,
+  confirm,
   type GlobalFlags,
   globals,
+  resolveEnv,
   runChange,
   settings,
   withEnv,
@@ -107,6 +109,17 @@ async function nodeRemove(
   g: GlobalFlags,
 ): Promise<void> {
   const add = await import("../providers/nodes/add.ts");
+  const { readDesired } = await import("../reconcile/desired.ts");
+  // Asked before the change: a tracked workflow that needs the node would no longer load.
+  const needing = add.workflowsNeeding(await readDesired(await resolveEnv(g.env)), id);
+  if (needing.length) {
+    const need = `tracked workflows need node '${id}': ${needing.join(", ")}`;
+    warn([`${need} (they will not load without it)`]);
+    if (!await confirm(`${need}. Remove it anyway?`, { destructive: true })) {
+      if (ui.json) return printJson({ removed: null, accepted: false });
+      return info(`Node '${id}' was not removed; .cec is unchanged.`);
+    }
+  }
   const { result: r } = await runChange(g, "node remove", () => Promise.resolve(null), (_p, s) => ({
     message: `node remove ${id}`,
     apply: opts.apply,

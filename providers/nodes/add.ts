@@ -12,7 +12,9 @@ import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
 import { isWithin } from "../../lib/safe_path.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
+import type { DesiredState } from "../../reconcile/desired.ts";
 import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/schema.ts";
+import { findDesiredNode } from "../workflows/bundle.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
@@ -283,6 +285,16 @@ export function enableEdits(
   }
   if ((spec.enabled !== false) === enabled) return null;
   return [{ path: ["tool", "comfydock", "nodes", id, "enabled"], value: enabled ? undefined : false }];
+}
+
+/**
+ * Tracked workflows whose `requires.nodes` names node `id` (by id, registry id or repository), so that
+ * `node remove` can name them before it removes what they need.
+ */
+export function workflowsNeeding(desired: DesiredState, id: string): string[] {
+  return Object.entries(desired.workflows).filter(([, wf]) =>
+    (wf.requires?.nodes ?? []).some((pack) => findDesiredNode(pack, desired)?.[0] === id)
+  ).map(([name]) => name).sort();
 }
 
 /** `.cec` files that go with a node entry: the kept copy of a single-file node without a url. */
