@@ -90,13 +90,14 @@ async function checkNodes(ctx: EnvContext, desired: DesiredState, v: Validation)
       v.warnings.push(`could not check registry nodes: ${describe(e)}`);
     }
   }
-  const { ensureMirror } = await import("../providers/nodes/git_node.ts");
+  const { ensureMirror, fetchMirror } = await import("../providers/git/mirror.ts");
   const { hasCommit } = await import("../providers/git/git.ts");
   for (const [id, spec] of Object.entries(desired.nodes)) {
     if (spec.source === "git") {
       try {
-        const mirror = await ensureMirror(paths.workspace.gitMirrors, spec.repository, { fetch: true });
-        if (!await hasCommit(mirror, spec.commit)) {
+        const mirror = await ensureMirror(paths.workspace.gitMirrors, spec.repository);
+        await fetchMirror(mirror);
+        if (!await hasCommit(mirror.dir, spec.commit)) {
           v.errors.push(`tool.comfydock.nodes.${id}.commit: ${spec.commit} is not in ${spec.repository}`);
         }
       } catch (e) {

@@ -14,7 +14,8 @@ import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
-import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
+import { describeDirty, showFile } from "../git/git.ts";
+import { ensureMirror, fetchMirror, resolveRef } from "../git/mirror.ts";
 import { folderFor } from "./diff.ts";
 import { normaliseRepo } from "./node_index.ts";
 import { observeNodes } from "./observe.ts";
@@ -150,15 +151,17 @@ async function registryIdFor(url: string, registry: RegistryClient): Promise<str
 
 async function resolveGit(p: { url: string; ref?: string }, ctx: ResolveContext): Promise<ResolvedNode> {
   ctx.log?.(`fetching ${p.url}`);
-  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url, { fetch: true });
-  const commit = await resolveCommit(mirror, p.url, p.ref);
+  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url);
+  // A branch moves: what it names now is what gets pinned.
+  await fetchMirror(mirror);
+  const commit = await resolveRef(mirror, p.ref);
   const registryId = /^(https?|ssh):\/\/|^git@/.test(p.url) || p.url.startsWith("file://")
     ? await registryIdFor(p.url, ctx.registry)
     : null;
   const id = registryId ?? basename(p.url.replace(/\/+$/, "")).replace(/\.git$/, "").toLowerCase();
   const reqs = await nodeRequirements(
     id,
-    (name) => showFile(mirror, commit, name),
+    (name) => showFile(mirror.dir, commit, name),
     `ComfyUI/custom_nodes/${id}`,
   );
   const spec: NodeSpec = {

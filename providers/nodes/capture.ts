@@ -15,7 +15,7 @@ import type { NodeSpec } from "../../reconcile/schema.ts";
 import { readTextIfExists } from "../../lib/fsx.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { folderFor } from "./diff.ts";
-import { describeDirty, gitOrigin } from "./git_node.ts";
+import { describeDirty, originUrl } from "../git/git.ts";
 import { type ObservedNode, observeNodes } from "./observe.ts";
 import { nodeRequirements } from "./requirements.ts";
 
@@ -37,7 +37,7 @@ async function specFor(paths: EnvPaths, o: ObservedNode): Promise<NodeSpec | str
         describeDirty(o.dirty)
       }); commit and push them, then run capture again`;
     }
-    const origin = await gitOrigin(dir);
+    const origin = await originUrl(dir);
     if (origin && o.commit) {
       return { source: "git", repository: origin, commit: o.commit, directory: o.dir };
     }

@@ -9,7 +9,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
-import { gitDirty, gitHead } from "./git_node.ts";
+import { dirtyFiles, headCommit } from "../git/git.ts";
 import { pyprojectVersionAndName } from "./requirements.ts";
 
 export const MARKER = ".comfydock.json";
@@ -196,8 +196,8 @@ async function observeDir(
       kind: "git",
       installer: marker ? "comfydock" : cnrId ? "manager" : null,
       id: marker?.id ?? cnrId,
-      commit: await gitHead(full),
-      dirty: disabled ? [] : await gitDirty(full),
+      commit: await headCommit(full),
+      dirty: disabled ? [] : await dirtyFiles(full),
     };
   }
   if (marker) {

@@ -14,14 +14,8 @@ import { NodeSpec } from "../../reconcile/schema.ts";
 import type { Action, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
 import { diffNodes, type NodeActionAfter } from "./diff.ts";
-import {
-  checkoutInto,
-  describeDirty,
-  ensureMirror,
-  excludeFromGit,
-  gitDirty,
-  resolveCommit,
-} from "./git_node.ts";
+import { describeDirty, dirtyFiles, excludeFromGit } from "../git/git.ts";
+import { checkoutInto, ensureMirror, resolveRef } from "../git/mirror.ts";
 import { devPath, MARKER, type ObservedNodes, observeNodes, statManifest, writeMarker } from "./observe.ts";
 import { RegistryClient } from "./registry.ts";
 
@@ -68,9 +62,9 @@ export async function stageNode(
     case "git": {
       const mirror = await ensureMirror(ws.gitMirrors, spec.repository);
       // Resolving the pinned sha fetches the mirror only when it does not have the commit yet.
-      const commit = await resolveCommit(mirror, spec.repository, spec.commit);
+      const commit = await resolveRef(mirror, spec.commit);
       log(`checking out ${spec.repository} @ ${commit.slice(0, 12)}`);
-      await checkoutInto(mirror, spec.repository, commit, staged);
+      await checkoutInto(mirror, commit, staged, { submodules: true });
       await writeMarker(staged, {
         format: 1,
         id,
@@ -96,7 +90,7 @@ export async function assertNotDirty(dir: string, address: string, force: boolea
   // A link (dev node) is only unlinked: the code it points at is never trashed, dirty or not.
   const st = await Deno.lstat(dir).catch(() => null);
   if (!st?.isDirectory || !(await exists(join(dir, ".git")))) return;
-  const dirty = await gitDirty(dir);
+  const dirty = await dirtyFiles(dir);
   if (!dirty.length) return;
   throw new CdError(
     "NODE_DIRTY",
