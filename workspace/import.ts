@@ -21,7 +21,7 @@ import { logEnvEvent } from "./env_log.ts";
 import { actionLines } from "../views/plan_text.ts";
 import { type App, type ChangeResult, type Session, withSession } from "./session.ts";
 import * as git from "../providers/git/git.ts";
-import type { ArchiveLimits } from "../providers/bundles/archive.ts";
+import type { ArchiveLimits } from "../lib/archive_limits.ts";
 import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "../providers/bundles/bundle.ts";
 import type { BundleManifest } from "../providers/bundles/manifest.ts";
 

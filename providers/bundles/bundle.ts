@@ -16,8 +16,8 @@ import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { hashFileFull } from "../models/hash_core.ts";
+import type { ArchiveLimits } from "../../lib/archive_limits.ts";
 import {
-  type ArchiveLimits,
   type ArchiveSource,
   type EntryHeader,
   type ExtractedFile,

@@ -105,7 +105,7 @@ async function resolveRegistry(
   const label = `node '${id}' ${version.version}`;
   ctx.log?.(`downloading ${label}`);
   const archive = await fetchArchive(ctx.paths.workspace.nodeStore, { url: version.downloadUrl, label });
-  const files = readZipFiles(
+  const files = await readZipFiles(
     archive.bytes,
     label,
     (path) => ["requirements.txt", "pyproject.toml", "install.py"].includes(path),
