@@ -70,8 +70,9 @@ export function entryProblem(path: string): string | null {
 
 function outside(path: string, root: string, what: string): CdError {
   return new CdError("PATH_OUTSIDE", `refusing ${what}: ${path} is outside ${root}`, {
-    hint: "a name in .cec, a bundle, an archive or a plan file tried to reach outside the environment; " +
-      "check where it came from",
+    hint: "a name in .cec, a bundle, an archive or a plan file, or a symbolic link on the way, leads " +
+      "outside the environment; check where it came from (a linked folder inside the environment is " +
+      "not written through)",
   });
 }
 
@@ -127,5 +128,5 @@ export async function within(roots: string[], path: string, what: string): Promi
     const realRoot = await realPrefix(root);
     if (isWithin(realRoot, real) && real !== realRoot) return path;
   }
-  throw outside(abs, roots.join(" or "), what);
+  throw outside(real === abs ? abs : `${abs} (${real} once links are resolved)`, roots.join(" or "), what);
 }

@@ -35,21 +35,59 @@ export function parsePyproject(text: string, file: string): Pyproject {
     throw e;
   }
   const result = Pyproject.safeParse(raw);
-  if (!result.success) throw schemaError(result.error, raw, file);
+  if (!result.success) throw schemaError(result.error, raw, file, text);
   return result.data;
 }
 
-function schemaError(error: z.ZodError, raw: unknown, file: string): CdError {
+function schemaError(error: z.ZodError, raw: unknown, file: string, text: string): CdError {
   const lines = error.issues.slice(0, 5).map((issue) => {
-    const key = issue.path.map(String).join(".") || "(root)";
-    const value = valueAt(raw, issue.path as PropertyKey[]);
+    const path = issue.path as PropertyKey[];
+    // Keys as TOML writes them: a key that is not a bare word is quoted.
+    const key = path.map((k) =>
+      typeof k === "string" && !/^[A-Za-z0-9_-]+$/.test(k) ? JSON.stringify(k) : String(k)
+    )
+      .join(".") || "(root)";
+    const line = keyLine(text, path);
+    const where = line === null ? file : `${file}:${line}`;
+    // A bad record key (a node id): its own check says what is wrong with it.
+    if (issue.code === "invalid_key") {
+      return `${where}: ${key}: ${issue.issues.map((i) => i.message).join("; ")}`;
+    }
+    const value = valueAt(raw, path);
     const shown = value === undefined ? "missing" : `got ${JSON.stringify(value)?.slice(0, 80)}`;
-    return `${file}: ${key}: ${issue.message} (${shown})`;
+    return `${where}: ${key}: ${issue.message} (${shown})`;
   });
   const more = error.issues.length > 5 ? `\n(and ${error.issues.length - 5} more)` : "";
   return new CdError("PYPROJECT_INVALID", lines.join("\n") + more, {
     hint: "edit .cec/pyproject.toml to fix the keys named above, then run 'comfydock validate'",
   });
+}
+
+/**
+ * The 1-based line where a key path is written (smol-toml gives no positions for keys): each part of the
+ * path is looked for, as a bare or quoted key, after the previous part was found. Null when not found.
+ */
+export function keyLine(text: string, path: PropertyKey[]): number | null {
+  let from = 0;
+  let found = -1;
+  for (const part of path) {
+    if (typeof part !== "string") continue;
+    const forms = [JSON.stringify(part), `'${part}'`, ...(/^[A-Za-z0-9_-]+$/.test(part) ? [part] : [])];
+    let best = -1;
+    for (const form of forms) {
+      const re = new RegExp(
+        `(^|[\\s.\\[{,])${form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=\\s*[.=\\]])`,
+        "gm",
+      );
+      re.lastIndex = from;
+      const m = re.exec(text);
+      if (m && (best < 0 || m.index < best)) best = m.index + m[1].length;
+    }
+    if (best < 0) break;
+    found = best;
+    from = best + 1;
+  }
+  return found < 0 ? null : text.slice(0, found).split("\n").length;
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

@@ -1,10 +1,34 @@
 /**
  * The desired-state schema: `.cec/pyproject.toml` as zod types (DESIGN §3). Validation happens here, at the
  * boundary; everything past it trusts the types.
+ *
+ * Desired state is untrusted input (DESIGN §6b): every name that becomes part of a path (node ids and
+ * directories, model categories and filenames, workflow files) must be a safe name as the path door
+ * (lib/safe_path.ts) defines it, so `validate` and `plan` name the offending key before anything is built.
  */
 import { z } from "zod";
+import { relPathProblem, segmentProblem } from "../lib/safe_path.ts";
 
 const hex = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
+
+/** One folder or file name (a node id, a node's directory). */
+export const SafeName = z.string().superRefine((v, ctx) => {
+  const why = segmentProblem(v);
+  if (why) {
+    ctx.addIssue({ code: "custom", message: `'${v}' ${why}; it names a folder, so it must be a plain name` });
+  }
+});
+
+/** A relative path of plain names joined by '/' (a model category or filename, a workflow file). */
+export const SafeRelPath = z.string().superRefine((v, ctx) => {
+  const why = relPathProblem(v);
+  if (why) {
+    ctx.addIssue({ code: "custom", message: `'${v}' ${why}; it must be a relative path inside its folder` });
+  }
+});
+
+/** A URL or path handed to git: one starting with '-' would be read as an option. */
+const GitUrl = z.string().min(1).refine((v) => !v.startsWith("-"), "must not start with '-'");
 
 export const RegistryNodeSpec = z.object({
   source: z.literal("registry"),
@@ -16,24 +40,25 @@ export const RegistryNodeSpec = z.object({
   sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits").optional(),
   download_url: z.string().url().optional(),
   /** Folder name under custom_nodes/ (default: the node id). */
-  directory: z.string().optional(),
+  directory: SafeName.optional(),
 });
 
 export const GitNodeSpec = z.object({
   source: z.literal("git"),
   name: z.string().optional(),
   registry_id: z.string().optional(),
-  repository: z.string().min(1),
+  repository: GitUrl,
   commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
   ref: z.string().optional(),
-  directory: z.string().optional(),
+  directory: SafeName.optional(),
 });
 
 export const LocalNodeSpec = z.object({
   source: z.enum(["local", "dev"]),
   name: z.string().optional(),
+  /** The user's own source folder (may be anywhere): only ever linked from custom_nodes, never written. */
   path: z.string().min(1),
-  directory: z.string().optional(),
+  directory: SafeName.optional(),
 });
 
 export const NodeSpec = z.discriminatedUnion("source", [RegistryNodeSpec, GitNodeSpec, LocalNodeSpec]);
@@ -62,8 +87,8 @@ export const ModelSpec = z.object({
     .optional(),
   sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits").optional(),
   size: z.number().int().nonnegative().optional(),
-  category: z.string().min(1),
-  filename: z.string().min(1),
+  category: SafeRelPath,
+  filename: SafeRelPath,
   sources: z.array(ModelSource).default([]),
   local_path: z.string().optional(),
 }).refine((m) => m.hash !== undefined || m.sha256 !== undefined, {
@@ -72,7 +97,7 @@ export const ModelSpec = z.object({
 export type ModelSpec = z.infer<typeof ModelSpec>;
 
 export const WorkflowSpec = z.object({
-  file: z.string().min(1),
+  file: SafeRelPath,
   version: z.string().optional(),
   description: z.string().optional(),
   requires: z.object({
@@ -88,10 +113,10 @@ export const ComfyDockTable = z.object({
   comfyui_version: z.string().min(1),
   /** The pinned commit of ComfyUI (full sha). */
   comfyui_commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
-  comfyui_url: z.string().optional(),
+  comfyui_url: GitUrl.optional(),
   python_version: z.string().regex(/^\d+\.\d+$/, "must look like '3.12'"),
   torch_backend: z.string().optional(),
-  nodes: z.record(z.string(), NodeSpec).default({}),
+  nodes: z.record(SafeName, NodeSpec).default({}),
   models: z.record(z.string(), ModelSpec).default({}),
   workflows: z.object({ tracked: z.record(z.string(), WorkflowSpec).default({}) }).default({ tracked: {} }),
 });

@@ -9,6 +9,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { CdError } from "../lib/errors.ts";
+import { joinSafe, within } from "../lib/safe_path.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists } from "../lib/fsx.ts";
 import { findPython } from "../providers/packages/python.ts";
 import { Uv } from "../providers/packages/uv.ts";
@@ -399,7 +400,11 @@ async function placeExtras(
         result.notes.push(`dev node '${entry.name}' is in the bundle but not in pyproject.toml: not placed`);
         continue;
       }
-      const dest = join(paths.customNodes, spec.directory ?? entry.name);
+      const dest = await within(
+        [paths.root],
+        joinSafe(paths.customNodes, spec.directory ?? entry.name, `dev node '${entry.name}' folder`),
+        `dev node '${entry.name}'`,
+      );
       if (await devNodeDir(paths, entry.name, spec)) {
         result.notes.push(`dev node '${entry.name}': ${dest} already exists, the bundled copy was not used`);
         continue;
@@ -411,7 +416,11 @@ async function placeExtras(
   }
   if (opts.modelsDir) {
     for (const rel of await listFiles(opts.modelsDir)) {
-      const dest = join(paths.models, rel);
+      const dest = await within(
+        [paths.root],
+        joinSafe(paths.models, rel, "bundled model"),
+        "bundled model",
+      );
       if (await exists(dest)) {
         result.notes.push(`model file ${dest} already exists, the bundled copy was not used`);
         continue;

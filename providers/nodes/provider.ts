@@ -10,6 +10,7 @@ import { z } from "zod";
 import { segmentProblem } from "../../lib/safe_path.ts";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
+import { joinSafe, within } from "../../lib/safe_path.ts";
 import { NodeSpec } from "../../reconcile/schema.ts";
 import type { Action, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
@@ -130,20 +131,28 @@ export const nodeProvider: Provider<ObservedNodes> = {
 
   async apply(action: Action, tx: Transaction, ctx: ObserveContext) {
     const customNodes = ctx.paths.customNodes;
+    // Every folder this moves is a plain name inside custom_nodes that stays inside the environment once
+    // the links of its parents are resolved (a ComfyUI checkout from a hostile URL could make custom_nodes
+    // a link): a name from .cec or a plan file never reaches outside. A dev node's own folder is only ever
+    // linked to: what is moved is the link.
+    const folder = async (rel: string) =>
+      await within([ctx.paths.root], joinSafe(customNodes, rel, `${action.address} folder`), action.address);
     if (action.kind === "delete") {
       const before = action.before as { path?: string } | null;
       if (!before?.path) throw new CdError("PLAN_INVALID", `${action.address}: delete action without a path`);
-      await assertNotDirty(join(customNodes, before.path), action.address, ctx.force ?? false);
-      await tx.trash(join(customNodes, before.path));
+      const target = await folder(before.path);
+      await assertNotDirty(target, action.address, ctx.force ?? false);
+      await tx.trash(target);
       return;
     }
     const { id, dir, spec } = actionTarget(action);
+    const target = await folder(dir);
     const staging = await tx.stagingDir(`node-${id}`);
     const staged = join(staging, dir);
     await stageNode(ctx, id, spec, staged, (l) => tx.log(l));
     await Deno.mkdir(customNodes, { recursive: true });
-    await assertNotDirty(join(customNodes, dir), action.address, ctx.force ?? false);
-    await tx.trash(join(customNodes, dir));
-    await tx.place(staged, join(customNodes, dir));
+    await assertNotDirty(target, action.address, ctx.force ?? false);
+    await tx.trash(target);
+    await tx.place(staged, target);
   },
 };
