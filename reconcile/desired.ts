@@ -42,13 +42,9 @@ export function parsePyproject(text: string, file: string): Pyproject {
 function schemaError(error: z.ZodError, raw: unknown, file: string, text: string): CdError {
   const lines = error.issues.slice(0, 5).map((issue) => {
     const path = issue.path as PropertyKey[];
-    // Keys as TOML writes them: a key that is not a bare word is quoted.
-    const key = path.map((k) =>
-      typeof k === "string" && !/^[A-Za-z0-9_-]+$/.test(k) ? JSON.stringify(k) : String(k)
-    )
-      .join(".") || "(root)";
-    const line = keyLine(text, path);
-    const where = line === null ? file : `${file}:${line}`;
+    const key = path.map(String).join(".") || "(root)";
+    const line = keyLine(text, key);
+    const where = line === undefined ? file : `${file}:${line}`;
     // A bad record key (a node id): its own check says what is wrong with it.
     if (issue.code === "invalid_key") {
       return `${where}: ${key}: ${issue.issues.map((i) => i.message).join("; ")}`;
@@ -63,31 +59,44 @@ function schemaError(error: z.ZodError, raw: unknown, file: string, text: string
   });
 }
 
-/**
- * The 1-based line where a key path is written (smol-toml gives no positions for keys): each part of the
- * path is looked for, as a bare or quoted key, after the previous part was found. Null when not found.
- */
-export function keyLine(text: string, path: PropertyKey[]): number | null {
-  let from = 0;
-  let found = -1;
-  for (const part of path) {
-    if (typeof part !== "string") continue;
-    const forms = [JSON.stringify(part), `'${part}'`, ...(/^[A-Za-z0-9_-]+$/.test(part) ? [part] : [])];
-    let best = -1;
-    for (const form of forms) {
-      const re = new RegExp(
-        `(^|[\\s.\\[{,])${form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=\\s*[.=\\]])`,
-        "gm",
-      );
-      re.lastIndex = from;
-      const m = re.exec(text);
-      if (m && (best < 0 || m.index < best)) best = m.index + m[1].length;
-    }
-    if (best < 0) break;
-    found = best;
-    from = best + 1;
+/** Splits a TOML key (`a."b.c".d`) into its parts. */
+function splitKey(key: string): string[] {
+  const parts: string[] = [];
+  for (const m of key.matchAll(/\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^.\s]+)\s*(?:\.|$)/g)) {
+    const p = m[1];
+    parts.push(p.startsWith('"') || p.startsWith("'") ? p.slice(1, -1) : p);
   }
-  return found < 0 ? null : text.slice(0, found).split("\n").length;
+  return parts;
+}
+
+/**
+ * The 1-based line of TOML `text` that defines `keyPath` (dotted, as zod reports it), or of its deepest
+ * defined parent (the table a missing key belongs in). A line scanner, not a parser: the text already
+ * failed validation, and a close line is what an annotation needs.
+ */
+export function keyLine(text: string, keyPath: string): number | undefined {
+  let table: string[] = [];
+  let best: { line: number; depth: number } | undefined;
+  // zod joins the path with dots, so a quoted key holding a dot ("sd.xl") is compared as joined text too.
+  const consider = (path: string[], line: number) => {
+    const key = path.join(".");
+    if (key !== keyPath && !keyPath.startsWith(`${key}.`)) return;
+    if (!best || key.length > best.depth) best = { line, depth: key.length };
+  };
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    const header = /^\[\[?([^\]]+)\]\]?/.exec(line);
+    if (header) {
+      table = splitKey(header[1]);
+      consider(table, i + 1);
+      return;
+    }
+    const assign =
+      /^((?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=/
+        .exec(line);
+    if (assign) consider([...table, ...splitKey(assign[1])], i + 1);
+  });
+  return best?.line;
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { CdError, errorMessage } from "../../lib/errors.ts";
+import { redactSecrets, urlCredentials } from "../../lib/redact.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import type { Settings } from "../../lib/settings.ts";
 
@@ -26,13 +27,30 @@ export function sourceConfig(settings: Settings): SourceConfig {
   };
 }
 
-/** Replaces every token in `text` (and `token=` query values) so it can be shown or stored. */
+/** `text` with the configured tokens (and every other credential shape) replaced, to show or store it. */
 export function scrub(text: string, cfg: SourceConfig): string {
-  let out = text;
-  for (const secret of [cfg.hfToken, cfg.civitaiToken]) {
-    if (secret && secret.length >= 4) out = out.split(secret).join("***");
-  }
-  return out.replace(/([?&](?:token|access_token)=)[^&\s"']+/gi, "$1***");
+  return redactSecrets(text, [cfg.hfToken, cfg.civitaiToken]);
+}
+
+/** The model host a URL belongs to (by origin: scheme, host and port of the configured endpoints). */
+export function keyServiceOf(url: string, cfg: SourceConfig): "huggingface" | "civitai" | null {
+  const origin = (u: string) => {
+    try {
+      return new URL(u).origin;
+    } catch {
+      return null;
+    }
+  };
+  const o = origin(url);
+  if (o === null) return null;
+  if (o === origin(cfg.hfEndpoint)) return "huggingface";
+  if (o === origin(cfg.civitaiApi)) return "civitai";
+  return null;
+}
+
+/** Sources as `.cec` may keep them: `url` sources without credentials (someone else's token is dropped). */
+export function withoutCredentialsInUrls(sources: ModelSource[]): ModelSource[] {
+  return sources.map((s) => s.type === "url" ? { ...s, url: urlCredentials(s.url)?.clean ?? s.url } : s);
 }
 
 /** A source as a user reads it (no tokens, no query strings). */
@@ -195,8 +213,15 @@ export async function resolveSource(
         filename: f.name,
       };
     }
-    case "url":
-      return { url: s.url, headers: {}, label, filename: new URL(s.url).pathname.split("/").at(-1) };
+    case "url": {
+      // `.cec` keeps URLs without credentials: a URL on a model host gets the user's key for it here.
+      const url = new URL(s.url);
+      const service = keyServiceOf(s.url, cfg);
+      const headers: Record<string, string> = {};
+      if (service === "huggingface" && cfg.hfToken) headers.authorization = `Bearer ${cfg.hfToken}`;
+      if (service === "civitai" && cfg.civitaiToken) url.searchParams.set("token", cfg.civitaiToken);
+      return { url: url.toString(), headers, label, filename: url.pathname.split("/").at(-1) };
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import type { Settings } from "../../lib/settings.ts";
 import { BundleManager } from "../bundles/bundle.ts";
 import { buildModelEntry, keyFromFilename, parseAddSource } from "../models/add.ts";
 import type { DownloadOptions } from "../models/download.ts";
+import { withoutCredentialsInUrls } from "../models/sources.ts";
 import type { ModelIndex } from "../models/index_db.ts";
 import { addEdits, parseNodeSpec, type ResolvedNode, resolveNodeSpec } from "../nodes/add.ts";
 import type { RegistryClient } from "../nodes/registry.ts";
@@ -281,7 +282,8 @@ export async function buildImportChange(
       let key: string;
       if (item.status === "manifest") {
         key = uniqueKey(item.key, taken);
-        spec = item.spec;
+        // The bundle's own sources, minus any credentials its author left in a URL.
+        spec = { ...item.spec, sources: withoutCredentialsInUrls(item.spec.sources) };
         note = item.local ? `on this machine: ${item.local}` : "hash and sources from the bundle";
       } else if (item.status === "local" && item.sha256) {
         key = uniqueKey(keyFromFilename(item.name), taken);
@@ -305,6 +307,8 @@ export async function buildImportChange(
           settings: ctx.settings,
           index: ctx.index,
           download: ctx.download,
+          // A token in a workflow's model URL is its author's: never kept, never used.
+          credentials: { kind: "drop" },
         });
         key = uniqueKey(entry.key, taken);
         spec = entry.spec;
