@@ -76,6 +76,7 @@ async function nodeAdd(
         const r = await add.resolveNodeSpec(add.parseNodeSpec(s, { dev: opts.dev }), {
           paths,
           registry,
+          net: app.settings,
           log: app.log,
         });
         if (resolved.some((x) => x.id === r.id)) {
@@ -155,7 +156,12 @@ async function nodeUpdate(
       warn(await add.pinnedVersionWarnings(specs, registry));
       const changed: ResolvedNode[] = [];
       for (const [nid, spec] of Object.entries(specs)) {
-        const r = await add.resolveUpdate(nid, spec, opts.version, { paths, registry, log: app.log });
+        const r = await add.resolveUpdate(nid, spec, opts.version, {
+          paths,
+          registry,
+          net: app.settings,
+          log: app.log,
+        });
         if (r) changed.push(r);
       }
       warn(changed.flatMap((r) => r.warnings));
@@ -352,6 +358,7 @@ export function registerNodeCommands(program: Command): void {
           registry: opts.registry ? registry : null,
           from: opts.from,
           defaultMapUrl: (await settings()).nodeMapUrl,
+          net: await settings(),
           log: step,
         });
         warn(r.warnings);

@@ -5,7 +5,8 @@
  * they go into request headers/URLs only and are scrubbed from every message (`scrub`).
  */
 import { z } from "zod";
-import { CdError, errorMessage } from "../../lib/errors.ts";
+import { CdError } from "../../lib/errors.ts";
+import { DEFAULT_NET, httpFetch, type HttpOptions, type NetSettings } from "../../lib/http.ts";
 import { redactSecrets, urlCredentials } from "../../lib/redact.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import type { Settings } from "../../lib/settings.ts";
@@ -15,6 +16,8 @@ export interface SourceConfig {
   civitaiApi: string;
   hfToken?: string;
   civitaiToken?: string;
+  /** Timeouts and download bounds (default: the documented defaults). */
+  net?: NetSettings;
 }
 
 /** Base URLs and tokens of the model hosts (tokens: env var first, then keys.json, resolved at the edge). */
@@ -24,6 +27,7 @@ export function sourceConfig(settings: Settings): SourceConfig {
     civitaiApi: settings.civitai.api,
     hfToken: settings.hf.token ?? undefined,
     civitaiToken: settings.civitai.token ?? undefined,
+    net: { http: settings.http, download: settings.download },
   };
 }
 
@@ -112,15 +116,23 @@ export const CIVITAI_CATEGORY: Record<string, string> = {
   Hypernetwork: "hypernetworks",
 };
 
+/** Options of an API call to a model host: its timeouts, and its tokens never shown in a message. */
+function apiOptions(cfg: SourceConfig, what: string): HttpOptions {
+  const http = (cfg.net ?? DEFAULT_NET).http;
+  return {
+    what,
+    timeoutMs: http.timeoutMs,
+    retryBaseMs: http.retryBaseMs,
+    secrets: [cfg.hfToken, cfg.civitaiToken],
+    unreachableHint: "check the network, or CIVITAI_API_URL / HF_ENDPOINT",
+  };
+}
+
 async function getJson(url: string, headers: Record<string, string>, cfg: SourceConfig, what: string) {
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { accept: "application/json", ...headers } });
-  } catch (e) {
-    throw new CdError("MODEL_SOURCE_UNREACHABLE", scrub(`${what}: ${errorMessage(e)}`, cfg), {
-      hint: "check the network, or CIVITAI_API_URL / HF_ENDPOINT",
-    });
-  }
+  const res = await httpFetch(url, {
+    ...apiOptions(cfg, what),
+    headers: { accept: "application/json", ...headers },
+  });
   if (!res.ok) {
     await res.body?.cancel();
     const code = res.status === 404 ? "MODEL_SOURCE_NOT_FOUND" : "MODEL_SOURCE_FAILED";
@@ -230,7 +242,8 @@ export async function huggingfaceFileInfo(
   cfg: SourceConfig,
   s: Extract<ModelSource, { type: "huggingface" }>,
 ): Promise<{ sha256?: string; size?: number }> {
-  const res = await fetch(hfUrl(cfg, s), {
+  const res = await httpFetch(hfUrl(cfg, s), {
+    ...apiOptions(cfg, `huggingface ${s.repo}/${s.file}`),
     method: "HEAD",
     redirect: "manual",
     headers: cfg.hfToken ? { authorization: `Bearer ${cfg.hfToken}` } : {},

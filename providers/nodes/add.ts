@@ -13,6 +13,7 @@ import { readTextIfExists } from "../../lib/fsx.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { NodeSpec, Pyproject } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { NetSettings } from "../../lib/http.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { describeDirty, showFile } from "../git/git.ts";
 import { ensureMirror, fetchMirror, resolveRef } from "../git/mirror.ts";
@@ -77,6 +78,8 @@ export interface ResolvedNode {
 export interface ResolveContext {
   paths: EnvPaths;
   registry: RegistryClient;
+  /** Timeouts and download bounds for the archive (default: the documented defaults). */
+  net?: NetSettings;
   log?: (line: string) => void;
 }
 
@@ -104,7 +107,11 @@ async function resolveRegistry(
   assertUsableVersion(id, version);
   const label = `node '${id}' ${version.version}`;
   ctx.log?.(`downloading ${label}`);
-  const archive = await fetchArchive(ctx.paths.workspace.nodeStore, { url: version.downloadUrl, label });
+  const archive = await fetchArchive(ctx.paths.workspace.nodeStore, {
+    url: version.downloadUrl,
+    label,
+    net: ctx.net,
+  });
   const files = await readZipFiles(
     archive.bytes,
     label,

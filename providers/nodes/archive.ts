@@ -14,7 +14,6 @@
  * it declared (a lying header is caught after one piece), so memory stays small whatever the archive.
  * The archive's own `.comfydock.json` (our marker) is ignored: the real one is written after extraction.
  */
-import { readBodyCapped } from "../../lib/http_body.ts";
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -23,7 +22,7 @@ import { type ArchiveLimits, expansionProblem, NODE_ARCHIVE_LIMITS } from "../..
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { removeIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { entryProblem } from "../../lib/safe_path.ts";
-import { httpFetch } from "./http.ts";
+import { DEFAULT_NET, fetchBytes, type NetSettings } from "../../lib/http.ts";
 
 /** Our marker file (observe.ts MARKER); a pack that ships one gets it replaced, so it is not extracted. */
 const MARKER_NAME = ".comfydock.json";
@@ -312,22 +311,29 @@ async function storeArchive(nodeStore: string, sha: string, bytes: Uint8Array): 
 export async function downloadArchive(
   url: string,
   label: string,
+  net: NetSettings = DEFAULT_NET,
   maxBytes = NODE_ARCHIVE_LIMITS.maxFileBytes,
 ): Promise<Uint8Array> {
-  const res = await httpFetch(url, { what: `downloading ${label}`, timeoutMs: 120_000 });
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new CdError("ARCHIVE_DOWNLOAD_FAILED", `downloading ${label} failed: HTTP ${res.status} (${url})`, {
-      hint: res.status === 404
-        ? "the archive is gone from the server; pick another version"
-        : "try again later",
-    });
-  }
-  return await readBodyCapped(
-    res,
+  return await fetchBytes(url, {
+    what: `downloading ${label}`,
+    net,
     maxBytes,
-    () => tooBig(label, `the download is larger than ${maxBytes} bytes`),
-  );
+    failed: (status) =>
+      new CdError("ARCHIVE_DOWNLOAD_FAILED", `downloading ${label} failed: HTTP ${status} (${url})`, {
+        hint: status === 404
+          ? "the archive is gone from the server; pick another version"
+          : "try again later",
+      }),
+    limited: (e) =>
+      e.kind === "too-large" ? tooBig(label, `the download is larger than ${maxBytes} bytes`) : new CdError(
+        "ARCHIVE_DOWNLOAD_FAILED",
+        `downloading ${label}: the server is too slow (${e.message})`,
+        {
+          hint:
+            "try again later (COMFYDOCK_DOWNLOAD_MIN_RATE / COMFYDOCK_DOWNLOAD_STALL_SECONDS set the limit)",
+        },
+      ),
+  });
 }
 
 /**
@@ -336,7 +342,7 @@ export async function downloadArchive(
  */
 export async function fetchArchive(
   nodeStore: string,
-  opts: { url?: string | null; sha256?: string; label: string },
+  opts: { url?: string | null; sha256?: string; label: string; net?: NetSettings },
 ): Promise<{ bytes: Uint8Array; sha256: string; cached: boolean }> {
   if (opts.sha256) {
     const cached = await readStoredArchive(nodeStore, opts.sha256);
@@ -347,7 +353,7 @@ export async function fetchArchive(
       hint: "connect to the registry (COMFYDOCK_REGISTRY_URL) so the archive can be downloaded",
     });
   }
-  const bytes = await downloadArchive(opts.url, opts.label);
+  const bytes = await downloadArchive(opts.url, opts.label, opts.net);
   const sha = sha256Hex(bytes);
   if (opts.sha256 && sha !== opts.sha256) {
     throw new CdError(

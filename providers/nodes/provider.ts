@@ -45,7 +45,7 @@ export async function stageNode(
         const url = spec.download_url ??
           (await RegistryClient.fromSettings(ctx.settings).getVersion(registryId, spec.version)).downloadUrl;
         log(`downloading ${label}`);
-        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label });
+        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label, net: ctx.settings });
       }
       const files = await extractZip(archive.bytes, staged, label);
       await writeMarker(staged, {
