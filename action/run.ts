@@ -16,20 +16,15 @@ import {
   type GitHubClient,
   type GitHubClientOptions,
   planMarker,
-  scrubSecret,
 } from "../providers/github/client.ts";
+import { redactSecrets } from "../lib/redact.ts";
+import { keyLine } from "../reconcile/desired.ts";
 import { renderDriftReport } from "../views/drift.ts";
 import { code, fence, GITHUB_BODY_LIMIT, planDiffBlock, truncateMarkdown } from "../views/markdown.ts";
 import type { ActionCommand, ActionInputs, PullRequestRef } from "./inputs.ts";
 import { pullRequestOf } from "./inputs.ts";
 import { type EnvSpec, resolveEnvironments } from "./env_spec.ts";
-import {
-  annotationPath,
-  errorCommand,
-  formatOutputs,
-  keyLine,
-  pyprojectLocations,
-} from "./workflow_commands.ts";
+import { annotationPath, errorCommand, formatOutputs, pyprojectLocations } from "./workflow_commands.ts";
 
 export interface EnvOutcome {
   plan: Plan;
@@ -331,7 +326,7 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise
 
   const changes = envs.some((r) => (r.outcome?.plan.actions.length ?? 0) > 0);
   const failed = errors.length > 0 || envs.some((r) => r.error || r.githubError);
-  const scrub = (s: string) => scrubSecret(s, inputs.token);
+  const scrub = (s: string) => redactSecrets(s, [inputs.token]);
   const result: ActionResult = {
     command,
     exitcode: failed ? 1 : changes && command !== "apply" ? 2 : 0,

@@ -49,7 +49,8 @@ export interface PyprojectLocation {
 
 /**
  * The locations in a pyproject error (reconcile/desired.ts): syntax errors say `file:line:col: message`,
- * schema errors say `file: key.path: message (got ...)`, one per line.
+ * schema errors say `file:line: key.path: message (got ...)` (`file: key.path: ...` when the key is not
+ * written in the file), one per line.
  */
 export function pyprojectLocations(error: CdError): PyprojectLocation[] {
   if (error.code === "PYPROJECT_SYNTAX") {
@@ -58,51 +59,13 @@ export function pyprojectLocations(error: CdError): PyprojectLocation[] {
   }
   if (error.code === "PYPROJECT_INVALID") {
     return error.message.split("\n").flatMap((line) => {
-      const m = /^(.+\.toml): ([^:\s]+): (.*)$/.exec(line);
-      return m ? [{ file: m[1], key: m[2], message: `${m[2]}: ${m[3]}` }] : [];
+      const m = /^(.+\.toml)(?::(\d+))?: ((?:"(?:[^"\\]|\\.)*"|[^:\s"])+): (.*)$/.exec(line);
+      return m
+        ? [{ file: m[1], ...(m[2] ? { line: Number(m[2]) } : {}), key: m[3], message: `${m[3]}: ${m[4]}` }]
+        : [];
     });
   }
   return [];
-}
-
-/** Splits a TOML key (`a."b.c".d`) into its parts. */
-function splitKey(key: string): string[] {
-  const parts: string[] = [];
-  for (const m of key.matchAll(/\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^.\s]+)\s*(?:\.|$)/g)) {
-    const p = m[1];
-    parts.push(p.startsWith('"') || p.startsWith("'") ? p.slice(1, -1) : p);
-  }
-  return parts;
-}
-
-/**
- * The 1-based line of TOML `text` that defines `keyPath` (dotted, as zod reports it), or of its deepest
- * defined parent (the table a missing key belongs in). A line scanner, not a parser: the text already
- * failed validation, and a close line is what an annotation needs.
- */
-export function keyLine(text: string, keyPath: string): number | undefined {
-  let table: string[] = [];
-  let best: { line: number; depth: number } | undefined;
-  // zod joins the path with dots, so a quoted key holding a dot ("sd.xl") is compared as joined text too.
-  const consider = (path: string[], line: number) => {
-    const key = path.join(".");
-    if (key !== keyPath && !keyPath.startsWith(`${key}.`)) return;
-    if (!best || key.length > best.depth) best = { line, depth: key.length };
-  };
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    const header = /^\[\[?([^\]]+)\]\]?/.exec(line);
-    if (header) {
-      table = splitKey(header[1]);
-      consider(table, i + 1);
-      return;
-    }
-    const assign =
-      /^((?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=/
-        .exec(line);
-    if (assign) consider([...table, ...splitKey(assign[1])], i + 1);
-  });
-  return best?.line;
 }
 
 /** A path GitHub can pin to the repository: relative to GITHUB_WORKSPACE when inside it. */

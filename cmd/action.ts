@@ -8,13 +8,13 @@ export function registerActionCommand(program: Command): void {
       const { readActionInputs } = await import("../action/inputs.ts");
       const { appFor, globals } = await import("./context.ts");
       const { runAction } = await import("../action/run.ts");
-      const { scrubSecret } = await import("../providers/github/client.ts");
+      const { redactSecrets } = await import("../lib/redact.ts");
       const { info, println, step, ui } = await import("../lib/ui.ts");
       const inputs = readActionInputs(Deno.env.toObject(), Deno.cwd());
       // The Action never asks: the workflow's trigger is the request (auto-approve).
       const app = await appFor(globals(cmd), { confirm: () => Promise.resolve(true) });
       const result = await runAction(inputs, { ws: app.ws, app, log: step });
-      const scrub = (s: string) => scrubSecret(s, inputs.token);
+      const scrub = (s: string) => redactSecrets(s, [inputs.token]);
       if (ui.json) {
         println(scrub(JSON.stringify(
           {

@@ -6,6 +6,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { CdError, errorMessage } from "../lib/errors.ts";
+import { redactSecrets } from "../lib/redact.ts";
 import { colorEnabledByDefault, configureUi, info, paint, printJson, ui } from "../lib/ui.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { registerEnvCommands } from "./env.ts";
@@ -61,13 +62,19 @@ export function buildProgram(): Command {
 /** Renders an error the way users see it; returns the exit code. */
 export function renderError(e: unknown): number {
   if (e instanceof CdError) {
-    if (ui.json) printJson({ error: e.toJSON() });
-    info(`${paint("red", "error:")} ${e.message}`);
-    if (e.hint) info(`${paint("yellow", "hint:")} ${e.hint}`);
+    // Last line of defence: whatever a message echoes (a URL, a server's reply) is shown without credentials.
+    if (ui.json) {
+      const { code, message, hint } = e.toJSON();
+      printJson({
+        error: { code, message: redactSecrets(message), ...(hint ? { hint: redactSecrets(hint) } : {}) },
+      });
+    }
+    info(`${paint("red", "error:")} ${redactSecrets(e.message)}`);
+    if (e.hint) info(`${paint("yellow", "hint:")} ${redactSecrets(e.hint)}`);
     if (ui.debug && e.stack) info(e.stack);
     return e.exitCode;
   }
-  info(`${paint("red", "error:")} ${errorMessage(e)}`);
+  info(`${paint("red", "error:")} ${redactSecrets(errorMessage(e))}`);
   info(`${paint("yellow", "hint:")} this is unexpected; run again with --debug and report the output`);
   if (ui.debug && e instanceof Error && e.stack) info(e.stack);
   return 1;

@@ -6,6 +6,7 @@ import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { ModelIndex, ModelInfo, ScanProgress, ScanResult } from "../providers/models/index_db.ts";
 import {
   changeOutcome,
+  configManager,
   type GlobalFlags,
   globals,
   requireWorkspace,
@@ -107,6 +108,11 @@ async function modelAdd(
       settings: app.settings,
       index,
       download: { log: step },
+      // The user typed this URL: a Hugging Face or Civitai token in it becomes their stored key.
+      credentials: {
+        kind: "store",
+        store: async (service, token) => void await (await configManager()).setKey(service, token),
+      },
     });
     if (!ui.json) step(`${entry.key}: ${entry.note}`);
     return entry;

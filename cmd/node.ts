@@ -78,6 +78,7 @@ async function nodeAdd(
         const r = await add.resolveNodeSpec(add.parseNodeSpec(s, { dev: opts.dev }), {
           paths,
           registry,
+          net: app.settings,
           log: app.log,
         });
         if (resolved.some((x) => x.id === r.id)) {
@@ -200,7 +201,12 @@ async function nodeUpdate(
       warn(await add.pinnedVersionWarnings(specs, registry));
       const changed: ResolvedNode[] = [];
       for (const [nid, spec] of Object.entries(specs)) {
-        const r = await add.resolveUpdate(nid, spec, opts, { paths, registry, log: app.log });
+        const r = await add.resolveUpdate(nid, spec, opts, {
+          paths,
+          registry,
+          net: app.settings,
+          log: app.log,
+        });
         if (r) changed.push(r);
       }
       warn(changed.flatMap((r) => r.warnings));
@@ -410,6 +416,7 @@ export function registerNodeCommands(program: Command): void {
           registry: opts.registry ? registry : null,
           from: opts.from,
           defaultMapUrl: (await settings()).nodeMapUrl,
+          net: await settings(),
           log: step,
         });
         warn(r.warnings);

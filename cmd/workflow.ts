@@ -322,7 +322,7 @@ async function importWorkflow(
   }
   const { prepared, result } = await runChange(g, "workflow import", async (paths, app) => {
     const desired = await readDesired(paths);
-    const src = await readImportSource(source);
+    const src = await readImportSource(source, app.settings);
     const { rel, name } = await assertNameFree(paths, desired, opts.name ?? src.name);
     const analysis = analyzeWorkflow(src.workflow, await resolverFor(paths, opts.nodeMap), source);
     using index = openModelIndex(paths.workspace);

@@ -39,10 +39,40 @@ export function relPathProblem(rel: string): string | null {
   return null;
 }
 
+/**
+ * `.git` in any case, and its Windows short name: a folder by that name makes git take the config inside
+ * as the repository's own, and git runs commands that config names (core.fsmonitor on every status).
+ */
+export function isGitDirName(segment: string): boolean {
+  return /^(\.git|git~\d+)$/i.test(segment.replace(/[. ]+$/, ""));
+}
+
+/**
+ * Why an archive entry (a '/'-separated relative path inside a zip or tar) may not be extracted, or null.
+ * Looser than relPathProblem on purpose: real packs contain names Windows cannot store, and those are
+ * the platform's limit, not an attack; what can reach outside or run something is refused.
+ */
+export function entryProblem(path: string): string | null {
+  if (!path) return "has an empty path";
+  if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return "is an absolute path";
+  if (path.includes("\\")) return "contains a backslash (paths must use '/')";
+  // deno-lint-ignore no-control-regex -- control characters are exactly what is refused
+  if (/[\x00-\x1f\x7f]/.test(path)) return "contains control characters";
+  for (const seg of path.split("/")) {
+    if (seg === "..") return "contains '..' (path traversal)";
+    if (seg === "" || seg === ".") return "has an empty or '.' path segment";
+    if (isGitDirName(seg)) {
+      return "is inside a '.git' folder (archives may not bring git config: git runs commands it names)";
+    }
+  }
+  return null;
+}
+
 function outside(path: string, root: string, what: string): CdError {
   return new CdError("PATH_OUTSIDE", `refusing ${what}: ${path} is outside ${root}`, {
-    hint: "a name in .cec, a bundle, an archive or a plan file tried to reach outside the environment; " +
-      "check where it came from",
+    hint: "a name in .cec, a bundle, an archive or a plan file, or a symbolic link on the way, leads " +
+      "outside the environment; check where it came from (a linked folder inside the environment is " +
+      "not written through)",
   });
 }
 
@@ -98,5 +128,5 @@ export async function within(roots: string[], path: string, what: string): Promi
     const realRoot = await realPrefix(root);
     if (isWithin(realRoot, real) && real !== realRoot) return path;
   }
-  throw outside(abs, roots.join(" or "), what);
+  throw outside(real === abs ? abs : `${abs} (${real} once links are resolved)`, roots.join(" or "), what);
 }

@@ -15,6 +15,14 @@ export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
 export const DEFAULT_CIVITAI_API = "https://civitai.com/api/v1";
 export const DEFAULT_GITHUB_API = "https://api.github.com";
 
+/** Timeouts and retries of API calls (COMFYDOCK_HTTP_TIMEOUT_MS, COMFYDOCK_HTTP_RETRY_BASE_MS). */
+export const DEFAULT_HTTP = { timeoutMs: 15_000, retryBaseMs: 250 };
+/**
+ * Bounds of downloads: 64 GiB when nobody declared a size (the largest single model files published are
+ * ~25-40 GB), and at least 1 KiB/s over every 60 s (a stalled or dripping server is cut, a slow line is not).
+ */
+export const DEFAULT_DOWNLOAD = { maxBytes: 64 * 1024 ** 3, minRate: 1024, stallMs: 60_000 };
+
 export interface Settings {
   /** ComfyUI Registry API base (COMFYDOCK_REGISTRY_URL). */
   registryUrl: string;
@@ -39,6 +47,18 @@ export interface Settings {
   };
   /** First backoff delay of model downloads (COMFYDOCK_DOWNLOAD_RETRY_MS). */
   downloadRetryMs: number;
+  /**
+   * Bounds of every download (model files, node archives, the node map, workflow URLs), so no server can
+   * fill the disk or hang a command (README "Configuration").
+   */
+  download: {
+    /** Most bytes of a download whose size nobody declared (COMFYDOCK_DOWNLOAD_MAX_BYTES, default 64 GiB). */
+    maxBytes: number;
+    /** Slowest transfer accepted, in bytes/s over each window (COMFYDOCK_DOWNLOAD_MIN_RATE, default 1024). */
+    minRate: number;
+    /** The window, in ms (COMFYDOCK_DOWNLOAD_STALL_SECONDS, default 60 s). */
+    stallMs: number;
+  };
   /** Fault injection for tests (COMFYDOCK_FAULT, COMFYDOCK_CREATE_FAULT). */
   faults: { apply: string | null; create: string | null };
   /** Where binaries are looked for (PATH), and the home and pyenv root for Python discovery. */
@@ -74,10 +94,15 @@ export function settingsFromEnv(env: Env): Settings {
     },
     github: { api: trimSlash(env.GITHUB_API_URL || DEFAULT_GITHUB_API), token: env.GITHUB_TOKEN || null },
     http: {
-      timeoutMs: num(env, "COMFYDOCK_HTTP_TIMEOUT_MS", 15_000),
-      retryBaseMs: num(env, "COMFYDOCK_HTTP_RETRY_BASE_MS", 250),
+      timeoutMs: num(env, "COMFYDOCK_HTTP_TIMEOUT_MS", DEFAULT_HTTP.timeoutMs),
+      retryBaseMs: num(env, "COMFYDOCK_HTTP_RETRY_BASE_MS", DEFAULT_HTTP.retryBaseMs),
     },
     downloadRetryMs: num(env, "COMFYDOCK_DOWNLOAD_RETRY_MS", 1000),
+    download: {
+      maxBytes: num(env, "COMFYDOCK_DOWNLOAD_MAX_BYTES", DEFAULT_DOWNLOAD.maxBytes),
+      minRate: num(env, "COMFYDOCK_DOWNLOAD_MIN_RATE", DEFAULT_DOWNLOAD.minRate),
+      stallMs: num(env, "COMFYDOCK_DOWNLOAD_STALL_SECONDS", DEFAULT_DOWNLOAD.stallMs / 1000) * 1000,
+    },
     faults: { apply: env.COMFYDOCK_FAULT || null, create: env.COMFYDOCK_CREATE_FAULT || null },
     system: {
       path: (env.PATH ?? "").split(delimiter).filter(Boolean),

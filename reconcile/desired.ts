@@ -35,21 +35,68 @@ export function parsePyproject(text: string, file: string): Pyproject {
     throw e;
   }
   const result = Pyproject.safeParse(raw);
-  if (!result.success) throw schemaError(result.error, raw, file);
+  if (!result.success) throw schemaError(result.error, raw, file, text);
   return result.data;
 }
 
-function schemaError(error: z.ZodError, raw: unknown, file: string): CdError {
+function schemaError(error: z.ZodError, raw: unknown, file: string, text: string): CdError {
   const lines = error.issues.slice(0, 5).map((issue) => {
-    const key = issue.path.map(String).join(".") || "(root)";
-    const value = valueAt(raw, issue.path as PropertyKey[]);
+    const path = issue.path as PropertyKey[];
+    const key = path.map(String).join(".") || "(root)";
+    const line = keyLine(text, key);
+    const where = line === undefined ? file : `${file}:${line}`;
+    // A bad record key (a node id): its own check says what is wrong with it.
+    if (issue.code === "invalid_key") {
+      return `${where}: ${key}: ${issue.issues.map((i) => i.message).join("; ")}`;
+    }
+    const value = valueAt(raw, path);
     const shown = value === undefined ? "missing" : `got ${JSON.stringify(value)?.slice(0, 80)}`;
-    return `${file}: ${key}: ${issue.message} (${shown})`;
+    return `${where}: ${key}: ${issue.message} (${shown})`;
   });
   const more = error.issues.length > 5 ? `\n(and ${error.issues.length - 5} more)` : "";
   return new CdError("PYPROJECT_INVALID", lines.join("\n") + more, {
     hint: "edit .cec/pyproject.toml to fix the keys named above, then run 'comfydock validate'",
   });
+}
+
+/** Splits a TOML key (`a."b.c".d`) into its parts. */
+function splitKey(key: string): string[] {
+  const parts: string[] = [];
+  for (const m of key.matchAll(/\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^.\s]+)\s*(?:\.|$)/g)) {
+    const p = m[1];
+    parts.push(p.startsWith('"') || p.startsWith("'") ? p.slice(1, -1) : p);
+  }
+  return parts;
+}
+
+/**
+ * The 1-based line of TOML `text` that defines `keyPath` (dotted, as zod reports it), or of its deepest
+ * defined parent (the table a missing key belongs in). A line scanner, not a parser: the text already
+ * failed validation, and a close line is what an annotation needs.
+ */
+export function keyLine(text: string, keyPath: string): number | undefined {
+  let table: string[] = [];
+  let best: { line: number; depth: number } | undefined;
+  // zod joins the path with dots, so a quoted key holding a dot ("sd.xl") is compared as joined text too.
+  const consider = (path: string[], line: number) => {
+    const key = path.join(".");
+    if (key !== keyPath && !keyPath.startsWith(`${key}.`)) return;
+    if (!best || key.length > best.depth) best = { line, depth: key.length };
+  };
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    const header = /^\[\[?([^\]]+)\]\]?/.exec(line);
+    if (header) {
+      table = splitKey(header[1]);
+      consider(table, i + 1);
+      return;
+    }
+    const assign =
+      /^((?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=/
+        .exec(line);
+    if (assign) consider([...table, ...splitKey(assign[1])], i + 1);
+  });
+  return best?.line;
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

@@ -1,28 +1,43 @@
 /**
  * The desired-state schema: `.cec/pyproject.toml` as zod types (DESIGN §3). Validation happens here, at the
  * boundary; everything past it trusts the types.
+ *
+ * Desired state is untrusted input (DESIGN §6b): every name that becomes part of a path (node ids and
+ * directories, model categories and filenames, workflow files) must be a safe name as the path door
+ * (lib/safe_path.ts) defines it, so `validate` and `plan` name the offending key before anything is built.
  */
 import { z } from "zod";
-import { segmentProblem } from "../lib/safe_path.ts";
+import { relPathProblem, segmentProblem } from "../lib/safe_path.ts";
 
 const hex = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
 
-/**
- * A name used as one entry directly under custom_nodes/ (a node id, `directory`, `filename`): a plain name,
- * never a path (DESIGN §6b), so `validate` and `plan` name the key before anything touches the disk.
- */
-const EntryName = z.string().superRefine((name, ctx) => {
-  const problem = segmentProblem(name);
-  if (problem) {
-    ctx.addIssue({ code: "custom", message: `must be a plain folder or file name: it ${problem}` });
+/** One folder or file name (a node id, a node's directory, a single-file node's filename). */
+export const SafeName = z.string().superRefine((v, ctx) => {
+  const why = segmentProblem(v);
+  if (why) {
+    ctx.addIssue({
+      code: "custom",
+      message: `'${v}' ${why}; it names a folder or file, so it must be a plain name`,
+    });
   }
 });
+
+/** A relative path of plain names joined by '/' (a model category or filename, a workflow file). */
+export const SafeRelPath = z.string().superRefine((v, ctx) => {
+  const why = relPathProblem(v);
+  if (why) {
+    ctx.addIssue({ code: "custom", message: `'${v}' ${why}; it must be a relative path inside its folder` });
+  }
+});
+
+/** A URL or path handed to git: one starting with '-' would be read as an option. */
+const GitUrl = z.string().min(1).refine((v) => !v.startsWith("-"), "must not start with '-'");
 
 /** Fields every node entry has. */
 const common = {
   name: z.string().optional(),
   /** Folder name under custom_nodes/ (default: the node id). */
-  directory: EntryName.optional(),
+  directory: SafeName.optional(),
   /**
    * `false`: installed but disabled the way ComfyUI-Manager does it (a folder moves to
    * `custom_nodes/.disabled/<dir>`, a single file becomes `<file>.disabled`); ComfyUI skips both.
@@ -45,14 +60,16 @@ export const GitNodeSpec = z.object({
   ...common,
   source: z.literal("git"),
   registry_id: z.string().optional(),
-  repository: z.string().min(1),
+  repository: GitUrl,
   commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
-  ref: z.string().optional(),
+  /** The branch or tag the commit came from (`node update` follows it); handed to git like the URL. */
+  ref: z.string().min(1).refine((v) => !v.startsWith("-"), "must not start with '-'").optional(),
 });
 
 export const LocalNodeSpec = z.object({
   ...common,
   source: z.enum(["local", "dev"]),
+  /** The user's own source folder (may be anywhere): only ever linked from custom_nodes, never written. */
   path: z.string().min(1),
 });
 
@@ -66,9 +83,10 @@ export const FileNodeSpec = z.object({
   name: z.string().optional(),
   enabled: z.boolean().optional(),
   source: z.literal("file"),
-  filename: EntryName.refine((f) => f.endsWith(".py"), "must end with .py (ComfyUI loads only .py files)"),
+  filename: SafeName.refine((f) => f.endsWith(".py"), "must end with .py (ComfyUI loads only .py files)"),
   sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits"),
-  url: z.string().url().optional(),
+  /** Fetched over HTTP(S) only (a `file:` URL in someone else's `.cec` would read this machine's files). */
+  url: z.string().url().refine((u) => /^https?:\/\//i.test(u), "must be an http(s) URL").optional(),
 });
 
 export const NodeSpec = z.discriminatedUnion("source", [
@@ -107,8 +125,8 @@ export const ModelSpec = z.object({
     .optional(),
   sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits").optional(),
   size: z.number().int().nonnegative().optional(),
-  category: z.string().min(1),
-  filename: z.string().min(1),
+  category: SafeRelPath,
+  filename: SafeRelPath,
   sources: z.array(ModelSource).default([]),
   local_path: z.string().optional(),
 }).refine((m) => m.hash !== undefined || m.sha256 !== undefined, {
@@ -117,7 +135,7 @@ export const ModelSpec = z.object({
 export type ModelSpec = z.infer<typeof ModelSpec>;
 
 export const WorkflowSpec = z.object({
-  file: z.string().min(1),
+  file: SafeRelPath,
   version: z.string().optional(),
   description: z.string().optional(),
   requires: z.object({
@@ -133,16 +151,10 @@ export const ComfyDockTable = z.object({
   comfyui_version: z.string().min(1),
   /** The pinned commit of ComfyUI (full sha). */
   comfyui_commit: z.string().regex(hex(40), "must be a full 40-hex git commit sha"),
-  comfyui_url: z.string().optional(),
+  comfyui_url: GitUrl.optional(),
   python_version: z.string().regex(/^\d+\.\d+$/, "must look like '3.12'"),
   torch_backend: z.string().optional(),
-  nodes: z.record(z.string(), NodeSpec).superRefine((nodes, ctx) => {
-    // The id names the node's folder by default: it must be a plain name too.
-    for (const id of Object.keys(nodes)) {
-      const problem = segmentProblem(id);
-      if (problem) ctx.addIssue({ code: "custom", path: [id], message: `node id ${problem}` });
-    }
-  }).default({}),
+  nodes: z.record(SafeName, NodeSpec).default({}),
   models: z.record(z.string(), ModelSpec).default({}),
   workflows: z.object({ tracked: z.record(z.string(), WorkflowSpec).default({}) }).default({ tracked: {} }),
 });

@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { errorMessage } from "../lib/errors.ts";
+import { redactSecrets } from "../lib/redact.ts";
 import * as git from "../providers/git/git.ts";
 import type { EnvPaths, WorkspacePaths } from "../reconcile/paths.ts";
 
@@ -22,18 +23,6 @@ export function envLogPath(ws: WorkspacePaths, name: string): string {
   return join(ws.logs, `${name}.log`);
 }
 
-/** Credentials that can appear in URLs, commit messages or errors, replaced by `***`. */
-export function redactSecrets(text: string): string {
-  return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1***@")
-    .replace(
-      /([?&;](?:[a-z_]*token|[a-z_]*key|auth[a-z_]*|password|passwd|secret|signature|sig|x-amz-[a-z-]+)=)[^&;\s"']+/gi,
-      "$1***",
-    )
-    .replace(/\b(Bearer|Basic|token)\s+[A-Za-z0-9._~+/=-]{8,}/g, "$1 ***")
-    .replace(/\b(hf_|gh[pousr]_|github_pat_|sk-)[A-Za-z0-9_]{6,}/g, "$1***");
-}
-
 function timestamp(d = new Date()): string {
   return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 }
@@ -43,7 +32,7 @@ function timestamp(d = new Date()): string {
  * with O_APPEND, so blocks of concurrent commands do not interleave.
  */
 export async function appendEnvLog(ws: WorkspacePaths, name: string, lines: string[]): Promise<void> {
-  const [title = "", ...rest] = lines.map(redactSecrets);
+  const [title = "", ...rest] = lines.map((l) => redactSecrets(l));
   const body = rest.map((l) => `  ${l.replace(/\n/g, "\n    ")}`);
   const block = [`[${timestamp()}] ${title}`, ...body, ""].join("\n") + "\n";
   await Deno.mkdir(ws.logs, { recursive: true });

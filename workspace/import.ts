@@ -9,6 +9,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { CdError } from "../lib/errors.ts";
+import { joinSafe, within } from "../lib/safe_path.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists } from "../lib/fsx.ts";
 import { findPython } from "../providers/packages/python.ts";
 import { Uv } from "../providers/packages/uv.ts";
@@ -22,7 +23,7 @@ import { logEnvEvent } from "./env_log.ts";
 import { actionLines } from "../views/plan_text.ts";
 import { type App, type ChangeResult, type Session, withSession } from "./session.ts";
 import * as git from "../providers/git/git.ts";
-import type { ArchiveLimits } from "../providers/bundles/archive.ts";
+import type { ArchiveLimits } from "../lib/archive_limits.ts";
 import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "../providers/bundles/bundle.ts";
 import type { BundleManifest } from "../providers/bundles/manifest.ts";
 
@@ -400,7 +401,11 @@ async function placeExtras(
         result.notes.push(`dev node '${entry.name}' is in the bundle but not in pyproject.toml: not placed`);
         continue;
       }
-      const dest = join(paths.customNodes, specEntryName(entry.name, spec));
+      const dest = await within(
+        [paths.root],
+        joinSafe(paths.customNodes, specEntryName(entry.name, spec), `dev node '${entry.name}' folder`),
+        `dev node '${entry.name}'`,
+      );
       if (await devNodeDir(paths, entry.name, spec)) {
         result.notes.push(`dev node '${entry.name}': ${dest} already exists, the bundled copy was not used`);
         continue;
@@ -412,7 +417,11 @@ async function placeExtras(
   }
   if (opts.modelsDir) {
     for (const rel of await listFiles(opts.modelsDir)) {
-      const dest = join(paths.models, rel);
+      const dest = await within(
+        [paths.root],
+        joinSafe(paths.models, rel, "bundled model"),
+        "bundled model",
+      );
       if (await exists(dest)) {
         result.notes.push(`model file ${dest} already exists, the bundled copy was not used`);
         continue;

@@ -15,7 +15,7 @@ import { relative, sep } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { readTextIfExists } from "../lib/fsx.ts";
 import { deferInterrupts } from "../lib/proc.ts";
-import { joinSafe } from "../lib/safe_path.ts";
+import { joinSafe, within } from "../lib/safe_path.ts";
 import type { Settings } from "../lib/settings.ts";
 import { type DesiredState, parsePyproject, readDesired } from "../reconcile/desired.ts";
 import {
@@ -218,7 +218,14 @@ export class Session {
     const { edits, files = [] } = await spec.edit(desired);
     const message = typeof spec.message === "string" ? spec.message : spec.message();
     const writes = new Map<string, string | null>();
-    for (const f of files) writes.set(joinSafe(paths.cec, f.path, "a .cec file"), f.content);
+    // `.cec` may come from someone else: a folder in it linked outside (`nodes/` -> elsewhere) is not written
+    // through.
+    for (const f of files) {
+      writes.set(
+        await within([paths.root], joinSafe(paths.cec, f.path, "a .cec file"), "a .cec file"),
+        f.content,
+      );
+    }
     let text = writes.has(paths.pyproject) ? writes.get(paths.pyproject)! : desired.pyprojectText;
     if (text === null) {
       throw new CdError("PYPROJECT_MISSING", `a change may not remove ${paths.pyproject}`);

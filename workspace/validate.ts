@@ -93,19 +93,20 @@ async function checkNodes(ctx: EnvContext, desired: DesiredState, v: Validation)
       v.warnings.push(`could not check registry nodes: ${describe(e)}`);
     }
   }
-  const { ensureMirror, showFile } = await import("../providers/nodes/git_node.ts");
+  const { ensureMirror, fetchMirror } = await import("../providers/git/mirror.ts");
+  const { hasCommit, showFile } = await import("../providers/git/git.ts");
   const { groupMismatch, nodeRequirements } = await import("../providers/nodes/requirements.ts");
-  const { hasCommit } = await import("../providers/git/git.ts");
   for (const [id, spec] of Object.entries(desired.nodes)) {
     if (spec.source === "git") {
       try {
-        const mirror = await ensureMirror(paths.workspace.gitMirrors, spec.repository, { fetch: true });
-        if (!await hasCommit(mirror, spec.commit)) {
+        const mirror = await ensureMirror(paths.workspace.gitMirrors, spec.repository);
+        await fetchMirror(mirror);
+        if (!await hasCommit(mirror.dir, spec.commit)) {
           v.errors.push(`tool.comfydock.nodes.${id}.commit: ${spec.commit} is not in ${spec.repository}`);
           continue;
         }
         // A commit edited by hand leaves the group at the old commit's requirements: the group must follow.
-        const reqs = await nodeRequirements(id, (name) => showFile(mirror, spec.commit, name), id);
+        const reqs = await nodeRequirements(id, (name) => showFile(mirror.dir, spec.commit, name), id);
         const group = desired.pyproject["dependency-groups"][id];
         const mismatch = groupMismatch(id, spec.commit, group, reqs.requirements);
         if (mismatch) v.errors.push(`node ${id}: ${mismatch}`);

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { exists } from "../lib/fsx.ts";
+import { joinSafe } from "../lib/safe_path.ts";
 import { readDesired } from "../reconcile/desired.ts";
 import { recordSynced } from "../providers/workflows/files.ts";
 import type { NodePackResolver } from "../providers/workflows/node_map.ts";
@@ -105,7 +106,7 @@ export async function syncWorkflows(
   else if (!opts.strategy) {
     for (const e of conflicts) {
       const rel = conflictRel(e.file, opts.now ?? new Date());
-      const target = join(paths.userWorkflows, rel);
+      const target = joinSafe(paths.userWorkflows, rel, `workflow.${e.name} conflict copy`);
       if (!await exists(target)) await Deno.copyFile(join(paths.cecWorkflows, e.file), target);
       result.conflicts.push({ name: e.name, file: e.file, conflictFile: rel });
     }

@@ -20,38 +20,13 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createWriteStream } from "node:fs";
 import { dirname, join } from "node:path";
+import { type ArchiveLimits, BUNDLE_LIMITS, expansionProblem } from "../../lib/archive_limits.ts";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { removeIfExists } from "../../lib/fsx.ts";
+import { entryProblem } from "../../lib/safe_path.ts";
 
 const BLOCK = 512;
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-
-export interface ArchiveLimits {
-  maxEntries: number;
-  /** Largest single file (except under `largeFilePrefix`). */
-  maxFileBytes: number;
-  /** Entries under this prefix (model files) may be as large as `maxLargeFileBytes`. */
-  largeFilePrefix?: string;
-  maxLargeFileBytes: number;
-  /** Sum of all file sizes once extracted. */
-  maxTotalBytes: number;
-  maxPathLength: number;
-  /** Decompressed/compressed bytes; checked once more than `ratioCheckAfterBytes` came out (zip bombs). */
-  maxExpansionRatio: number;
-  ratioCheckAfterBytes: number;
-}
-
-export const DEFAULT_LIMITS: ArchiveLimits = {
-  maxEntries: 20_000,
-  maxFileBytes: 256 * MiB,
-  maxLargeFileBytes: 128 * GiB,
-  maxTotalBytes: 512 * GiB,
-  maxPathLength: 1024,
-  // Text compresses 5-20x, model weights ~1.1x; gzip's ceiling is ~1030x, which is what bombs use.
-  maxExpansionRatio: 200,
-  ratioCheckAfterBytes: 64 * MiB,
-};
 
 /** `executable`: stored as mode 0755 (else 0644) and restored on extraction; no other mode bits travel. */
 export type ArchiveSource =
@@ -73,7 +48,7 @@ export async function writeTarGz(
   entries: ArchiveSource[],
   opts: WriteOptions = {},
 ): Promise<number> {
-  for (const e of entries) checkPath(e.path, DEFAULT_LIMITS.maxPathLength);
+  for (const e of entries) checkPath(e.path, BUNDLE_LIMITS.maxPathLength);
   const total = entries.reduce((n, e) => n + sourceSize(e), 0);
   const tmp = `${out}.part-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(dirname(out), { recursive: true });
@@ -237,7 +212,7 @@ export async function extractTarGz(
   stagingDir: string,
   opts: ReadOptions = {},
 ): Promise<ExtractedFile[]> {
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits = { ...BUNDLE_LIMITS, ...opts.limits };
   try {
     await Deno.mkdir(stagingDir, { recursive: false });
   } catch (e) {
@@ -299,12 +274,8 @@ async function readEntries(
     hint = "do not import this bundle; ask its author for a new export",
   ) => new CdError("BUNDLE_REJECTED", `${archive}: entry '${entry}': ${rule}`, { hint });
   const checkRatio = (where: string) => {
-    if (
-      r.produced > limits.ratioCheckAfterBytes &&
-      r.produced / Math.max(counter.compressed, 1) > limits.maxExpansionRatio
-    ) {
-      throw fail(where, `expands more than ${limits.maxExpansionRatio}x (zip-bomb-like archive)`);
-    }
+    const why = expansionProblem(r.produced, counter.compressed, limits);
+    if (why) throw fail(where, why);
   };
 
   while (true) {
@@ -482,17 +453,9 @@ function parsePax(body: Uint8Array, archive: string): Record<string, string> {
 }
 
 /** Why a path may not be extracted, or null when it is fine. Also used for manifest paths. */
-export function pathProblem(path: string, maxLength = DEFAULT_LIMITS.maxPathLength): string | null {
-  if (!path) return "has an empty path";
+export function pathProblem(path: string, maxLength = BUNDLE_LIMITS.maxPathLength): string | null {
   if (path.length > maxLength) return `path is longer than ${maxLength} characters`;
-  if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return "is an absolute path";
-  if (path.includes("\\")) return "contains a backslash (paths must use '/')";
-  if ([...path].some((c) => c.charCodeAt(0) < 0x20)) return "contains control characters";
-  for (const seg of path.split("/")) {
-    if (seg === "..") return "contains '..' (path traversal)";
-    if (seg === "" || seg === ".") return "has an empty or '.' path segment";
-  }
-  return null;
+  return entryProblem(path);
 }
 
 function checkPath(path: string, max: number): void {

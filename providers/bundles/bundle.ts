@@ -11,13 +11,14 @@
  */
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
+import { joinSafe } from "../../lib/safe_path.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists, sha256Hex } from "../../lib/fsx.ts";
 import { parsePyproject, readDesired } from "../../reconcile/desired.ts";
 import { type NodeSpec, specEntryName } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { hashFileFull } from "../models/hash_core.ts";
+import type { ArchiveLimits } from "../../lib/archive_limits.ts";
 import {
-  type ArchiveLimits,
   type ArchiveSource,
   type EntryHeader,
   type ExtractedFile,
@@ -77,7 +78,7 @@ export interface ExtractOptions {
 
 /** The directory a local/dev node lives in: its folder under custom_nodes, else its recorded path. */
 export async function devNodeDir(paths: EnvPaths, id: string, spec: NodeSpec): Promise<string | null> {
-  const inCustomNodes = join(paths.customNodes, specEntryName(id, spec));
+  const inCustomNodes = joinSafe(paths.customNodes, specEntryName(id, spec), `node '${id}' folder`);
   if (await exists(inCustomNodes)) return inCustomNodes;
   if (spec.source !== "local" && spec.source !== "dev") return null;
   const recorded = isAbsolute(spec.path) ? spec.path : resolve(paths.root, spec.path);
@@ -113,7 +114,7 @@ export class BundleManager {
     }
     if (opts.withModels) {
       for (const [key, m] of Object.entries(desired.models)) {
-        const file = join(paths.models, m.category, m.filename);
+        const file = joinSafe(paths.models, `${m.category}/${m.filename}`, `model '${key}'`);
         const st = await Deno.stat(file).catch(() => null);
         if (!st?.isFile) {
           skipped.push(`model '${key}': ${file} is not on disk (it stays referenced by hash and sources)`);

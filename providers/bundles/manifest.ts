@@ -16,7 +16,7 @@ export const TOOL_VERSION: string = denoJson.version;
 
 const SafePath = z.string().superRefine((p, ctx) => {
   const why = pathProblem(p);
-  if (why) ctx.addIssue({ code: "custom", message: `path ${why}` });
+  if (why) ctx.addIssue({ code: "custom", message: `'${p}' ${why}` });
 });
 
 export const ManifestFile = z.object({

@@ -11,16 +11,14 @@
 import { join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import * as git from "../git/git.ts";
-import type { Mirror } from "./mirror.ts";
+import { checkoutInto, type Mirror } from "../git/mirror.ts";
 
 /** ComfyUI's user-data folders: never deleted or replaced by ComfyDock. */
 export const USER_DIRS = ["models", "custom_nodes", "user", "input", "output"] as const;
 
-/** Clones the mirror into `dest` (must not exist) detached at `commit`. */
+/** Clones the mirror into `dest` (must not exist) detached at `commit` (ComfyUI has no submodules). */
 export async function cloneAt(mirror: Mirror, commit: string, dest: string): Promise<void> {
-  await git.cloneNoCheckout(mirror.dir, dest);
-  await git.checkoutDetached(dest, commit);
-  await git.setRemoteUrl(dest, "origin", mirror.url);
+  await checkoutInto(mirror, commit, dest, { errorCode: "GIT_FAILED" });
 }
 
 /** The user folders ComfyUI would make at first start, plus the workflow folder of the UI (DESIGN §8). */

@@ -12,7 +12,8 @@ import type { DesiredState } from "../../reconcile/desired.ts";
 import type { Action, ObserveContext, Provider, Transaction, UndoStep } from "../../reconcile/types.ts";
 import * as git from "../git/git.ts";
 import { checkoutInPlace, cloneAt, dirtyError, localEdits, makeUserDirs, USER_DIRS } from "./checkout.ts";
-import { ensureCommitInMirror, ensureMirror, normaliseUrl } from "./mirror.ts";
+import { normaliseUrl } from "../git/mirror.ts";
+import { ensureCommitInMirror, ensureMirror } from "./mirror.ts";
 import { DEFAULT_COMFYUI_URL } from "../../lib/settings.ts";
 import { labelForCommit, shortSha } from "./versions.ts";
 

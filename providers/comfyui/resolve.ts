@@ -2,7 +2,8 @@
 import { CdError } from "../../lib/errors.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import * as git from "../git/git.ts";
-import { ensureMirror, type Mirror, refreshMirror } from "./mirror.ts";
+import { type Mirror, refreshMirror } from "../git/mirror.ts";
+import { ensureMirror } from "./mirror.ts";
 import { labelForCommit, latestReleaseTag, looksLikeSha, shortSha, sortedReleaseTags } from "./versions.ts";
 
 export interface ResolvedComfyUI {

@@ -1,10 +1,19 @@
 /**
- * A thin typed wrapper over the `git` CLI (every provider that touches a git repo goes through it).
- * Never prompts (GIT_TERMINAL_PROMPT=0: a private URL fails instead of hanging on a password prompt), never
- * goes through a shell. Commits work on fresh machines: without a configured identity a fallback
- * `ComfyDock <comfydock@localhost>` is passed per command, never written to any config.
+ * The one git door: a thin typed wrapper over the `git` CLI (every provider that touches a git repo goes
+ * through it). Never prompts (GIT_TERMINAL_PROMPT=0: a private URL fails instead of hanging on a password
+ * prompt), never goes through a shell. Commits work on fresh machines: without a configured identity a
+ * fallback `ComfyDock <comfydock@localhost>` is passed per command, never written to any config.
+ *
+ * Trust (DESIGN §6b): a repository's own config is someone else's input (a node folder made by hand or by
+ * another tool, a pack that shipped a `.git`). Git runs commands named there: `core.fsmonitor` on every
+ * `git status`, hooks on checkout and commit, filter drivers (selected by the work tree's `.gitattributes`)
+ * whenever it reads or writes a file. So every call carries `SAFE_CONFIG` (fsmonitor off, hooks pointed at
+ * a place where none can exist, `file://` allowed only when the user typed the URL, never `ext::`), and a
+ * call marked `untrusted` also blanks every driver command the repository's own config defines.
  */
+import { join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
+import { exists, readTextIfExists } from "../../lib/fsx.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
 
 export const FALLBACK_IDENTITY = { name: "ComfyDock", email: "comfydock@localhost" } as const;
@@ -19,26 +28,115 @@ export interface GitOptions {
   stdin?: string;
   /** Each line of git's output as it arrives (with `--progress`: its meters, see `progressLines`). */
   onLine?: (line: string) => void;
+  /**
+   * `dir` was not made by this tool (or may have been changed by someone else since): blank the commands of
+   * its own config (filter, diff and merge drivers) before git reads any file there.
+   */
+  untrusted?: boolean;
 }
+
+/** A hooks directory no hook can be in: a path below a device file. */
+const NO_HOOKS = Deno.build.os === "windows" ? "NUL" : "/dev/null";
+
+/**
+ * Config passed to every call (command-line config wins over every file). `protocol.file.allow=user`: a
+ * `file://` or local-path URL works when it is the URL we were given, but not when a repository names it
+ * (a submodule pointing at a private repository on this machine); `ext::` URLs run commands: never.
+ */
+export const SAFE_CONFIG: readonly string[] = [
+  "core.fsmonitor=false",
+  `core.hooksPath=${NO_HOOKS}`,
+  "protocol.file.allow=user",
+  "protocol.ext.allow=never",
+].flatMap((kv) => ["-c", kv]);
+
+/** Keys of a repository's own config whose values git runs as commands while reading files. */
+const DRIVER_KEY = /^(filter\..+\.(clean|smudge|process)|diff\..+\.(textconv|command)|merge\..+\.driver)$/;
+
+/**
+ * `-c key=` for every driver command the repository's own (local/worktree) config defines, so git falls
+ * back to the plain file. The user's global and system config are theirs and stay in force (git-lfs).
+ * Throws when the config cannot be read or names a driver that cannot be blanked: then git is not run.
+ */
+async function neutralise(dir: string): Promise<string[]> {
+  const r = await run("git", [
+    ...SAFE_CONFIG,
+    "-C",
+    dir,
+    "config",
+    "--list",
+    "--show-scope",
+    "--name-only",
+    "-z",
+  ], {
+    env: BASE_ENV,
+    check: false,
+  });
+  if (r.code !== 0) {
+    throw new CdError(
+      "GIT_CONFIG_UNREADABLE",
+      `cannot read the git config of ${dir}: ${lastLine(r.stderr)}`,
+      {
+        hint: "fix or remove that folder's .git; ComfyDock does not run git where it cannot check the config",
+      },
+    );
+  }
+  const parts = r.stdout.split("\0");
+  const args: string[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const [scope, key] = [parts[i], parts[i + 1]];
+    if ((scope !== "local" && scope !== "worktree") || !DRIVER_KEY.test(key)) continue;
+    // `-c` splits at the first '=': a driver whose name holds one could not be blanked.
+    if (key.includes("=")) {
+      throw new CdError(
+        "GIT_CONFIG_UNSAFE",
+        `${dir}: its git config defines a driver git would run (${key})`,
+        {
+          hint: "ComfyDock does not run git in it; remove that section from its .git/config",
+        },
+      );
+    }
+    args.push("-c", `${key}=`);
+  }
+  return args;
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").filter(Boolean).pop() ?? "unknown error";
+}
+
+// GIT_OPTIONAL_LOCKS=0: `status` must not rewrite the index (observe is read-only and may run beside an apply).
+const BASE_ENV = { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", GIT_OPTIONAL_LOCKS: "0" };
 
 /** True when `url` names a git remote (`scheme://...` or scp-like `user@host:path`), not a local path. */
 export function isRemoteUrl(url: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/\s]+@[^/\s]+:/.test(url);
 }
 
-/** Runs `git -C dir args...` (dir null: no -C). */
-export function git(dir: string | null, args: string[], opts: GitOptions = {}): Promise<RunResult> {
+/** Runs `git -C dir args...` (dir null: no -C) with SAFE_CONFIG (and `neutralise` when untrusted). */
+export async function git(dir: string | null, args: string[], opts: GitOptions = {}): Promise<RunResult> {
   const full = dir === null ? args : ["-C", dir, ...args];
-  return run("git", full, {
-    // GIT_OPTIONAL_LOCKS=0: `status` must not rewrite the index (observe is read-only and may run beside
-    // an apply).
-    env: { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", GIT_OPTIONAL_LOCKS: "0", ...opts.env },
-    check: opts.check,
-    errorCode: opts.errorCode ?? "GIT_FAILED",
-    hint: opts.hint ?? "install git (https://git-scm.com) if it is missing",
+  const blanked = opts.untrusted && dir !== null ? await neutralise(dir) : [];
+  const hint = opts.hint ?? "install git (https://git-scm.com) if it is missing";
+  const r = await run("git", [...SAFE_CONFIG, ...blanked, ...full], {
+    env: { ...BASE_ENV, ...opts.env },
+    check: false,
+    hint,
     stdin: opts.stdin,
     onLine: opts.onLine,
   });
+  if (r.code !== 0 && opts.check !== false) {
+    // The message shows the command as the caller wrote it, without the safety config.
+    const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-15).join("\n");
+    throw new CdError(
+      opts.errorCode ?? "GIT_FAILED",
+      `git ${full.join(" ")} failed (exit ${r.code}):\n${detail}`,
+      {
+        hint,
+      },
+    );
+  }
+  return r;
 }
 
 /**
@@ -212,6 +310,9 @@ export async function status(
     "--porcelain=v1",
     "-z",
     `--untracked-files=${opts.untracked === false ? "no" : "all"}`,
+    // A submodule's work tree is checked by a child git reading the submodule's own config, which
+    // `neutralise` has not seen: in a foreign checkout only moved submodule commits count.
+    ...(opts.untrusted ? ["--ignore-submodules=dirty"] : []),
   ];
   const text = (await git(dir, args, opts)).stdout;
   const parts = text.split("\0");
@@ -237,7 +338,7 @@ export async function isDirty(
 /** `git clone --mirror url dest`; with `opts.onLine` git's progress is streamed to it (see progressLines). */
 export async function cloneMirror(url: string, dest: string, opts: GitOptions = {}): Promise<void> {
   const verbosity = opts.onLine ? "--progress" : "--quiet";
-  await git(null, ["clone", verbosity, "--mirror", url, dest], {
+  await git(null, ["clone", verbosity, "--mirror", "--", url, dest], {
     errorCode: "GIT_CLONE_FAILED",
     hint: `check that ${url} is reachable and is a git repository`,
     ...opts,
@@ -254,7 +355,7 @@ export async function fetchMirror(mirrorDir: string, opts: GitOptions = {}): Pro
 
 /** Clones `src` (a local mirror) without checking out; objects are hard-linked when on the same disk. */
 export async function cloneNoCheckout(src: string, dest: string, opts: GitOptions = {}): Promise<void> {
-  await git(null, ["clone", "--quiet", "--no-checkout", src, dest], {
+  await git(null, ["clone", "--quiet", "--no-checkout", "--", src, dest], {
     errorCode: "GIT_CLONE_FAILED",
     ...opts,
   });
@@ -282,7 +383,7 @@ export async function tags(dir: string, opts: GitOptions = {}): Promise<Record<s
 
 /** Tags of a remote (`git ls-remote --tags`), annotated tags peeled to their commit. */
 export async function lsRemoteTags(url: string, opts: GitOptions = {}): Promise<Record<string, string>> {
-  const text = await out(null, ["ls-remote", "--tags", url], {
+  const text = await out(null, ["ls-remote", "--tags", "--", url], {
     errorCode: "GIT_REMOTE_FAILED",
     hint: `check that ${url} is reachable`,
     ...opts,
@@ -310,4 +411,66 @@ export async function setRemoteUrl(
   opts: GitOptions = {},
 ): Promise<void> {
   await git(dir, ["remote", "set-url", remote, url], opts);
+}
+
+/**
+ * HEAD commit of a checkout. Reads .git directly (a plan over many nodes must not spawn git twice per node),
+ * falling back to git for anything unusual (worktrees, packed refs).
+ */
+export async function headCommit(dir: string): Promise<string | null> {
+  const head = (await readTextIfExists(join(dir, ".git", "HEAD")))?.trim();
+  if (head === undefined) {
+    if (!(await exists(join(dir, ".git")))) return null;
+  } else if (/^[0-9a-f]{40}$/.test(head)) {
+    return head;
+  } else if (head.startsWith("ref: ")) {
+    const ref = (await readTextIfExists(join(dir, ".git", head.slice(5))))?.trim();
+    if (ref && /^[0-9a-f]{40}$/.test(ref)) return ref;
+  }
+  return await revParse(dir, "HEAD");
+}
+
+/**
+ * Paths under `sub` that the repository at `dir` tracks (ComfyUI ships `custom_nodes/websocket_image_save.py`:
+ * it is ComfyUI's file, not a node). Empty when `dir` is not a git checkout. Reads the index only.
+ */
+export async function trackedFiles(dir: string, sub: string): Promise<Set<string>> {
+  const r = await git(dir, ["ls-files", "-z", "--", sub], { check: false });
+  return new Set(r.code === 0 ? r.stdout.split("\0").filter(Boolean) : []);
+}
+
+/** `remote.origin.url` of a checkout, or null. */
+export async function originUrl(dir: string): Promise<string | null> {
+  const r = await git(dir, ["config", "--get", "remote.origin.url"], { check: false });
+  return r.code === 0 ? r.stdout.trim() || null : null;
+}
+
+/**
+ * Uncommitted changes of a checkout that may not be ours (a node folder): `XY path` lines for modified
+ * tracked and untracked files, except the byte-code caches Python writes when ComfyUI loads the node (they
+ * would make every used node "dirty"). A status that cannot run is reported as one line, never as clean.
+ */
+export async function dirtyFiles(dir: string): Promise<string[]> {
+  try {
+    return (await status(dir, { untrusted: true })).map((e) => `${e.code} ${e.path}`)
+      .filter((l) => !/__pycache__\/|\.py[co]$/.test(l));
+  } catch (e) {
+    return [`(git status failed: ${lastLine(e instanceof Error ? e.message : String(e))})`];
+  }
+}
+
+/** `dirtyFiles` lines for a message: "2 files: a.py, b.py" (porcelain status columns dropped). */
+export function describeDirty(dirty: string[]): string {
+  const n = dirty.length;
+  const names = dirty.slice(0, 3).map((l) => /^[ MTADRCU?!]{2} /.test(l) ? l.slice(3) : l);
+  return `${n} file${n === 1 ? "" : "s"}: ${names.join(", ")}${n > 3 ? ", ..." : ""}`;
+}
+
+/** Keeps a file out of `git status` of a checkout (our marker must not make a node look dirty). */
+export async function excludeFromGit(dir: string, name: string): Promise<void> {
+  const path = join(dir, ".git", "info", "exclude");
+  const text = (await readTextIfExists(path)) ?? "";
+  if (text.split("\n").includes(`/${name}`)) return;
+  await Deno.mkdir(join(dir, ".git", "info"), { recursive: true });
+  await Deno.writeTextFile(path, `${text}${text && !text.endsWith("\n") ? "\n" : ""}/${name}\n`);
 }

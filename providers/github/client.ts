@@ -5,6 +5,7 @@
  * the HTTP status and the endpoint, and any text that came back is scrubbed of the token.
  */
 import { CdError, errorMessage } from "../../lib/errors.ts";
+import { redactSecrets } from "../../lib/redact.ts";
 import { z } from "zod";
 
 export const DEFAULT_API_URL = "https://api.github.com";
@@ -39,11 +40,6 @@ export function driftMarker(env: string): string {
 // Percent-encoding keeps `-->` (and any other markup) out of the comment; plain names stay readable.
 function markerName(env: string): string {
   return encodeURIComponent(env);
-}
-
-/** Removes every occurrence of the secret from a text that may echo it (error bodies, URLs). */
-export function scrubSecret(text: string, secret: string | undefined): string {
-  return secret ? text.split(secret).join("***") : text;
 }
 
 const Comment = z.object({ id: z.number(), body: z.string().nullish(), html_url: z.string() });
@@ -117,7 +113,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
   /** Any failure of an API call as a CdError naming status and endpoint, never the token. */
   function apiError(e: unknown, method: string, endpoint: string): CdError {
     const status = statusOf(e);
-    const detail = scrubSecret(errorMessage(e), token).split("\n")[0];
+    const detail = redactSecrets(errorMessage(e), [token]).split("\n")[0];
     return new CdError(
       "GITHUB_API",
       `GitHub API ${status || "request"} failed on ${method} ${endpoint}: ${detail}`,
@@ -208,7 +204,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
   return {
     async upsertStickyComment(repo, prNumber, marker, body) {
       const o = repoParts(repo);
-      const clean = scrubSecret(body, token);
+      const clean = redactSecrets(body, [token]);
       const full = clean.includes(marker) ? clean : `${marker}\n${clean}`;
       const comments = await listAll(
         "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
@@ -232,7 +228,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
 
     async reportDrift(repo, env, label, rawReport) {
       const o = repoParts(repo);
-      const report = rawReport === null ? null : scrubSecret(rawReport, token);
+      const report = rawReport === null ? null : redactSecrets(rawReport, [token]);
       const marker = driftMarker(env);
       const issue = await findDriftIssue(o, marker, label);
       if (report === null) {

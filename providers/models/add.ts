@@ -6,6 +6,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
+import { urlCredentials } from "../../lib/redact.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import type { Settings } from "../../lib/settings.ts";
@@ -17,6 +18,7 @@ import {
   civitaiByHash,
   civitaiVersion,
   huggingfaceFileInfo,
+  keyServiceOf,
   pickCivitaiFile,
   type SourceConfig,
   sourceConfig,
@@ -93,6 +95,52 @@ type MakeEntry = (
   note: string,
 ) => NewModelEntry;
 
+/**
+ * What to do with credentials in a model URL (they must never reach `.cec`): `store` (the user typed the
+ * URL: a token for Hugging Face or Civitai goes to the key store, anything else is refused), or `drop`
+ * (the URL came from someone else's workflow: their token is not ours to keep or to use). Without a
+ * policy a URL with credentials is refused.
+ */
+export type CredentialPolicy =
+  | { kind: "store"; store: (service: "huggingface" | "civitai", token: string) => Promise<void> }
+  | { kind: "drop" };
+
+function credentialsRefused(where: string[], service: string | null): CdError {
+  return new CdError(
+    "MODEL_URL_CREDENTIALS",
+    `the URL carries credentials (${where.join(", ")}); they would be committed to .cec`,
+    {
+      hint: service
+        ? `store the token with 'comfydock config set-key ${service}' and pass the URL without it`
+        : "pass the URL without them (ComfyDock keeps tokens for Hugging Face and Civitai only: " +
+          "'comfydock config set-key SERVICE')",
+    },
+  );
+}
+
+/** The URL to record for a `model add URL`, and the config to download it with (see CredentialPolicy). */
+async function withoutCredentials(
+  url: string,
+  cfg: SourceConfig,
+  policy: CredentialPolicy | undefined,
+): Promise<{ url: string; cfg: SourceConfig; note: string | null }> {
+  const found = urlCredentials(url);
+  if (!found) return { url, cfg, note: null };
+  if (policy?.kind === "drop") {
+    return { url: found.clean, cfg, note: `credentials in the URL (${found.where.join(", ")}) were dropped` };
+  }
+  const service = keyServiceOf(found.clean, cfg);
+  if (!policy || !service || found.values.length !== 1) throw credentialsRefused(found.where, service);
+  const token = found.values[0];
+  await policy.store(service, token);
+  return {
+    url: found.clean,
+    cfg: service === "huggingface" ? { ...cfg, hfToken: token } : { ...cfg, civitaiToken: token },
+    note: `the token in the URL is now the ${service} key (comfydock config set-key ${service}); ` +
+      ".cec records the URL without it",
+  };
+}
+
 function needCategory(what: string): never {
   throw new CdError("MODEL_CATEGORY_REQUIRED", `cannot tell which ComfyUI models folder ${what} belongs in`, {
     hint: "pass --category (checkpoints, loras, vae, text_encoders, diffusion_models, controlnet, ...)",
@@ -102,7 +150,13 @@ function needCategory(what: string): never {
 export async function buildModelEntry(
   input: AddInput,
   opts: { category?: string; key?: string },
-  ctx: { ws: WorkspacePaths; settings: Settings; index: ModelIndex; download?: DownloadOptions },
+  ctx: {
+    ws: WorkspacePaths;
+    settings: Settings;
+    index: ModelIndex;
+    download?: DownloadOptions;
+    credentials?: CredentialPolicy;
+  },
 ): Promise<NewModelEntry> {
   const cfg = sourceConfig(ctx.settings);
   const entry: MakeEntry = (sha256, size, category, filename, sources, note) => {
@@ -182,15 +236,18 @@ export async function buildModelEntry(
         `civitai ${v.model?.name ?? ""} ${v.name ?? ""}`.trim(),
       );
     }
-    case "url":
-      return await downloadFirst(
-        cfg,
-        { type: "url", url: input.url },
-        new URL(input.url).pathname.split("/").at(-1) || "model",
+    case "url": {
+      const clean = await withoutCredentials(input.url, cfg, ctx.credentials);
+      const made = await downloadFirst(
+        clean.cfg,
+        { type: "url", url: clean.url },
+        new URL(clean.url).pathname.split("/").at(-1) || "model",
         opts,
         ctx,
         entry,
       );
+      return clean.note ? { ...made, note: `${made.note}; ${clean.note}` } : made;
+    }
     case "hash": {
       const m = ctx.index.resolveByHash(`sha256:${input.sha256}`);
       const found = await civitaiByHash(cfg, input.sha256).catch(() => null);

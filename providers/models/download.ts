@@ -4,10 +4,16 @@
  * hash is computed while writing (a resumed part is read once to catch up), checked against the expected
  * sha256/blake3 and size, and only then is the part renamed to its final name. A kill -9 at any moment
  * leaves at most a `.part`; a wrong hash removes only that `.part` (ours), never a user's file.
+ *
+ * Bounded (Settings.download): a body never grows past the declared size (or COMFYDOCK_DOWNLOAD_MAX_BYTES
+ * when none is declared; the oversized part is deleted), and a transfer slower than
+ * COMFYDOCK_DOWNLOAD_MIN_RATE over a COMFYDOCK_DOWNLOAD_STALL_SECONDS window is cut: resumed when it had
+ * been going well, a clear error when it never reached the rate (a drip).
  */
 import { dirname, join } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, sha256Hex } from "../../lib/fsx.ts";
+import { bodyChunks, BodyLimitError, bodyLimits, DEFAULT_NET, httpFetch } from "../../lib/http.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import { type FullHashType, hashFileFull, MultiHasher } from "./hash.ts";
 import { describeSource, resolveSource, scrub, type SourceConfig } from "./sources.ts";
@@ -28,8 +34,6 @@ export interface DownloadOptions {
   retryBaseMs?: number;
   /** Longest Retry-After honoured (default 120 s); longer waits fail the source instead. */
   maxRetryAfterMs?: number;
-  /** A connection that sends nothing for this long is dropped and resumed (default 60 s). */
-  idleTimeoutMs?: number;
 }
 
 export interface DownloadResult {
@@ -49,14 +53,6 @@ export function partPathFor(partDir: string, expect: Expected, sources: ModelSou
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function retryAfterMs(h: string | null): number | null {
-  if (!h) return null;
-  const secs = Number(h);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-  const date = Date.parse(h);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : null;
 }
 
 async function fileSize(path: string): Promise<number> {
@@ -120,7 +116,6 @@ async function fetchIntoPart(
 ): Promise<void> {
   const attempts = opts.attempts ?? 6;
   const base = opts.retryBaseMs ?? 1000;
-  const idle = opts.idleTimeoutMs ?? 60_000;
   let lastError = "";
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let offset = await fileSize(part);
@@ -130,14 +125,13 @@ async function fetchIntoPart(
     }
     if (expect.size !== undefined && offset === expect.size && offset > 0) return;
     try {
-      await fetchOnce(req, part, offset, expect, ph, idle, opts);
+      await fetchOnce(req, part, offset, expect, ph, cfg, opts);
       return;
     } catch (e) {
       if (!(e instanceof RetryableError)) throw e;
       lastError = e.message;
       if (attempt === attempts) break;
       const wait = e.waitMs ?? base * 2 ** (attempt - 1);
-      if (wait > (opts.maxRetryAfterMs ?? 120_000)) break;
       opts.log?.(scrub(`${req.label}: ${e.message}; retrying in ${(wait / 1000).toFixed(1)} s`, cfg));
       await sleep(wait);
     }
@@ -151,105 +145,129 @@ async function fetchIntoPart(
   );
 }
 
+/**
+ * One request of a download, through the HTTP door (connection failures, 5xx and 429 are retried there),
+ * its body written to the part within the download bounds: never past the declared size (or
+ * COMFYDOCK_DOWNLOAD_MAX_BYTES when none is declared), never slower than the minimum rate for a window.
+ */
 async function fetchOnce(
   req: { url: string; headers: Record<string, string>; label: string },
   part: string,
   offset: number,
   expect: Expected,
   ph: PartHasher,
-  idleMs: number,
+  cfg: SourceConfig,
   opts: DownloadOptions,
 ): Promise<void> {
-  const ctrl = new AbortController();
-  let timer = setTimeout(() => ctrl.abort(new Error("connection idle too long")), idleMs);
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => ctrl.abort(new Error("connection idle too long")), idleMs);
-  };
+  const net = cfg.net ?? DEFAULT_NET;
+  const res = await httpFetch(req.url, {
+    what: req.label,
+    stream: true,
+    headers: { ...req.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+    // A server that does not even answer within a stall window is stalled.
+    timeoutMs: net.download.stallMs,
+    retryBaseMs: opts.retryBaseMs ?? 1000,
+    maxRetryAfterMs: opts.maxRetryAfterMs ?? 120_000,
+    secrets: [cfg.hfToken, cfg.civitaiToken],
+    onRetry: (problem, wait) =>
+      opts.log?.(scrub(`${req.label}: ${problem}; retrying in ${(wait / 1000).toFixed(1)} s`, cfg)),
+  });
+  if (res.status === 416 && offset > 0) {
+    await res.body?.cancel();
+    return; // the part already holds the whole file; verification decides
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    const auth = res.status === 401 || res.status === 403;
+    throw new CdError(
+      res.status === 404 ? "MODEL_SOURCE_NOT_FOUND" : "MODEL_DOWNLOAD_FAILED",
+      `${req.label}: HTTP ${res.status}`,
+      {
+        hint: auth
+          ? "the source needs a token: 'comfydock config set-key huggingface|civitai' (or HF_TOKEN / CIVITAI_API_TOKEN)"
+          : undefined,
+      },
+    );
+  }
+  let start = offset;
+  if (res.status === 206) {
+    const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers.get("content-range") ?? "");
+    if (!m || Number(m[1]) !== offset) {
+      await res.body?.cancel();
+      await Deno.truncate(part, 0);
+      ph.reset();
+      throw new RetryableError("server answered a different range; starting over", 0);
+    }
+  } else if (offset > 0) {
+    // 200 to a Range request: the server sends the whole file.
+    await Deno.truncate(part, 0);
+    start = 0;
+  }
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  const total = Number.isFinite(length) ? start + length : null;
+  if (total !== null && expect.size !== undefined && total !== expect.size) {
+    await res.body?.cancel();
+    throw new CdError(
+      "MODEL_SIZE_MISMATCH",
+      `${req.label}: the server sends ${total} bytes, pyproject.toml says size = ${expect.size}`,
+      { hint: "the source serves a different file; fix the source or the size in .cec/pyproject.toml" },
+    );
+  }
+  if (!res.body) throw new RetryableError("empty response body");
+  const limits = bodyLimits(net, expect.size);
+  const hasher = await ph.at(start);
+  await Deno.mkdir(dirname(part), { recursive: true });
+  using file = await Deno.open(part, { write: true, create: true });
+  await file.seek(start, Deno.SeekMode.Start);
+  let done = start;
+  const began = Date.now();
   try {
-    let res: Response;
-    try {
-      res = await fetch(req.url, {
-        headers: { ...req.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
-        signal: ctrl.signal,
-      });
-    } catch (e) {
-      throw new RetryableError(`connection failed: ${errorMessage(e)}`);
+    for await (const chunk of bodyChunks(res, { ...limits, maxBytes: limits.maxBytes - start })) {
+      let w = 0;
+      while (w < chunk.length) w += await file.write(chunk.subarray(w));
+      hasher.update(chunk);
+      ph.advance(chunk.length);
+      done += chunk.length;
+      opts.onProgress?.(done, total ?? expect.size ?? null);
     }
-    if (res.status === 416 && offset > 0) {
-      await res.body?.cancel();
-      return; // the part already holds the whole file; verification decides
+  } catch (e) {
+    if (!(e instanceof BodyLimitError)) {
+      throw new RetryableError(`connection dropped at ${done} bytes: ${errorMessage(e)}`);
     }
-    if (res.status === 429 || res.status >= 500) {
-      await res.body?.cancel();
-      throw new RetryableError(
-        `HTTP ${res.status}`,
-        res.status === 429 ? retryAfterMs(res.headers.get("retry-after")) : null,
-      );
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      const auth = res.status === 401 || res.status === 403;
+    if (e.kind === "too-large") {
+      // What came is not the file that was asked for: nothing of it is kept.
+      file.close();
+      await Deno.remove(part).catch(() => {});
+      ph.reset();
       throw new CdError(
-        res.status === 404 ? "MODEL_SOURCE_NOT_FOUND" : "MODEL_DOWNLOAD_FAILED",
-        `${req.label}: HTTP ${res.status}`,
+        "MODEL_TOO_LARGE",
+        `${req.label}: the server sent more than ${limits.maxBytes} bytes (${
+          expect.size !== undefined ? "the size pyproject.toml declares" : "COMFYDOCK_DOWNLOAD_MAX_BYTES"
+        }); the partial download was deleted`,
         {
-          hint: auth
-            ? "the source needs a token: 'comfydock config set-key huggingface|civitai' (or HF_TOKEN / CIVITAI_API_TOKEN)"
-            : undefined,
+          hint: expect.size !== undefined
+            ? "the source serves a different file; fix the source or the size in .cec/pyproject.toml"
+            : "if the file really is that large, raise COMFYDOCK_DOWNLOAD_MAX_BYTES",
         },
       );
     }
-    let start = offset;
-    if (res.status === 206) {
-      const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers.get("content-range") ?? "");
-      if (!m || Number(m[1]) !== offset) {
-        await res.body?.cancel();
-        await Deno.truncate(part, 0);
-        ph.reset();
-        throw new RetryableError("server answered a different range; starting over", 0);
-      }
-    } else if (offset > 0) {
-      // 200 to a Range request: the server sends the whole file.
-      await Deno.truncate(part, 0);
-      start = 0;
-    }
-    const length = Number(res.headers.get("content-length") ?? NaN);
-    const total = Number.isFinite(length) ? start + length : null;
-    if (total !== null && expect.size !== undefined && total !== expect.size) {
-      await res.body?.cancel();
-      throw new CdError(
-        "MODEL_SIZE_MISMATCH",
-        `${req.label}: the server sends ${total} bytes, pyproject.toml says size = ${expect.size}`,
-        { hint: "the source serves a different file; fix the source or the size in .cec/pyproject.toml" },
-      );
-    }
-    if (!res.body) throw new RetryableError("empty response body");
-    const hasher = await ph.at(start);
-    await Deno.mkdir(dirname(part), { recursive: true });
-    using file = await Deno.open(part, { write: true, create: true });
-    await file.seek(start, Deno.SeekMode.Start);
-    let done = start;
-    try {
-      for await (const chunk of res.body) {
-        touch();
-        let w = 0;
-        while (w < chunk.length) w += await file.write(chunk.subarray(w));
-        hasher.update(chunk);
-        ph.advance(chunk.length);
-        done += chunk.length;
-        opts.onProgress?.(done, total ?? expect.size ?? null);
-      }
-    } catch (e) {
-      throw new RetryableError(`connection dropped at ${done} bytes: ${errorMessage(e)}`);
-    }
-    if (total !== null && done < total) {
-      throw new RetryableError(`connection closed at ${done} of ${total} bytes`);
-    }
-    await file.syncData();
-  } finally {
-    clearTimeout(timer);
+    // A stall after a good start is a hiccup: resume. A connection that never reached the minimum rate
+    // (a drip) is not retried: it would only drip again.
+    const rate = (done - start) / Math.max((Date.now() - began) / 1000, 0.001);
+    if (rate >= limits.minRate) throw new RetryableError(`stalled at ${done} bytes: ${e.message}`);
+    throw new CdError(
+      "MODEL_DOWNLOAD_TOO_SLOW",
+      `${req.label}: too slow, ${e.message}; gave up at ${done} bytes (the part is kept and resumes)`,
+      {
+        hint: "try again later or another source; COMFYDOCK_DOWNLOAD_MIN_RATE and " +
+          "COMFYDOCK_DOWNLOAD_STALL_SECONDS set the limit",
+      },
+    );
   }
+  if (total !== null && done < total) {
+    throw new RetryableError(`connection closed at ${done} of ${total} bytes`);
+  }
+  await file.syncData();
 }
 
 /**
@@ -283,6 +301,7 @@ export async function downloadModel(
   }
   const failures: string[] = [];
   const codes: string[] = [];
+  const hints: (string | undefined)[] = [];
   for (const source of sources) {
     const ph = new PartHasher(part, types);
     let label = describeSource(source);
@@ -329,6 +348,7 @@ export async function downloadModel(
       // A taken destination is not the source's fault: another source would only download it again.
       if (!(e instanceof CdError) || e.code === "MODEL_STORE_CONFLICT") throw e;
       codes.push(e.code);
+      hints.push(e.hint);
       failures.push(scrub(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`, cfg));
       opts.log?.(failures.at(-1)!);
     }
@@ -336,6 +356,10 @@ export async function downloadModel(
   throw new CdError(
     codes.every((c) => c === "MODEL_HASH_MISMATCH") ? "MODEL_HASH_MISMATCH" : "MODEL_DOWNLOAD_FAILED",
     `could not download ${dest.split(/[\\/]/).at(-1)}:\n  ${failures.join("\n  ")}`,
-    { hint: "nothing was changed; partial downloads are kept and resume on the next try" },
+    // One source: its own hint says what to do about it.
+    {
+      hint: (hints.length === 1 && hints[0]) ||
+        "nothing was changed; partial downloads are kept and resume on the next try",
+    },
   );
 }

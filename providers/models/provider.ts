@@ -9,6 +9,7 @@ import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
+import { joinSafe, within } from "../../lib/safe_path.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import { ModelSource, type ModelSpec } from "../../reconcile/schema.ts";
 import type { Action, Json, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
@@ -51,7 +52,7 @@ function wantedHash(spec: ModelSpec): { type: FullHashType; value: string } {
 }
 
 function modelPath(modelsDir: string, spec: Pick<ModelSpec, "category" | "filename">): string {
-  return join(modelsDir, spec.category, ...spec.filename.split("/"));
+  return joinSafe(modelsDir, `${spec.category}/${spec.filename}`, "model path");
 }
 
 // The sync calls below are deliberate: plan stats every wanted model and every link (see walk.ts statFile).
@@ -445,13 +446,24 @@ async function contentFor(
 
 async function apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void> {
   const ws = ctx.paths.workspace;
+  // What a model action moves or links stays inside the environment once the links of its parents are
+  // resolved (a models folder linked elsewhere is refused, not written through): a category or filename
+  // from .cec or a plan file never reaches outside.
+  const inModels = (path: string) => within([ctx.paths.root], path, `${action.address} path`);
   if (action.kind === "delete") {
     const before = action.before as { path: string };
-    await tx.trash(before.path);
+    await tx.trash(await inModels(before.path));
     await updateLinks(ctx, tx, null, before.path);
     return;
   }
   const a = action.after as unknown as LinkAfter;
+  if (a.path !== modelPath(ctx.paths.models, a)) {
+    throw new CdError(
+      "PLAN_INVALID",
+      `${action.address}: path ${a.path} is not models/${a.category}/${a.filename}`,
+    );
+  }
+  await inModels(a.path);
   using index = openModelIndex(ws);
   const source = await contentFor(index, ctx, a, tx);
   if (await exists(a.path)) await tx.trash(a.path);

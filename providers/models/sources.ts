@@ -5,7 +5,9 @@
  * they go into request headers/URLs only and are scrubbed from every message (`scrub`).
  */
 import { z } from "zod";
-import { CdError, errorMessage } from "../../lib/errors.ts";
+import { CdError } from "../../lib/errors.ts";
+import { DEFAULT_NET, httpFetch, type HttpOptions, type NetSettings } from "../../lib/http.ts";
+import { redactSecrets, urlCredentials } from "../../lib/redact.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import type { Settings } from "../../lib/settings.ts";
 
@@ -14,6 +16,8 @@ export interface SourceConfig {
   civitaiApi: string;
   hfToken?: string;
   civitaiToken?: string;
+  /** Timeouts and download bounds (default: the documented defaults). */
+  net?: NetSettings;
 }
 
 /** Base URLs and tokens of the model hosts (tokens: env var first, then keys.json, resolved at the edge). */
@@ -23,16 +27,34 @@ export function sourceConfig(settings: Settings): SourceConfig {
     civitaiApi: settings.civitai.api,
     hfToken: settings.hf.token ?? undefined,
     civitaiToken: settings.civitai.token ?? undefined,
+    net: { http: settings.http, download: settings.download },
   };
 }
 
-/** Replaces every token in `text` (and `token=` query values) so it can be shown or stored. */
+/** `text` with the configured tokens (and every other credential shape) replaced, to show or store it. */
 export function scrub(text: string, cfg: SourceConfig): string {
-  let out = text;
-  for (const secret of [cfg.hfToken, cfg.civitaiToken]) {
-    if (secret && secret.length >= 4) out = out.split(secret).join("***");
-  }
-  return out.replace(/([?&](?:token|access_token)=)[^&\s"']+/gi, "$1***");
+  return redactSecrets(text, [cfg.hfToken, cfg.civitaiToken]);
+}
+
+/** The model host a URL belongs to (by origin: scheme, host and port of the configured endpoints). */
+export function keyServiceOf(url: string, cfg: SourceConfig): "huggingface" | "civitai" | null {
+  const origin = (u: string) => {
+    try {
+      return new URL(u).origin;
+    } catch {
+      return null;
+    }
+  };
+  const o = origin(url);
+  if (o === null) return null;
+  if (o === origin(cfg.hfEndpoint)) return "huggingface";
+  if (o === origin(cfg.civitaiApi)) return "civitai";
+  return null;
+}
+
+/** Sources as `.cec` may keep them: `url` sources without credentials (someone else's token is dropped). */
+export function withoutCredentialsInUrls(sources: ModelSource[]): ModelSource[] {
+  return sources.map((s) => s.type === "url" ? { ...s, url: urlCredentials(s.url)?.clean ?? s.url } : s);
 }
 
 /** A source as a user reads it (no tokens, no query strings). */
@@ -94,15 +116,23 @@ export const CIVITAI_CATEGORY: Record<string, string> = {
   Hypernetwork: "hypernetworks",
 };
 
+/** Options of an API call to a model host: its timeouts, and its tokens never shown in a message. */
+function apiOptions(cfg: SourceConfig, what: string): HttpOptions {
+  const http = (cfg.net ?? DEFAULT_NET).http;
+  return {
+    what,
+    timeoutMs: http.timeoutMs,
+    retryBaseMs: http.retryBaseMs,
+    secrets: [cfg.hfToken, cfg.civitaiToken],
+    unreachableHint: "check the network, or CIVITAI_API_URL / HF_ENDPOINT",
+  };
+}
+
 async function getJson(url: string, headers: Record<string, string>, cfg: SourceConfig, what: string) {
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { accept: "application/json", ...headers } });
-  } catch (e) {
-    throw new CdError("MODEL_SOURCE_UNREACHABLE", scrub(`${what}: ${errorMessage(e)}`, cfg), {
-      hint: "check the network, or CIVITAI_API_URL / HF_ENDPOINT",
-    });
-  }
+  const res = await httpFetch(url, {
+    ...apiOptions(cfg, what),
+    headers: { accept: "application/json", ...headers },
+  });
   if (!res.ok) {
     await res.body?.cancel();
     const code = res.status === 404 ? "MODEL_SOURCE_NOT_FOUND" : "MODEL_SOURCE_FAILED";
@@ -195,8 +225,15 @@ export async function resolveSource(
         filename: f.name,
       };
     }
-    case "url":
-      return { url: s.url, headers: {}, label, filename: new URL(s.url).pathname.split("/").at(-1) };
+    case "url": {
+      // `.cec` keeps URLs without credentials: a URL on a model host gets the user's key for it here.
+      const url = new URL(s.url);
+      const service = keyServiceOf(s.url, cfg);
+      const headers: Record<string, string> = {};
+      if (service === "huggingface" && cfg.hfToken) headers.authorization = `Bearer ${cfg.hfToken}`;
+      if (service === "civitai" && cfg.civitaiToken) url.searchParams.set("token", cfg.civitaiToken);
+      return { url: url.toString(), headers, label, filename: url.pathname.split("/").at(-1) };
+    }
   }
 }
 
@@ -205,7 +242,8 @@ export async function huggingfaceFileInfo(
   cfg: SourceConfig,
   s: Extract<ModelSource, { type: "huggingface" }>,
 ): Promise<{ sha256?: string; size?: number }> {
-  const res = await fetch(hfUrl(cfg, s), {
+  const res = await httpFetch(hfUrl(cfg, s), {
+    ...apiOptions(cfg, `huggingface ${s.repo}/${s.file}`),
     method: "HEAD",
     redirect: "manual",
     headers: cfg.hfToken ? { authorization: `Bearer ${cfg.hfToken}` } : {},

@@ -5,6 +5,7 @@
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readJsonIfExists, removeIfExists } from "../../lib/fsx.ts";
+import { joinSafe } from "../../lib/safe_path.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import { ModelIndex, type ScanOptions, type ScanResult } from "./index_db.ts";
 
@@ -57,8 +58,10 @@ export async function storePathFor(
   sha: string,
 ): Promise<string> {
   const name = basename(filename);
-  const plain = join(ws.modelStore, category, name);
-  return await exists(plain) ? join(ws.modelStore, category, sha.slice(0, 12), name) : plain;
+  const plain = joinSafe(ws.modelStore, `${category}/${name}`, "model store path");
+  return await exists(plain)
+    ? joinSafe(ws.modelStore, `${category}/${sha.slice(0, 12)}/${name}`, "model store path")
+    : plain;
 }
 
 /** Scans the default roots (and any folders scanned before); unchanged files cost a stat. */

@@ -16,8 +16,10 @@ import type { DesiredState } from "../../reconcile/desired.ts";
 import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/schema.ts";
 import { findDesiredNode } from "../workflows/bundle.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { NetSettings } from "../../lib/http.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
-import { describeDirty, ensureMirror, resolveCommit, showFile } from "./git_node.ts";
+import { describeDirty, showFile } from "../git/git.ts";
+import { ensureMirror, fetchMirror, resolveRef } from "../git/mirror.ts";
 import { cecCopy, downloadNodeFile, fileNameOf, fileNodeId } from "./file_node.ts";
 import { folderFor } from "./diff.ts";
 import { normaliseRepo } from "./node_index.ts";
@@ -83,6 +85,8 @@ export interface ResolvedNode {
 export interface ResolveContext {
   paths: EnvPaths;
   registry: RegistryClient;
+  /** Timeouts and download bounds for the archive (default: the documented defaults). */
+  net?: NetSettings;
   log?: (line: string) => void;
 }
 
@@ -110,8 +114,12 @@ async function resolveRegistry(
   assertUsableVersion(id, version);
   const label = `node '${id}' ${version.version}`;
   ctx.log?.(`downloading ${label}`);
-  const archive = await fetchArchive(ctx.paths.workspace.nodeStore, { url: version.downloadUrl, label });
-  const files = readZipFiles(
+  const archive = await fetchArchive(ctx.paths.workspace.nodeStore, {
+    url: version.downloadUrl,
+    label,
+    net: ctx.net,
+  });
+  const files = await readZipFiles(
     archive.bytes,
     label,
     (path) => ["requirements.txt", "pyproject.toml", "install.py"].includes(path),
@@ -157,15 +165,17 @@ async function registryIdFor(url: string, registry: RegistryClient): Promise<str
 
 async function resolveGit(p: { url: string; ref?: string }, ctx: ResolveContext): Promise<ResolvedNode> {
   ctx.log?.(`fetching ${p.url}`);
-  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url, { fetch: true });
-  const commit = await resolveCommit(mirror, p.url, p.ref);
+  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url);
+  // A branch moves: what it names now is what gets pinned.
+  await fetchMirror(mirror);
+  const commit = await resolveRef(mirror, p.ref);
   const registryId = /^(https?|ssh):\/\/|^git@/.test(p.url) || p.url.startsWith("file://")
     ? await registryIdFor(p.url, ctx.registry)
     : null;
   const id = registryId ?? basename(p.url.replace(/\/+$/, "")).replace(/\.git$/, "").toLowerCase();
   const reqs = await nodeRequirements(
     id,
-    (name) => showFile(mirror, commit, name),
+    (name) => showFile(mirror.dir, commit, name),
     `ComfyUI/custom_nodes/${id}`,
   );
   const spec: NodeSpec = {
@@ -222,7 +232,7 @@ async function resolveFile(p: { url: string }, ctx: ResolveContext): Promise<Res
   const filename = fileNameOf(p.url);
   const id = fileNodeId(filename);
   ctx.log?.(`downloading ${p.url}`);
-  const { sha256 } = await downloadNodeFile(ctx.paths.workspace.nodeStore, p.url, `node '${id}'`);
+  const { sha256 } = await downloadNodeFile(ctx.paths.workspace.nodeStore, p.url, `node '${id}'`, ctx.net);
   return {
     id,
     spec: { source: "file", filename, sha256, url: p.url },

@@ -19,7 +19,7 @@ import type { NodeSpec } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { folderFor } from "./diff.ts";
 import { cecCopy } from "./file_node.ts";
-import { describeDirty, gitOrigin } from "./git_node.ts";
+import { describeDirty, originUrl } from "../git/git.ts";
 import { type ObservedNode, observeNodes, toNodeId } from "./observe.ts";
 import { folderReader, nodeRequirements } from "./requirements.ts";
 
@@ -55,7 +55,7 @@ async function specFor(paths: EnvPaths, o: ObservedNode): Promise<Captured | str
         describeDirty(o.dirty)
       }); commit and push them, then run capture again`;
     }
-    const origin = await gitOrigin(dir);
+    const origin = await originUrl(dir);
     if (origin && o.commit) {
       return { spec: { source: "git", repository: origin, commit: o.commit, directory: o.dir, ...disabled } };
     }

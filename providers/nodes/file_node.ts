@@ -4,16 +4,16 @@
  * - the workspace's content-addressed store (`comfydock_cache/custom_nodes/store/<sha256>.py`: offline);
  * - `.cec/nodes/<filename>` when the node has no `url` (a file captured from disk or written by hand: the
  *   copy is part of the desired state, so another machine rebuilds the node from `.cec` alone);
- * - `url`, downloaded once (bounded), verified, stored.
+ * - `url`, downloaded once through the HTTP door (lib/http.ts: bounded), verified, stored.
  * A byte that differs from the pin is an error naming both hashes, never a silent install.
  */
 import { basename, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { exists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
-import { joinSafe } from "../../lib/safe_path.ts";
+import { DEFAULT_NET, fetchBytes, type NetSettings } from "../../lib/http.ts";
+import { joinSafe, within } from "../../lib/safe_path.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
-import { downloadArchive } from "./archive.ts";
 import { toNodeId } from "./observe.ts";
 
 type FileSpec = Extract<NodeSpec, { source: "file" }>;
@@ -53,26 +53,61 @@ function mismatch(label: string, where: string, got: string, want: string): CdEr
   );
 }
 
-/** Downloads a node file from `url` (bounded), keeps it in the store, returns its bytes and sha256. */
+/**
+ * Downloads a node file from `url` through the HTTP door (retried; the body bounded by MAX_FILE_BYTES and
+ * the download rate rule), keeps it in the store, returns its bytes and sha256.
+ */
 export async function downloadNodeFile(
   nodeStore: string,
   url: string,
   label: string,
+  net: NetSettings = DEFAULT_NET,
 ): Promise<{ bytes: Uint8Array; sha256: string }> {
-  const bytes = await downloadArchive(url, label, MAX_FILE_BYTES);
+  const failed = (message: string, hint: string) =>
+    new CdError("NODE_FILE_DOWNLOAD_FAILED", message, { hint });
+  const bytes = await fetchBytes(url, {
+    what: `downloading ${label}`,
+    net,
+    maxBytes: MAX_FILE_BYTES,
+    failed: (status) =>
+      failed(
+        `downloading ${label} failed: HTTP ${status} (${url})`,
+        status === 404 ? "the file is gone from that URL; check the URL" : "try again later",
+      ),
+    limited: (e) =>
+      e.kind === "too-large"
+        ? failed(
+          `downloading ${label}: ${url} sends more than ${MAX_FILE_BYTES} bytes, which no node file is`,
+          "check the URL: it must point at the raw .py file",
+        )
+        : failed(
+          `downloading ${label}: the server is too slow (${e.message})`,
+          "try again later (COMFYDOCK_DOWNLOAD_MIN_RATE / COMFYDOCK_DOWNLOAD_STALL_SECONDS set the limit)",
+        ),
+  });
   const sha256 = sha256Hex(bytes);
   await store(nodeStore, sha256, bytes);
   return { bytes, sha256 };
 }
 
+/** `.cec/nodes/<filename>`, proven to stay inside the environment (`.cec` may come from someone else). */
+export async function cecCopyPath(paths: EnvPaths, filename: string, what: string): Promise<string> {
+  return await within([paths.root], joinSafe(paths.cec, cecCopy(filename), what), what);
+}
+
 /** The pinned bytes of a file node: from the store, `.cec/nodes/`, or its url (see the module doc). */
-export async function nodeFileBytes(paths: EnvPaths, id: string, spec: FileSpec): Promise<Uint8Array> {
+export async function nodeFileBytes(
+  paths: EnvPaths,
+  id: string,
+  spec: FileSpec,
+  net: NetSettings = DEFAULT_NET,
+): Promise<Uint8Array> {
   const label = `node '${id}' (${spec.filename})`;
   const nodeStore = paths.workspace.nodeStore;
   const cached = await readIfExists(storedPath(nodeStore, spec.sha256));
   if (cached && sha256Hex(cached) === spec.sha256) return cached;
   if (!spec.url) {
-    const copy = joinSafe(paths.cec, cecCopy(spec.filename), `${label} copy`);
+    const copy = await cecCopyPath(paths, spec.filename, `${label} copy`);
     const bytes = await readIfExists(copy);
     if (bytes === null) {
       throw new CdError("NODE_FILE_MISSING", `${label}: no url, and ${copy} does not exist`, {
@@ -85,7 +120,7 @@ export async function nodeFileBytes(paths: EnvPaths, id: string, spec: FileSpec)
     await store(nodeStore, sha, bytes);
     return bytes;
   }
-  const got = await downloadNodeFile(nodeStore, spec.url, label);
+  const got = await downloadNodeFile(nodeStore, spec.url, label, net);
   if (got.sha256 !== spec.sha256) throw mismatch(label, spec.url, got.sha256, spec.sha256);
   return got.bytes;
 }
@@ -96,7 +131,7 @@ export async function fileNodeProblems(paths: EnvPaths, nodes: Record<string, No
   for (const [id, spec] of Object.entries(nodes)) {
     if (spec.source !== "file" || spec.url) continue;
     const rel = cecCopy(spec.filename);
-    const bytes = await readIfExists(joinSafe(paths.cec, rel, `node '${id}' copy`));
+    const bytes = await readIfExists(await cecCopyPath(paths, spec.filename, `node '${id}' copy`));
     if (bytes === null) {
       problems.push(
         `tool.comfydock.nodes.${id}: no url and no .cec/${rel}: another machine cannot get the file`,

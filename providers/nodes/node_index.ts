@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { readTextIfExists } from "../../lib/fsx.ts";
 import { type NodePackEntry, NodePackResolver } from "../workflows/node_map.ts";
-import { httpFetch } from "./http.ts";
+import { DEFAULT_NET, fetchBytes, type NetSettings } from "../../lib/http.ts";
 import type { RegistryClient, RegistryNode } from "./registry.ts";
 
 const CORE_REPOS = new Set([
@@ -229,17 +229,25 @@ export function entriesFromManagerMap(
   return { entries, core };
 }
 
-async function readMapSource(from: string): Promise<unknown> {
+/** ComfyUI-Manager's map is ~2 MB; anything far larger is not it. */
+const MAX_MAP_BYTES = 64 * 1024 * 1024;
+
+async function readMapSource(from: string, net: NetSettings): Promise<unknown> {
   let text: string | null;
   if (/^https?:\/\//.test(from)) {
-    const res = await httpFetch(from, { what: `downloading the node map`, timeoutMs: 60_000 });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new CdError("NODE_MAP_DOWNLOAD_FAILED", `downloading ${from} failed: HTTP ${res.status}`, {
+    const failed = (why: string) =>
+      new CdError("NODE_MAP_DOWNLOAD_FAILED", `downloading ${from} failed: ${why}`, {
         hint: "check the URL (COMFYDOCK_NODE_MAP_URL), or pass a local copy with --from FILE",
       });
-    }
-    text = await res.text();
+    text = new TextDecoder().decode(
+      await fetchBytes(from, {
+        what: "downloading the node map",
+        net,
+        maxBytes: MAX_MAP_BYTES,
+        failed: (status) => failed(`HTTP ${status}`),
+        limited: (e) => failed(e.message),
+      }),
+    );
   } else {
     text = await readTextIfExists(from);
     if (text === null) {
@@ -283,6 +291,7 @@ export async function updateNodeIndex(
     registry: RegistryClient | null;
     from?: string;
     defaultMapUrl: string;
+    net?: NetSettings;
     log?: (line: string) => void;
   },
 ): Promise<IndexUpdateResult> {
@@ -328,7 +337,10 @@ export async function updateNodeIndex(
     const from = opts.from ?? opts.defaultMapUrl;
     try {
       log(`reading the node map ${from}`);
-      const { entries, core } = entriesFromManagerMap(await readMapSource(from), index.registryRepos());
+      const { entries, core } = entriesFromManagerMap(
+        await readMapSource(from, opts.net ?? DEFAULT_NET),
+        index.registryRepos(),
+      );
       index.replaceManagerMap(entries, core);
       result.mapClasses = entries.length;
       result.coreTypes = core.size;

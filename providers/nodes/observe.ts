@@ -14,7 +14,7 @@
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { exists, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
-import { gitDirty, gitHead, trackedFiles } from "./git_node.ts";
+import { dirtyFiles, headCommit, trackedFiles } from "../git/git.ts";
 import { folderReader, nodeRequirements, pyprojectVersionAndName } from "./requirements.ts";
 
 export const MARKER = ".comfydock.json";
@@ -221,8 +221,8 @@ async function observeDir(
       kind: "git",
       installer: marker ? "comfydock" : cnrId ? "manager" : null,
       id: marker?.id ?? cnrId,
-      commit: await gitHead(full),
-      dirty: await gitDirty(full),
+      commit: await headCommit(full),
+      dirty: await dirtyFiles(full),
       requirements: (await nodeRequirements(dir, folderReader(full), full)).requirements,
     };
   }

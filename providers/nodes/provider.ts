@@ -14,23 +14,23 @@ import { exists, writeFileAtomic } from "../../lib/fsx.ts";
 import { joinSafe, relPathProblem, segmentProblem, within } from "../../lib/safe_path.ts";
 import { NodeSpec } from "../../reconcile/schema.ts";
 import type { Action, Kept, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
 import { diffDesiredNodes, keepHint, type NodeActionAfter } from "./diff.ts";
 import { nodeFileBytes } from "./file_node.ts";
-import {
-  checkoutInto,
-  describeDirty,
-  ensureMirror,
-  excludeFromGit,
-  gitDirty,
-  resolveCommit,
-} from "./git_node.ts";
+import { describeDirty, dirtyFiles, excludeFromGit } from "../git/git.ts";
+import { checkoutInto, ensureMirror, resolveRef } from "../git/mirror.ts";
 import { devPath, MARKER, type ObservedNodes, observeNodes, statManifest, writeMarker } from "./observe.ts";
 import { RegistryClient } from "./registry.ts";
 
-/** A path of a plan (relative to custom_nodes), proven to stay inside custom_nodes (a plan is untrusted). */
-function nodePath(customNodes: string, rel: string, what: string): Promise<string> {
-  return within([customNodes], joinSafe(customNodes, rel, what), what);
+/**
+ * A path of a plan (relative to custom_nodes; a plan is untrusted) made of plain names, proven to stay
+ * inside the environment once the links of its parents are resolved (a ComfyUI checkout from a hostile URL
+ * could make custom_nodes a link): a name from .cec or a plan file never reaches outside. A dev node's own
+ * folder is only ever linked to: what is moved is the link.
+ */
+function nodePath(paths: EnvPaths, rel: string, what: string): Promise<string> {
+  return within([paths.root], joinSafe(paths.customNodes, rel, what), what);
 }
 
 function actionTarget(action: Action): NodeActionAfter & { spec: NodeSpec } {
@@ -58,7 +58,7 @@ export async function stageNode(
         const url = spec.download_url ??
           (await RegistryClient.fromSettings(ctx.settings).getVersion(registryId, spec.version)).downloadUrl;
         log(`downloading ${label}`);
-        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label });
+        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label, net: ctx.settings });
       }
       const files = await extractZip(archive.bytes, staged, label);
       await writeMarker(staged, {
@@ -76,9 +76,9 @@ export async function stageNode(
     case "git": {
       const mirror = await ensureMirror(ws.gitMirrors, spec.repository);
       // Resolving the pinned sha fetches the mirror only when it does not have the commit yet.
-      const commit = await resolveCommit(mirror, spec.repository, spec.commit);
+      const commit = await resolveRef(mirror, spec.commit);
       log(`checking out ${spec.repository} @ ${commit.slice(0, 12)}`);
-      await checkoutInto(mirror, spec.repository, commit, staged);
+      await checkoutInto(mirror, commit, staged, { submodules: true });
       await writeMarker(staged, {
         format: 1,
         id,
@@ -91,7 +91,7 @@ export async function stageNode(
       return;
     }
     case "file":
-      await writeFileAtomic(staged, await nodeFileBytes(ctx.paths, id, spec));
+      await writeFileAtomic(staged, await nodeFileBytes(ctx.paths, id, spec, ctx.settings));
       return;
     default:
       await Deno.symlink(devPath(ctx.paths.root, spec.path), staged);
@@ -105,7 +105,7 @@ export async function stageNode(
 async function checkoutDirt(dir: string): Promise<string[]> {
   const st = await Deno.lstat(dir).catch(() => null);
   if (!st?.isDirectory || !(await exists(join(dir, ".git")))) return [];
-  return await gitDirty(dir);
+  return await dirtyFiles(dir);
 }
 
 /** Moves `from` to `to` (what is in the way goes to the trash first); undo moves it back. */
@@ -154,10 +154,9 @@ export const nodeProvider: Provider<ObservedNodes> = {
   },
 
   async apply(action: Action, tx: Transaction, ctx: ObserveContext): Promise<void | Kept> {
-    const customNodes = ctx.paths.customNodes;
     const before = action.before as { path?: unknown } | null;
     const oldPath = typeof before?.path === "string"
-      ? await nodePath(customNodes, before.path, `${action.address} installed path`)
+      ? await nodePath(ctx.paths, before.path, `${action.address} installed path`)
       : null;
     // The last guard: a git checkout with uncommitted changes (seen by the plan, or made since) is left as
     // it is unless this apply runs with --force; the plan showed it as drift, this says how to keep them.
@@ -177,7 +176,7 @@ export const nodeProvider: Provider<ObservedNodes> = {
       return;
     }
     const { id, dir, path, spec, move } = actionTarget(action);
-    const finalPath = await nodePath(customNodes, path, `${action.address} path`);
+    const finalPath = await nodePath(ctx.paths, path, `${action.address} path`);
     if (move) {
       if (!oldPath) throw new CdError("PLAN_INVALID", `${action.address}: move action without a path`);
       await moveEntry(tx, oldPath, finalPath);

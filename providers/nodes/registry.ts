@@ -8,7 +8,7 @@ import { z } from "zod";
 import { distance } from "fastest-levenshtein";
 import { CdError } from "../../lib/errors.ts";
 import type { ApiCache } from "./api_cache.ts";
-import { httpFetch } from "./http.ts";
+import { httpFetch } from "../../lib/http.ts";
 import type { Settings } from "../../lib/settings.ts";
 
 const str = z.string().nullish();

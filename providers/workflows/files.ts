@@ -7,6 +7,7 @@ import { join } from "node:path";
 import ignore from "ignore";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { listFiles, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
+import { relPathProblem } from "../../lib/safe_path.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { MAX_WORKFLOW_BYTES, parseWorkflowText } from "./analyze.ts";
 import { NodePackResolver } from "./node_map.ts";
@@ -26,13 +27,15 @@ export function relOfFile(file: string): string {
 
 /** Rejects names that would escape the workflows folder (they come from users and from pyproject). */
 export function checkRel(rel: string): string {
-  const parts = rel.split(/[\\/]/);
-  if (
-    rel === "" || rel.startsWith("/") || parts.includes("..") || parts.includes("") || !rel.endsWith(".json")
-  ) {
-    throw new CdError("WORKFLOW_BAD_PATH", `'${rel}' is not a workflow file inside the workflows folder`, {
-      hint: "workflow names are paths relative to ComfyUI/user/default/workflows, like 'portraits/flux'",
-    });
+  const why = relPathProblem(rel) ?? (rel.endsWith(".json") ? null : "does not end in .json");
+  if (why) {
+    throw new CdError(
+      "WORKFLOW_BAD_PATH",
+      `'${rel}' is not a workflow file inside the workflows folder: it ${why}`,
+      {
+        hint: "workflow names are paths relative to ComfyUI/user/default/workflows, like 'portraits/flux'",
+      },
+    );
   }
   return rel;
 }

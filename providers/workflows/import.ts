@@ -5,7 +5,7 @@
  * (entries like `model add`), the workflow file in `.cec/workflows/` and its tracked entry.
  */
 import { basename, join } from "node:path";
-import { readBodyCapped } from "../../lib/http_body.ts";
+import { DEFAULT_NET, fetchBytes, type NetSettings } from "../../lib/http.ts";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, removeIfExists } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
@@ -16,6 +16,7 @@ import type { Settings } from "../../lib/settings.ts";
 import { BundleManager } from "../bundles/bundle.ts";
 import { buildModelEntry, keyFromFilename, parseAddSource } from "../models/add.ts";
 import type { DownloadOptions } from "../models/download.ts";
+import { withoutCredentialsInUrls } from "../models/sources.ts";
 import type { ModelIndex } from "../models/index_db.ts";
 import { addEdits, parseNodeSpec, type ResolvedNode, resolveNodeSpec } from "../nodes/add.ts";
 import type { RegistryClient } from "../nodes/registry.ts";
@@ -37,29 +38,24 @@ export interface ImportSource {
 
 const GZIP = [0x1f, 0x8b];
 
-async function download(source: string): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(source);
-  } catch (e) {
-    throw new CdError("WORKFLOW_DOWNLOAD_FAILED", `could not download ${source}: ${errorMessage(e)}`, {
+async function download(source: string, net: NetSettings): Promise<Uint8Array> {
+  const failed = (why: string) =>
+    new CdError("WORKFLOW_DOWNLOAD_FAILED", `could not download ${source}: ${why}`, {
       hint: "check the URL and your network, or download the file and import it by path",
     });
-  }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    throw new CdError("WORKFLOW_DOWNLOAD_FAILED", `${source}: HTTP ${res.status}`, {
-      hint: "check the URL, or download the file and import it by path",
-    });
-  }
-  return await readBodyCapped(
-    res,
-    MAX_WORKFLOW_BYTES,
-    () =>
-      new CdError("WORKFLOW_TOO_LARGE", `${source}: more than ${MAX_WORKFLOW_BYTES} bytes`, {
-        hint: "is this really a workflow file?",
-      }),
-  );
+  return await fetchBytes(source, {
+    what: `downloading ${source}`,
+    net,
+    maxBytes: MAX_WORKFLOW_BYTES,
+    failed: (status) => failed(`HTTP ${status}`),
+    limited: (e) =>
+      e.kind === "too-large"
+        ? new CdError("WORKFLOW_TOO_LARGE", `${source}: more than ${MAX_WORKFLOW_BYTES} bytes`, {
+          hint: "is this really a workflow file?",
+        })
+        : failed(e.message),
+    unreachableHint: "check the URL and your network, or download the file and import it by path",
+  });
 }
 
 async function readLocal(path: string): Promise<Uint8Array> {
@@ -114,9 +110,12 @@ async function readBundle(file: string, where: string): Promise<ImportSource> {
 }
 
 /** Reads a bundle, an earlier JSON export or a bare workflow, from a file or an http(s) URL. */
-export async function readImportSource(source: string): Promise<ImportSource> {
+export async function readImportSource(
+  source: string,
+  net: NetSettings = DEFAULT_NET,
+): Promise<ImportSource> {
   const remote = /^https?:\/\//i.test(source);
-  const bytes = remote ? await download(source) : await readLocal(source);
+  const bytes = remote ? await download(source, net) : await readLocal(source);
   if (bytes[0] === GZIP[0] && bytes[1] === GZIP[1]) {
     if (!remote) return await readBundle(source, source);
     const tmp = await Deno.makeTempFile({ prefix: "comfydock-wf-", suffix: ".tar.gz" });
@@ -252,6 +251,7 @@ export async function buildImportChange(
     if (item.status !== "add") continue;
     try {
       const r = await resolveNodeSpec(parseNodeSpec(item.spec), {
+        net: ctx.settings,
         paths: ctx.paths,
         registry: ctx.registry,
         log: ctx.log,
@@ -281,7 +281,8 @@ export async function buildImportChange(
       let key: string;
       if (item.status === "manifest") {
         key = uniqueKey(item.key, taken);
-        spec = item.spec;
+        // The bundle's own sources, minus any credentials its author left in a URL.
+        spec = { ...item.spec, sources: withoutCredentialsInUrls(item.spec.sources) };
         note = item.local ? `on this machine: ${item.local}` : "hash and sources from the bundle";
       } else if (item.status === "local" && item.sha256) {
         key = uniqueKey(keyFromFilename(item.name), taken);
@@ -305,6 +306,8 @@ export async function buildImportChange(
           settings: ctx.settings,
           index: ctx.index,
           download: ctx.download,
+          // A token in a workflow's model URL is its author's: never kept, never used.
+          credentials: { kind: "drop" },
         });
         key = uniqueKey(entry.key, taken);
         spec = entry.spec;

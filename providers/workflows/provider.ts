@@ -8,6 +8,7 @@ import { basename, join } from "node:path";
 import { z } from "zod";
 import { CdError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/fsx.ts";
+import { within } from "../../lib/safe_path.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import type { Action, ObserveContext, Provider, Transaction, UndoStep } from "../../reconcile/types.ts";
 import { checkRel, readSynced, recordSynced } from "./files.ts";
@@ -65,13 +66,15 @@ async function applyWorkflow(action: Action, tx: Transaction, ctx: ObserveContex
   const after = action.after as WorkflowTarget;
   const before = action.before as WorkflowTarget | null;
   const rel = checkRel(after.file);
-  const bytes = await Deno.readFile(join(ctx.paths.cecWorkflows, rel));
+  const bytes = await Deno.readFile(
+    await within([ctx.paths.cec], join(ctx.paths.cecWorkflows, rel), action.address),
+  );
   if (sha256Hex(bytes) !== after.hash) {
     throw new CdError("WORKFLOW_CHANGED", `.cec/workflows/${rel} changed since the plan was made`, {
       hint: "run 'comfydock plan' again",
     });
   }
-  const target = join(ctx.paths.userWorkflows, rel);
+  const target = await within([ctx.paths.root], join(ctx.paths.userWorkflows, rel), action.address);
   let current: string | null = null;
   try {
     current = sha256Hex(await Deno.readFile(target));

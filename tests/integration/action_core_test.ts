@@ -483,7 +483,7 @@ Deno.test("a token echoed by a failing step (a git URL with credentials) is scru
     });
     assert.equal(result.exitcode, 1);
     const comment = r.server.comments(REPO, r.pr)[0].body;
-    assert.match(comment, /x-access-token:\*\*\*@github\.com/);
+    assert.match(comment, /https:\/\/\*\*\*@github\.com/);
     for (const text of [comment, await r.summary(), result.annotations.join("\n"), result.summary]) {
       assert.ok(!text.includes(r.server.token));
     }

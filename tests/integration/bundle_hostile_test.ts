@@ -17,7 +17,7 @@ import {
   readTree,
 } from "../../fixtures/bundle_archives.ts";
 import { BundleManager } from "../../providers/bundles/bundle.ts";
-import type { ArchiveLimits } from "../../providers/bundles/archive.ts";
+import type { ArchiveLimits } from "../../lib/archive_limits.ts";
 import { importEnvironment } from "../../workspace/import.ts";
 import { workspacePaths } from "../../reconcile/paths.ts";
 import { testApp } from "../../fixtures/app.ts";
@@ -76,6 +76,17 @@ const CASES: Case[] = [
       }]),
     code: "BUNDLE_REJECTED",
     says: ["cec/hard", "hard link"],
+  },
+  {
+    // A .git folder would make git take its config as the repository's own (core.fsmonitor runs).
+    name: ".git folder",
+    bytes: () =>
+      rawTarGz([manifestEntry(GOOD_FILES), ...goodEntries(), {
+        name: "dev_nodes/x/.git/config",
+        data: '[core]\n\tfsmonitor = "touch /tmp/x #"\n',
+      }]),
+    code: "BUNDLE_REJECTED",
+    says: ["dev_nodes/x/.git/config", "'.git' folder"],
   },
   {
     name: "character device",

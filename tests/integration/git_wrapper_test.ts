@@ -3,6 +3,11 @@ import { join } from "node:path";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { noGitIdentity, TEST_GIT_IDENTITY } from "../../fixtures/tools.ts";
 import * as git from "../../providers/git/git.ts";
+import { checkoutInto, ensureMirror } from "../../providers/git/mirror.ts";
+import { assertNoCanary, canaryCommand, poisonCheckout } from "../../fixtures/hostile.ts";
+import { gitIn } from "../../fixtures/node_git.ts";
+import { CdError } from "../../lib/errors.ts";
+import { exists } from "../../lib/fsx.ts";
 
 /** No user or system git config, no identity variables: a fresh machine without an identity. */
 const FRESH = noGitIdentity();
@@ -176,4 +181,87 @@ Deno.test("isRemoteUrl: scheme URLs and scp-like addresses are remotes; paths ar
   for (const p of ["/abs/repo", "rel/repo", "./team.git", "C:/x", "dir with@sign:x/y"]) {
     assert.ok(!git.isRemoteUrl(p), p);
   }
+});
+
+Deno.test("foreign config: fsmonitor and hooks never run; an untrusted status blanks the repo's own filter drivers", async () => {
+  await withTempDir(async (dir) => {
+    const repo = join(dir, "repo");
+    await git.init(repo);
+    await Deno.writeTextFile(join(repo, "a.py"), "x = 1\n");
+    await git.commit(repo, "one");
+    const canary = join(dir, "canary");
+    await poisonCheckout(repo, canary);
+    await Deno.mkdir(join(repo, ".git", "hooks"), { recursive: true });
+    await Deno.writeTextFile(
+      join(repo, ".git", "hooks", "post-checkout"),
+      `#!/bin/sh\n${canaryCommand(canary)}\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    // Same size, older mtime: git has to read the file, which is when a clean filter runs.
+    await Deno.utime(join(repo, "a.py"), new Date(), new Date(2001, 1, 1));
+    await git.status(repo, { untrusted: true });
+    await git.checkoutDetached(repo, "HEAD", { untrusted: true });
+    assert.deepEqual(await git.dirtyFiles(repo), ["?? .gitattributes"]);
+    await assertNoCanary(canary, "an untrusted status");
+    // The same status without `untrusted` runs the repository's filter: the payload is real.
+    await Deno.utime(join(repo, "a.py"), new Date(), new Date(2002, 1, 1));
+    await git.status(repo);
+    assert.ok(await exists(canary), "the filter payload works when it is not blanked");
+  });
+});
+
+Deno.test("foreign config: a driver whose name cannot be blanked stops git; so does an unreadable config", async () => {
+  await withTempDir(async (dir) => {
+    const repo = join(dir, "repo");
+    await git.init(repo);
+    await Deno.writeTextFile(join(repo, ".git", "config"), '[filter "a=b"]\n\tclean = x\n', { append: true });
+    await assert.rejects(
+      git.status(repo, { untrusted: true }),
+      (e: CdError) => e.code === "GIT_CONFIG_UNSAFE",
+    );
+    assert.match((await git.dirtyFiles(repo))[0], /git status failed/);
+    await Deno.writeTextFile(join(repo, ".git", "config"), "[core\n");
+    await assert.rejects(
+      git.status(repo, { untrusted: true }),
+      (e: CdError) => e.code === "GIT_CONFIG_UNREADABLE",
+    );
+  });
+});
+
+Deno.test("URLs: ext:: and option-like URLs run nothing; a repository's file:// submodule is refused", async () => {
+  await withTempDir(async (dir) => {
+    const canary = join(dir, "canary");
+    const mirrors = join(dir, "mirrors");
+    for (const url of [`ext::sh -c touch% ${canary}`, `--upload-pack=touch ${canary}`]) {
+      await assert.rejects(ensureMirror(mirrors, url), CdError);
+      await assertNoCanary(canary, url);
+    }
+    // A pack whose .gitmodules points at a private repository on this machine.
+    const secret = join(dir, "secret");
+    await git.init(secret);
+    await Deno.writeTextFile(join(secret, "token.txt"), "s3cret\n");
+    await git.commit(secret, "secret");
+    const pack = join(dir, "pack");
+    await gitIn(dir, "init", "--quiet", pack);
+    await gitIn(
+      pack,
+      "-c",
+      "protocol.file.allow=always",
+      "submodule",
+      "add",
+      "--quiet",
+      `file://${secret}`,
+      "sub",
+    );
+    await gitIn(pack, "commit", "--quiet", "-m", "with submodule");
+    const mirror = await ensureMirror(mirrors, pack);
+    const head = (await git.revParse(pack, "HEAD"))!;
+    await assert.rejects(
+      checkoutInto(mirror, head, join(dir, "out"), { submodules: true }),
+      (e: CdError) => e.code === "GIT_SUBMODULE_FAILED",
+    );
+    assert.equal(await exists(join(dir, "out", "sub", "token.txt")), false);
+  });
 });

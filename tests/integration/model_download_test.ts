@@ -194,14 +194,16 @@ Deno.test({
         ws.keysFile,
         JSON.stringify({ huggingface: "hf_fromfile", civitai: "civ_fromfile" }),
       );
-      const cfg = sourceConfig(
-        await loadSettings(ws, { HF_ENDPOINT: "http://127.0.0.1:9/", CIVITAI_API_URL: "http://x/api/v1" }),
-      );
-      assert.deepEqual(cfg, {
+      const settings = await loadSettings(ws, {
+        HF_ENDPOINT: "http://127.0.0.1:9/",
+        CIVITAI_API_URL: "http://x/api/v1",
+      });
+      assert.deepEqual(sourceConfig(settings), {
         hfEndpoint: "http://127.0.0.1:9",
         civitaiApi: "http://x/api/v1",
         hfToken: "hf_fromfile",
         civitaiToken: "civ_fromfile",
+        net: { http: settings.http, download: settings.download },
       });
     });
   },

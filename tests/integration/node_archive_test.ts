@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { NODE_ARCHIVE_LIMITS } from "../../lib/archive_limits.ts";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import {
@@ -47,7 +48,7 @@ Deno.test("archive: extracts a node pack and returns the manifest of file hashes
 Deno.test("archive: zip-slip, absolute paths and symlinks are refused before anything is written", async () => {
   await withTempDir(async (dir) => {
     const dest = join(dir, "stage", "n");
-    await rejectsCode(extractZip(zipSlipArchive(), dest, "slip"), "ARCHIVE_UNSAFE", /outside the archive/);
+    await rejectsCode(extractZip(zipSlipArchive(), dest, "slip"), "ARCHIVE_UNSAFE", /path traversal/);
     await rejectsCode(
       extractZip(zipFiles({ "/etc/cron.d/x": "boom" }), dest, "abs"),
       "ARCHIVE_UNSAFE",
@@ -79,11 +80,10 @@ Deno.test("archive: truncated, corrupted and oversize archives are clear errors"
     await rejectsCode(extractZip(bad, join(dir, "c"), "bad"), "ARCHIVE_INVALID");
     await rejectsCode(
       extractZip(zipFiles({ "big.bin": new Uint8Array(4096) }), join(dir, "d"), "big", {
-        maxEntries: 10,
-        maxEntryBytes: 1024,
-        maxTotalBytes: 1 << 20,
+        ...NODE_ARCHIVE_LIMITS,
+        maxFileBytes: 1024,
       }),
-      "ARCHIVE_UNSAFE",
+      "ARCHIVE_TOO_LARGE",
       /4096 bytes \(limit 1024\)/,
     );
     assert.deepEqual(await listFiles(dir), []);
@@ -121,4 +121,61 @@ Deno.test("archive: downloaded once into the content-addressed store, then offli
   } finally {
     await server.close();
   }
+});
+
+/** `zip` with the declared (central directory) size of entry `name` replaced by `size`. */
+function declareSize(zip: Uint8Array, name: string, size: number): Uint8Array {
+  const out = zip.slice();
+  const dv = new DataView(out.buffer);
+  const at = new TextDecoder().decode(out).lastIndexOf(name) - 46; // the central entry's name follows 46 bytes
+  assert.equal(dv.getUint32(at, true), 0x02014b50, "found the central directory entry");
+  dv.setUint32(at + 24, size, true);
+  return out;
+}
+
+Deno.test("archive: .git entries, a file that is also a folder, and a lying size are refused before install", async () => {
+  await withTempDir(async (dir) => {
+    const pack = { "__init__.py": "NODE_CLASS_MAPPINGS = {}\n" };
+    await rejectsCode(
+      extractZip(zipFiles({ ...pack, ".git/config": "[core]\n" }), join(dir, "a"), "git"),
+      "ARCHIVE_UNSAFE",
+      /entry "\.git\/config" is inside a '\.git' folder/,
+    );
+    // `a` beside `a/b.py` could never be extracted: readZipEntries (what `node add` runs) says so.
+    assert.throws(
+      () => readZipEntries(zipFiles({ ...pack, "a": "file", "a/b.py": "x" }), "clash"),
+      (e) => e instanceof CdError && /'a' is a file and also the folder of 'a\/b\.py'/.test(e.message),
+    );
+    // A header that declares fewer bytes than the entry holds: stopped at the declared size.
+    for (const bytes of [1000, 3 * 1024 * 1024]) {
+      const zip = declareSize(
+        zipFiles({ ...pack, "data.bin": new Uint8Array(bytes + 4096) }),
+        "data.bin",
+        bytes,
+      );
+      await rejectsCode(
+        extractZip(zip, join(dir, `lie-${bytes}`), "lie"),
+        "ARCHIVE_UNSAFE",
+        new RegExp(`'data\\.bin' inflates past the ${bytes} bytes its header declares`),
+      );
+      assert.equal(await exists(join(dir, `lie-${bytes}`)), false, "the partial extraction is removed");
+    }
+    // A bomb: 96 MiB of zeros in ~100 KB, refused from the declared sizes, nothing inflated.
+    const bomb = zipFiles({ ...pack, "zeros.bin": new Uint8Array(96 * 1024 * 1024) });
+    await rejectsCode(extractZip(bomb, join(dir, "bomb"), "bomb"), "ARCHIVE_TOO_LARGE", /zip-bomb-like/);
+    assert.equal(await exists(join(dir, "bomb")), false);
+  });
+});
+
+Deno.test("archive: a pack's own .comfydock.json is not extracted (the real marker replaces it)", async () => {
+  await withTempDir(async (dir) => {
+    const zip = zipFiles({
+      "__init__.py": "x\n",
+      ".comfydock.json": '{"format":1,"id":"other"}',
+      "sub/.comfydock.json": "{}",
+    });
+    const manifest = await extractZip(zip, join(dir, "n"), "marker");
+    assert.deepEqual(Object.keys(manifest), ["__init__.py", "sub/.comfydock.json"]);
+    assert.equal(await exists(join(dir, "n", ".comfydock.json")), false);
+  });
 });

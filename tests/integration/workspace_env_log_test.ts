@@ -1,10 +1,11 @@
 /** logs/<name>.log: block format, .cec commit catch-up, a Session's apply success/failure, secrets redacted. */
 import assert from "node:assert/strict";
+import { redactSecrets } from "../../lib/redact.ts";
 import { join } from "node:path";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import * as git from "../../providers/git/git.ts";
 import { exists } from "../../lib/fsx.ts";
-import { appendEnvLog, envLogPath, logEnvEvent, redactSecrets } from "../../workspace/env_log.ts";
+import { appendEnvLog, envLogPath, logEnvEvent } from "../../workspace/env_log.ts";
 import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { withSession } from "../../workspace/session.ts";
 import { workflowProvider } from "../../providers/workflows/provider.ts";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { keyLine } from "../../reconcile/desired.ts";
 import { CdError } from "../../lib/errors.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { pullRequestOf, readActionInputs, splitEnvironments } from "../../action/inputs.ts";
@@ -8,7 +9,6 @@ import {
   annotationPath,
   errorCommand,
   formatOutputs,
-  keyLine,
   pyprojectLocations,
 } from "../../action/workflow_commands.ts";
 

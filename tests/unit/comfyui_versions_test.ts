@@ -7,7 +7,7 @@ import {
   sortedReleaseTags,
 } from "../../providers/comfyui/versions.ts";
 import { mergeRequirements, parseRequirements } from "../../providers/comfyui/requirements.ts";
-import { normaliseUrl } from "../../providers/comfyui/mirror.ts";
+import { normaliseUrl } from "../../providers/git/mirror.ts";
 
 Deno.test("latest is the highest release tag by semver, not by text; pre-releases never count", () => {
   const tags = ["v0.2.0", "v0.10.0", "v0.9.9", "v0.11.0-rc1", "nightly", "v0.1.0", "0.3.0"];

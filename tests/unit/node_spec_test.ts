@@ -55,7 +55,9 @@ Deno.test("suggestions: nearest ids first, at most three, unrelated ids left out
 
 Deno.test("archive entry names: normalised, and escapes refused", () => {
   assert.equal(safeEntryPath("a/./b\\c.py", "t"), "a/b/c.py");
-  for (const bad of ["../x", "a/../../x", "/etc/x", "C:/x", "a\0b"]) {
+  for (
+    const bad of ["../x", "a/../../x", "/etc/x", "C:/x", "a\0b", ".git/config", "sub/.GIT/config", "git~1/x"]
+  ) {
     assert.throws(
       () => safeEntryPath(bad, "t"),
       (e) => e instanceof CdError && e.code === "ARCHIVE_UNSAFE",

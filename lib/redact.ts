@@ -1,0 +1,60 @@
+/**
+ * The one redaction function: credentials never reach a log, a message, `--json` output, a PR comment or
+ * `.cec`. Known secrets (the configured tokens) are replaced wherever they appear; credential shapes
+ * (URL userinfo, token-like query parameters, Authorization values, well-known token prefixes) are
+ * replaced wherever they are recognised.
+ */
+
+/** Query parameter names that carry credentials (what signed and tokened download URLs use). */
+const CREDENTIAL_PARAM =
+  /^(?:[a-z_]*token|[a-z_]*key|auth[a-z_]*|password|passwd|secret|signature|sig|x-amz-[a-z-]+)$/i;
+
+/** `text` with every credential replaced by `***`; `secrets` (tokens we know) go first, wherever they are. */
+export function redactSecrets(text: string, secrets: readonly (string | null | undefined)[] = []): string {
+  let out = text;
+  // Very short values would blank unrelated text; real tokens are far longer.
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join("***");
+  return out
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1***@")
+    .replace(
+      /([?&;](?:[a-z_]*token|[a-z_]*key|auth[a-z_]*|password|passwd|secret|signature|sig|x-amz-[a-z-]+)=)[^&;\s"']+/gi,
+      "$1***",
+    )
+    // A word after "token" counts only when it looks generated (has a digit): "token permission" stays.
+    .replace(/\b(Bearer|Basic|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}/g, "$1 ***")
+    .replace(/\b(hf_|gh[pousr]_|github_pat_|sk-)[A-Za-z0-9_]{6,}/g, "$1***");
+}
+
+export interface UrlCredentials {
+  /** The URL without them. */
+  clean: string;
+  /** Where they were, for messages: `userinfo`, `?token`, ... (never the values). */
+  where: string[];
+  /** The values (to store in the key store), userinfo password or user first, then query values. */
+  values: string[];
+}
+
+/** The credentials a URL carries (userinfo, token-like query parameters), or null when it has none. */
+export function urlCredentials(raw: string): UrlCredentials | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  const where: string[] = [];
+  const values: string[] = [];
+  if (url.username || url.password) {
+    where.push("user:password@");
+    values.push(decodeURIComponent(url.password || url.username));
+    url.username = "";
+    url.password = "";
+  }
+  for (const name of [...new Set(url.searchParams.keys())]) {
+    if (!CREDENTIAL_PARAM.test(name)) continue;
+    where.push(`?${name}=`);
+    values.push(...url.searchParams.getAll(name).filter(Boolean));
+    url.searchParams.delete(name);
+  }
+  return where.length ? { clean: url.toString(), where, values } : null;
+}

@@ -1,0 +1,161 @@
+/**
+ * The one mirror cache (`comfydock_cache/git/<slug>-<hash of URL>.git`): a bare mirror per repository,
+ * cloned from the network once and reused by every environment (ComfyUI itself and git nodes). Checkouts
+ * are cloned from it (objects hard-linked on one disk), so installs after the first are offline; a mirror is
+ * fetched only when it lacks what is asked for. Its config is written by git clone here: trusted.
+ */
+import { createHash } from "node:crypto";
+import { isAbsolute, join, resolve } from "node:path";
+import { CdError, errorMessage } from "../../lib/errors.ts";
+import { exists, removeIfExists } from "../../lib/fsx.ts";
+import { removeDeadPidEntries } from "../../lib/proc.ts";
+import * as git from "./git.ts";
+
+export interface Mirror {
+  dir: string;
+  url: string;
+  /** True when this call cloned it (so it is fresh: no fetch needed). */
+  cloned: boolean;
+}
+
+/** Local paths become absolute and trailing slashes go, so one repository always maps to one mirror. */
+export function normaliseUrl(url: string): string {
+  if (git.isRemoteUrl(url)) return url.replace(/\/+$/, "");
+  return isAbsolute(url) ? url : resolve(url);
+}
+
+export function mirrorDir(gitMirrors: string, url: string): string {
+  const norm = normaliseUrl(url);
+  const slug = norm.replace(/^[a-z+]+:\/\//, "").replace(/\.git$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")
+    .slice(-60);
+  const key = createHash("sha256").update(norm).digest("hex").slice(0, 16);
+  return join(gitMirrors, `${slug}-${key}.git`);
+}
+
+export interface MirrorOptions {
+  /** git's clone progress, a few lines per phase. */
+  onProgress?: (line: string) => void;
+  /** Error code and hint when the clone fails (default GIT_CLONE_FAILED). */
+  errorCode?: string;
+  hint?: string;
+}
+
+/** The mirror of `url`, cloned (into a temp dir, then renamed: never a half mirror) when absent. */
+export async function ensureMirror(
+  gitMirrors: string,
+  url: string,
+  opts: MirrorOptions = {},
+): Promise<Mirror> {
+  const dir = mirrorDir(gitMirrors, url);
+  if (await exists(join(dir, "HEAD"))) return { dir, url, cloned: false };
+  await Deno.mkdir(gitMirrors, { recursive: true });
+  await sweepDeadClones(gitMirrors);
+  const tmp = `${dir}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    try {
+      await git.cloneMirror(url, tmp, { onLine: opts.onProgress && git.progressLines(opts.onProgress) });
+    } catch (e) {
+      const why = errorMessage(e).trim().split("\n").filter(Boolean).pop() ?? "unknown error";
+      throw new CdError(opts.errorCode ?? "GIT_CLONE_FAILED", `could not clone ${url}: ${why}`, {
+        hint: opts.hint ?? "check the URL (is the repository public and spelled right?); nothing was changed",
+      });
+    }
+    try {
+      await Deno.rename(tmp, dir);
+    } catch (e) {
+      // Another process made the mirror meanwhile: use theirs.
+      if (!await exists(join(dir, "HEAD"))) throw e;
+    }
+  } finally {
+    await removeIfExists(tmp);
+  }
+  return { dir, url, cloned: true };
+}
+
+/** Removes `<mirror>.tmp-<pid>-<rand>` clones left by a process that was killed while cloning. */
+export async function sweepDeadClones(gitMirrors: string): Promise<void> {
+  await removeDeadPidEntries(gitMirrors, /\.git\.tmp-(\d+)-[0-9a-f]{8}$/);
+}
+
+/** Fetches all refs of the mirror (a fresh clone needs none); throws GIT_FETCH_FAILED. */
+export async function fetchMirror(mirror: Mirror): Promise<void> {
+  if (mirror.cloned) return;
+  await git.fetchMirror(mirror.dir, {
+    hint: `check your network connection and ${mirror.url}; the cached mirror was left as it was`,
+  });
+}
+
+/** Like fetchMirror, but returns the error message instead (callers that can go on offline). */
+export async function refreshMirror(mirror: Mirror): Promise<string | null> {
+  try {
+    await fetchMirror(mirror);
+    return null;
+  } catch (e) {
+    return errorMessage(e);
+  }
+}
+
+/** Makes sure the mirror has `commit`, fetching once if needed; `missing` builds the error otherwise. */
+export async function ensureCommit(
+  mirror: Mirror,
+  commit: string,
+  missing: (fetchError: string | null) => CdError,
+): Promise<void> {
+  if (await git.hasCommit(mirror.dir, commit)) return;
+  const err = await refreshMirror(mirror);
+  if (await git.hasCommit(mirror.dir, commit)) return;
+  throw missing(err);
+}
+
+async function tryResolve(mirror: Mirror, ref: string): Promise<string | null> {
+  for (const candidate of [ref, `refs/tags/${ref}`, `refs/heads/${ref}`]) {
+    const sha = await git.revParse(mirror.dir, candidate);
+    if (sha) return sha;
+  }
+  return null;
+}
+
+/**
+ * A ref (tag, branch, short or full sha; default the remote's HEAD) resolved to a full commit. Fetches the
+ * mirror once when the ref is unknown (a new tag), then fails naming the ref.
+ */
+export async function resolveRef(mirror: Mirror, ref?: string): Promise<string> {
+  const want = ref ?? "HEAD";
+  // A name starting with '-' would reach git as an option (`node update --ref`, a `ref` in someone's .cec).
+  if (want.startsWith("-")) {
+    throw new CdError("GIT_REF_NOT_FOUND", `'${want}' is not a branch, tag or commit name of ${mirror.url}`, {
+      hint: "branch, tag and commit names never start with '-'",
+    });
+  }
+  const found = await tryResolve(mirror, want);
+  if (found) return found;
+  await fetchMirror(mirror);
+  const again = await tryResolve(mirror, want);
+  if (again) return again;
+  throw new CdError("GIT_REF_NOT_FOUND", `${mirror.url} has no branch, tag or commit '${want}'`, {
+    hint: `list them with 'git ls-remote ${mirror.url}'`,
+  });
+}
+
+/**
+ * Checks out `commit` into `dest` (must not exist), cloned from the mirror, with origin set to the mirror's
+ * URL; with `submodules`, they are fetched too (from their own URLs: `file://` ones are refused by git's
+ * protocol policy, see SAFE_CONFIG).
+ */
+export async function checkoutInto(
+  mirror: Mirror,
+  commit: string,
+  dest: string,
+  opts: { submodules?: boolean; errorCode?: string } = {},
+): Promise<void> {
+  const errorCode = opts.errorCode ?? "GIT_CHECKOUT_FAILED";
+  await git.cloneNoCheckout(mirror.dir, dest, { errorCode });
+  await git.checkoutDetached(dest, commit, { errorCode });
+  await git.setRemoteUrl(dest, "origin", mirror.url);
+  if (opts.submodules && await exists(join(dest, ".gitmodules"))) {
+    await git.git(dest, ["submodule", "update", "--init", "--recursive", "--quiet"], {
+      errorCode: "GIT_SUBMODULE_FAILED",
+      hint: "the node's submodules could not be fetched; check your network",
+    });
+  }
+}
