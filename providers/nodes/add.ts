@@ -10,7 +10,8 @@
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { exists } from "../../lib/fsx.ts";
-import { isWithin } from "../../lib/safe_path.ts";
+import { isWithin, segmentProblem } from "../../lib/safe_path.ts";
+import { urlCredentials } from "../../lib/redact.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
 import { type NodeSpec, type Pyproject, specEntryName } from "../../reconcile/schema.ts";
@@ -229,7 +230,25 @@ async function resolveDev(p: { path: string }, ctx: ResolveContext): Promise<Res
 
 /** A single-file node from a URL: downloaded once (bounded), pinned by its sha256, kept in the store. */
 async function resolveFile(p: { url: string }, ctx: ResolveContext): Promise<ResolvedNode> {
+  // The url is recorded in .cec as it is: a token in it would be committed (and nothing could keep it apart).
+  const creds = urlCredentials(p.url);
+  if (creds) {
+    throw new CdError(
+      "NODE_URL_CREDENTIALS",
+      `the URL carries credentials (${creds.where.join(", ")}); they would be committed to .cec`,
+      {
+        hint:
+          "pass a URL that needs none, or download the file into custom_nodes/ and run 'comfydock capture'",
+      },
+    );
+  }
   const filename = fileNameOf(p.url);
+  const unsafe = segmentProblem(filename);
+  if (unsafe) {
+    throw new CdError("NODE_SPEC_INVALID", `${p.url}: the file name '${filename}' ${unsafe}`, {
+      hint: "the URL must end with the node's plain file name (x.py)",
+    });
+  }
   const id = fileNodeId(filename);
   ctx.log?.(`downloading ${p.url}`);
   const { sha256 } = await downloadNodeFile(ctx.paths.workspace.nodeStore, p.url, `node '${id}'`, ctx.net);

@@ -54,8 +54,9 @@ function mismatch(label: string, where: string, got: string, want: string): CdEr
 }
 
 /**
- * Downloads a node file from `url` through the HTTP door (retried; the body bounded by MAX_FILE_BYTES and
- * the download rate rule), keeps it in the store, returns its bytes and sha256.
+ * Downloads a node file from `url` through the HTTP door (retried; the body bounded by MAX_FILE_BYTES or
+ * the settings' download bound, whichever is lower, and by the download rate rule), keeps it in the store,
+ * returns its bytes and sha256.
  */
 export async function downloadNodeFile(
   nodeStore: string,
@@ -63,12 +64,13 @@ export async function downloadNodeFile(
   label: string,
   net: NetSettings = DEFAULT_NET,
 ): Promise<{ bytes: Uint8Array; sha256: string }> {
+  const maxBytes = Math.min(MAX_FILE_BYTES, net.download.maxBytes);
   const failed = (message: string, hint: string) =>
     new CdError("NODE_FILE_DOWNLOAD_FAILED", message, { hint });
   const bytes = await fetchBytes(url, {
     what: `downloading ${label}`,
     net,
-    maxBytes: MAX_FILE_BYTES,
+    maxBytes,
     failed: (status) =>
       failed(
         `downloading ${label} failed: HTTP ${status} (${url})`,
@@ -77,8 +79,9 @@ export async function downloadNodeFile(
     limited: (e) =>
       e.kind === "too-large"
         ? failed(
-          `downloading ${label}: ${url} sends more than ${MAX_FILE_BYTES} bytes, which no node file is`,
-          "check the URL: it must point at the raw .py file",
+          `downloading ${label}: ${url} sent more than ${maxBytes} bytes; the download was stopped`,
+          `a node file is source code (at most ${MAX_FILE_BYTES} bytes, or COMFYDOCK_DOWNLOAD_MAX_BYTES when ` +
+            "lower): check that the URL points at the raw .py file",
         )
         : failed(
           `downloading ${label}: the server is too slow (${e.message})`,
@@ -91,7 +94,7 @@ export async function downloadNodeFile(
 }
 
 /** `.cec/nodes/<filename>`, proven to stay inside the environment (`.cec` may come from someone else). */
-export async function cecCopyPath(paths: EnvPaths, filename: string, what: string): Promise<string> {
+async function cecCopyPath(paths: EnvPaths, filename: string, what: string): Promise<string> {
   return await within([paths.root], joinSafe(paths.cec, cecCopy(filename), what), what);
 }
 
@@ -148,7 +151,12 @@ export function fileNodeId(nameOrUrl: string): string {
   return toNodeId(fileNameOf(nameOrUrl).replace(/\.py$/, ""));
 }
 
-/** The file name a URL or path ends with (query and fragment dropped). */
+/** The file name a URL or path ends with (query and fragment dropped; a bad %-escape is kept as it is). */
 export function fileNameOf(nameOrUrl: string): string {
-  return decodeURIComponent(basename(nameOrUrl.replace(/[?#].*$/, "")));
+  const name = basename(nameOrUrl.replace(/[?#].*$/, ""));
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
 }

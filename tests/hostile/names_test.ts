@@ -1,6 +1,7 @@
 /**
- * Names in `.cec` that try to reach outside the environment: node ids, a node's `directory`, a model's
- * `category` and `filename`, a workflow's `file` (`..`, absolute paths, `\`, NUL, reserved device names).
+ * Names in `.cec` that try to reach outside the environment: node ids, a node's `directory`, a single-file
+ * node's `filename` and `url` (http(s) only), a git node's `ref` (never an option), a model's `category` and
+ * `filename`, a workflow's `file` (`..`, absolute paths, `\`, NUL, reserved device names).
  * `validate` and `plan` name the key with file and line; `apply` refuses too; a victim folder beside the
  * workspace (what the payloads point at) is never touched; `.cec` is left as it was. A planted link on the
  * way (a models folder linked outside) is not written through either.
@@ -96,6 +97,24 @@ function cases(victim: string): Case[] {
       key: /models\.m\.filename: .*control/,
     },
     {
+      name: "file node filename ..",
+      toml: `\n[tool.comfydock.nodes.f]\nsource = "file"\nfilename = "${UP}victim/x.py"\nsha256 = "${SHA}"\n`,
+      apply: true,
+      key: /nodes\.f\.filename: .*path separator/,
+    },
+    {
+      name: "file node url file://",
+      toml: `\n[tool.comfydock.nodes.f]\nsource = "file"\nfilename = "x.py"\nsha256 = "${SHA}"\n` +
+        `url = "file://${victim}/precious.txt"\n`,
+      key: /nodes\.f\.url: .*http\(s\)/,
+    },
+    {
+      name: "git node ref that is an option",
+      toml: `\n[tool.comfydock.nodes.g]\nsource = "git"\nrepository = "https://example.invalid/g"\n` +
+        `commit = "${"c".repeat(40)}"\nref = "--upload-pack=touch ${victim}/x"\n`,
+      key: /nodes\.g\.ref: .*must not start with '-'/,
+    },
+    {
       name: "workflow file ..",
       toml: `\n[tool.comfydock.workflows.tracked.w]\nfile = "workflows/${UP}victim/w.json"\n`,
       apply: true,
@@ -131,7 +150,7 @@ Deno.test("hostile names: validate, plan and apply refuse, naming file, line and
         assert.ok(m, `${what}: no line number in\n${out}`);
         const line = text.split("\n")[Number(m[1]) - 1];
         assert.ok(
-          /tool\.comfydock|directory|category|filename|file =/.test(line),
+          /tool\.comfydock|directory|category|filename|file =|url =|ref =/.test(line),
           `${what}: line ${m[1]} is '${line}'`,
         );
       }
