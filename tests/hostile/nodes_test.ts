@@ -13,7 +13,11 @@ import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { deadUrl } from "../../fixtures/registry_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
+import { CdError } from "../../lib/errors.ts";
+import { exists } from "../../lib/fsx.ts";
+import { DEFAULT_NET } from "../../lib/http.ts";
 import { run } from "../../lib/proc.ts";
+import { downloadNodeFile } from "../../providers/nodes/file_node.ts";
 
 const TWEAK = "NODE_CLASS_MAPPINGS = {}\n";
 
@@ -183,6 +187,23 @@ Deno.test("hostile nodes: node add URL.py refuses credentials in the URL, an ove
       assert.equal(await cecState(paths.cec), cec, ".cec is unchanged");
       const installed = (await Array.fromAsync(Deno.readDir(paths.customNodes))).map((e) => e.name);
       assert.deepEqual(installed.filter((n) => /^(x|big|drip)\.py$/.test(n)), []);
+    });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("hostile nodes: a node file is source code: more than 16 MiB is cut whatever the download bound", async () => {
+  const body = new Uint8Array(16 * 1024 * 1024 + 1).fill(35);
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => new Response(body));
+  try {
+    await withTempDir(async (dir) => {
+      const url = `http://127.0.0.1:${server.addr.port}/huge.py`;
+      await assert.rejects(
+        downloadNodeFile(join(dir, "store"), url, "node 'huge'", DEFAULT_NET),
+        (e) => e instanceof CdError && /sent more than 16777216 bytes/.test(e.message),
+      );
+      assert.equal(await exists(join(dir, "store")), false, "nothing was stored");
     });
   } finally {
     await server.shutdown();
