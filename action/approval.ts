@@ -72,7 +72,13 @@ function hashOf(p: ApprovedPlan): string {
     environment: p.environment,
     machine: p.machine,
     desired: p.desired,
-    actions: p.actions.map((a) => ({ address: a.address, type: a.type, kind: a.kind, before: a.before, after: a.after })),
+    actions: p.actions.map((a) => ({
+      address: a.address,
+      type: a.type,
+      kind: a.kind,
+      before: a.before,
+      after: a.after,
+    })),
   }));
 }
 
@@ -154,9 +160,13 @@ export async function readApprovedPlan(body: string, where: string): Promise<App
   }
   const shown = /Plan hash: `([0-9a-f]{64})`/.exec(body)?.[1];
   if (shown !== hashOf(part)) {
-    throw new CdError("NO_APPROVED_PLAN", `${where}: the embedded plan is not the one whose hash the comment shows`, {
-      hint: "the comment was edited; re-run the plan job of the pull request and review its plan",
-    });
+    throw new CdError(
+      "NO_APPROVED_PLAN",
+      `${where}: the embedded plan is not the one whose hash the comment shows`,
+      {
+        hint: "the comment was edited; re-run the plan job of the pull request and review its plan",
+      },
+    );
   }
   return part;
 }
@@ -173,7 +183,9 @@ export function approvalDifferences(approved: ApprovedPlan, fresh: Plan, machine
   if (approved.desired !== fresh.fingerprints.desired) {
     lines.push(
       `.cec differs from the one the plan was approved for` +
-        `${approved.head ? ` (pull request head ${approved.head.slice(0, 12)})` : ""}: the branch was not up to ` +
+        `${
+          approved.head ? ` (pull request head ${approved.head.slice(0, 12)})` : ""
+        }: the branch was not up to ` +
         `date with main, or main changed after it`,
     );
   }

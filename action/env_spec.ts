@@ -66,7 +66,8 @@ export async function resolveEnvSpec(input: string, ctx: SpecContext): Promise<E
         "ACTION_WORKSPACE_IN_CHECKOUT",
         `the ComfyDock workspace ${ctx.ws.root} is inside the checkout ${root}`,
         {
-          hint: "actions/checkout deletes everything in its folder before each job: set the 'workspace' input " +
+          hint:
+            "actions/checkout deletes everything in its folder before each job: set the 'workspace' input " +
             "(or COMFYDOCK_HOME) to a folder outside it, e.g. ~/comfydock on a self-hosted runner",
         },
       );
@@ -85,7 +86,10 @@ export async function resolveEnvSpec(input: string, ctx: SpecContext): Promise<E
     throw new CdError(
       "UNKNOWN_ENVIRONMENT",
       `environment '${input}' is neither a .cec directory in ${ctx.workingDirectory} nor an environment in ${ctx.ws.environments}`,
-      { hint: "give the path of a .cec directory, or set 'workspace' (COMFYDOCK_HOME) to the workspace that holds it" },
+      {
+        hint:
+          "give the path of a .cec directory, or set 'workspace' (COMFYDOCK_HOME) to the workspace that holds it",
+      },
     );
   }
   return { input, paths, checkout: null };

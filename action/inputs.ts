@@ -95,26 +95,39 @@ export function readActionInputs(env: Env, cwd: string, host: string = hostname(
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new CdError(
       "ACTION_INPUT",
-      command ? `input 'command' is '${command}', not plan, apply, drift or validate` : "input 'command' is not set",
+      command
+        ? `input 'command' is '${command}', not plan, apply, drift or validate`
+        : "input 'command' is not set",
       {
-        hint: "set 'command: plan' (pull requests), 'apply' (push to main), 'drift' (schedule) or 'validate' " +
+        hint:
+          "set 'command: plan' (pull requests), 'apply' (push to main), 'drift' (schedule) or 'validate' " +
           "(hosted runners: no environment needed)",
       },
     );
   }
   const approvedPlan = input(env, "approved-plan") || "auto-approve";
   if (approvedPlan !== "auto-approve" && approvedPlan !== "required") {
-    throw new CdError("ACTION_INPUT", `input 'approved-plan' is '${approvedPlan}', not auto-approve or required`, {
-      hint: "'required' applies only the plan approved on the merged pull request; 'auto-approve' applies the " +
-        "push's plan as it is",
-    });
+    throw new CdError(
+      "ACTION_INPUT",
+      `input 'approved-plan' is '${approvedPlan}', not auto-approve or required`,
+      {
+        hint:
+          "'required' applies only the plan approved on the merged pull request; 'auto-approve' applies the " +
+          "push's plan as it is",
+      },
+    );
   }
   const environments = splitEnvironments(input(env, "environment"));
   const name = input(env, "name") || undefined;
   if (name && environments.length > 1) {
-    throw new CdError("ACTION_INPUT", `input 'name' ('${name}') names one environment, but ${environments.length} are given`, {
-      hint: "give one 'environment' per step with 'name', or leave 'name' out: each is named after its .cec's folder",
-    });
+    throw new CdError(
+      "ACTION_INPUT",
+      `input 'name' ('${name}') names one environment, but ${environments.length} are given`,
+      {
+        hint:
+          "give one 'environment' per step with 'name', or leave 'name' out: each is named after its .cec's folder",
+      },
+    );
   }
   const server = env.GITHUB_SERVER_URL;
   const runUrl = server && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
@@ -166,7 +179,11 @@ export function pullRequestOf(eventName: string | undefined, event: unknown): Pu
   const e = event as
     | {
       number?: unknown;
-      pull_request?: { number?: unknown; head?: { sha?: unknown; repo?: RepoRef }; base?: { repo?: RepoRef } };
+      pull_request?: {
+        number?: unknown;
+        head?: { sha?: unknown; repo?: RepoRef };
+        base?: { repo?: RepoRef };
+      };
     }
     | null;
   const n = e?.pull_request?.number ?? e?.number;

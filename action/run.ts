@@ -19,7 +19,7 @@ import { summarize, summaryLine } from "../views/plan_text.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
 import { type App, withSession } from "../workspace/session.ts";
 import { applyFromCheckout, planFromCheckout, requireLocked, validateCheckout } from "../workspace/gitops.ts";
-import { type Validation, validateCec } from "../workspace/validate.ts";
+import { validateCec, type Validation } from "../workspace/validate.ts";
 import {
   createGitHubClient,
   type GitHubClient,
@@ -208,7 +208,13 @@ interface MdOpts {
 function planBlock(plan: Plan, summary: string, label: string, open: boolean): string[] {
   const out = [`**${summary}**`, ""];
   if (plan.actions.length > 0 || plan.notes.length > 0) {
-    out.push(`<details${open ? " open" : ""}><summary>${label}</summary>`, "", planDiffBlock(plan), "", "</details>");
+    out.push(
+      `<details${open ? " open" : ""}><summary>${label}</summary>`,
+      "",
+      planDiffBlock(plan),
+      "",
+      "</details>",
+    );
   }
   return out;
 }
@@ -220,7 +226,9 @@ function envMarkdown(command: ActionCommand, r: EnvReport, opts: MdOpts): string
   const o = r.outcome;
   if (r.error || !o) {
     parts.push(r.error ? errorBlock(r.error) : "");
-    if (r.refused) parts.push(...planBlock(r.refused, `Plan made now: ${summaryLine(r.refused)}`, "Show it", true));
+    if (r.refused) {
+      parts.push(...planBlock(r.refused, `Plan made now: ${summaryLine(r.refused)}`, "Show it", true));
+    }
   } else if (o.validation) {
     const v = o.validation;
     parts.push(v.errors.length === 0 ? "**Valid.**" : `**Invalid: ${v.errors.length} problem(s).**`, "");
@@ -232,16 +240,25 @@ function envMarkdown(command: ActionCommand, r: EnvReport, opts: MdOpts): string
     if (o.exists === false) {
       parts.push(`_Environment ${where} does not exist yet: this is what its first apply does._`, "");
     }
-    if (r.approvedOn) parts.push(`Applied the plan approved on #${r.approvedOn.number} (${r.approvedOn.url}).`, "");
+    if (r.approvedOn) {
+      parts.push(`Applied the plan approved on #${r.approvedOn.number} (${r.approvedOn.url}).`, "");
+    }
     if (o.created) parts.push(`Created environment ${where}.`, "");
     const summary = command === "apply" ? applySummary(o.plan) : summaryLine(o.plan);
     parts.push(
-      ...planBlock(o.plan, summary, command === "plan" ? "Show plan" : "Show what was applied", command === "plan"),
+      ...planBlock(
+        o.plan,
+        summary,
+        command === "plan" ? "Show plan" : "Show what was applied",
+        command === "plan",
+      ),
     );
     if (opts.planHash) {
       parts.push(
         "",
-        `Plan hash: ${code(opts.planHash)}. With ${code("approved-plan: required")}, merging this pull request ` +
+        `Plan hash: ${code(opts.planHash)}. With ${
+          code("approved-plan: required")
+        }, merging this pull request ` +
           `approves exactly this plan for ${where}.`,
       );
     }
@@ -303,9 +320,14 @@ async function lookUpApprovals(
   let failure: CdError | null = null;
   try {
     if (!inputs.repository || !inputs.sha) {
-      throw new CdError("NO_APPROVED_PLAN", "approved-plan: required needs GITHUB_REPOSITORY and GITHUB_SHA", {
-        hint: "both are set by GitHub Actions; when running by hand set them, or use approved-plan: auto-approve",
-      });
+      throw new CdError(
+        "NO_APPROVED_PLAN",
+        "approved-plan: required needs GITHUB_REPOSITORY and GITHUB_SHA",
+        {
+          hint:
+            "both are set by GitHub Actions; when running by hand set them, or use approved-plan: auto-approve",
+        },
+      );
     }
     pr = await (await gh()).mergedPullRequestOf(inputs.repository, inputs.sha);
     if (!pr) {
@@ -313,7 +335,8 @@ async function lookUpApprovals(
         "NO_APPROVED_PLAN",
         `commit ${inputs.sha.slice(0, 12)} is not the merge of a pull request: no plan was approved for it`,
         {
-          hint: "with approved-plan: required, change main by merging pull requests (their plan job comments " +
+          hint:
+            "with approved-plan: required, change main by merging pull requests (their plan job comments " +
             "the plan that merging approves); to apply this commit anyway, review its plan and run the " +
             "workflow by hand with approved-plan: auto-approve",
         },
@@ -336,12 +359,16 @@ async function lookUpApprovals(
           "NO_APPROVED_PLAN",
           `pull request #${pr.number} has no plan comment for environment '${name}' on ${inputs.machine}`,
           {
-            hint: "the plan job must run on this machine (the same runner label, or 'machine' input) for the " +
+            hint:
+              "the plan job must run on this machine (the same runner label, or 'machine' input) for the " +
               "pull request's last commit; to apply anyway, review the plan and use approved-plan: auto-approve",
           },
         );
       }
-      out.set(name, { pr, plan: await readApprovedPlan(c.body, `the plan comment on #${pr.number} (${c.url})`) });
+      out.set(name, {
+        pr,
+        plan: await readApprovedPlan(c.body, `the plan comment on #${pr.number} (${c.url})`),
+      });
     } catch (e) {
       out.set(name, asCdError(e, "GITHUB_API"));
     }
@@ -350,7 +377,11 @@ async function lookUpApprovals(
 }
 
 /** The check handed to apply: the plan must be the approved one (else it says what differs). */
-function approver(approval: { pr: MergedPullRequest; plan: ApprovedPlan }, machine: string, report: EnvReport) {
+function approver(
+  approval: { pr: MergedPullRequest; plan: ApprovedPlan },
+  machine: string,
+  report: EnvReport,
+) {
   return (plan: Plan) => {
     const diffs = approvalDifferences(approval.plan, plan, machine);
     if (diffs.length === 0) return;
@@ -390,7 +421,8 @@ async function reportOnGitHub(
         const embedded = plan ? await embedPlan(plan, machine, pr.headSha ?? null) : null;
         let body = envMarkdown("plan", r, { ...mdOpts, planHash: embedded?.hash });
         if (embedded && !embedded.marker) {
-          body += "\n_This plan is too large to embed for approval: with `approved-plan: required` its merge " +
+          body +=
+            "\n_This plan is too large to embed for approval: with `approved-plan: required` its merge " +
             "cannot be applied automatically._\n";
         }
         body = truncateMarkdown(
@@ -517,7 +549,8 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise
   if (command === "apply" && pr) {
     errors.push(
       new CdError("ACTION_APPLY_ON_PULL_REQUEST", `command: apply on a ${inputs.eventName} event`, {
-        hint: "a pull request's .cec is applied only once it is merged: use 'command: plan' on pull requests " +
+        hint:
+          "a pull request's .cec is applied only once it is merged: use 'command: plan' on pull requests " +
           "and 'command: apply' on push to main",
       }),
     );
@@ -545,7 +578,11 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise
   for (const spec of specs) {
     const report: EnvReport = { ...blank, input: spec.input, name: spec.paths.name };
     envs.push(report);
-    log(startGroup(`comfydock ${command}: ${spec.paths.name} on ${machine} (${spec.checkout?.label ?? spec.input})`));
+    log(
+      startGroup(
+        `comfydock ${command}: ${spec.paths.name} on ${machine} (${spec.checkout?.label ?? spec.input})`,
+      ),
+    );
     try {
       const approval = approvals?.get(spec.paths.name);
       if (approval instanceof CdError) throw approval;
@@ -575,7 +612,9 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise
   // A fork's pull_request run has a read-only token: its plan goes to the summary only.
   const readOnlyToken = pr?.fork === true && inputs.eventName === "pull_request";
   if (comment && pr && readOnlyToken) {
-    notes.push("Its token is read-only (pull_request from a fork): the plan is in this summary, not in a comment.");
+    notes.push(
+      "Its token is read-only (pull_request from a fork): the plan is in this summary, not in a comment.",
+    );
   }
   if (envs.length > 0 && (command === "drift" || (comment && pr !== null && !readOnlyToken))) {
     try {

@@ -48,7 +48,8 @@ async function checkTargets(session: Session, targets: string[] | undefined, pla
   }
 }
 
-const LOCKED_HELP = "fail, before anything changes, when uv.lock is missing or out of date with pyproject.toml";
+const LOCKED_HELP =
+  "fail, before anything changes, when uv.lock is missing or out of date with pyproject.toml";
 
 async function planCommand(
   opts: { out?: string; detailedExitcode?: boolean; target?: string[]; force?: boolean; locked?: boolean },

@@ -130,7 +130,8 @@ export function summarizeDrift(plan: Plan): DriftSummary {
   return { environment: plan.environment, drifted: plan.actions.length > 0, groups, notes: plan.notes };
 }
 
-const FIX = "run 'comfydock apply' to make the machine match .cec again, or 'comfydock capture' to record the " +
+const FIX =
+  "run 'comfydock apply' to make the machine match .cec again, or 'comfydock capture' to record the " +
   "changes made on the machine into .cec and commit them.";
 
 /**
@@ -191,7 +192,9 @@ export function renderDriftText(
     for (const it of g.items) {
       lines.push(`  ${paint(colorOf(it.kind), symbolOf(it.kind))} ${it.address}: ${it.reason}`);
       for (const d of it.details.slice(0, MAX_DETAILS)) lines.push(`      ${d}`);
-      if (it.details.length > MAX_DETAILS) lines.push(`      ... and ${it.details.length - MAX_DETAILS} more`);
+      if (it.details.length > MAX_DETAILS) {
+        lines.push(`      ... and ${it.details.length - MAX_DETAILS} more`);
+      }
     }
   }
   if (s.notes.length > 0) {

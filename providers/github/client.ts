@@ -67,6 +67,15 @@ function markerName(t: Target): string {
 
 const REPORT_HASH = /<!-- comfydock:drift-report:([0-9a-f]{64}) -->/;
 
+/**
+ * A comment is ComfyDock's when it holds the marker AND a bot account wrote it (the workflow's GITHUB_TOKEN is
+ * `github-actions[bot]`; a GitHub App's token is its bot): anyone can post a comment quoting a marker, and
+ * such a comment is neither edited over nor read back as an approved plan.
+ */
+function ours(c: { body?: string | null; user?: { type: string } | null }, marker: string): boolean {
+  return c.user?.type === "Bot" && (c.body ?? "").includes(marker);
+}
+
 /** Removes every occurrence of the secret from a text that may echo it (error bodies, URLs). */
 export function scrubSecret(text: string, secret: string | undefined): string {
   return secret ? text.split(secret).join("***") : text;
@@ -253,9 +262,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
         { ...o, issue_number: prNumber },
         Comment,
       );
-      const marked = comments.filter((c) => (c.body ?? "").includes(marker));
-      // Ours is the bot's (the Action's token); a person's comment quoting the marker is not edited over it.
-      const existing = marked.find((c) => c.user?.type === "Bot") ?? marked[0];
+      const existing = comments.find((c) => ours(c, marker));
       if (!existing) {
         const c = await createComment(o, prNumber, full);
         return { action: "created", id: c.id, url: c.html_url };
@@ -332,8 +339,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
         { ...o, issue_number: number },
         Comment,
       );
-      // Only what the Action's token (a bot account) wrote counts: anyone can post a comment with the marker.
-      const c = comments.find((c) => c.user?.type === "Bot" && (c.body ?? "").includes(marker));
+      const c = comments.find((c) => ours(c, marker));
       return c ? { body: c.body ?? "", url: c.html_url } : null;
     },
   };

@@ -6,10 +6,13 @@ import { envPathsFromCec } from "../../reconcile/paths.ts";
 import { workspacePaths } from "../../reconcile/paths.ts";
 import {
   annotationPath,
+  endGroup,
   errorCommand,
   formatOutputs,
   keyLine,
   pyprojectLocations,
+  startGroup,
+  warningCommand,
 } from "../../action/workflow_commands.ts";
 
 Deno.test("inputs: GitHub's dashed INPUT_ names and the underscore form; defaults", () => {
@@ -48,19 +51,60 @@ Deno.test("inputs: GitHub's dashed INPUT_ names and the underscore form; default
   assert.throws(() => readActionInputs({}, "/"), /input 'command' is not set/);
 });
 
+Deno.test("inputs: machine, workspace, locked, approved-plan, untrusted", () => {
+  const d = readActionInputs({ INPUT_COMMAND: "apply", HOME: "/home/runner" }, "/cwd", "gpu-box");
+  assert.equal(d.machine, "gpu-box", "the host name when the runner has no name");
+  assert.equal(d.locked, true, "--locked is the Action's default");
+  assert.equal(d.approvedPlan, "auto-approve");
+  assert.equal(d.untrusted, false);
+  assert.equal(d.home, undefined);
+  const e = readActionInputs({
+    INPUT_COMMAND: "apply",
+    RUNNER_NAME: "gpu-1",
+    INPUT_LOCKED: "false",
+    "INPUT_APPROVED-PLAN": "required",
+    INPUT_WORKSPACE: "~/comfydock",
+    HOME: "/home/runner",
+    COMFYDOCK_HOME: "/elsewhere",
+  }, "/cwd");
+  assert.equal(e.machine, "gpu-1");
+  assert.equal(e.locked, false);
+  assert.equal(e.approvedPlan, "required");
+  assert.equal(
+    e.home,
+    "/home/runner/comfydock",
+    "~ is the runner user's home; the input beats COMFYDOCK_HOME",
+  );
+  assert.equal(
+    readActionInputs({ INPUT_COMMAND: "plan", INPUT_MACHINE: "render", RUNNER_NAME: "r" }, "/").machine,
+    "render",
+  );
+  assert.equal(readActionInputs({ INPUT_COMMAND: "plan", COMFYDOCK_HOME: "ws" }, "/cwd").home, "/cwd/ws");
+  assert.equal(readActionInputs({ INPUT_COMMAND: "validate" }, "/").command, "validate");
+  assert.throws(
+    () => readActionInputs({ INPUT_COMMAND: "apply", INPUT_APPROVED_PLAN: "yes" }, "/"),
+    /input 'approved-plan' is 'yes', not auto-approve or required/,
+  );
+});
+
 Deno.test("environments: newline or comma separated, trimmed, deduplicated", () => {
   assert.deepEqual(splitEnvironments(" a/.cec ,b\n\n c \na/.cec"), ["a/.cec", "b", "c"]);
   assert.deepEqual(splitEnvironments(""), []);
 });
 
-Deno.test("pull request number and head sha from the event payload", () => {
+Deno.test("pull request number, head sha and fork from the event payload", () => {
   assert.deepEqual(
     pullRequestOf("pull_request", { number: 5, pull_request: { number: 5, head: { sha: "abc" } } }),
-    {
-      number: 5,
-      headSha: "abc",
-    },
+    { number: 5, headSha: "abc", fork: false },
   );
+  const pr = (head: unknown) => ({
+    pull_request: { number: 6, head: { sha: "d", repo: head }, base: { repo: { full_name: "acme/studio" } } },
+  });
+  assert.equal(pullRequestOf("pull_request", pr({ full_name: "acme/studio", fork: false }))?.fork, false);
+  assert.equal(pullRequestOf("pull_request", pr({ full_name: "someone/studio", fork: true }))?.fork, true);
+  // A fork's payload without the flag, and a deleted fork (head.repo null), are forks too.
+  assert.equal(pullRequestOf("pull_request_target", pr({ full_name: "someone/studio" }))?.fork, true);
+  assert.equal(pullRequestOf("pull_request", pr(null))?.fork, true);
   assert.equal(pullRequestOf("push", { number: 5 }), null);
   assert.equal(pullRequestOf("pull_request", {}), null);
 });
@@ -96,6 +140,9 @@ Deno.test("::error commands escape data and properties", () => {
     "::error file=a%2Cb%3Ac.toml,line=3,col=2,title=T::50%25%0Anext",
   );
   assert.equal(errorCommand({ message: "plain" }), "::error::plain");
+  assert.equal(warningCommand({ title: "a, b", message: "x\ny" }), "::warning title=a%2C b::x%0Ay");
+  assert.equal(startGroup("apply prod\n"), "::group::apply prod%0A");
+  assert.equal(endGroup(), "::endgroup::");
 });
 
 const TOML = `[project]
