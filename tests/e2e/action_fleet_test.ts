@@ -9,8 +9,7 @@ import { join } from "node:path";
 import { startGitHubServer } from "../../fixtures/github_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { createGitOpsRepo, createRunner, REPO } from "../../fixtures/runner.ts";
-
-const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+import { run } from "../../lib/proc.ts";
 
 Deno.test("a fleet of two GPU machines and a hosted runner: comments and issues per machine", async (t) => {
   await withTempDir(async (dir) => {
@@ -98,7 +97,11 @@ Deno.test("a fleet of two GPU machines and a hosted runner: comments and issues 
         assert.equal(ok.code, 0, ok.stdout + ok.stderr);
         assert.match(ok.summary, /ComfyDock validate: `prod` on `hosted`[\s\S]*Valid\./);
         assert.equal(ok.statusAfter, ok.statusBefore, "nothing written into the checkout");
-        assert.ok(!await exists(join(hosted.home, "environments", "prod")), "no environment was made");
+        assert.deepEqual(
+          await Array.fromAsync(Deno.readDir(join(hosted.home, "environments"))).catch(() => []),
+          [],
+          "no environment was made, and the scratch folder is gone",
+        );
         const stale = await repo.commit("stale", "Add a package without locking", {
           [`${repo.cecRel}/pyproject.toml`]: pyproject + '\n[dependency-groups]\nuser = ["delta"]\n',
         });
@@ -109,6 +112,19 @@ Deno.test("a fleet of two GPU machines and a hosted runner: comments and issues 
           /^::error title=comfydock validate \(prod on hosted\)::.*uv\.lock is out of date/m,
         );
         assert.equal(bad.outputs.exitcode, "1");
+
+        // locked: false lets apply re-lock: into the environment's .cec, never the checkout.
+        const relocked = await machines[0].job({ name: "push", sha: stale }, {
+          ...inputs("apply"),
+          locked: "false",
+        });
+        assert.equal(relocked.code, 0, relocked.stdout + relocked.stderr);
+        assert.equal(relocked.statusAfter, relocked.statusBefore, "the checkout's uv.lock is untouched");
+        const envCec = join(machines[0].home, "environments", "prod", ".cec");
+        assert.match(await Deno.readTextFile(join(envCec, "uv.lock")), /name = "delta"/);
+        assert.doesNotMatch(await repo.read(`${repo.cecRel}/uv.lock`, stale), /name = "delta"/);
+        const committed = await run("git", ["-C", envCec, "status", "--porcelain"]);
+        assert.equal(committed.stdout, "", "the re-lock is committed in the environment's .cec");
       });
     } finally {
       await server.close();

@@ -57,6 +57,19 @@ Deno.test("a self-hosted runner through a pull request's life: the environment l
       let mainPyproject = await repo.read(`${repo.cecRel}/pyproject.toml`);
 
       await t.step(
+        "a plan on a machine without the environment plans its first apply, creating nothing",
+        async () => {
+          const plan = await gpu.job({ name: "schedule" }, { command: "plan", environment: repo.cecRel });
+          assert.equal(plan.code, 0, plan.stderr);
+          assert.equal(plan.outputs.changes, "true");
+          assert.match(plan.summary, /Environment `prod` on `gpu-1` does not exist yet[\s\S]*\+ \+ comfyui/);
+          assertCheckoutUntouched(plan, "plan");
+          const left = await Array.fromAsync(Deno.readDir(join(gpu.home, "environments"))).catch(() => []);
+          assert.deepEqual(left, [], "no environment, no scratch folder left");
+        },
+      );
+
+      await t.step(
         "the first apply creates the environment in the runner's workspace from the checkout",
         async () => {
           const first = await gpu.job({ name: "push", sha: base }, apply);
