@@ -16,6 +16,7 @@
  */
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/fsx.ts";
+import { readBodyCapped } from "../lib/http_body.ts";
 import { z } from "zod";
 import { actionDifferences } from "../reconcile/engine.ts";
 import { stableStringify } from "../reconcile/fingerprint.ts";
@@ -98,26 +99,14 @@ async function gzip(text: string): Promise<Uint8Array> {
 }
 
 async function gunzip(bytes: Uint8Array): Promise<string> {
-  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("gzip")).getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > MAX_DECOMPRESSED) {
-      await reader.cancel();
-      throw new Error(`it expands beyond ${MAX_DECOMPRESSED} bytes`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new DecompressionStream("gzip"),
+  );
+  const all = await readBodyCapped(
+    new Response(stream),
+    MAX_DECOMPRESSED,
+    () => new Error(`it expands beyond ${MAX_DECOMPRESSED} bytes`),
+  );
   return new TextDecoder("utf-8", { fatal: true }).decode(all);
 }
 

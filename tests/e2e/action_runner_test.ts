@@ -30,15 +30,23 @@ async function installed(envRoot: string): Promise<string[]> {
     .sort();
 }
 
-/** The developer's `uv lock` of the repository's .cec (what the fix hint tells them to run). */
-async function uvLock(repo: GitOpsRepo): Promise<string> {
+/**
+ * The developer's change of pyproject.toml on `branch`, locked with `uv lock` (what the fix hint tells them to
+ * run) and committed with its uv.lock.
+ */
+async function lockedChange(repo: GitOpsRepo, branch: string, pyproject: string): Promise<void> {
+  await repo.checkoutBranch(branch);
   const cec = join(repo.author, repo.cecRel);
+  await Deno.writeTextFile(join(cec, "pyproject.toml"), pyproject);
   const python = await findPython(testSettings().system, "3.12");
   await run(repo.env.COMFYDOCK_UV ?? "uv", ["lock", "--quiet", "--python", python.path], {
     cwd: cec,
     env: { UV_PYTHON_DOWNLOADS: "never" },
   });
-  return await Deno.readTextFile(join(cec, "uv.lock"));
+  await repo.commit(branch, `Change and lock ${branch}`, {
+    [`${repo.cecRel}/pyproject.toml`]: pyproject,
+    [`${repo.cecRel}/uv.lock`]: await Deno.readTextFile(join(cec, "uv.lock")),
+  });
 }
 
 function assertCheckoutUntouched(job: Job, what: string) {
@@ -122,14 +130,8 @@ Deno.test("a self-hosted runner through a pull request's life: the environment l
       );
 
       // A pull request adds a package (with its uv.lock): planned on the runner, nothing applied.
-      await repo.checkoutBranch("add-delta");
       mainPyproject += '\n[dependency-groups]\nuser = ["delta"]\n';
-      await Deno.writeTextFile(join(repo.author, repo.cecRel, "pyproject.toml"), mainPyproject);
-      const lock = await uvLock(repo);
-      await repo.commit("add-delta", "Lock delta", {
-        [`${repo.cecRel}/pyproject.toml`]: mainPyproject,
-        [`${repo.cecRel}/uv.lock`]: lock,
-      });
+      await lockedChange(repo, "add-delta", mainPyproject);
       const pr = await repo.openPullRequest("add-delta");
 
       await t.step(
@@ -202,14 +204,11 @@ Deno.test("a self-hosted runner through a pull request's life: the environment l
       });
 
       await t.step("an approved plan that no longer matches the machine is refused, saying why", async () => {
-        const next = mainPyproject.replace('user = ["delta"]', 'user = ["delta", "epsilon"]');
-        await repo.checkoutBranch("add-epsilon");
-        await Deno.writeTextFile(join(repo.author, repo.cecRel, "pyproject.toml"), next);
-        const lock = await uvLock(repo);
-        await repo.commit("add-epsilon", "Lock epsilon", {
-          [`${repo.cecRel}/pyproject.toml`]: next,
-          [`${repo.cecRel}/uv.lock`]: lock,
-        });
+        await lockedChange(
+          repo,
+          "add-epsilon",
+          mainPyproject.replace('user = ["delta"]', 'user = ["delta", "epsilon"]'),
+        );
         const pr2 = await repo.openPullRequest("add-epsilon");
         const plan = await gpu.job({ name: "pull_request", pr: pr2 }, {
           command: "plan",
