@@ -4,19 +4,9 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { CdError } from "../lib/errors.ts";
-import type { EnvPaths } from "../reconcile/paths.ts";
 import type { Plan } from "../reconcile/types.ts";
 import type { Session } from "../workspace/session.ts";
-import {
-  appFor,
-  type GlobalFlags,
-  globals,
-  printPlan,
-  resolveEnv,
-  settings,
-  withEnv,
-  workspace,
-} from "./context.ts";
+import { appFor, type GlobalFlags, globals, printPlan, resolveEnv, settings, withEnv } from "./context.ts";
 import { info, paint, printJson, println, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
@@ -239,27 +229,36 @@ async function validateCommand(
   opts: { offline?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
-  const { validateCec } = await import("../workspace/validate.ts");
-  let paths: EnvPaths;
+  let cec: string;
+  let v: import("../workspace/validate.ts").Validation;
   if (path) {
-    const { envPathsFromCec } = await import("../reconcile/paths.ts");
     const { exists } = await import("../lib/fsx.ts");
-    const { join } = await import("node:path");
-    const cec = await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path;
+    const { join, resolve } = await import("node:path");
+    cec = resolve(await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path);
     if (!await exists(join(cec, "pyproject.toml"))) {
       throw new CdError("NOT_A_CEC", `${path} has no pyproject.toml (nor .cec/pyproject.toml)`, {
         hint: "give the path of an environment's .cec directory",
       });
     }
-    paths = envPathsFromCec(cec, workspace());
-  } else paths = await resolveEnv(g.env);
-  const { step } = await import("../lib/ui.ts");
-  const v = await validateCec({ paths, settings: await settings() }, { offline: opts.offline, log: step });
+    // A checkout's .cec with no environment: checked in a scratch folder of the workspace, nothing written
+    // beside it.
+    const { validateCheckout } = await import("../workspace/gitops.ts");
+    const app = await appFor(g);
+    v = await validateCheckout(app, "validate", { dir: cec, label: cec, revision: null }, {
+      offline: opts.offline,
+    });
+  } else {
+    const paths = await resolveEnv(g.env);
+    cec = paths.cec;
+    const { validateCec } = await import("../workspace/validate.ts");
+    const { step } = await import("../lib/ui.ts");
+    v = await validateCec({ paths, settings: await settings() }, { offline: opts.offline, log: step });
+  }
   if (ui.json) printJson({ valid: v.errors.length === 0, ...v });
   else {
     for (const e of v.errors) info(`${paint("red", "invalid:")} ${e}`);
     for (const w of v.warnings) info(`${paint("yellow", "warning:")} ${w}`);
-    if (v.errors.length === 0) println(`${paths.cec} is valid.`);
+    if (v.errors.length === 0) println(`${cec} is valid.`);
   }
   if (v.errors.length > 0) Deno.exitCode = 1;
 }

@@ -1,5 +1,5 @@
 /** Where everything lives (seed layout, DESIGN §8). Pure: no I/O. */
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { homedir } from "node:os";
 
 export interface WorkspacePaths {
@@ -99,15 +99,4 @@ export function withDesiredCec(paths: EnvPaths, cecDir: string): EnvPaths {
     cecWorkflows: join(cec, "workflows"),
     ignoreFile: join(cec, ".comfydockignore"),
   };
-}
-
-/**
- * EnvPaths of the environment whose desired state is the directory `cecDir` (a checked-out GitOps repository
- * used in place: the root is its parent); caches stay in the workspace `ws`.
- */
-export function envPathsFromCec(cecDir: string, ws: WorkspacePaths): EnvPaths {
-  const root = dirname(resolve(cecDir));
-  // envPaths lays an environment out under `ws.environments/<name>`: point it at the parent of the root.
-  const layout = envPaths({ ...ws, environments: dirname(root) }, basename(root));
-  return withDesiredCec({ ...layout, workspace: ws }, cecDir);
 }

@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { pullRequestOf, readActionInputs, splitEnvironments } from "../../action/inputs.ts";
-import { envPathsFromCec } from "../../reconcile/paths.ts";
-import { workspacePaths } from "../../reconcile/paths.ts";
+import { envPaths, withDesiredCec, workspacePaths } from "../../reconcile/paths.ts";
 import {
   annotationPath,
   endGroup,
@@ -109,20 +108,18 @@ Deno.test("pull request number, head sha and fork from the event payload", () =>
   assert.equal(pullRequestOf("pull_request", {}), null);
 });
 
-Deno.test("a .cec path: the environment root is its parent, caches stay in the workspace", () => {
-  const ws = workspacePaths("/home/ws");
-  const p = envPathsFromCec("/repo/envs/prod/.cec", ws);
+Deno.test("a checkout's .cec as desired state: only the .cec paths move, the environment stays in the workspace", () => {
+  const env = envPaths(workspacePaths("/home/ws"), "prod");
+  const p = withDesiredCec(env, "/repo/envs/prod/.cec");
   assert.equal(p.name, "prod");
-  assert.equal(p.root, "/repo/envs/prod");
   assert.equal(p.pyproject, "/repo/envs/prod/.cec/pyproject.toml");
-  assert.equal(p.customNodes, "/repo/envs/prod/ComfyUI/custom_nodes");
-  assert.equal(p.venv, "/repo/envs/prod/.venv");
-  assert.equal(p.state, "/repo/envs/prod/.comfydock");
-  assert.equal(p.workspace.modelStore, "/home/ws/comfydock_cache/models");
-  const bare = envPathsFromCec("/work/checkout", ws);
-  assert.equal(bare.name, "work");
-  assert.equal(bare.pyproject, "/work/checkout/pyproject.toml");
-  assert.equal(bare.comfyui, "/work/ComfyUI");
+  assert.equal(p.uvLock, "/repo/envs/prod/.cec/uv.lock");
+  assert.equal(p.cecWorkflows, "/repo/envs/prod/.cec/workflows");
+  assert.equal(p.ignoreFile, "/repo/envs/prod/.cec/.comfydockignore");
+  assert.equal(p.root, "/home/ws/environments/prod");
+  assert.equal(p.customNodes, "/home/ws/environments/prod/ComfyUI/custom_nodes");
+  assert.equal(p.venv, "/home/ws/environments/prod/.venv");
+  assert.equal(p.state, "/home/ws/environments/prod/.comfydock");
 });
 
 Deno.test("GITHUB_OUTPUT entries use the heredoc form, safe for multi-line values", () => {
