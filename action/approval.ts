@@ -83,10 +83,6 @@ function hashOf(p: ApprovedPlan): string {
   }));
 }
 
-export function planHash(plan: Plan, machine: string): string {
-  return hashOf(approvedPart(plan, machine, null));
-}
-
 function toBase64(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));

@@ -8,7 +8,7 @@ import { CdError } from "../lib/errors.ts";
 import { DEFAULT_API_URL } from "../providers/github/client.ts";
 
 export type ActionCommand = "plan" | "apply" | "drift" | "validate";
-export const COMMANDS: readonly ActionCommand[] = ["plan", "apply", "drift", "validate"];
+const COMMANDS: readonly ActionCommand[] = ["plan", "apply", "drift", "validate"];
 
 /**
  * `auto-approve`: apply whatever the push's plan is (the push is the request). `required`: apply only the
@@ -170,7 +170,7 @@ export interface PullRequestRef {
   fork: boolean;
 }
 
-export const PULL_REQUEST_EVENTS = ["pull_request", "pull_request_target", "pull_request_review"];
+const PULL_REQUEST_EVENTS = ["pull_request", "pull_request_target", "pull_request_review"];
 
 /** The pull request of the event payload, or null when the event is not about one. */
 export function pullRequestOf(eventName: string | undefined, event: unknown): PullRequestRef | null {

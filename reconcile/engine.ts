@@ -137,26 +137,26 @@ function actionKey(a: Action): string {
 }
 
 /**
- * How the actions of `fresh` differ from those of `expected` (an approved or checked plan), one line per
- * resource; empty when both do exactly the same.
+ * How the actions of `fresh` differ from those of `expected` (`what`: an approved plan, a plan checked before
+ * applying), one line per resource; empty when both do exactly the same.
  */
-export function actionDifferences(expected: Action[], fresh: Action[]): string[] {
+export function actionDifferences(expected: Action[], fresh: Action[], what = "the approved plan"): string[] {
   const byAddress = (actions: Action[]) => new Map(actions.map((a) => [a.address, a]));
   const want = byAddress(expected), now = byAddress(fresh);
   const lines: string[] = [];
   for (const a of fresh) {
     const e = want.get(a.address);
-    if (!e) lines.push(`${a.address}: ${a.kind} (${a.reason}) is not in the approved plan`);
+    if (!e) lines.push(`${a.address}: ${a.kind} (${a.reason}) is not in ${what}`);
     else if (actionKey(e) !== actionKey(a)) {
       lines.push(
         e.kind === a.kind
           ? `${a.address}: ${a.kind} now does something else (${a.reason})`
-          : `${a.address}: approved as ${e.kind}, now ${a.kind} (${a.reason})`,
+          : `${a.address}: ${e.kind} in ${what}, now ${a.kind} (${a.reason})`,
       );
     }
   }
   for (const e of expected) {
-    if (!now.has(e.address)) lines.push(`${e.address}: ${e.kind} was approved but is not needed any more`);
+    if (!now.has(e.address)) lines.push(`${e.address}: ${e.kind} is in ${what} but not needed any more`);
   }
   return lines;
 }

@@ -133,7 +133,7 @@ function commitMessage(cec: CheckoutCec): string {
 
 /** Throws when the plan about to be applied is not the one that was checked (something moved meanwhile). */
 function requireSame(checked: Plan, now: Plan): void {
-  const diffs = actionDifferences(checked.actions, now.actions);
+  const diffs = actionDifferences(checked.actions, now.actions, "the plan checked before applying");
   if (diffs.length === 0) return;
   throw new CdError("PLAN_CHANGED", `the plan changed while it was being applied:\n${diffs.join("\n")}`, {
     hint: "something changed the environment meanwhile; nothing was applied: run the job again",

@@ -277,20 +277,20 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
       return { action: "updated", id: c.id, url: c.html_url };
     },
 
-    async reportDrift(repo, target, label, rawReport) {
+    async reportDrift(repo, target, label, drift) {
       const o = repoParts(repo);
-      const report = rawReport === null ? null : scrubSecret(rawReport.markdown, token);
       const marker = driftMarker(target);
       const issue = await findDriftIssue(o, marker, label);
       const where = `environment \`${target.env}\` on \`${target.machine}\``;
-      if (report === null) {
+      if (drift === null) {
         if (!issue || issue.state === "closed") return { action: "none" };
         await createComment(o, issue.number, `No drift any more: ${where} matches its .cec.`);
         await updateIssue(o, issue.number, { state: "closed", state_reason: "completed" });
         return { action: "closed", issue: issue.number, url: issue.html_url };
       }
+      const report = scrubSecret(drift.markdown, token);
       // The hash of what the report says rides along hidden, so the next run can tell "nothing new".
-      const body = `${marker}\n<!-- comfydock:drift-report:${rawReport!.hash} -->\n${report}`;
+      const body = `${marker}\n<!-- comfydock:drift-report:${drift.hash} -->\n${report}`;
       if (!issue) {
         await ensureLabel(o, label);
         const res = await call(
@@ -308,7 +308,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
         return { action: "opened", issue: created.number, url: created.html_url };
       }
       const reopen = issue.state === "closed";
-      if (!reopen && REPORT_HASH.exec(issue.body ?? "")?.[1] === rawReport!.hash) {
+      if (!reopen && REPORT_HASH.exec(issue.body ?? "")?.[1] === drift.hash) {
         return { action: "unchanged", issue: issue.number, url: issue.html_url };
       }
       // The body always shows the latest report; a comment marks each new finding (and notifies).

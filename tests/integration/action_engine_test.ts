@@ -13,6 +13,8 @@ import { createRealEnv } from "../../fixtures/real_env.ts";
 import { testApp, testSettings } from "../../fixtures/app.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { loadProviders } from "../../workspace/providers.ts";
+import { applyFromCheckout } from "../../workspace/gitops.ts";
+import { CdError } from "../../lib/errors.ts";
 import type { Provider } from "../../reconcile/types.ts";
 import { readDesired } from "../../reconcile/desired.ts";
 import { envPaths, withDesiredCec, workspacePaths } from "../../reconcile/paths.ts";
@@ -138,5 +140,63 @@ Deno.test("a pull request's uv.lock is checked from itself, not from the environ
     assert.equal(lockCheckedBy, "uv");
     assert.equal(observed.lock, "current", "uv.lock is what uv locks from it: not stale");
     assert.equal(observed.target.alpha, "2.0.0", "the plan installs the pull request's lock");
+  });
+});
+
+Deno.test("apply from a checkout: a plan that moves between the check and the change is refused and rolled back", async () => {
+  await withTempDir(async (dir) => {
+    const { paths } = await createRealEnv(join(dir, "home"), "prod");
+    const cec = join(dir, "repo", "envs", "prod", ".cec");
+    for (const rel of (await run("git", ["-C", paths.cec, "ls-files"])).stdout.trim().split("\n")) {
+      await Deno.mkdir(join(cec, rel, ".."), { recursive: true });
+      await Deno.copyFile(join(paths.cec, rel), join(cec, rel));
+    }
+    await Deno.writeTextFile(join(cec, "workflows", "portrait.json"), '{"nodes": []}\n');
+    await Deno.writeTextFile(
+      join(cec, "pyproject.toml"),
+      (await Deno.readTextFile(join(cec, "pyproject.toml"))) +
+        '\n[tool.comfydock.workflows.tracked.portrait]\nfile = "workflows/portrait.json"\n',
+    );
+    const head = (await run("git", ["-C", paths.cec, "rev-parse", "HEAD"])).stdout;
+    // Someone installs a node by hand right after the plan was checked (the nodes provider's second look).
+    let looks = 0;
+    const providers = (await loadProviders()).map((p): Provider =>
+      p.type !== "node" ? p : {
+        ...p,
+        observe: async (desired, ctx) => {
+          if (++looks === 2) await Deno.mkdir(join(paths.customNodes, "sneaked-in"));
+          return await p.observe(desired, ctx);
+        },
+      }
+    );
+    const app = testApp(paths.workspace, { providers });
+    const checkout = { dir: cec, label: "envs/prod/.cec", revision: "acme/studio@" + "1".repeat(40) };
+    await assert.rejects(
+      () => applyFromCheckout(app, paths, checkout, { locked: true }),
+      (e: unknown) =>
+        e instanceof CdError && e.code === "PLAN_CHANGED" &&
+        /node\.sneaked-in: delete .* is not in the plan checked before applying/.test(e.message),
+    );
+    assert.equal(
+      (await run("git", ["-C", paths.cec, "rev-parse", "HEAD"])).stdout,
+      head,
+      ".cec not committed",
+    );
+    assert.equal(
+      (await run("git", ["-C", paths.cec, "status", "--porcelain"])).stdout,
+      "",
+      ".cec files restored",
+    );
+    assert.ok(!await Deno.stat(join(paths.userWorkflows, "portrait.json")).then(() => true, () => false));
+    // The next run checks and applies the plan as it now is.
+    const r = await applyFromCheckout(app, paths, checkout, { locked: true });
+    assert.deepEqual(r.applied.map((a) => `${a.kind} ${a.address}`).sort(), [
+      "create workflow.portrait",
+      "delete node.sneaked-in",
+    ]);
+    assert.match(
+      (await run("git", ["-C", paths.cec, "log", "-1", "--format=%s"])).stdout,
+      /^apply envs\/prod\/\.cec from acme\/studio@1{40}$/m,
+    );
   });
 });

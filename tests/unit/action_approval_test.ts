@@ -2,13 +2,7 @@
 import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
 import type { Action, Plan } from "../../reconcile/types.ts";
-import {
-  approvalDifferences,
-  embedPlan,
-  MAX_EMBEDDED,
-  planHash,
-  readApprovedPlan,
-} from "../../action/approval.ts";
+import { approvalDifferences, embedPlan, MAX_EMBEDDED, readApprovedPlan } from "../../action/approval.ts";
 
 const node = (id: string, kind: Action["kind"] = "create", after: unknown = { version: "1.0" }): Action => ({
   address: `node.${id}`,
@@ -30,20 +24,22 @@ const plan = (actions: Action[], over: Partial<Plan> = {}): Plan => ({
   ...over,
 });
 
-Deno.test("the plan hash: environment, machine, desired state and actions; not time, words or what was observed", () => {
+const planHash = async (p: Plan, machine: string) => (await embedPlan(p, machine, null)).hash;
+
+Deno.test("the plan hash: environment, machine, desired state and actions; not time, words or what was observed", async () => {
   const p = plan([node("a")]);
-  const h = planHash(p, "gpu-1");
+  const h = await planHash(p, "gpu-1");
   assert.match(h, /^[0-9a-f]{64}$/);
   const later = plan([{ ...node("a"), reason: "reworded", details: [] }], {
     created_at: "2026-12-01T00:00:00.000Z",
     fingerprints: { desired: "d".repeat(64), observed: "x".repeat(64) },
     notes: ["a note"],
   });
-  assert.equal(planHash(later, "gpu-1"), h);
-  assert.notEqual(planHash(p, "gpu-2"), h);
-  assert.notEqual(planHash(plan([node("a", "create", { version: "1.1" })]), "gpu-1"), h);
+  assert.equal(await planHash(later, "gpu-1"), h);
+  assert.notEqual(await planHash(p, "gpu-2"), h);
+  assert.notEqual(await planHash(plan([node("a", "create", { version: "1.1" })]), "gpu-1"), h);
   assert.notEqual(
-    planHash(plan([node("a")], { fingerprints: { desired: "e".repeat(64), observed: "" } }), "gpu-1"),
+    await planHash(plan([node("a")], { fingerprints: { desired: "e".repeat(64), observed: "" } }), "gpu-1"),
     h,
   );
 });
@@ -94,7 +90,7 @@ Deno.test("approval differences: one line per resource, the .cec, the machine", 
     [
       "node.a: create now does something else (not installed)",
       "node.z: delete (not installed) is not in the approved plan",
-      "node.b: create was approved but is not needed any more",
+      "node.b: create is in the approved plan but not needed any more",
     ],
   );
   assert.deepEqual(
