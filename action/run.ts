@@ -1,40 +1,78 @@
 /**
- * The core of `comfydock action`: plan, apply or check drift for each environment, then report on GitHub
- * (sticky PR comment, drift issue), in the step summary and in the step outputs. The work per environment is
- * an injected function (the engine by default), so the GitHub side can be driven with any Plan.
+ * The core of `comfydock action`: plan, apply, check drift or validate each environment, then report on
+ * GitHub (one sticky PR comment and one drift issue per machine and environment), in the step summary and in
+ * the step outputs. The work per environment is an injected function (the engine by default), so the GitHub
+ * side can be driven with any Plan.
  *
  * Every environment is reported even when another fails, and the step summary is written even when the
- * GitHub API refuses us: the plan is never lost behind an API error.
+ * GitHub API refuses us: the plan is never lost behind an API error. What the Action decides on its own:
+ * - `apply` never runs on a pull request event (the PR's `.cec` would reach production unreviewed);
+ * - a pull request from a fork is planned in the untrusted mode, and gets no comment on `pull_request` runs
+ *   (their token is read-only): its plan is in the step summary;
+ * - `approved-plan: required` looks up the approved plan of every environment BEFORE running anything.
  */
 import { CdError, errorMessage } from "../lib/errors.ts";
+import { sha256Hex } from "../lib/fsx.ts";
+import { stableStringify } from "../reconcile/fingerprint.ts";
 import type { Plan } from "../reconcile/types.ts";
 import { summarize, summaryLine } from "../views/plan_text.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
 import { type App, withSession } from "../workspace/session.ts";
+import { applyFromCheckout, planFromCheckout, requireLocked, validateCheckout } from "../workspace/gitops.ts";
+import { validateCec, type Validation } from "../workspace/validate.ts";
 import {
   createGitHubClient,
   type GitHubClient,
   type GitHubClientOptions,
+  type MergedPullRequest,
   planMarker,
 } from "../providers/github/client.ts";
 import { redactSecrets } from "../lib/redact.ts";
 import { keyLine } from "../reconcile/desired.ts";
-import { renderDriftReport } from "../views/drift.ts";
+import { renderDriftReport, summarizeDrift } from "../views/drift.ts";
 import { code, fence, GITHUB_BODY_LIMIT, planDiffBlock, truncateMarkdown } from "../views/markdown.ts";
 import type { ActionCommand, ActionInputs, PullRequestRef } from "./inputs.ts";
 import { pullRequestOf } from "./inputs.ts";
 import { type EnvSpec, resolveEnvironments } from "./env_spec.ts";
-import { annotationPath, errorCommand, formatOutputs, pyprojectLocations } from "./workflow_commands.ts";
+import { approvalDifferences, type ApprovedPlan, embedPlan, readApprovedPlan } from "./approval.ts";
+import {
+  annotationPath,
+  endGroup,
+  errorCommand,
+  formatOutputs,
+  pyprojectLocations,
+  startGroup,
+  warningCommand,
+} from "./workflow_commands.ts";
 
 export interface EnvOutcome {
-  plan: Plan;
-  /** The plan rendered for humans (reconcile/render.ts). */
+  /** The plan (plan, drift), what was applied (apply); null for validate. */
+  plan: Plan | null;
+  /** The plan (or validation) rendered for humans. */
   rendered: string;
-  /** 0 no changes, 2 changes (plan/drift); 0 for a successful apply. */
+  /** 0 no changes, 2 changes (plan/drift), 1 invalid (validate); 0 for a successful apply. */
   exitcode: number;
+  /** false: the environment does not exist on this machine yet, and the plan is what its first apply does. */
+  exists?: boolean;
+  /** apply: the environment was created by it. */
+  created?: boolean;
+  validation?: Validation;
 }
 
-export type EnvRunner = (spec: EnvSpec & { command: ActionCommand }) => Promise<EnvOutcome>;
+/** How an environment is run, besides which one and what command. */
+export interface RunContext {
+  machine: string;
+  /** Refuse a stale or missing uv.lock before anything changes (plan and apply). */
+  locked: boolean;
+  /** The desired state is someone else's (a fork's pull request): no build backend runs. */
+  untrusted: boolean;
+  /** Sees the plan before apply changes anything; throws when it is not the approved one. */
+  approve?: (plan: Plan) => void;
+}
+
+export type EnvRunner = (
+  spec: EnvSpec & { command: ActionCommand; context: RunContext },
+) => Promise<EnvOutcome>;
 
 export interface EnvReport {
   input: string;
@@ -44,6 +82,10 @@ export interface EnvReport {
   /** What happened on GitHub, one sentence with a link ("comment updated: URL"), if anything. */
   github: string | null;
   githubError: CdError | null;
+  /** apply with `approved-plan: required`: the pull request whose plan this is. */
+  approvedOn?: MergedPullRequest;
+  /** A plan refused as not approved: shown so a person can review it. */
+  refused?: Plan;
 }
 
 export interface ActionResult {
@@ -55,7 +97,7 @@ export interface ActionResult {
   envs: EnvReport[];
   /** Errors that are not about one environment (inputs, missing token). */
   errors: CdError[];
-  /** `::error ...::` workflow commands to print (GitHub turns them into annotations). */
+  /** `::error ...::` and `::warning ...::` workflow commands to print (GitHub turns them into annotations). */
   annotations: string[];
   summary: string;
 }
@@ -68,25 +110,67 @@ export interface ActionDeps {
   /** The App the engine runner is handed (needed unless `runEnv` is given). */
   app?: App;
   github?: (opts: GitHubClientOptions) => Promise<GitHubClient>;
-  /** Progress lines (stderr in the CLI). */
+  /** Progress lines and `::group::` markers (stdout in the CLI, where the runner reads workflow commands). */
   log?: (line: string) => void;
 }
 
-/** The engine: plan, and for `apply` carry the plan out (logged in the environment's log, as the CLI's apply). */
+function renderValidation(v: Validation, what: string): string {
+  const lines = [
+    ...v.errors.map((e) => `invalid: ${e}`),
+    ...v.warnings.map((w) => `warning: ${w}`),
+  ];
+  if (v.errors.length === 0) lines.push(`${what} is valid.`);
+  return lines.join("\n");
+}
+
+/**
+ * The engine: a `.cec` of the checkout is planned or applied against its environment on this machine
+ * (workspace/gitops.ts); an environment named in the input is planned or applied from its own `.cec`.
+ */
 export function engineRunner(app: App): EnvRunner {
-  return async (spec) => {
+  return async ({ command, context, paths, checkout }) => {
     const { renderPlan } = await import("../views/plan_text.ts");
-    const mode = spec.command === "apply" ? "write" : "read";
-    const plan = await withSession(app, spec.paths, `action ${spec.command}`, mode, async (s) => {
-      const { plan } = await s.plan();
-      if (spec.command === "apply" && plan.actions.length > 0) await s.apply(plan);
-      return plan;
-    });
-    return {
+    const outcome = (plan: Plan, extra: Partial<EnvOutcome> = {}): EnvOutcome => ({
       plan,
       rendered: renderPlan(plan),
-      exitcode: spec.command === "apply" || plan.actions.length === 0 ? 0 : 2,
+      exitcode: command !== "apply" && plan.actions.length > 0 ? 2 : 0,
+      ...extra,
+    });
+    if (command === "validate") {
+      const v = checkout
+        ? await validateCheckout(app, paths.name, checkout)
+        : await validateCec({ paths, settings: app.settings }, { log: app.log });
+      return {
+        plan: null,
+        validation: v,
+        rendered: renderValidation(v, checkout?.label ?? paths.cec),
+        exitcode: v.errors.length > 0 ? 1 : 0,
+      };
+    }
+    const opts = {
+      locked: context.locked && command !== "drift",
+      untrusted: context.untrusted,
+      approve: context.approve,
     };
+    if (checkout) {
+      if (command === "apply") {
+        const r = await applyFromCheckout(app, paths, checkout, opts);
+        return outcome(r.plan, { created: r.created });
+      }
+      const r = await planFromCheckout(app, paths, checkout, opts);
+      return outcome(r.plan, { exists: r.exists });
+    }
+    const mode = command === "apply" ? "write" : "read";
+    const plan = await withSession(app, paths, `action ${command}`, mode, async (s) => {
+      const { plan, desired } = await s.plan({ untrusted: opts.untrusted });
+      if (opts.locked) requireLocked(plan, desired);
+      if (command === "apply") {
+        opts.approve?.(plan);
+        if (plan.actions.length > 0) await s.apply(plan);
+      }
+      return plan;
+    });
+    return outcome(plan);
   };
 }
 
@@ -94,7 +178,12 @@ function asCdError(e: unknown, code: string): CdError {
   return e instanceof CdError ? e : new CdError(code, errorMessage(e), { cause: e });
 }
 
-const TITLES: Record<ActionCommand, string> = { plan: "plan", apply: "apply", drift: "drift check" };
+const TITLES: Record<ActionCommand, string> = {
+  plan: "plan",
+  apply: "apply",
+  drift: "drift check",
+  validate: "validate",
+};
 
 function applySummary(plan: Plan): string {
   if (plan.actions.length === 0) {
@@ -108,25 +197,69 @@ function errorBlock(e: CdError): string {
   return `**Error** (${code(e.code)}):\n\n${fence(e.message)}\n${e.hint ? `\nHint: ${e.hint}\n` : ""}`;
 }
 
+interface MdOpts {
+  runUrl?: string;
+  sha?: string;
+  machine: string;
+  /** The hash of the plan a merge approves (plan comments). */
+  planHash?: string;
+}
+
+function planBlock(plan: Plan, summary: string, label: string, open: boolean): string[] {
+  const out = [`**${summary}**`, ""];
+  if (plan.actions.length > 0 || plan.notes.length > 0) {
+    out.push(
+      `<details${open ? " open" : ""}><summary>${label}</summary>`,
+      "",
+      planDiffBlock(plan),
+      "",
+      "</details>",
+    );
+  }
+  return out;
+}
+
 /** The markdown of one environment: the step summary section, and the body of the sticky comment. */
-function envMarkdown(command: ActionCommand, r: EnvReport, opts: { runUrl?: string; sha?: string }): string {
-  const parts = [`### ComfyDock ${TITLES[command]}: ${code(r.name)}`, ""];
-  if (r.error || !r.outcome) {
+function envMarkdown(command: ActionCommand, r: EnvReport, opts: MdOpts): string {
+  const where = `${code(r.name)} on ${code(opts.machine)}`;
+  const parts = [`### ComfyDock ${TITLES[command]}: ${where}`, ""];
+  const o = r.outcome;
+  if (r.error || !o) {
     parts.push(r.error ? errorBlock(r.error) : "");
-  } else if (command === "drift") {
-    parts.push(renderDriftReport(r.outcome.plan, { runUrl: opts.runUrl }));
-  } else {
-    const plan = r.outcome.plan;
-    parts.push(`**${command === "apply" ? applySummary(plan) : summaryLine(plan)}**`, "");
-    if (plan.actions.length > 0 || plan.notes.length > 0) {
+    if (r.refused) {
+      parts.push(...planBlock(r.refused, `Plan made now: ${summaryLine(r.refused)}`, "Show it", true));
+    }
+  } else if (o.validation) {
+    const v = o.validation;
+    parts.push(v.errors.length === 0 ? "**Valid.**" : `**Invalid: ${v.errors.length} problem(s).**`, "");
+    for (const e of v.errors) parts.push(`- ❌ ${code(e)}`);
+    for (const w of v.warnings) parts.push(`- ⚠️ ${code(w)}`);
+  } else if (command === "drift" && o.plan) {
+    parts.push(renderDriftReport(o.plan, { runUrl: opts.runUrl, machine: opts.machine }));
+  } else if (o.plan) {
+    if (o.exists === false) {
+      parts.push(`_Environment ${where} does not exist yet: this is what its first apply does._`, "");
+    }
+    if (r.approvedOn) {
+      parts.push(`Applied the plan approved on #${r.approvedOn.number} (${r.approvedOn.url}).`, "");
+    }
+    if (o.created) parts.push(`Created environment ${where}.`, "");
+    const summary = command === "apply" ? applySummary(o.plan) : summaryLine(o.plan);
+    parts.push(
+      ...planBlock(
+        o.plan,
+        summary,
+        command === "plan" ? "Show plan" : "Show what was applied",
+        command === "plan",
+      ),
+    );
+    if (opts.planHash) {
       parts.push(
-        `<details${command === "plan" ? " open" : ""}><summary>Show ${
-          command === "plan" ? "plan" : "what was applied"
-        }</summary>`,
         "",
-        planDiffBlock(plan),
-        "",
-        "</details>",
+        `Plan hash: ${code(opts.planHash)}. With ${
+          code("approved-plan: required")
+        }, merging this pull request ` +
+          `approves exactly this plan for ${where}.`,
       );
     }
   }
@@ -171,28 +304,98 @@ async function readEvent(path: string | undefined): Promise<unknown> {
   }
 }
 
-/** Runs the command on every environment; a bad input or a failure is reported and the others go on. */
-async function runEnvironments(
+type Approval = { pr: MergedPullRequest; plan: ApprovedPlan } | CdError;
+
+/**
+ * `approved-plan: required`: the merged pull request of the pushed commit, and the plan approved there for
+ * each environment on this machine (its sticky comment). Looked up before anything runs.
+ */
+async function lookUpApprovals(
   inputs: ActionInputs,
-  ws: WorkspacePaths,
-  runEnv: EnvRunner,
-  log: (line: string) => void,
-) {
-  const envs: EnvReport[] = [];
-  const blank = { outcome: null, error: null, github: null, githubError: null };
-  const { specs, errors } = await resolveEnvironments(inputs.environments, inputs.workingDirectory, ws);
-  for (const b of errors) envs.push({ ...blank, input: b.input, name: b.input, error: b.error });
-  for (const spec of specs) {
-    log(`${inputs.command} ${spec.paths.name} (${spec.paths.cec})`);
-    const report: EnvReport = { ...blank, input: spec.input, name: spec.paths.name };
-    try {
-      report.outcome = await runEnv({ ...spec, command: inputs.command });
-    } catch (e) {
-      report.error = asCdError(e, "ACTION_ENV_FAILED");
+  specs: EnvSpec[],
+  gh: () => Promise<GitHubClient>,
+): Promise<Map<string, Approval>> {
+  const out = new Map<string, Approval>();
+  let pr: MergedPullRequest | null = null;
+  let failure: CdError | null = null;
+  try {
+    if (!inputs.repository || !inputs.sha) {
+      throw new CdError(
+        "NO_APPROVED_PLAN",
+        "approved-plan: required needs GITHUB_REPOSITORY and GITHUB_SHA",
+        {
+          hint:
+            "both are set by GitHub Actions; when running by hand set them, or use approved-plan: auto-approve",
+        },
+      );
     }
-    envs.push(report);
+    pr = await (await gh()).mergedPullRequestOf(inputs.repository, inputs.sha);
+    if (!pr) {
+      throw new CdError(
+        "NO_APPROVED_PLAN",
+        `commit ${inputs.sha.slice(0, 12)} is not the merge of a pull request: no plan was approved for it`,
+        {
+          hint:
+            "with approved-plan: required, change main by merging pull requests (their plan job comments " +
+            "the plan that merging approves); to apply this commit anyway, review its plan and run the " +
+            "workflow by hand with approved-plan: auto-approve",
+        },
+      );
+    }
+  } catch (e) {
+    failure = asCdError(e, "GITHUB_API");
   }
-  return envs;
+  for (const spec of specs) {
+    const name = spec.paths.name;
+    if (failure || !pr) {
+      out.set(name, failure!);
+      continue;
+    }
+    try {
+      const marker = planMarker({ machine: inputs.machine, env: name });
+      const c = await (await gh()).botCommentWith(inputs.repository!, pr.number, marker);
+      if (!c) {
+        throw new CdError(
+          "NO_APPROVED_PLAN",
+          `pull request #${pr.number} has no plan comment for environment '${name}' on ${inputs.machine}`,
+          {
+            hint:
+              "the plan job must run on this machine (the same runner label, or 'machine' input) for the " +
+              "pull request's last commit; to apply anyway, review the plan and use approved-plan: auto-approve",
+          },
+        );
+      }
+      out.set(name, {
+        pr,
+        plan: await readApprovedPlan(c.body, `the plan comment on #${pr.number} (${c.url})`),
+      });
+    } catch (e) {
+      out.set(name, asCdError(e, "GITHUB_API"));
+    }
+  }
+  return out;
+}
+
+/** The check handed to apply: the plan must be the approved one (else it says what differs). */
+function approver(
+  approval: { pr: MergedPullRequest; plan: ApprovedPlan },
+  machine: string,
+  report: EnvReport,
+) {
+  return (plan: Plan) => {
+    const diffs = approvalDifferences(approval.plan, plan, machine);
+    if (diffs.length === 0) return;
+    report.refused = plan;
+    throw new CdError(
+      "PLAN_NOT_APPROVED",
+      `the plan for '${report.name}' on ${machine} is not the one approved on #${approval.pr.number}:\n` +
+        diffs.map((d) => `- ${d}`).join("\n"),
+      {
+        hint: "nothing was applied. Review the plan made now (in the step summary); to apply it, run the " +
+          "workflow by hand with approved-plan: auto-approve, or open a pull request to have it planned and approved",
+      },
+    );
+  };
 }
 
 /** The sticky comment (plan) or the drift issue (drift) of each environment; API errors stay per environment. */
@@ -201,7 +404,7 @@ async function reportOnGitHub(
   envs: EnvReport[],
   pr: PullRequestRef | null,
   gh: GitHubClient,
-  mdOpts: { runUrl?: string; sha?: string },
+  mdOpts: MdOpts,
 ): Promise<void> {
   if (!inputs.repository) {
     throw new CdError("GITHUB_REPOSITORY", "GITHUB_REPOSITORY is not set", {
@@ -209,24 +412,40 @@ async function reportOnGitHub(
     });
   }
   const repo = inputs.repository;
+  const machine = inputs.machine;
   for (const r of envs) {
+    const target = { machine, env: r.name };
     try {
       if (inputs.command === "plan" && pr) {
-        const body = truncateMarkdown(
-          envMarkdown("plan", r, mdOpts),
-          GITHUB_BODY_LIMIT,
+        const plan = r.outcome?.plan ?? null;
+        const embedded = plan ? await embedPlan(plan, machine, pr.headSha ?? null) : null;
+        let body = envMarkdown("plan", r, { ...mdOpts, planHash: embedded?.hash });
+        if (embedded && !embedded.marker) {
+          body +=
+            "\n_This plan is too large to embed for approval: with `approved-plan: required` its merge " +
+            "cannot be applied automatically._\n";
+        }
+        body = truncateMarkdown(
+          body,
+          GITHUB_BODY_LIMIT - (embedded?.marker?.length ?? 0) - 2,
           "_The plan is too long for a comment; the full plan is in the step summary of the run._",
         );
-        const res = await gh.upsertStickyComment(repo, pr.number, planMarker(r.name), body);
+        if (embedded?.marker) body += `\n${embedded.marker}\n`;
+        const res = await gh.upsertStickyComment(repo, pr.number, planMarker(target), body);
         r.github = `plan comment ${res.action} on #${pr.number}: ${res.url}`;
-      } else if (inputs.command === "drift" && r.outcome) {
+      } else if (inputs.command === "drift" && r.outcome?.plan) {
         // (A failed check says nothing about drift: its issue is left as it is.)
-        const report = r.outcome.plan.actions.length === 0 ? null : truncateMarkdown(
-          renderDriftReport(r.outcome.plan, { runUrl: inputs.runUrl }),
-          GITHUB_BODY_LIMIT,
-          "_The report is too long for an issue; the full report is in the step summary of the run._",
-        );
-        const res = await gh.reportDrift(repo, r.name, inputs.driftLabel, report);
+        const plan = r.outcome.plan;
+        const report = plan.actions.length === 0 ? null : {
+          markdown: truncateMarkdown(
+            renderDriftReport(plan, { runUrl: inputs.runUrl, machine }),
+            GITHUB_BODY_LIMIT - 200,
+            "_The report is too long for an issue; the full report is in the step summary of the run._",
+          ),
+          // What the report says, not when or by which run: an unchanged report adds no comment.
+          hash: sha256Hex(stableStringify(summarizeDrift(plan))),
+        };
+        const res = await gh.reportDrift(repo, target, inputs.driftLabel, report);
         r.github = res.action === "none" ? null : `drift issue #${res.issue} ${res.action}: ${res.url}`;
       }
     } catch (e) {
@@ -240,10 +459,16 @@ async function buildAnnotations(
   errors: CdError[],
   envs: EnvReport[],
   workspace: string | undefined,
+  machine: string,
 ): Promise<string[]> {
+  const validationErrors = (r: EnvReport) =>
+    (r.outcome?.validation?.errors ?? []).map((line) =>
+      // "<file>.toml: <key>: <message>" lines are pinned to the key's line like a pyproject error.
+      new CdError(/^\S+\.toml: [^:\s]+: /.test(line) ? "PYPROJECT_INVALID" : "INVALID", line)
+    );
   // pyproject errors name the file and a key; the line of the key is looked up in the file's text.
   const texts = new Map<string, string>();
-  for (const e of [...errors, ...envs.map((r) => r.error)]) {
+  for (const e of [...errors, ...envs.flatMap((r) => [r.error, ...validationErrors(r)])]) {
     for (const loc of e ? pyprojectLocations(e) : []) {
       const text = texts.has(loc.file) ? null : await Deno.readTextFile(loc.file).catch(() => null);
       if (text !== null) texts.set(loc.file, text);
@@ -251,7 +476,11 @@ async function buildAnnotations(
   }
   const out = errors.flatMap((e) => annotationsFor(e, `comfydock ${command}`, workspace, texts));
   for (const r of envs) {
-    if (r.error) out.push(...annotationsFor(r.error, `comfydock ${command} (${r.name})`, workspace, texts));
+    const title = `comfydock ${command} (${r.name} on ${machine})`;
+    if (r.error) out.push(...annotationsFor(r.error, title, workspace, texts));
+    for (const e of validationErrors(r)) out.push(...annotationsFor(e, title, workspace, texts));
+    for (const w of r.outcome?.validation?.warnings ?? []) out.push(warningCommand({ title, message: w }));
+    for (const n of r.outcome?.plan?.notes ?? []) out.push(warningCommand({ title, message: n }));
     if (r.githubError) out.push(errorCommand({ title: "GitHub API", message: r.githubError.message }));
   }
   return out;
@@ -262,7 +491,7 @@ function summaryMarkdown(
   errors: CdError[],
   notes: string[],
   envs: EnvReport[],
-  mdOpts: { runUrl?: string; sha?: string },
+  mdOpts: MdOpts,
 ): string {
   const sections = envs.map((r) => {
     let md = envMarkdown(command, r, mdOpts);
@@ -276,9 +505,9 @@ function summaryMarkdown(
   return [...errors.map(errorBlock), ...notes, ...sections].join("\n");
 }
 
-/** The plan file: the Plan for one environment, an array of Plans for several. */
+/** The plan file under RUNNER_TEMP: the Plan for one environment, an array of Plans for several. */
 async function writePlanJson(inputs: ActionInputs, envs: EnvReport[]): Promise<string> {
-  const plans = envs.flatMap((r) => r.outcome ? [r.outcome.plan] : []);
+  const plans = envs.flatMap((r) => r.outcome?.plan ? [r.outcome.plan] : []);
   if (plans.length === 0) return "";
   const path = await Deno.makeTempFile({
     dir: inputs.runnerTemp,
@@ -291,9 +520,11 @@ async function writePlanJson(inputs: ActionInputs, envs: EnvReport[]): Promise<s
 }
 
 export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise<ActionResult> {
-  const { command } = inputs;
+  const { command, machine } = inputs;
   const errors: CdError[] = [];
   const notes: string[] = [];
+  const log = deps.log ?? (() => {});
+  const blank = { outcome: null, error: null, github: null, githubError: null };
 
   let pr: PullRequestRef | null = null;
   try {
@@ -301,31 +532,100 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise
   } catch (e) {
     errors.push(asCdError(e, "ACTION_EVENT"));
   }
-
-  let envs: EnvReport[] = [];
-  try {
-    const runEnv = deps.runEnv ?? engineRunner(deps.app!);
-    envs = await runEnvironments(inputs, deps.ws, runEnv, deps.log ?? (() => {}));
-  } catch (e) {
-    errors.push(asCdError(e, "ACTION_INPUT"));
+  const untrusted = inputs.untrusted || (pr?.fork ?? false);
+  if (pr?.fork) {
+    notes.push(
+      `Pull request #${pr.number} comes from a fork: its .cec was planned in the untrusted mode (no build ` +
+        `backend runs).`,
+    );
   }
 
-  const mdOpts = { runUrl: inputs.runUrl, sha: pr?.headSha ?? inputs.sha };
+  let client: GitHubClient | null = null;
+  const gh = async () =>
+    client ??= await (deps.github ?? createGitHubClient)({ token: inputs.token, baseUrl: inputs.apiUrl });
+
+  const envs: EnvReport[] = [];
+  let specs: EnvSpec[] = [];
+  if (command === "apply" && pr) {
+    errors.push(
+      new CdError("ACTION_APPLY_ON_PULL_REQUEST", `command: apply on a ${inputs.eventName} event`, {
+        hint:
+          "a pull request's .cec is applied only once it is merged: use 'command: plan' on pull requests " +
+          "and 'command: apply' on push to main",
+      }),
+    );
+  } else {
+    try {
+      const revision = inputs.repository && inputs.sha ? `${inputs.repository}@${inputs.sha}` : null;
+      const resolved = await resolveEnvironments(inputs.environments, {
+        workingDirectory: inputs.workingDirectory,
+        ws: deps.ws,
+        checkoutRoot: inputs.workspace,
+        name: inputs.name,
+        revision,
+      });
+      specs = resolved.specs;
+      for (const b of resolved.errors) envs.push({ ...blank, input: b.input, name: b.input, error: b.error });
+    } catch (e) {
+      errors.push(asCdError(e, "ACTION_INPUT"));
+    }
+  }
+
+  const approvals = command === "apply" && inputs.approvedPlan === "required" && specs.length > 0
+    ? await lookUpApprovals(inputs, specs, gh)
+    : null;
+  const runEnv = deps.runEnv ?? engineRunner(deps.app!);
+  for (const spec of specs) {
+    const report: EnvReport = { ...blank, input: spec.input, name: spec.paths.name };
+    envs.push(report);
+    log(
+      startGroup(
+        `comfydock ${command}: ${spec.paths.name} on ${machine} (${spec.checkout?.label ?? spec.input})`,
+      ),
+    );
+    try {
+      const approval = approvals?.get(spec.paths.name);
+      if (approval instanceof CdError) throw approval;
+      report.outcome = await runEnv({
+        ...spec,
+        command,
+        context: {
+          machine,
+          locked: inputs.locked,
+          untrusted,
+          approve: approval ? approver(approval, machine, report) : undefined,
+        },
+      });
+      if (approval) report.approvedOn = approval.pr;
+    } catch (e) {
+      report.error = asCdError(e, "ACTION_ENV_FAILED");
+    } finally {
+      log(endGroup());
+    }
+  }
+
+  const mdOpts: MdOpts = { runUrl: inputs.runUrl, sha: pr?.headSha ?? inputs.sha, machine };
   const comment = command === "plan" && inputs.comment;
   if (comment && pr === null && envs.length > 0) {
     notes.push(`Not a pull request (${inputs.eventName ?? "no event"}): no plan comment posted.`);
   }
-  if (envs.length > 0 && (command === "drift" || (comment && pr !== null))) {
+  // A fork's pull_request run has a read-only token: its plan goes to the summary only.
+  const readOnlyToken = pr?.fork === true && inputs.eventName === "pull_request";
+  if (comment && pr && readOnlyToken) {
+    notes.push(
+      "Its token is read-only (pull_request from a fork): the plan is in this summary, not in a comment.",
+    );
+  }
+  if (envs.length > 0 && (command === "drift" || (comment && pr !== null && !readOnlyToken))) {
     try {
-      const gh = await (deps.github ?? createGitHubClient)({ token: inputs.token, baseUrl: inputs.apiUrl });
-      await reportOnGitHub(inputs, envs, pr, gh, mdOpts);
+      await reportOnGitHub(inputs, envs, pr, await gh(), mdOpts);
     } catch (e) {
       errors.push(asCdError(e, "GITHUB_API"));
     }
   }
 
-  const changes = envs.some((r) => (r.outcome?.plan.actions.length ?? 0) > 0);
-  const failed = errors.length > 0 || envs.some((r) => r.error || r.githubError);
+  const changes = envs.some((r) => (r.outcome?.plan?.actions.length ?? 0) > 0);
+  const failed = errors.length > 0 || envs.some((r) => r.error || r.githubError || r.outcome?.exitcode === 1);
   const scrub = (s: string) => redactSecrets(s, [inputs.token]);
   const result: ActionResult = {
     command,
@@ -334,7 +634,7 @@ export async function runAction(inputs: ActionInputs, deps: ActionDeps): Promise
     planJsonPath: await writePlanJson(inputs, envs),
     envs,
     errors,
-    annotations: (await buildAnnotations(command, errors, envs, inputs.workspace)).map(scrub),
+    annotations: (await buildAnnotations(command, errors, envs, inputs.workspace, machine)).map(scrub),
     summary: scrub(summaryMarkdown(command, errors, notes, envs, mdOpts)),
   };
   if (inputs.summaryFile) {

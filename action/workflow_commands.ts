@@ -1,7 +1,8 @@
 /**
  * GitHub Actions' file protocol and workflow commands: `$GITHUB_OUTPUT` entries in the heredoc form (safe for
- * multi-line values) and `::error file=...,line=...::` annotations, which GitHub pins to the pyproject.toml
- * line in the pull request. Pure: strings in, strings out.
+ * multi-line values), `::error file=...,line=...::` and `::warning ...::` annotations (GitHub pins them to the
+ * pyproject.toml line in the pull request) and `::group::`/`::endgroup::` folding of long output. Pure:
+ * strings in, strings out.
  */
 import { isAbsolute, relative } from "node:path";
 import type { CdError } from "../lib/errors.ts";
@@ -28,14 +29,31 @@ export interface Annotation {
   message: string;
 }
 
-export function errorCommand(a: Annotation): string {
+function annotation(level: "error" | "warning", a: Annotation): string {
   const props = [
     a.file !== undefined ? `file=${escapeProperty(a.file)}` : null,
     a.line !== undefined ? `line=${a.line}` : null,
     a.col !== undefined ? `col=${a.col}` : null,
     a.title !== undefined ? `title=${escapeProperty(a.title)}` : null,
   ].filter((p) => p !== null);
-  return `::error${props.length ? ` ${props.join(",")}` : ""}::${escapeData(a.message)}`;
+  return `::${level}${props.length ? ` ${props.join(",")}` : ""}::${escapeData(a.message)}`;
+}
+
+export function errorCommand(a: Annotation): string {
+  return annotation("error", a);
+}
+
+export function warningCommand(a: Annotation): string {
+  return annotation("warning", a);
+}
+
+/** Folds the lines that follow, up to `endGroup()`, under `title` in the job's log. */
+export function startGroup(title: string): string {
+  return `::group::${escapeData(title)}`;
+}
+
+export function endGroup(): string {
+  return "::endgroup::";
 }
 
 /** A place in pyproject.toml named by a validation error; `key` is set when the error names a key, not a line. */

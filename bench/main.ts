@@ -2,6 +2,7 @@
  * `deno task bench`: every performance figure of the project in one run, on this machine. Figures, not
  * pass/fail: speed targets live here, never in timed unit tests. `deno task bench plan models` runs a subset.
  */
+import { benchAction } from "./action.ts";
 import { benchEnv } from "./env.ts";
 import { benchModels } from "./models.ts";
 import { benchNodes } from "./nodes.ts";
@@ -16,6 +17,7 @@ const suites: [string, () => Promise<string[]>][] = [
   ["packages", benchPackages],
   ["workflows", benchWorkflows],
   ["models", benchModels],
+  ["action", benchAction],
 ];
 
 const only = Deno.args;

@@ -11,9 +11,14 @@ export function registerActionCommand(program: Command): void {
       const { redactSecrets } = await import("../lib/redact.ts");
       const { info, println, step, ui } = await import("../lib/ui.ts");
       const inputs = readActionInputs(Deno.env.toObject(), Deno.cwd());
-      // The Action never asks: the workflow's trigger is the request (auto-approve).
-      const app = await appFor(globals(cmd), { confirm: () => Promise.resolve(true) });
-      const result = await runAction(inputs, { ws: app.ws, app, log: step });
+      // The workspace on the runner (input `workspace`) is where every setting of this run is read from.
+      if (inputs.home) Deno.env.set("COMFYDOCK_HOME", inputs.home);
+      // Progress and `::group::` markers go to stdout, where the runner reads workflow commands (stderr in
+      // --json mode, where stdout is the result document).
+      const log = ui.json ? step : (line: string) => println(line.startsWith("::") ? line : `==> ${line}`);
+      // The Action never asks: the workflow's trigger is the request (approved plans are checked on their own).
+      const app = await appFor(globals(cmd), { confirm: () => Promise.resolve(true), log });
+      const result = await runAction(inputs, { ws: app.ws, app, log });
       const scrub = (s: string) => redactSecrets(s, [inputs.token]);
       if (ui.json) {
         println(scrub(JSON.stringify(
@@ -22,10 +27,12 @@ export function registerActionCommand(program: Command): void {
             exitcode: result.exitcode,
             changes: result.changes,
             plan_json: result.planJsonPath,
+            machine: inputs.machine,
             environments: result.envs.map((r) => ({
               name: r.name,
               input: r.input,
               plan: r.outcome?.plan ?? null,
+              validation: r.outcome?.validation ?? null,
               error: r.error,
               github: r.github,
               github_error: r.githubError,
@@ -37,7 +44,7 @@ export function registerActionCommand(program: Command): void {
         )));
       } else {
         for (const r of result.envs) {
-          if (r.outcome) println(scrub(`${r.name}:\n${r.outcome.rendered}\n`));
+          if (r.outcome) println(scrub(`${r.name} on ${inputs.machine}:\n${r.outcome.rendered}\n`));
           if (r.github) println(r.github);
         }
       }

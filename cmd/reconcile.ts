@@ -4,19 +4,9 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { CdError } from "../lib/errors.ts";
-import type { EnvPaths } from "../reconcile/paths.ts";
 import type { Plan } from "../reconcile/types.ts";
 import type { Session } from "../workspace/session.ts";
-import {
-  appFor,
-  type GlobalFlags,
-  globals,
-  printPlan,
-  resolveEnv,
-  settings,
-  withEnv,
-  workspace,
-} from "./context.ts";
+import { appFor, type GlobalFlags, globals, printPlan, resolveEnv, settings, withEnv } from "./context.ts";
 import { info, paint, printJson, println, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
@@ -48,13 +38,18 @@ async function checkTargets(session: Session, targets: string[] | undefined, pla
   }
 }
 
+const LOCKED_HELP =
+  "fail, before anything changes, when uv.lock is missing or out of date with pyproject.toml";
+
 async function planCommand(
-  opts: { out?: string; detailedExitcode?: boolean; target?: string[]; force?: boolean },
+  opts: { out?: string; detailedExitcode?: boolean; target?: string[]; force?: boolean; locked?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
+  const { requireLocked } = await import("../workspace/gitops.ts");
   const plan = await withEnv(g, "plan", "read", async (s) => {
-    const { plan } = await s.plan({ targets: opts.target });
+    const { plan, desired } = await s.plan({ targets: opts.target });
     await checkTargets(s, opts.target, plan);
+    if (opts.locked) requireLocked(plan, desired);
     return plan;
   }, { force: opts.force });
   if (opts.out) {
@@ -74,16 +69,22 @@ async function planCommand(
 /** Plans, asks (unless --yes or a saved plan), applies, and reports; all under one lock. */
 export async function applyCommand(
   planFile: string | undefined,
-  opts: { force?: boolean },
+  opts: { force?: boolean; locked?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
   const { summarize } = await import("../views/plan_text.ts");
+  const { requireLocked } = await import("../workspace/gitops.ts");
   const saved = planFile ? await (await import("../reconcile/plan_file.ts")).readPlanFile(planFile) : null;
   const outcome = await withEnv(g, "apply", "write", async (s, app) => {
     let plan: Plan;
-    if (saved) plan = saved;
-    else {
-      plan = (await s.plan()).plan;
+    if (saved) {
+      plan = saved;
+      const { readDesired } = await import("../reconcile/desired.ts");
+      if (opts.locked) requireLocked(plan, await readDesired(s.paths));
+    } else {
+      const made = await s.plan();
+      plan = made.plan;
+      if (opts.locked) requireLocked(plan, made.desired);
       if (plan.actions.length === 0) return { plan, result: null };
       app.showPlan(plan);
       const destructive = plan.actions.some((a) => a.kind === "delete" || a.kind === "replace");
@@ -181,10 +182,10 @@ async function captureCommand(g: GlobalFlags): Promise<void> {
 }
 
 async function driftCommand(g: GlobalFlags): Promise<void> {
-  const { renderDriftReport, summarizeDrift } = await import("../views/drift.ts");
+  const { renderDriftText, summarizeDrift } = await import("../views/drift.ts");
   const plan = await withEnv(g, "drift", "read", async (s) => (await s.plan()).plan);
   if (ui.json) printJson({ ...summarizeDrift(plan), plan });
-  else println(renderDriftReport(plan));
+  else println(renderDriftText(plan, paint));
   if (plan.actions.length > 0 || plan.notes.length > 0) Deno.exitCode = CHANGES;
 }
 
@@ -228,27 +229,36 @@ async function validateCommand(
   opts: { offline?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
-  const { validateCec } = await import("../workspace/validate.ts");
-  let paths: EnvPaths;
+  let cec: string;
+  let v: import("../workspace/validate.ts").Validation;
   if (path) {
-    const { envPathsFromCec } = await import("../reconcile/paths.ts");
     const { exists } = await import("../lib/fsx.ts");
-    const { join } = await import("node:path");
-    const cec = await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path;
+    const { join, resolve } = await import("node:path");
+    cec = resolve(await exists(join(path, ".cec", "pyproject.toml")) ? join(path, ".cec") : path);
     if (!await exists(join(cec, "pyproject.toml"))) {
       throw new CdError("NOT_A_CEC", `${path} has no pyproject.toml (nor .cec/pyproject.toml)`, {
         hint: "give the path of an environment's .cec directory",
       });
     }
-    paths = envPathsFromCec(cec, workspace());
-  } else paths = await resolveEnv(g.env);
-  const { step } = await import("../lib/ui.ts");
-  const v = await validateCec({ paths, settings: await settings() }, { offline: opts.offline, log: step });
+    // A checkout's .cec with no environment: checked in a scratch folder of the workspace, nothing written
+    // beside it.
+    const { validateCheckout } = await import("../workspace/gitops.ts");
+    const app = await appFor(g);
+    v = await validateCheckout(app, "validate", { dir: cec, label: cec, revision: null }, {
+      offline: opts.offline,
+    });
+  } else {
+    const paths = await resolveEnv(g.env);
+    cec = paths.cec;
+    const { validateCec } = await import("../workspace/validate.ts");
+    const { step } = await import("../lib/ui.ts");
+    v = await validateCec({ paths, settings: await settings() }, { offline: opts.offline, log: step });
+  }
   if (ui.json) printJson({ valid: v.errors.length === 0, ...v });
   else {
     for (const e of v.errors) info(`${paint("red", "invalid:")} ${e}`);
     for (const w of v.warnings) info(`${paint("yellow", "warning:")} ${w}`);
-    if (v.errors.length === 0) println(`${paths.cec} is valid.`);
+    if (v.errors.length === 0) println(`${cec} is valid.`);
   }
   if (v.errors.length > 0) Deno.exitCode = 1;
 }
@@ -261,10 +271,12 @@ export function registerReconcileCommands(program: Command): void {
     .option("--detailed-exitcode", "exit 0 no changes, 1 error, 2 changes")
     .option("--target <address...>", "only these resources (node.x, model.y, ...)")
     .option("--force", FORCE_HELP)
+    .option("--locked", LOCKED_HELP)
     .action((opts, cmd) => planCommand(opts, globals(cmd)));
   program.command("apply").description("make disk match .cec (asks first unless --yes or a plan file)")
     .argument("[planfile]", "a plan saved with 'plan --out' (applied exactly, or refused if stale)")
     .option("--force", FORCE_HELP)
+    .option("--locked", LOCKED_HELP)
     .action((planfile, opts, cmd) => applyCommand(planfile, opts, globals(cmd)));
   program.command("sync").description("the seed's name for apply (--dry-run = plan)")
     .option("--dry-run", "only show the plan")

@@ -36,6 +36,8 @@ export interface EngineOptions {
   log?: (line: string) => void;
   /** See ObserveContext.force. */
   force?: boolean;
+  /** See ObserveContext.untrusted. */
+  untrusted?: boolean;
 }
 
 export interface PlanOptions extends EngineOptions {
@@ -73,6 +75,7 @@ export async function planFor(paths: EnvPaths, desired: DesiredState, opts: Plan
     settings: opts.settings,
     readOnly: true,
     force: opts.force,
+    untrusted: opts.untrusted,
     log: opts.log,
   };
   const observed = new Map<Provider, Json>();
@@ -120,6 +123,42 @@ export function stalePlanReason(saved: Plan, fresh: Plan): string | null {
     return "Saved plan is stale: its actions are not the ones a plan made now would carry out";
   }
   return null;
+}
+
+/** What an action does, for comparing plans: its resource, kind and payload, not the words that explain it. */
+function actionKey(a: Action): string {
+  return stableStringify({
+    address: a.address,
+    type: a.type,
+    kind: a.kind,
+    before: a.before,
+    after: a.after,
+  });
+}
+
+/**
+ * How the actions of `fresh` differ from those of `expected` (`what`: an approved plan, a plan checked before
+ * applying), one line per resource; empty when both do exactly the same.
+ */
+export function actionDifferences(expected: Action[], fresh: Action[], what = "the approved plan"): string[] {
+  const byAddress = (actions: Action[]) => new Map(actions.map((a) => [a.address, a]));
+  const want = byAddress(expected), now = byAddress(fresh);
+  const lines: string[] = [];
+  for (const a of fresh) {
+    const e = want.get(a.address);
+    if (!e) lines.push(`${a.address}: ${a.kind} (${a.reason}) is not in ${what}`);
+    else if (actionKey(e) !== actionKey(a)) {
+      lines.push(
+        e.kind === a.kind
+          ? `${a.address}: ${a.kind} now does something else (${a.reason})`
+          : `${a.address}: ${e.kind} in ${what}, now ${a.kind} (${a.reason})`,
+      );
+    }
+  }
+  for (const e of expected) {
+    if (!now.has(e.address)) lines.push(`${e.address}: ${e.kind} is in ${what} but not needed any more`);
+  }
+  return lines;
 }
 
 export interface ApplyResult {

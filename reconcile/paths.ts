@@ -1,5 +1,5 @@
 /** Where everything lives (seed layout, DESIGN §8). Pure: no I/O. */
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { homedir } from "node:os";
 
 export interface WorkspacePaths {
@@ -85,17 +85,14 @@ export function envPaths(ws: WorkspacePaths, name: string): EnvPaths {
 }
 
 /**
- * EnvPaths of the environment whose desired state is the directory `cecDir` (a checked-out GitOps repository
- * used in place: the root is its parent); caches stay in the workspace `ws`.
+ * The environment `paths` with its desired state read from the directory `cecDir` instead of its own `.cec`
+ * (a pull request's checkout, planned against the environment without touching it): only the `.cec` files
+ * move, everything observed stays the environment's.
  */
-export function envPathsFromCec(cecDir: string, ws: WorkspacePaths): EnvPaths {
+export function withDesiredCec(paths: EnvPaths, cecDir: string): EnvPaths {
   const cec = resolve(cecDir);
-  const root = dirname(cec);
-  // envPaths lays an environment out under `ws.environments/<name>`: point it at the parent of the root.
-  const layout = envPaths({ ...ws, environments: dirname(root) }, basename(root));
   return {
-    ...layout,
-    workspace: ws,
+    ...paths,
     cec,
     pyproject: join(cec, "pyproject.toml"),
     uvLock: join(cec, "uv.lock"),

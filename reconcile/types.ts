@@ -90,6 +90,11 @@ export interface ObserveContext extends EnvContext {
    * shows in the plan and in its fingerprint.
    */
   force?: boolean;
+  /**
+   * The desired state is someone else's (`plan --no-build`, a pull request from a fork): run no code it
+   * names. The packages provider's trial lock must then run no build backend (uv `--no-build`).
+   */
+  untrusted?: boolean;
 }
 
 /** What a provider's pure diff finds: actions to take, and findings shown but never acted on. */

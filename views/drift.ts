@@ -1,10 +1,13 @@
 /**
  * What changed outside ComfyDock, from a Plan: the plan says what apply would do to make disk match `.cec`,
  * so read backwards it says how the disk drifted (a node apply would remove is a node someone installed by
- * hand). Pure: Plan in, groups or markdown out; fit for an issue body and for `comfydock drift`.
+ * hand). Pure: Plan in, groups out, rendered from the same summary as Markdown (issues, step summaries:
+ * where Markdown is read) or as plain text (`comfydock drift` in a terminal).
  */
+import type { Color } from "../lib/ui.ts";
 import type { Action, ActionKind, Plan, ResourceType } from "../reconcile/types.ts";
 import { code, escapeMarkdown } from "./markdown.ts";
+import { colorOf, symbolOf } from "./plan_text.ts";
 
 export type DriftGroupKey =
   | "comfyui"
@@ -127,16 +130,24 @@ export function summarizeDrift(plan: Plan): DriftSummary {
   return { environment: plan.environment, drifted: plan.actions.length > 0, groups, notes: plan.notes };
 }
 
-/** Markdown for an issue body or a terminal. `runUrl` links the CI run that found the drift. */
-export function renderDriftReport(plan: Plan, opts: { runUrl?: string } = {}): string {
+const FIX =
+  "run 'comfydock apply' to make the machine match .cec again, or 'comfydock capture' to record the " +
+  "changes made on the machine into .cec and commit them.";
+
+/**
+ * Markdown for an issue body or a step summary. `runUrl` links the CI run that found the drift; `machine`
+ * names the runner it was found on (a fleet reconciles the same `.cec` on several).
+ */
+export function renderDriftReport(plan: Plan, opts: { runUrl?: string; machine?: string } = {}): string {
   const s = summarizeDrift(plan);
   const count = plan.actions.length;
   const lines: string[] = [];
+  const where = `environment ${code(s.environment)}${opts.machine ? ` on ${code(opts.machine)}` : ""}`;
   if (!s.drifted) {
-    lines.push(`### No drift: environment ${code(s.environment)} matches its .cec`);
+    lines.push(`### No drift: ${where} matches its .cec`);
   } else {
     lines.push(
-      `### Drift: environment ${code(s.environment)} differs from its .cec`,
+      `### Drift: ${where} differs from its .cec`,
       "",
       `${count} difference${count === 1 ? "" : "s"} found on ${plan.created_at}` +
         (opts.runUrl ? ` by [this run](${opts.runUrl})` : "") + ".",
@@ -155,11 +166,41 @@ export function renderDriftReport(plan: Plan, opts: { runUrl?: string } = {}): s
     for (const n of s.notes) lines.push(`- ${escapeMarkdown(n)}`);
   }
   if (s.drifted) {
-    lines.push(
-      "",
-      "**To fix**: run `comfydock apply` to make the machine match .cec again, or `comfydock capture` to " +
-        "record the changes made on the machine into .cec and commit them.",
-    );
+    lines.push("", `**To fix**: ${FIX.replace(/'(comfydock \w+)'/g, "`$1`")}`);
   }
+  return lines.join("\n") + "\n";
+}
+
+/** The same report for a terminal: plain text (no Markdown escapes), colours through `paint`. */
+export function renderDriftText(
+  plan: Plan,
+  paint: (c: Color, s: string) => string = (_c, s) => s,
+): string {
+  const s = summarizeDrift(plan);
+  const count = plan.actions.length;
+  if (!s.drifted && s.notes.length === 0) {
+    return `No drift: environment '${s.environment}' matches its .cec.\n`;
+  }
+  const lines = [
+    s.drifted
+      ? paint("yellow", `Drift: environment '${s.environment}' differs from its .cec`) +
+        ` (${count} difference${count === 1 ? "" : "s"}).`
+      : `No drift: environment '${s.environment}' matches its .cec.`,
+  ];
+  for (const g of s.groups) {
+    lines.push("", `${g.title} (${g.items.length}): ${g.what}`);
+    for (const it of g.items) {
+      lines.push(`  ${paint(colorOf(it.kind), symbolOf(it.kind))} ${it.address}: ${it.reason}`);
+      for (const d of it.details.slice(0, MAX_DETAILS)) lines.push(`      ${d}`);
+      if (it.details.length > MAX_DETAILS) {
+        lines.push(`      ... and ${it.details.length - MAX_DETAILS} more`);
+      }
+    }
+  }
+  if (s.notes.length > 0) {
+    lines.push("", `Other findings (${s.notes.length}): shown, never acted on`);
+    for (const n of s.notes) lines.push(`  ${paint("yellow", "!")} ${n}`);
+  }
+  if (s.drifted) lines.push("", `To fix: ${FIX}`);
   return lines.join("\n") + "\n";
 }

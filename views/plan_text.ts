@@ -17,6 +17,11 @@ export function symbolOf(kind: ActionKind): string {
   return SYMBOL[kind].sym;
 }
 
+/** The terminal colour of an action kind's symbol. */
+export function colorOf(kind: ActionKind): Color {
+  return SYMBOL[kind].color;
+}
+
 /** One line per action: `+ node.foo: not installed` (the environment log, Markdown). */
 export function actionLines(actions: Action[]): string[] {
   return actions.map((a) => `${SYMBOL[a.kind].sym} ${a.address}: ${a.reason}`);

@@ -158,12 +158,16 @@ export class Session {
     };
   }
 
-  /** The plan of `.cec` as it is (or of `desired`, e.g. a pull request's) against the disk. */
+  /**
+   * The plan of `.cec` as it is (or of `desired`, e.g. a pull request's, read from its own folder) against
+   * the disk. `untrusted`: see ObserveContext.untrusted.
+   */
   async plan(
-    opts: { targets?: string[]; desired?: DesiredState } = {},
+    opts: { targets?: string[]; desired?: DesiredState; untrusted?: boolean } = {},
   ): Promise<{ plan: Plan; desired: DesiredState }> {
     const desired = opts.desired ?? await readDesired(this.paths);
-    return { plan: await planFor(this.paths, desired, { ...this.engine(), targets: opts.targets }), desired };
+    const planOpts = { ...this.engine(), targets: opts.targets, untrusted: opts.untrusted };
+    return { plan: await planFor(this.paths, desired, planOpts), desired };
   }
 
   /**

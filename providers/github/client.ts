@@ -1,8 +1,10 @@
 /**
- * The GitHub side of the Action, over octokit: one sticky plan comment per environment on a pull request,
- * one drift issue per environment. Comments and issues are found by hidden HTML markers in their bodies,
- * so re-runs edit what is there instead of adding more. The token never leaves this module: errors carry
- * the HTTP status and the endpoint, and any text that came back is scrubbed of the token.
+ * The GitHub side of the Action, over octokit: one sticky plan comment per machine and environment on a pull
+ * request, one drift issue per machine and environment (a fleet of runners reconciling the same `.cec` never
+ * overwrite each other), and the merged pull request of a commit with its plan comment (approved plans).
+ * Comments and issues are found by hidden HTML markers in their bodies, so re-runs edit what is there instead
+ * of adding more. The token never leaves this module: errors carry the HTTP status and the endpoint, and any
+ * text that came back is scrubbed of the token.
  */
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { redactSecrets } from "../../lib/redact.ts";
@@ -13,36 +15,81 @@ export const DEFAULT_API_URL = "https://api.github.com";
 export type StickyResult = { action: "created" | "updated" | "unchanged"; id: number; url: string };
 
 export type DriftResult =
-  | { action: "opened" | "reopened" | "commented" | "closed"; issue: number; url: string }
+  | { action: "opened" | "reopened" | "commented" | "closed" | "unchanged"; issue: number; url: string }
   | { action: "none" };
+
+/** Which environment on which machine (a runner): what comments and issues are keyed by. */
+export interface Target {
+  machine: string;
+  env: string;
+}
+
+/** A drift report: its markdown, and a hash of what it says (not of when or by which run it was found). */
+export interface DriftReport {
+  markdown: string;
+  hash: string;
+}
+
+export interface MergedPullRequest {
+  number: number;
+  headSha: string | null;
+  url: string;
+}
 
 export interface GitHubClient {
   /** Creates or edits in place the one comment on the PR whose body contains `marker`. */
   upsertStickyComment(repo: string, prNumber: number, marker: string, body: string): Promise<StickyResult>;
   /**
-   * Keeps one issue per environment in step with drift: `report` = markdown of the drift, or null when the
-   * environment is clean. Opens (or reopens) the issue on drift, comments on each later drift run, closes
-   * it with a comment once clean.
+   * Keeps one issue per machine and environment in step with drift: `report` = the drift, or null when the
+   * environment is clean. Opens (or reopens) the issue on drift, comments when a later run finds a different
+   * report (the same report again changes nothing), closes it with a comment once clean.
    */
-  reportDrift(repo: string, env: string, label: string, report: string | null): Promise<DriftResult>;
+  reportDrift(repo: string, target: Target, label: string, report: DriftReport | null): Promise<DriftResult>;
+  /** The merged pull request whose merge commit is `sha` (a push to main), or null. */
+  mergedPullRequestOf(repo: string, sha: string): Promise<MergedPullRequest | null>;
+  /** The body of the comment on issue/PR `number` holding `marker` and written by a bot account, or null. */
+  botCommentWith(repo: string, number: number, marker: string): Promise<{ body: string; url: string } | null>;
 }
 
-/** Hidden marker of the sticky plan comment of one environment. */
-export function planMarker(env: string): string {
-  return `<!-- comfydock:plan:${markerName(env)} -->`;
+/** Hidden marker of the sticky plan comment of one environment on one machine. */
+export function planMarker(t: Target): string {
+  return `<!-- comfydock:plan:${markerName(t)} -->`;
 }
 
-/** Hidden marker of the drift issue of one environment. */
-export function driftMarker(env: string): string {
-  return `<!-- comfydock:drift:${markerName(env)} -->`;
+/** Hidden marker of the drift issue of one environment on one machine. */
+export function driftMarker(t: Target): string {
+  return `<!-- comfydock:drift:${markerName(t)} -->`;
 }
 
-// Percent-encoding keeps `-->` (and any other markup) out of the comment; plain names stay readable.
-function markerName(env: string): string {
-  return encodeURIComponent(env);
+// Percent-encoding keeps `-->` (and `/`, the separator) out of the names; plain names stay readable.
+function markerName(t: Target): string {
+  return `${encodeURIComponent(t.machine)}/${encodeURIComponent(t.env)}`;
 }
 
-const Comment = z.object({ id: z.number(), body: z.string().nullish(), html_url: z.string() });
+const REPORT_HASH = /<!-- comfydock:drift-report:([0-9a-f]{64}) -->/;
+
+/**
+ * A comment is ComfyDock's when it holds the marker AND a bot account wrote it (the workflow's GITHUB_TOKEN is
+ * `github-actions[bot]`; a GitHub App's token is its bot): anyone can post a comment quoting a marker, and
+ * such a comment is neither edited over nor read back as an approved plan.
+ */
+function ours(c: { body?: string | null; user?: { type: string } | null }, marker: string): boolean {
+  return c.user?.type === "Bot" && (c.body ?? "").includes(marker);
+}
+
+const Comment = z.object({
+  id: z.number(),
+  body: z.string().nullish(),
+  html_url: z.string(),
+  user: z.object({ type: z.string() }).nullish(),
+});
+const Pull = z.object({
+  number: z.number(),
+  html_url: z.string(),
+  merged_at: z.string().nullish(),
+  merge_commit_sha: z.string().nullish(),
+  head: z.object({ sha: z.string().nullish() }),
+});
 const Issue = z.object({
   number: z.number(),
   state: z.enum(["open", "closed"]),
@@ -211,7 +258,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
         { ...o, issue_number: prNumber },
         Comment,
       );
-      const existing = comments.find((c) => (c.body ?? "").includes(marker));
+      const existing = comments.find((c) => ours(c, marker));
       if (!existing) {
         const c = await createComment(o, prNumber, full);
         return { action: "created", id: c.id, url: c.html_url };
@@ -226,18 +273,20 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
       return { action: "updated", id: c.id, url: c.html_url };
     },
 
-    async reportDrift(repo, env, label, rawReport) {
+    async reportDrift(repo, target, label, drift) {
       const o = repoParts(repo);
-      const report = rawReport === null ? null : redactSecrets(rawReport, [token]);
-      const marker = driftMarker(env);
+      const marker = driftMarker(target);
       const issue = await findDriftIssue(o, marker, label);
-      if (report === null) {
+      const where = `environment \`${target.env}\` on \`${target.machine}\``;
+      if (drift === null) {
         if (!issue || issue.state === "closed") return { action: "none" };
-        await createComment(o, issue.number, `No drift any more: environment \`${env}\` matches its .cec.`);
+        await createComment(o, issue.number, `No drift any more: ${where} matches its .cec.`);
         await updateIssue(o, issue.number, { state: "closed", state_reason: "completed" });
         return { action: "closed", issue: issue.number, url: issue.html_url };
       }
-      const body = `${marker}\n${report}`;
+      const report = redactSecrets(drift.markdown, [token]);
+      // The hash of what the report says rides along hidden, so the next run can tell "nothing new".
+      const body = `${marker}\n<!-- comfydock:drift-report:${drift.hash} -->\n${report}`;
       if (!issue) {
         await ensureLabel(o, label);
         const res = await call(
@@ -246,7 +295,7 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
           () =>
             octokit.rest.issues.create({
               ...o,
-              title: `Drift: environment ${env} differs from its .cec`,
+              title: `Drift: environment ${target.env} on ${target.machine} differs from its .cec`,
               body,
               labels: [label],
             }),
@@ -254,8 +303,11 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
         const created = Issue.parse(res.data);
         return { action: "opened", issue: created.number, url: created.html_url };
       }
-      // The body always shows the latest report; the comment keeps the history of each drift run.
       const reopen = issue.state === "closed";
+      if (!reopen && REPORT_HASH.exec(issue.body ?? "")?.[1] === drift.hash) {
+        return { action: "unchanged", issue: issue.number, url: issue.html_url };
+      }
+      // The body always shows the latest report; a comment marks each new finding (and notifies).
       await updateIssue(
         o,
         issue.number,
@@ -263,6 +315,28 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
       );
       await createComment(o, issue.number, report);
       return { action: reopen ? "reopened" : "commented", issue: issue.number, url: issue.html_url };
+    },
+
+    async mergedPullRequestOf(repo, sha) {
+      const o = repoParts(repo);
+      const pulls = await listAll(
+        "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+        { ...o, commit_sha: sha },
+        Pull,
+      );
+      const merged = pulls.find((p) => p.merge_commit_sha === sha && p.merged_at) ?? null;
+      return merged && { number: merged.number, headSha: merged.head.sha ?? null, url: merged.html_url };
+    },
+
+    async botCommentWith(repo, number, marker) {
+      const o = repoParts(repo);
+      const comments = await listAll(
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        { ...o, issue_number: number },
+        Comment,
+      );
+      const c = comments.find((c) => ours(c, marker));
+      return c ? { body: c.body ?? "", url: c.html_url } : null;
     },
   };
 }

@@ -140,8 +140,9 @@ export async function observePackagesDetailed(
     lock = "current";
     lockCheckedBy = "stamp";
   } else {
-    // Trial lock in a copy: same answer as `uv lock --check`, plus the lock the plan would install.
-    targetLock = await relock(ctx, desired.pyprojectText);
+    // Trial lock in a copy: same answer as `uv lock --check` (from the desired lock, which may be a pull
+    // request's rather than the environment's), plus the lock the plan would install.
+    targetLock = await relock(ctx, desired.pyprojectText, { lockText: desired.lockText });
     if (desired.lockText !== null) {
       lock = targetLock === desired.lockText ? "current" : "stale";
       lockCheckedBy = "uv";

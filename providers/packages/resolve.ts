@@ -54,6 +54,13 @@ function pythonVersionOf(pyprojectText: string): string | undefined {
   }
 }
 
+export interface RelockOptions {
+  uv?: Uv;
+  onLine?: (l: string) => void;
+  /** The lock to start from (default: `.cec/uv.lock`), so unrelated pins stay put. */
+  lockText?: string | null;
+}
+
 /**
  * Locks `pyprojectText` (starting from the current uv.lock, so unrelated pins stay put) and returns the new
  * lock text. A resolution failure is PACKAGES_CONFLICT naming packages and node groups.
@@ -61,12 +68,12 @@ function pythonVersionOf(pyprojectText: string): string | undefined {
 export async function relock(
   ctx: EnvContext,
   pyprojectText: string,
-  opts: { uv?: Uv; onLine?: (l: string) => void } = {},
+  opts: RelockOptions = {},
 ): Promise<string> {
   const paths = ctx.paths;
   const uv = opts.uv ?? await Uv.locate(paths.workspace, ctx.settings);
   const python = await lockPython(ctx, pyprojectText);
-  const lockText = await readTextIfExists(paths.uvLock);
+  const lockText = opts.lockText !== undefined ? opts.lockText : await readTextIfExists(paths.uvLock);
   const files: Record<string, string> = { "pyproject.toml": pyprojectText };
   if (lockText !== null) files["uv.lock"] = lockText;
   return await withProjectCopy(paths, files, async (dir) => {

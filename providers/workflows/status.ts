@@ -97,7 +97,8 @@ export async function observeWorkflows(paths: EnvPaths, desired: DesiredState): 
   const [comfyui, synced, isIgnored] = await Promise.all([
     hashWorkflowDir(paths.userWorkflows),
     readSynced(paths),
-    loadIgnore(paths),
+    // The ignore rules are desired state: a pull request's own .comfydockignore when planning one.
+    loadIgnore(desired.paths),
   ]);
   const tracked = Object.fromEntries(
     Object.entries(desired.workflows).map(([name, spec]) => [name, relOfFile(spec.file)]),

@@ -21,7 +21,8 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
   await withTempDir(async (dir) => {
     const server = startGitHubServer();
     try {
-      // The repository checkout is the workspace: its environments/prod/.cec is what the PR changes.
+      // An environment's own .cec given by its path in the workspace: that environment, planned from it (the
+      // runner scenarios with a separate checkout are in action_runner_test.ts).
       const { paths, env: realEnv } = await createRealEnv(join(dir, "repo"), "prod");
       const cec = paths.cec;
       const PYPROJECT = await Deno.readTextFile(paths.pyproject);
@@ -54,6 +55,7 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
             GITHUB_STEP_SUMMARY: summary,
             GITHUB_WORKSPACE: join(dir, "repo"),
             RUNNER_TEMP: dir,
+            RUNNER_NAME: "gpu-1",
             ...over,
           },
         });
@@ -76,7 +78,7 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       assert.equal(second.code, 0, second.stderr);
       const comments = server.comments(REPO, pr);
       assert.equal(comments.length, 1, "the second run edits the same comment");
-      assert.match(comments[0].body, /^<!-- comfydock:plan:prod -->/);
+      assert.match(comments[0].body, /^<!-- comfydock:plan:gpu-1\/prod -->/);
 
       // An invalid pyproject: annotation on the right line, error in the comment, step fails.
       await Deno.writeTextFile(join(cec, "pyproject.toml"), PYPROJECT.replace(`"${COMMIT}"`, '"main"'));
@@ -152,6 +154,6 @@ Deno.test("comfydock action (subprocess): a bad command input fails with a clear
       env: { COMFYDOCK_HOME: join(dir, "home"), INPUT_COMMAND: "deploy" },
     });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /input 'command' is 'deploy', not plan, apply or drift/);
+    assert.match(r.stderr, /input 'command' is 'deploy', not plan, apply, drift or validate/);
   });
 });

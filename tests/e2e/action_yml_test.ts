@@ -24,12 +24,22 @@ function section(name: string): Map<string, string | undefined> {
 }
 
 Deno.test("action.yml: Deno pinned, every input mapped to INPUT_*, every output from the step", () => {
-  assert.match(ACTION, /uses: denoland\/setup-deno@v2\n\s+with:\n\s+deno-version: 2\.9\.6\n/);
+  // setup-deno v2.0.3 by its full commit sha (a tag can be moved), Deno by version, the CLI by deno.lock.
+  assert.match(
+    ACTION,
+    /uses: denoland\/setup-deno@e95548e56dfa95d4e1a28d6f422fafe75c4c26fb\n\s+with:\n\s+deno-version: 2\.9\.6\n/,
+  );
   assert.match(ACTION, /deno run -A --frozen --config "\$\{\{ github\.action_path \}\}\/deno\.json"/);
   const inputs = section("inputs");
   assert.deepEqual([...inputs.keys()], [
     "command",
     "environment",
+    "name",
+    "workspace",
+    "machine",
+    "locked",
+    "approved-plan",
+    "untrusted",
     "github-token",
     "working-directory",
     "comment",
@@ -56,7 +66,7 @@ Deno.test("action.yml: the step's command line, expanded as the runner does, pos
   await withTempDir(async (dir) => {
     const server = startGitHubServer();
     try {
-      // The checkout is the workspace; its environments/prod is a real, converged environment.
+      // The working directory is the workspace; its environments/prod is a real, converged environment.
       const { env: realEnv } = await createRealEnv(join(dir, "ws"), "prod");
       const pr = server.addPullRequest("acme/studio");
       await Deno.writeTextFile(join(dir, "event.json"), JSON.stringify({ pull_request: { number: pr } }));
@@ -94,6 +104,7 @@ Deno.test("action.yml: the step's command line, expanded as the runner does, pos
           GITHUB_OUTPUT: join(dir, "out"),
           GITHUB_STEP_SUMMARY: join(dir, "summary"),
           GITHUB_WORKSPACE: join(dir, "ws"),
+          RUNNER_NAME: "gpu-1",
         },
         stdout: "piped",
         stderr: "piped",
@@ -103,7 +114,7 @@ Deno.test("action.yml: the step's command line, expanded as the runner does, pos
       assert.match(await Deno.readTextFile(join(dir, "out")), /^exitcode<<(\S+)\n0\n\1$/m);
       const comments = server.comments("acme/studio", pr);
       assert.equal(comments.length, 1);
-      assert.match(comments[0].body, /<!-- comfydock:plan:prod -->[\s\S]*No changes/);
+      assert.match(comments[0].body, /<!-- comfydock:plan:gpu-1\/prod -->[\s\S]*No changes/);
     } finally {
       await server.close();
     }

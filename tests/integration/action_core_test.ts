@@ -98,6 +98,7 @@ async function withRun(fn: (r: Run) => Promise<void>): Promise<void> {
             GITHUB_SERVER_URL: "https://github.com",
             GITHUB_RUN_ID: "42",
             RUNNER_TEMP: dir,
+            RUNNER_NAME: "gpu-1",
             ...over,
           }, dir));
         },
@@ -159,7 +160,8 @@ Deno.test("plan on a pull request: one sticky comment per environment, updated i
     assert.deepEqual(saved.map((p) => [p.environment, p.actions.length]), [["prod", 2], ["staging", 0]]);
     let comments = r.server.comments(REPO, r.pr);
     assert.equal(comments.length, 3, "the foreign comment plus one per environment");
-    const prod = comments.find((c) => c.body.includes("<!-- comfydock:plan:prod -->"))!;
+    const prod = comments.find((c) => c.body.includes("<!-- comfydock:plan:gpu-1/prod -->"))!;
+    assert.match(prod.body, /### ComfyDock plan: `prod` on `gpu-1`/);
     assert.match(prod.body, /Plan: 2 to add, 0 to change, 0 to remove\./);
     assert.match(
       prod.body,
@@ -169,11 +171,11 @@ Deno.test("plan on a pull request: one sticky comment per environment, updated i
       prod.body,
       /commit abcdef1 · \[run\]\(https:\/\/github\.com\/acme\/studio\/actions\/runs\/42\)/,
     );
-    const staging = comments.find((c) => c.body.includes("<!-- comfydock:plan:staging -->"))!;
+    const staging = comments.find((c) => c.body.includes("<!-- comfydock:plan:gpu-1/staging -->"))!;
     assert.match(staging.body, /No changes\. Environment matches \.cec\./);
     assert.match(
       await r.summary(),
-      /ComfyDock plan: `prod`[\s\S]*Plan: 2 to add[\s\S]*plan comment created on #1/,
+      /ComfyDock plan: `prod` on `gpu-1`[\s\S]*Plan: 2 to add[\s\S]*plan comment created on #1/,
     );
 
     const second = await runAction(
@@ -219,8 +221,17 @@ Deno.test("drift: opens one issue, comments on the next drift run, closes it whe
       action("node.ComfyUI-Manager-extra", "delete", "installed on disk, not in .cec"),
       action("workflow.portrait", "update", "changed in the ComfyUI editor"),
     ], ["untracked workflow: scratch.json"]);
+    const moreDrift = plan("prod", [...drifted.actions, action("model.sdxl", "create", "not on disk")]);
     const runEnv = scripted({
-      prod: [drifted, drifted, plan("prod", []), plan("prod", []), drifted],
+      // A later run finding the same drift (at another time, by another run) is not news.
+      prod: [
+        drifted,
+        { ...drifted, created_at: "2026-11-26T04:00:00.000Z" },
+        moreDrift,
+        plan("prod", []),
+        plan("prod", []),
+        drifted,
+      ],
       staging: [plan("staging", [])],
     });
     const inputs = (over: Record<string, string> = {}) =>
@@ -236,20 +247,29 @@ Deno.test("drift: opens one issue, comments on the next drift run, closes it whe
     const issue = issues[0];
     assert.equal(issue.state, "open");
     assert.deepEqual(issue.labels, ["comfydock-drift"]);
-    assert.match(issue.title, /prod/);
-    assert.match(issue.body!, /<!-- comfydock:drift:prod -->/);
+    assert.equal(issue.title, "Drift: environment prod on gpu-1 differs from its .cec");
+    assert.match(issue.body!, /<!-- comfydock:drift:gpu-1\/prod -->/);
+    assert.match(issue.body!, /### Drift: environment `prod` on `gpu-1` differs from its \.cec/);
     assert.match(issue.body!, /Unmanaged custom nodes[\s\S]*`node\.ComfyUI-Manager-extra`/);
     assert.match(issue.body!, /Edited workflows[\s\S]*`workflow\.portrait`/);
     assert.match(issue.body!, /untracked workflow: scratch\.json/);
     assert.equal(r.server.labels(REPO).length, 1);
     assert.match(first.envs[0].github!, /drift issue #2 opened/);
 
+    const writes = () => r.server.calls.filter((c) => c.method !== "GET").length;
+    const before = writes();
+    const same = await runAction(await inputs(), { ws: r.ws, runEnv });
+    assert.match(same.envs[0].github!, /drift issue #2 unchanged/);
+    assert.equal(r.server.comments(REPO, issue.number).length, 0, "the same report adds no comment");
+    assert.equal(writes(), before, "nor any other write");
+
     const second = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.match(second.envs[0].github!, /drift issue #2 commented/);
     issues = r.server.issues(REPO);
     assert.equal(issues.length, 1, "still one issue");
     assert.equal(r.server.comments(REPO, issue.number).length, 1);
-    assert.match(r.server.comments(REPO, issue.number)[0].body, /Unmanaged custom nodes/);
+    assert.match(r.server.comments(REPO, issue.number)[0].body, /Missing models[\s\S]*model\.sdxl/);
+    assert.match(issues[0].body!, /model\.sdxl/, "the body shows the latest report");
 
     const clean = await runAction(await inputs(), { ws: r.ws, runEnv });
     assert.equal(clean.exitcode, 0);
@@ -289,7 +309,7 @@ Deno.test("a failed drift check leaves the drift issue alone and fails the step"
     assert.equal(r.server.calls.length, calls, "no API call for an environment that could not be checked");
     assert.equal(r.server.issues(REPO)[0].state, "open");
     assert.match(await r.summary(), /disk on fire/);
-    assert.deepEqual(failed.annotations, ["::error title=comfydock drift (prod)::disk on fire"]);
+    assert.deepEqual(failed.annotations, ["::error title=comfydock drift (prod on gpu-1)::disk on fire"]);
   });
 });
 
@@ -402,7 +422,7 @@ Deno.test("apply: the result goes to the step summary; exitcode 0; changes true"
     assert.deepEqual(await r.outputs(), { changes: "true", "plan-json": result.planJsonPath, exitcode: "0" });
     assert.match(
       await r.summary(),
-      /ComfyDock apply: `prod`[\s\S]*Apply complete: 1 added, 0 changed, 1 removed\./,
+      /ComfyDock apply: `prod` on `gpu-1`[\s\S]*Apply complete: 1 added, 0 changed, 1 removed\./,
     );
     assert.equal(r.server.calls.length, 0, "apply posts nothing to the API");
     assert.equal((JSON.parse(await Deno.readTextFile(result.planJsonPath)) as Plan).environment, "prod");
@@ -424,7 +444,8 @@ Deno.test("pyproject validation errors become ::error annotations pinned to the 
     ].join("\n");
     await Deno.writeTextFile(pyproject, text);
     const runEnv: EnvRunner = async (spec) => {
-      parsePyproject(await Deno.readTextFile(spec.paths.pyproject), spec.paths.pyproject);
+      const file = join(spec.checkout!.dir, "pyproject.toml");
+      parsePyproject(await Deno.readTextFile(file), file);
       throw new Error("unreachable: the pyproject above is invalid");
     };
     const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { ws: r.ws, runEnv });
@@ -450,7 +471,7 @@ Deno.test("bad inputs: a clear error, outputs still written", async () => {
       () => readActionInputs({ INPUT_COMMAND: "destroy" }, r.dir),
       (e: unknown) =>
         e instanceof CdError && e.code === "ACTION_INPUT" &&
-        /'destroy', not plan, apply or drift/.test(e.message),
+        /'destroy', not plan, apply, drift or validate/.test(e.message),
     );
     const result = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_ENVIRONMENT: "envs/nope/.cec\nenvs/prod/.cec" }),
@@ -462,7 +483,7 @@ Deno.test("bad inputs: a clear error, outputs still written", async () => {
     assert.equal(result.exitcode, 1);
     assert.equal(result.envs[0].error!.code, "ACTION_ENVIRONMENT");
     assert.match(result.envs[0].error!.message, /envs\/nope\/\.cec/);
-    assert.equal(result.envs[1].outcome!.plan.environment, "prod", "the good environment is still planned");
+    assert.equal(result.envs[1].outcome!.plan!.environment, "prod", "the good environment is still planned");
     assert.deepEqual(await r.outputs(), {
       changes: "false",
       "plan-json": result.planJsonPath,
@@ -490,14 +511,16 @@ Deno.test("a token echoed by a failing step (a git URL with credentials) is scru
   });
 });
 
-Deno.test("environment inputs: a workspace environment name, an environment root, a .cec path", async () => {
+Deno.test("environment inputs: a workspace environment name, a folder holding a .cec, a .cec path", async () => {
   await withRun(async (r) => {
     const home = join(r.dir, "home", "environments", "gpu", ".cec");
     await Deno.mkdir(home, { recursive: true });
     await Deno.writeTextFile(join(home, "pyproject.toml"), "[project]\n");
     const seen: string[] = [];
     const runEnv: EnvRunner = (spec) => {
-      seen.push(`${spec.paths.name}:${spec.paths.root}:${spec.command}`);
+      seen.push(
+        `${spec.paths.name}:${spec.paths.root}:${spec.checkout?.label ?? "own .cec"}:${spec.command}`,
+      );
       return Promise.resolve(outcome(plan(spec.paths.name, [])));
     };
     const result = await runAction(
@@ -509,10 +532,11 @@ Deno.test("environment inputs: a workspace environment name, an environment root
       { ws: r.ws, runEnv },
     );
     assert.equal(result.exitcode, 0);
+    // The environments live in the workspace on the runner; the checkout only supplies their .cec.
     assert.deepEqual(seen, [
-      `gpu:${join(r.dir, "home", "environments", "gpu")}:plan`,
-      `staging:${join(r.dir, "repo", "envs", "staging")}:plan`,
-      `prod:${join(r.dir, "repo", "envs", "prod")}:plan`,
+      `gpu:${join(r.dir, "home", "environments", "gpu")}:own .cec:plan`,
+      `staging:${join(r.dir, "home", "environments", "staging")}:envs/staging/.cec:plan`,
+      `prod:${join(r.dir, "home", "environments", "prod")}:envs/prod/.cec:plan`,
     ]);
     const unknown = await runAction(
       await r.inputs({ INPUT_COMMAND: "plan", INPUT_COMMENT: "false", INPUT_ENVIRONMENT: "nope" }),
@@ -523,5 +547,291 @@ Deno.test("environment inputs: a workspace environment name, an environment root
     );
     assert.equal(unknown.envs[0].error!.code, "UNKNOWN_ENVIRONMENT");
     assert.equal(unknown.planJsonPath, "");
+  });
+});
+
+Deno.test("fleets: two machines planning and checking the same .cec keep their own comment and issue", async () => {
+  await withRun(async (r) => {
+    const runEnv = scripted({
+      prod: [NODE_PLAN("prod"), plan("prod", []), NODE_PLAN("prod"), NODE_PLAN("prod")],
+    });
+    for (const machine of ["gpu-1", "gpu-2"]) {
+      const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan", RUNNER_NAME: machine }), {
+        ws: r.ws,
+        runEnv,
+      });
+      assert.match(result.summary, new RegExp(`ComfyDock plan: \`prod\` on \`${machine}\``));
+    }
+    const comments = r.server.comments(REPO, r.pr);
+    assert.equal(comments.length, 2, "one comment per machine, not one overwriting the other");
+    assert.match(comments[0].body, /<!-- comfydock:plan:gpu-1\/prod -->[\s\S]*Plan: 2 to add/);
+    assert.match(comments[1].body, /<!-- comfydock:plan:gpu-2\/prod -->[\s\S]*No changes/);
+    // The `machine` input names a machine when the runner's name is not the right one.
+    for (const machine of ["gpu-1", "render-box"]) {
+      await runAction(
+        await r.inputs({
+          INPUT_COMMAND: "drift",
+          INPUT_MACHINE: machine === "render-box" ? machine : "",
+          GITHUB_EVENT_NAME: "schedule",
+          GITHUB_EVENT_PATH: "",
+        }),
+        { ws: r.ws, runEnv },
+      );
+    }
+    assert.deepEqual(r.server.issues(REPO).map((i) => i.title), [
+      "Drift: environment prod on gpu-1 differs from its .cec",
+      "Drift: environment prod on render-box differs from its .cec",
+    ]);
+  });
+});
+
+Deno.test("plan notes become ::warning annotations naming the environment and the machine", async () => {
+  await withRun(async (r) => {
+    const result = await runAction(await r.inputs({ INPUT_COMMAND: "plan", INPUT_COMMENT: "false" }), {
+      ws: r.ws,
+      runEnv: scripted({
+        prod: [plan("prod", [], ["workflow.x: changed in ComfyUI, run 'comfydock capture'"])],
+      }),
+    });
+    assert.equal(result.exitcode, 0);
+    assert.deepEqual(result.annotations, [
+      "::warning title=comfydock plan (prod on gpu-1)::workflow.x: changed in ComfyUI, run 'comfydock capture'",
+    ]);
+  });
+});
+
+/** The approved-plan round trip: a PR plan job comments, the PR is merged, a push job applies. */
+async function approvalRun(
+  r: Run,
+  approvedPlan: Plan,
+  appliedPlan: Plan,
+  opts: { merge?: boolean; sha?: string } = {},
+) {
+  await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), {
+    ws: r.ws,
+    runEnv: scripted({ prod: [approvedPlan] }),
+  });
+  const merge = "a".repeat(40);
+  if (opts.merge !== false) r.server.mergePullRequest(REPO, r.pr, merge);
+  let seen: Plan | null = null;
+  const result = await runAction(
+    await r.inputs({
+      INPUT_COMMAND: "apply",
+      "INPUT_APPROVED-PLAN": "required",
+      GITHUB_EVENT_NAME: "push",
+      GITHUB_EVENT_PATH: "",
+      GITHUB_SHA: opts.sha ?? merge,
+    }),
+    {
+      ws: r.ws,
+      runEnv: (spec) => {
+        spec.context.approve!(appliedPlan);
+        seen = appliedPlan;
+        return Promise.resolve({ ...outcome(appliedPlan), exitcode: 0 });
+      },
+    },
+  );
+  return { result, applied: seen as Plan | null };
+}
+
+Deno.test("approved plans: the push applies the plan approved on the merged pull request", async () => {
+  await withRun(async (r) => {
+    // Made later on the same machine: another time, another observed fingerprint, same actions.
+    const later = { ...NODE_PLAN("prod"), created_at: "2026-11-26T00:00:00.000Z" };
+    later.fingerprints = { ...later.fingerprints, observed: "x".repeat(64) };
+    const { result, applied } = await approvalRun(r, NODE_PLAN("prod"), later);
+    assert.equal(result.exitcode, 0, result.summary);
+    assert.ok(applied, "applied");
+    assert.match(await r.summary(), /Applied the plan approved on #1/);
+    assert.ok(
+      r.server.calls.some((c) => c.path === `/repos/${REPO}/commits/${"a".repeat(40)}/pulls`),
+      "the pull request was found from the merge commit",
+    );
+  });
+});
+
+Deno.test("approved plans: another action, another .cec, no merged pull request: nothing applied, reasons named", async () => {
+  await withRun(async (r) => {
+    const extra = plan("prod", [...NODE_PLAN("prod").actions, action("node.stray", "delete", "not in .cec")]);
+    const other = await approvalRun(r, NODE_PLAN("prod"), extra);
+    assert.equal(other.result.exitcode, 1);
+    assert.equal(other.applied, null);
+    const err = other.result.envs[0].error!;
+    assert.equal(err.code, "PLAN_NOT_APPROVED");
+    assert.match(
+      err.message,
+      /not the one approved on #1:\n- node\.stray: delete \(not in \.cec\) is not in the approved plan/,
+    );
+    assert.match(err.hint!, /approved-plan: auto-approve/);
+    assert.match(await r.summary(), /Plan made now: Plan: 2 to add, 0 to change, 1 to remove/);
+  });
+  await withRun(async (r) => {
+    const moved = {
+      ...NODE_PLAN("prod"),
+      fingerprints: { desired: "e".repeat(64), observed: "o".repeat(64) },
+    };
+    const { result } = await approvalRun(r, NODE_PLAN("prod"), moved);
+    assert.match(result.envs[0].error!.message, /\.cec differs from the one the plan was approved for/);
+  });
+  await withRun(async (r) => {
+    const { result } = await approvalRun(r, NODE_PLAN("prod"), NODE_PLAN("prod"), { merge: false });
+    assert.equal(result.envs[0].error!.code, "NO_APPROVED_PLAN");
+    assert.match(result.envs[0].error!.message, /is not the merge of a pull request/);
+  });
+});
+
+Deno.test("approved plans: only the bot's comment counts, and an edited one is refused", async () => {
+  await withRun(async (r) => {
+    // A person's comment that will hold a forged plan comment, listed before the bot's real one.
+    const personal = r.server.addComment(REPO, r.pr, "placeholder");
+    await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), {
+      ws: r.ws,
+      runEnv: scripted({ prod: [NODE_PLAN("prod")] }),
+    });
+    const ours = r.server.comments(REPO, r.pr).find((c) => c.author === "bot")!;
+    // The forgery: a genuine plan comment of this machine, for another plan (made on another pull request).
+    const forged = plan("prod", [action("node.evil", "create", "not installed")]);
+    const other = r.server.addPullRequest(REPO);
+    await Deno.writeTextFile(join(r.dir, "other.json"), JSON.stringify({ pull_request: { number: other } }));
+    await runAction(await r.inputs({ INPUT_COMMAND: "plan", GITHUB_EVENT_PATH: join(r.dir, "other.json") }), {
+      ws: r.ws,
+      runEnv: scripted({ prod: [forged] }),
+    });
+    r.server.comments(REPO, r.pr).find((c) => c.id === personal)!.body =
+      r.server.comments(REPO, other)[0].body;
+    r.server.mergePullRequest(REPO, r.pr, "b".repeat(40));
+    const apply = async (plan: Plan) =>
+      await runAction(
+        await r.inputs({
+          INPUT_COMMAND: "apply",
+          "INPUT_APPROVED-PLAN": "required",
+          GITHUB_EVENT_NAME: "push",
+          GITHUB_EVENT_PATH: "",
+          GITHUB_SHA: "b".repeat(40),
+        }),
+        {
+          ws: r.ws,
+          runEnv: (spec) => {
+            spec.context.approve!(plan);
+            return Promise.resolve({ ...outcome(plan), exitcode: 0 });
+          },
+        },
+      );
+    const refused = await apply(forged);
+    assert.equal(refused.envs[0].error?.code, "PLAN_NOT_APPROVED", "the person's comment is not read");
+    assert.equal((await apply(NODE_PLAN("prod"))).exitcode, 0, "the bot's comment is");
+    // The bot's own comment edited to show another hash: refused as edited.
+    ours.body = ours.body.replace(/Plan hash: `[0-9a-f]{64}`/, `Plan hash: \`${"0".repeat(64)}\``);
+    const tampered = await apply(NODE_PLAN("prod"));
+    assert.equal(tampered.envs[0].error!.code, "NO_APPROVED_PLAN");
+    assert.match(tampered.envs[0].error!.message, /not the one whose hash the comment shows/);
+  });
+});
+
+Deno.test("pull requests from forks: planned untrusted, summary only (read-only token); apply never runs on a PR", async () => {
+  await withRun(async (r) => {
+    await Deno.writeTextFile(
+      join(r.dir, "fork.json"),
+      JSON.stringify({
+        number: r.pr,
+        pull_request: {
+          number: r.pr,
+          head: { sha: "f".repeat(40), repo: { full_name: "someone/studio", fork: true } },
+          base: { repo: { full_name: REPO } },
+        },
+      }),
+    );
+    const contexts: boolean[] = [];
+    const runEnv: EnvRunner = (spec) => {
+      contexts.push(spec.context.untrusted);
+      return Promise.resolve(outcome(NODE_PLAN("prod")));
+    };
+    const fork = await runAction(
+      await r.inputs({ INPUT_COMMAND: "plan", GITHUB_EVENT_PATH: join(r.dir, "fork.json") }),
+      { ws: r.ws, runEnv },
+    );
+    assert.equal(fork.exitcode, 2);
+    assert.deepEqual(contexts, [true]);
+    assert.equal(r.server.calls.length, 0, "no comment with a read-only token");
+    assert.match(await r.summary(), /comes from a fork[\s\S]*untrusted mode[\s\S]*Plan: 2 to add/);
+    const own = await runAction(await r.inputs({ INPUT_COMMAND: "plan" }), { ws: r.ws, runEnv });
+    assert.equal(own.exitcode, 2);
+    assert.deepEqual(contexts, [true, false]);
+
+    const applied: string[] = [];
+    const onPr = await runAction(await r.inputs({ INPUT_COMMAND: "apply" }), {
+      ws: r.ws,
+      runEnv: (spec) => {
+        applied.push(spec.paths.name);
+        return Promise.resolve(outcome(NODE_PLAN("prod")));
+      },
+    });
+    assert.equal(onPr.exitcode, 1);
+    assert.deepEqual(applied, []);
+    assert.equal(onPr.errors[0].code, "ACTION_APPLY_ON_PULL_REQUEST");
+  });
+});
+
+Deno.test("validate: problems are ::error annotations on pyproject.toml lines; warnings are ::warning", async () => {
+  await withRun(async (r) => {
+    const pyproject = join(r.dir, "repo", "envs", "prod", ".cec", "pyproject.toml");
+    await Deno.writeTextFile(
+      pyproject,
+      '[project]\nname = "prod"\n\n[dependency-groups]\nold-node = ["x"]\n',
+    );
+    const result = await runAction(await r.inputs({ INPUT_COMMAND: "validate", GITHUB_EVENT_NAME: "push" }), {
+      ws: r.ws,
+      runEnv: () =>
+        Promise.resolve({
+          plan: null,
+          rendered: "",
+          exitcode: 1,
+          validation: {
+            errors: [`${pyproject}: dependency-groups.old-node: no node 'old-node' in tool.comfydock.nodes`],
+            warnings: ["model sdxl (sdxl.safetensors) has no download source"],
+          },
+        }),
+    });
+    assert.equal(result.exitcode, 1);
+    assert.deepEqual(result.annotations, [
+      "::error file=envs/prod/.cec/pyproject.toml,line=5,title=Invalid .cec/pyproject.toml::" +
+      "dependency-groups.old-node: no node 'old-node' in tool.comfydock.nodes",
+      "::warning title=comfydock validate (prod on gpu-1)::model sdxl (sdxl.safetensors) has no download source",
+    ]);
+    assert.match(await r.summary(), /ComfyDock validate: `prod` on `gpu-1`[\s\S]*Invalid: 1 problem/);
+    assert.equal((await r.outputs())["plan-json"], "");
+  });
+});
+
+Deno.test("environment inputs: 'name' for one environment; a workspace inside the checkout is refused", async () => {
+  await withRun(async (r) => {
+    const names: string[] = [];
+    const runEnv: EnvRunner = (spec) => {
+      names.push(spec.paths.name);
+      return Promise.resolve(outcome(plan(spec.paths.name, [])));
+    };
+    await runAction(
+      await r.inputs({ INPUT_COMMAND: "plan", INPUT_COMMENT: "false", INPUT_NAME: "prod-eu" }),
+      {
+        ws: r.ws,
+        runEnv,
+      },
+    );
+    assert.deepEqual(names, ["prod-eu"]);
+    assert.throws(
+      () =>
+        readActionInputs(
+          { INPUT_COMMAND: "plan", INPUT_NAME: "x", INPUT_ENVIRONMENT: "a/.cec\nb/.cec" },
+          "/",
+        ),
+      /input 'name' \('x'\) names one environment, but 2 are given/,
+    );
+    const inside = await runAction(await r.inputs({ INPUT_COMMAND: "plan", INPUT_COMMENT: "false" }), {
+      ws: workspacePaths(join(r.dir, "repo", "comfydock")),
+      runEnv,
+    });
+    assert.equal(inside.exitcode, 1);
+    assert.equal(inside.envs[0].error!.code, "ACTION_WORKSPACE_IN_CHECKOUT");
+    assert.match(inside.envs[0].error!.hint!, /actions\/checkout deletes everything in its folder/);
   });
 });

@@ -1,6 +1,7 @@
 /** The GitHub client (real octokit) against the local GitHub API server, and the server's own contract. */
 import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
+import { sha256Hex } from "../../lib/fsx.ts";
 import { createGitHubClient, planMarker } from "../../providers/github/client.ts";
 import { startGitHubServer } from "../../fixtures/github_server.ts";
 
@@ -39,32 +40,51 @@ Deno.test("server: bearer/token auth, 401 without or with a wrong token, GitHub 
   }
 });
 
+const A = { machine: "gpu-1", env: "a" };
+const B = { machine: "gpu-1", env: "b" };
+const report = (markdown: string) => ({ markdown, hash: sha256Hex(markdown) });
+
 Deno.test("client: sticky comment per marker, labels created once, no token in errors", async () => {
   const server = startGitHubServer();
   try {
     const gh = await createGitHubClient({ token: server.token, baseUrl: `${server.url}/` });
     const pr = server.addPullRequest(REPO);
-    const a = await gh.upsertStickyComment(REPO, pr, planMarker("a"), "plan A v1");
-    const b = await gh.upsertStickyComment(REPO, pr, planMarker("b"), "plan B v1");
-    const a2 = await gh.upsertStickyComment(REPO, pr, planMarker("a"), "plan A v2");
+    const a = await gh.upsertStickyComment(REPO, pr, planMarker(A), "plan A v1");
+    const b = await gh.upsertStickyComment(REPO, pr, planMarker(B), "plan B v1");
+    const a2 = await gh.upsertStickyComment(REPO, pr, planMarker(A), "plan A v2");
     assert.deepEqual([a.action, b.action, a2.action], ["created", "created", "updated"]);
     assert.equal(a2.id, a.id);
     assert.deepEqual(server.comments(REPO, pr).map((c) => c.body), [
-      "<!-- comfydock:plan:a -->\nplan A v2",
-      "<!-- comfydock:plan:b -->\nplan B v1",
+      "<!-- comfydock:plan:gpu-1/a -->\nplan A v2",
+      "<!-- comfydock:plan:gpu-1/b -->\nplan B v1",
     ]);
-    assert.equal(planMarker("x-->y"), "<!-- comfydock:plan:x--%3Ey -->");
+    assert.equal(planMarker({ machine: "gpu/1", env: "x-->y" }), "<!-- comfydock:plan:gpu%2F1/x--%3Ey -->");
 
-    const opened = await gh.reportDrift(REPO, "a", "drift", "report 1");
-    const other = await gh.reportDrift(REPO, "b", "drift", "report b");
-    assert.ok(opened.action === "opened" && other.action === "opened");
-    assert.notEqual(opened.issue, other.issue, "one issue per environment");
+    const opened = await gh.reportDrift(REPO, A, "drift", report("report 1"));
+    const other = await gh.reportDrift(REPO, B, "drift", report("report b"));
+    const elsewhere = await gh.reportDrift(REPO, { ...A, machine: "gpu-2" }, "drift", report("report 1"));
+    assert.ok(opened.action === "opened" && other.action === "opened" && elsewhere.action === "opened");
+    assert.equal(new Set([opened.issue, other.issue, elsewhere.issue]).size, 3, "one issue per machine+env");
     assert.equal(server.labels(REPO).filter((l) => l.name === "drift").length, 1);
     assert.equal(server.calls.filter((c) => c.method === "POST" && c.path.endsWith("/labels")).length, 1);
-    assert.equal((await gh.reportDrift(REPO, "a", "drift", null)).action, "closed");
-    assert.equal((await gh.reportDrift(REPO, "b", "drift", "report b2")).action, "commented");
+    assert.equal((await gh.reportDrift(REPO, A, "drift", null)).action, "closed");
+    assert.equal((await gh.reportDrift(REPO, B, "drift", report("report b"))).action, "unchanged");
+    assert.equal((await gh.reportDrift(REPO, B, "drift", report("report b2"))).action, "commented");
 
-    await assert.rejects(() => gh.upsertStickyComment(REPO, 999, planMarker("a"), "x"), (e: unknown) => {
+    // The merged pull request of a merge commit; an open one whose head is the commit is not it.
+    const merged = server.addPullRequest(REPO, "merged", { sha: "1".repeat(40) });
+    server.mergePullRequest(REPO, merged, "2".repeat(40));
+    server.addPullRequest(REPO, "open", { sha: "2".repeat(40) });
+    assert.equal((await gh.mergedPullRequestOf(REPO, "2".repeat(40)))?.number, merged);
+    assert.equal(await gh.mergedPullRequestOf(REPO, "3".repeat(40)), null);
+    // Only a bot's comment is read back; a person's comment quoting the marker is not.
+    server.addComment(REPO, merged, `${planMarker(A)}\nforged`);
+    assert.equal(await gh.botCommentWith(REPO, merged, planMarker(A)), null);
+    await gh.upsertStickyComment(REPO, merged, planMarker(A), "genuine");
+    assert.match((await gh.botCommentWith(REPO, merged, planMarker(A)))!.body, /genuine$/);
+    assert.match(server.comments(REPO, merged)[0].body, /forged$/, "the person's comment is not edited");
+
+    await assert.rejects(() => gh.upsertStickyComment(REPO, 999, planMarker(A), "x"), (e: unknown) => {
       assert.ok(e instanceof CdError);
       assert.match(
         e.message,
@@ -89,7 +109,7 @@ Deno.test("client: an unreachable API is a clear error", async () => {
   await server.close();
   const gh = await createGitHubClient({ token: "ghs_x", baseUrl: url });
   await assert.rejects(
-    () => gh.reportDrift(REPO, "a", "drift", null),
+    () => gh.reportDrift(REPO, A, "drift", null),
     (e: unknown) =>
       e instanceof CdError && e.code === "GITHUB_API" &&
       /failed on GET \/repos\/\{owner\}\/\{repo\}\/issues/.test(e.message) &&

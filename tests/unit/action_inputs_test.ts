@@ -3,13 +3,15 @@ import { keyLine } from "../../reconcile/desired.ts";
 import { CdError } from "../../lib/errors.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { pullRequestOf, readActionInputs, splitEnvironments } from "../../action/inputs.ts";
-import { envPathsFromCec } from "../../reconcile/paths.ts";
-import { workspacePaths } from "../../reconcile/paths.ts";
+import { envPaths, withDesiredCec, workspacePaths } from "../../reconcile/paths.ts";
 import {
   annotationPath,
+  endGroup,
   errorCommand,
   formatOutputs,
   pyprojectLocations,
+  startGroup,
+  warningCommand,
 } from "../../action/workflow_commands.ts";
 
 Deno.test("inputs: GitHub's dashed INPUT_ names and the underscore form; defaults", () => {
@@ -48,37 +50,76 @@ Deno.test("inputs: GitHub's dashed INPUT_ names and the underscore form; default
   assert.throws(() => readActionInputs({}, "/"), /input 'command' is not set/);
 });
 
+Deno.test("inputs: machine, workspace, locked, approved-plan, untrusted", () => {
+  const d = readActionInputs({ INPUT_COMMAND: "apply", HOME: "/home/runner" }, "/cwd", "gpu-box");
+  assert.equal(d.machine, "gpu-box", "the host name when the runner has no name");
+  assert.equal(d.locked, true, "--locked is the Action's default");
+  assert.equal(d.approvedPlan, "auto-approve");
+  assert.equal(d.untrusted, false);
+  assert.equal(d.home, undefined);
+  const e = readActionInputs({
+    INPUT_COMMAND: "apply",
+    RUNNER_NAME: "gpu-1",
+    INPUT_LOCKED: "false",
+    "INPUT_APPROVED-PLAN": "required",
+    INPUT_WORKSPACE: "~/comfydock",
+    HOME: "/home/runner",
+    COMFYDOCK_HOME: "/elsewhere",
+  }, "/cwd");
+  assert.equal(e.machine, "gpu-1");
+  assert.equal(e.locked, false);
+  assert.equal(e.approvedPlan, "required");
+  assert.equal(
+    e.home,
+    "/home/runner/comfydock",
+    "~ is the runner user's home; the input beats COMFYDOCK_HOME",
+  );
+  assert.equal(
+    readActionInputs({ INPUT_COMMAND: "plan", INPUT_MACHINE: "render", RUNNER_NAME: "r" }, "/").machine,
+    "render",
+  );
+  assert.equal(readActionInputs({ INPUT_COMMAND: "plan", COMFYDOCK_HOME: "ws" }, "/cwd").home, "/cwd/ws");
+  assert.equal(readActionInputs({ INPUT_COMMAND: "validate" }, "/").command, "validate");
+  assert.throws(
+    () => readActionInputs({ INPUT_COMMAND: "apply", INPUT_APPROVED_PLAN: "yes" }, "/"),
+    /input 'approved-plan' is 'yes', not auto-approve or required/,
+  );
+});
+
 Deno.test("environments: newline or comma separated, trimmed, deduplicated", () => {
   assert.deepEqual(splitEnvironments(" a/.cec ,b\n\n c \na/.cec"), ["a/.cec", "b", "c"]);
   assert.deepEqual(splitEnvironments(""), []);
 });
 
-Deno.test("pull request number and head sha from the event payload", () => {
+Deno.test("pull request number, head sha and fork from the event payload", () => {
   assert.deepEqual(
     pullRequestOf("pull_request", { number: 5, pull_request: { number: 5, head: { sha: "abc" } } }),
-    {
-      number: 5,
-      headSha: "abc",
-    },
+    { number: 5, headSha: "abc", fork: false },
   );
+  const pr = (head: unknown) => ({
+    pull_request: { number: 6, head: { sha: "d", repo: head }, base: { repo: { full_name: "acme/studio" } } },
+  });
+  assert.equal(pullRequestOf("pull_request", pr({ full_name: "acme/studio", fork: false }))?.fork, false);
+  assert.equal(pullRequestOf("pull_request", pr({ full_name: "someone/studio", fork: true }))?.fork, true);
+  // A fork's payload without the flag, and a deleted fork (head.repo null), are forks too.
+  assert.equal(pullRequestOf("pull_request_target", pr({ full_name: "someone/studio" }))?.fork, true);
+  assert.equal(pullRequestOf("pull_request", pr(null))?.fork, true);
   assert.equal(pullRequestOf("push", { number: 5 }), null);
   assert.equal(pullRequestOf("pull_request", {}), null);
 });
 
-Deno.test("a .cec path: the environment root is its parent, caches stay in the workspace", () => {
-  const ws = workspacePaths("/home/ws");
-  const p = envPathsFromCec("/repo/envs/prod/.cec", ws);
+Deno.test("a checkout's .cec as desired state: only the .cec paths move, the environment stays in the workspace", () => {
+  const env = envPaths(workspacePaths("/home/ws"), "prod");
+  const p = withDesiredCec(env, "/repo/envs/prod/.cec");
   assert.equal(p.name, "prod");
-  assert.equal(p.root, "/repo/envs/prod");
   assert.equal(p.pyproject, "/repo/envs/prod/.cec/pyproject.toml");
-  assert.equal(p.customNodes, "/repo/envs/prod/ComfyUI/custom_nodes");
-  assert.equal(p.venv, "/repo/envs/prod/.venv");
-  assert.equal(p.state, "/repo/envs/prod/.comfydock");
-  assert.equal(p.workspace.modelStore, "/home/ws/comfydock_cache/models");
-  const bare = envPathsFromCec("/work/checkout", ws);
-  assert.equal(bare.name, "work");
-  assert.equal(bare.pyproject, "/work/checkout/pyproject.toml");
-  assert.equal(bare.comfyui, "/work/ComfyUI");
+  assert.equal(p.uvLock, "/repo/envs/prod/.cec/uv.lock");
+  assert.equal(p.cecWorkflows, "/repo/envs/prod/.cec/workflows");
+  assert.equal(p.ignoreFile, "/repo/envs/prod/.cec/.comfydockignore");
+  assert.equal(p.root, "/home/ws/environments/prod");
+  assert.equal(p.customNodes, "/home/ws/environments/prod/ComfyUI/custom_nodes");
+  assert.equal(p.venv, "/home/ws/environments/prod/.venv");
+  assert.equal(p.state, "/home/ws/environments/prod/.comfydock");
 });
 
 Deno.test("GITHUB_OUTPUT entries use the heredoc form, safe for multi-line values", () => {
@@ -96,6 +137,9 @@ Deno.test("::error commands escape data and properties", () => {
     "::error file=a%2Cb%3Ac.toml,line=3,col=2,title=T::50%25%0Anext",
   );
   assert.equal(errorCommand({ message: "plain" }), "::error::plain");
+  assert.equal(warningCommand({ title: "a, b", message: "x\ny" }), "::warning title=a%2C b::x%0Ay");
+  assert.equal(startGroup("apply prod\n"), "::group::apply prod%0A");
+  assert.equal(endGroup(), "::endgroup::");
 });
 
 const TOML = `[project]

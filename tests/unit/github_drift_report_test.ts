@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Action, Plan } from "../../reconcile/types.ts";
-import { renderDriftReport, summarizeDrift } from "../../views/drift.ts";
+import { renderDriftReport, renderDriftText, summarizeDrift } from "../../views/drift.ts";
 import { code, fence, planDiffBlock, truncateMarkdown } from "../../views/markdown.ts";
 
 function action(address: string, kind: Action["kind"], reason: string, details?: string[]): Action {
@@ -74,6 +74,43 @@ Deno.test("drift markdown: headings with counts, escaped reasons, details capped
   assert.ok(!md.includes("pkg20 "), "details beyond 20 are summarized");
   assert.match(md, /^ {2}- \.\.\. and 5 more$/m);
   assert.match(md, /comfydock apply[\s\S]*comfydock capture/);
+});
+
+Deno.test("drift for a terminal: the same groups as plain text, nothing escaped for Markdown", () => {
+  const p = plan([
+    action("node.x", "delete", "not in .cec; run 'comfydock capture' to keep it", [
+      "move custom_nodes/x to the trash",
+    ]),
+    action("comfyui", "update", "HEAD is v0.3.59 -> .cec pins v0.3.60"),
+  ], ["workflow.a: changed in ComfyUI"]);
+  const text = renderDriftText(p);
+  assert.equal(
+    text,
+    [
+      "Drift: environment 'prod' differs from its .cec (2 differences).",
+      "",
+      "ComfyUI core (1): the checkout differs from the pinned version",
+      "  ~ comfyui: HEAD is v0.3.59 -> .cec pins v0.3.60",
+      "",
+      "Unmanaged custom nodes (1): on disk, not in .cec",
+      "  - node.x: not in .cec; run 'comfydock capture' to keep it",
+      "      move custom_nodes/x to the trash",
+      "",
+      "Other findings (1): shown, never acted on",
+      "  ! workflow.a: changed in ComfyUI",
+      "",
+      "To fix: run 'comfydock apply' to make the machine match .cec again, or 'comfydock capture' to record " +
+      "the changes made on the machine into .cec and commit them.",
+      "",
+    ].join("\n"),
+  );
+  assert.ok(!/\\_|&gt;|&lt;|`/.test(text), "no Markdown escapes or code spans");
+  assert.equal(renderDriftText(plan([])), "No drift: environment 'prod' matches its .cec.\n");
+  // The Markdown of the same plan names the machine when given.
+  assert.match(
+    renderDriftReport(p, { machine: "gpu-1" }),
+    /^### Drift: environment `prod` on `gpu-1` differs/m,
+  );
 });
 
 Deno.test("a clean plan renders as no drift, still listing notes", () => {
