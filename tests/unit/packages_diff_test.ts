@@ -142,7 +142,10 @@ function observed(o: Partial<PackagesObserved>): PackagesObserved {
     target: {},
     installed: {},
     broken: [],
+    damaged: {},
+    shared: {},
     python: null,
+    unchecked: null,
     ...o,
   };
 }
