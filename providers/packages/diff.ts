@@ -169,6 +169,11 @@ export type PackagesAfter = {
   relock: boolean;
   recreate: boolean;
   reinstall: string[];
+  /**
+   * Distributions with files changed in content: their entries in uv's cache are dropped before the
+   * reinstall, because uv installs by hard link and an edit made in place changed the cached copy too.
+   */
+  refresh: string[];
   packages: number;
 };
 
@@ -194,11 +199,12 @@ export function diffPackages(pythonVersion: string, o: PackagesObserved): Action
       packages: Object.keys(o.installed).length,
     },
   };
-  const after = (recreate: boolean, reinstall: string[] = []): PackagesAfter => ({
+  const after = (recreate: boolean, reinstall: string[] = [], refresh: string[] = []): PackagesAfter => ({
     python: pythonVersion,
     relock,
     recreate,
     reinstall,
+    refresh,
     packages: Object.keys(o.target).length,
   });
   const wrongPython = o.venv.state === "ok" && o.venv.python !== null &&
@@ -251,7 +257,7 @@ export function diffPackages(pythonVersion: string, o: PackagesObserved): Action
     kind: "update",
     reason,
     ...base,
-    after: after(false, reinstall),
+    after: after(false, reinstall, damaged.filter(([, d]) => d.changed > 0).map(([n]) => n)),
     details: [
       ...(relock ? [lockWhy] : []),
       ...changeDetails(changes),

@@ -253,6 +253,10 @@ export async function applyPackages(action: Action, tx: Transaction, ctx: EnvCon
     if (fresh !== lockText) await writeFileAtomic(paths.uvLock, fresh);
     lockText = fresh;
   }
+  if (after.refresh?.length) {
+    tx.log(`uv cache clean ${after.refresh.join(" ")} (their files were changed in place)`);
+    await uv.cacheClean(after.refresh);
+  }
   tx.log("uv sync --frozen");
   await uv.sync(paths.cec, paths.venv, {
     frozen: true,

@@ -197,6 +197,14 @@ export class Uv {
       }));
   }
 
+  /**
+   * Drops these packages from uv's cache, so the next install unpacks fresh files (uv links installed files
+   * to its cache: a file edited in place in a venv is edited in the cache as well).
+   */
+  async cacheClean(packages: string[]): Promise<void> {
+    if (packages.length) await this.exec(["cache", "clean", ...packages]);
+  }
+
   /** `uv pip <args>` against venvDir (tests use it to drift a venv by hand, like a user would). */
   async pip(venvDir: string, args: string[]): Promise<RunResult> {
     return await this.exec(["pip", ...args, "--python", venvPython(venvDir)]);
