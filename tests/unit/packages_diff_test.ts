@@ -166,7 +166,14 @@ Deno.test("diff: in sync -> no action; drift -> one update rendered with counts 
     "+2 -1 ~1 (torch 2.4.1 -> 2.5.0, pillow 11.0.0, rich 13.0, ...); the venv differs from the lock",
   );
   assert.deepEqual(a.details, ["+ pillow 11.0.0", "+ rich 13.0", "- old 0.1", "~ torch 2.4.1 -> 2.5.0"]);
-  assert.deepEqual(a.after, { python: "3.11", relock: false, recreate: false, reinstall: [], packages: 4 });
+  assert.deepEqual(a.after, {
+    python: "3.11",
+    relock: false,
+    recreate: false,
+    reinstall: [],
+    refresh: [],
+    packages: 4,
+  });
 });
 
 Deno.test("diff: stale or missing lock re-locks; missing/corrupt/wrong-python venv is create/replace", () => {
