@@ -14,13 +14,14 @@ import { NO_INDEX_SETTINGS, type Settings, settingsFromEnv } from "../../lib/set
 import * as git from "../../providers/git/git.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
-import { changeDesired } from "../../reconcile/change.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { applyPlan, makePlan } from "../../reconcile/engine.ts";
-import { validateCec } from "../../reconcile/validate.ts";
+import { validateCec } from "../../workspace/validate.ts";
 import { createEnvironment } from "../../workspace/create.ts";
 import { updateComfyUI } from "../../workspace/environment.ts";
-import { envPaths, workspacePaths } from "../../workspace/paths.ts";
+import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
+import { quietApp, withSession } from "../../workspace/session.ts";
+import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import { initWorkspace, listEnvironments } from "../../workspace/workspace.ts";
 
 useLocalUv();
@@ -43,16 +44,34 @@ const withIndexes = (indexes: Partial<Settings["indexes"]>): Settings => ({
   indexes: { ...NO_INDEX_SETTINGS, ...indexes },
 });
 
+/** The App a face would hand down with these settings: no questions, no output, packages only. */
+const app = (ws: WorkspacePaths, settings = base) => quietApp(ws, settings, { providers });
+
+/** One desired-state change through the application layer's one door. */
+function change(
+  paths: EnvPaths,
+  spec: { edits: TomlEdit[]; message: string; apply: boolean; allowTorchChange?: boolean },
+  settings = base,
+) {
+  const { edits, ...rest } = spec;
+  return withSession(
+    app(paths.workspace, settings),
+    paths,
+    "test",
+    "write",
+    (s) => s.change({ ...rest, edit: () => ({ edits }) }),
+  );
+}
+
 Deno.test("--torch-backend pypi: no PyTorch index in .cec, torch pinned after the first lock, the venv's torch is shown", async () => {
   const repo = await buildComfyUIRepo(join(root, "comfy-pypi"), { requirements: "torch\nalpha\n" });
   const wheels = await buildWheelhouse(join(root, "wheels-pypi"), STANDARD_WHEELS);
   const ws = await workspace("pypi");
-  const env = await createEnvironment(ws, "p", {
+  const env = await createEnvironment(app(ws), "p", {
     comfyuiUrl: repo.url,
     python: "3.11",
     torchBackend: "pypi",
     uvSettings: wheelhouseUvConfig(wheels),
-    settings: base,
   });
   const paths = envPaths(ws, "p");
   const p = parsePyproject(await Deno.readTextFile(paths.pyproject), paths.pyproject);
@@ -70,11 +89,11 @@ Deno.test("--torch-backend pypi: no PyTorch index in .cec, torch pinned after th
 Deno.test("plain uv on a .cec agrees with ComfyDock: uv lock --check, and uv sync keeps every node group", async () => {
   const ws = workspacePaths(join(root, "pypi"));
   const paths = envPaths(ws, "p");
-  await changeDesired(paths, {
+  await change(paths, {
     edits: [{ path: ["dependency-groups", "node-x"], value: ["delta[fast]"] }],
     message: "add node-x",
     apply: true,
-  }, { providers, settings: base });
+  });
   const installed = async () =>
     (await run(UV, ["pip", "list", "--python", join(paths.venv, "bin", "python")])).stdout;
   const before = await installed();
@@ -93,12 +112,11 @@ Deno.test("a change that would move torch fails before .cec changes, naming node
   const wheelsDir = join(root, "wheels-pin");
   const wheels = await buildWheelhouse(wheelsDir, STANDARD_WHEELS.filter((w) => w.version !== "2.5.0"));
   const ws = await workspace("pin");
-  await createEnvironment(ws, "t", {
+  await createEnvironment(app(ws), "t", {
     comfyuiUrl: repo.url,
     python: "3.11",
     torchBackend: "pypi",
     uvSettings: wheelhouseUvConfig(wheels),
-    settings: base,
   });
   const paths = envPaths(ws, "t");
   // torch 2.5.0 is released later; a node's library needs exactly that.
@@ -108,7 +126,7 @@ Deno.test("a change that would move torch fails before .cec changes, naming node
     head: await git.revParse(paths.cec, "HEAD"),
   };
   const add = {
-    edits: [
+    edits: <TomlEdit[]> [
       {
         path: ["tool", "comfydock", "nodes", "greedy"],
         value: { source: "local", path: join(root, "greedy") },
@@ -117,7 +135,7 @@ Deno.test("a change that would move torch fails before .cec changes, naming node
     ],
     message: "add greedy",
   };
-  await assert.rejects(changeDesired(paths, { ...add, apply: false }, { providers, settings: base }), (e) => {
+  await assert.rejects(change(paths, { ...add, apply: false }), (e) => {
     assert.ok(isCdError(e) && e.code === "TORCH_CHANGE", String(e));
     assert.equal(
       e.message,
@@ -129,13 +147,13 @@ Deno.test("a change that would move torch fails before .cec changes, naming node
     { text: await Deno.readTextFile(paths.pyproject), head: await git.revParse(paths.cec, "HEAD") },
     before,
   );
-  await changeDesired(paths, { ...add, apply: false, allowTorchChange: true }, { providers, settings: base });
+  await change(paths, { ...add, apply: false, allowTorchChange: true });
   const p = parsePyproject(await Deno.readTextFile(paths.pyproject), paths.pyproject);
   assert.deepEqual(p.tool.uv?.["constraint-dependencies"], ["torch==2.5.0"]);
   const torch = parseLock(await Deno.readTextFile(paths.uvLock)).package.find((x) => x.name === "torch");
   assert.equal(torch?.version, "2.5.0");
   assert.equal(await git.isDirty(paths.cec), false, "pins, group and lock in one commit");
-  const r = await validateCec(paths, { offline: true, settings: base });
+  const r = await validateCec({ paths, settings: base }, { offline: true });
   assert.deepEqual(r.errors, []);
 });
 
@@ -155,11 +173,10 @@ Deno.test("a PyTorch mirror is machine-local: .cec and uv.lock keep download.pyt
   try {
     const ws = await workspace("mirror");
     const mirrored = withIndexes({ torchMirror: server.url, defaultIndex: `${pypi.url}/simple` });
-    const env = await createEnvironment(ws, "m", {
+    const env = await createEnvironment(app(ws, mirrored), "m", {
       comfyuiUrl: repo.url,
       python: "3.11",
       torchBackend: "cpu",
-      settings: mirrored,
     });
     assert.equal(env.torch, "2.5.0+cpu");
     assert.ok(server.requests.some((r) => r.startsWith("/cpu/torch")), "torch came through the mirror");
@@ -178,18 +195,17 @@ Deno.test("a PyTorch mirror is machine-local: .cec and uv.lock keep download.pyt
     const { plan } = await makePlan(paths, { providers, settings: mirrored });
     await applyPlan(paths, plan, { providers, settings: mirrored });
     assert.equal(await Deno.readTextFile(paths.uvLock), lock);
-    assert.deepEqual((await validateCec(paths, { offline: true, settings: mirrored })).errors, []);
+    assert.deepEqual((await validateCec({ paths, settings: mirrored }, { offline: true })).errors, []);
 
     // A machine without the PyTorch mirror (download.pytorch.org does not resolve here): the failure names
     // the index and the settings. (A lock that is already current needs no index: validate passes there.)
     const noTorchMirror = withIndexes({ defaultIndex: `${pypi.url}/simple` });
-    assert.deepEqual((await validateCec(paths, { offline: true, settings: noTorchMirror })).errors, []);
+    assert.deepEqual((await validateCec({ paths, settings: noTorchMirror }, { offline: true })).errors, []);
     await assert.rejects(
-      createEnvironment(ws, "n", {
+      createEnvironment(app(ws, noTorchMirror), "n", {
         comfyuiUrl: repo.url,
         python: "3.11",
         torchBackend: "cpu",
-        settings: noTorchMirror,
       }),
       (e) => {
         assert.ok(isCdError(e) && e.code === "INDEX_UNREACHABLE", String(e));
@@ -214,11 +230,10 @@ Deno.test("a PyPI mirror is machine-local too: uv.lock names PyPI and its file h
   try {
     const ws = await workspace("pypimirror");
     const mirrored = withIndexes({ defaultIndex: `${server.url}/simple` });
-    await createEnvironment(ws, "d", {
+    await createEnvironment(app(ws, mirrored), "d", {
       comfyuiUrl: repo.url,
       python: "3.11",
       torchBackend: "pypi",
-      settings: mirrored,
     });
     const paths = envPaths(ws, "d");
     const lock = await Deno.readTextFile(paths.uvLock);
@@ -258,9 +273,8 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
         path: ["tool", "uv", "index"],
         value: [{ name: "local", url: `${server.url}/simple`, default: true }],
       }],
-      settings: base,
     };
-    const today = await createEnvironment(ws, "today", opts);
+    const today = await createEnvironment(app(ws), "today", opts);
     assert.equal(today.exclude_newer, null);
     const versions = async (name: string) =>
       Object.fromEntries(
@@ -269,7 +283,11 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
       );
     assert.deepEqual(await versions("today"), { alpha: "2.0.0", beta: "2.0.0" });
 
-    const old = await createEnvironment(ws, "old", { ...opts, comfyui: "v0.1.0", resolveAsOf: "comfyui" });
+    const old = await createEnvironment(app(ws), "old", {
+      ...opts,
+      comfyui: "v0.1.0",
+      resolveAsOf: "comfyui",
+    });
     assert.equal(old.exclude_newer, "2025-01-01T00:00:01Z");
     assert.deepEqual(await versions("old"), { alpha: "1.1.0", beta: "1.0.0" });
     const paths = envPaths(ws, "old");
@@ -277,14 +295,20 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
     // Plain uv reads the same date from .cec.
     await run(UV, ["lock", "--check"], { cwd: paths.cec, env: { UV_CACHE_DIR: ws.uvCache } });
 
-    await createEnvironment(ws, "dated", { ...opts, resolveAsOf: "2024-07-01" });
+    await createEnvironment(app(ws), "dated", { ...opts, resolveAsOf: "2024-07-01" });
     assert.deepEqual(await versions("dated"), { alpha: "1.0.0", beta: "1.0.0" });
     await assert.rejects(
-      createEnvironment(ws, "bad", { ...opts, resolveAsOf: "yesterday" }),
+      createEnvironment(app(ws), "bad", { ...opts, resolveAsOf: "yesterday" }),
       (e) => e instanceof CdError && e.code === "RESOLVE_AS_OF_INVALID",
     );
 
-    const r = await updateComfyUI(paths, "v0.2.0", { apply: false, engine: { providers, settings: base } });
+    const r = await withSession(
+      app(ws),
+      paths,
+      "comfyui update",
+      "write",
+      (s) => updateComfyUI(s, "v0.2.0", { apply: false }),
+    );
     assert.deepEqual(r.excludeNewer, { from: "2025-01-01T00:00:01Z", to: "2025-01-01T00:00:02Z" });
     assert.match(await Deno.readTextFile(paths.pyproject), /exclude-newer = "2025-01-01T00:00:02Z"/);
   } finally {
@@ -297,22 +321,20 @@ Deno.test("--torch-index URL is written verbatim; pypi and an index together are
   const wheels = await buildWheelhouse(join(root, "wheels-verbatim"), STANDARD_WHEELS);
   const ws = await workspace("verbatim");
   const url = "https://wheels.example.org/torch/cu124";
-  const env = await createEnvironment(ws, "v", {
+  const env = await createEnvironment(app(ws), "v", {
     comfyuiUrl: repo.url,
     python: "3.11",
     torchIndex: url,
     uvSettings: wheelhouseUvConfig(wheels),
-    settings: base,
   });
   assert.equal(env.torch_backend, "cu124");
   const p = parsePyproject(await Deno.readTextFile(envPaths(ws, "v").pyproject), "pyproject.toml");
   assert.deepEqual(JSON.parse(JSON.stringify(p.tool.uv?.index)), [{ name: "pytorch", url, explicit: true }]);
   await assert.rejects(
-    createEnvironment(ws, "w", {
+    createEnvironment(app(ws), "w", {
       comfyuiUrl: repo.url,
       torchBackend: "pypi",
       torchIndex: url,
-      settings: base,
     }),
     (e) => e instanceof CdError && e.code === "TORCH_BACKEND_INVALID",
   );

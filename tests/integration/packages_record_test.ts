@@ -20,7 +20,7 @@ import type { Plan } from "../../reconcile/types.ts";
 import { venvPython } from "../../providers/packages/distinfo.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
 import { Uv } from "../../providers/packages/uv.ts";
-import type { EnvPaths } from "../../workspace/paths.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 
 useLocalUv();
 Deno.env.set("UV_OFFLINE", "1");
