@@ -196,3 +196,33 @@ Deno.test("deep: content changed in place with the same size is found by its sha
   assert.equal(await Deno.readTextFile(init), text);
   assert.deepEqual((await plan(paths, true)).actions, []);
 });
+
+Deno.test("the last RECORD check is reused while no directory of recorded files changed; deep never reuses", async () => {
+  const paths = await newEnv({ a: ["alpha==1.1.0"] });
+  await converge(paths);
+  const { findSitePackages, readInstalled } = await import("../../providers/packages/distinfo.ts");
+  const { verifyRecordsCached } = await import("../../providers/packages/record.ts");
+  const sp = await findSitePackages(paths.venv);
+  const venv = await Deno.realPath(paths.venv);
+  const snapshot = join(paths.state, "packages", "records.json");
+  const check = async (deep = false) =>
+    await verifyRecordsCached(venv, (await readInstalled(sp)).infos, snapshot, { deep });
+  // Directories changed within the last 2 s are "racy" (coarse timestamps): wait that out, as a user would.
+  await new Promise((r) => setTimeout(r, 2100));
+  assert.equal((await check()).reused, false, "made by the apply just now: checked in full");
+  assert.equal((await check()).reused, true, "nothing changed since: the last result stands");
+
+  // The documented blind spot: an edit in place (same name, same directory) waits for --deep.
+  const init = join(sp[0], "alpha", "__init__.py");
+  await Deno.writeTextFile(init, "# edited in place\n", { append: true });
+  assert.deepEqual((await check()).damaged, {});
+  const deep = await check(true);
+  assert.equal(deep.reused, false);
+  assert.deepEqual(Object.keys(deep.damaged), ["alpha"]);
+
+  // A file removed changes its directory: checked in full, and found.
+  await Deno.remove(init);
+  const after = await check();
+  assert.equal(after.reused, false);
+  assert.equal(after.damaged.alpha?.missing, 1);
+});
