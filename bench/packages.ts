@@ -11,7 +11,7 @@
  * `COMFYDOCK_BENCH_VENV=/path/to/.venv` adds the RECORD check of a real venv (e.g. one built from PyPI).
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { cli } from "../fixtures/cli.ts";
 import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig, type WheelSpec } from "../fixtures/wheels.ts";
 import { testApp, testSettings } from "../fixtures/app.ts";
@@ -46,21 +46,14 @@ export function realisticWheels(): WheelSpec[] {
   }));
 }
 
-const MAIN = fileURLToPath(new URL("../cmd/main.ts", import.meta.url));
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ ms: number; code: number }> {
+/** The CLI as a subprocess (fixtures/cli.ts), timed; exit 2 ("changes") is not a failure. */
+async function timedCli(args: string[], env: Record<string, string>): Promise<number> {
   const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (out.code !== 0 && out.code !== 2) {
-    throw new Error(`comfydock ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return { ms: performance.now() - t0, code: out.code };
+  const r = await cli(args, { env });
+  if (r.code !== 0 && r.code !== 2) throw new Error(`comfydock ${args.join(" ")}: ${r.stderr}`);
+  return performance.now() - t0;
 }
 
 export async function benchPackages(): Promise<string[]> {
@@ -93,7 +86,7 @@ export async function benchPackages(): Promise<string[]> {
       PATH: Deno.env.get("PATH") ?? "",
       ...(Deno.env.get("COMFYDOCK_UV") ? { COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")! } : {}),
     };
-    await cli(["apply", "--yes"], env);
+    await timedCli(["apply", "--yes"], env);
     const built = (performance.now() - t0) / 1000;
     const settings = testSettings();
     const providers = await loadProviders();
@@ -106,9 +99,9 @@ export async function benchPackages(): Promise<string[]> {
       if (plan.actions.length) throw new Error(`not a no-op plan: ${JSON.stringify(plan.actions)}`);
     });
     const times: number[] = [];
-    for (let i = 0; i < 5; i++) times.push((await cli(["plan", "--detailed-exitcode"], env)).ms);
+    for (let i = 0; i < 5; i++) times.push(await timedCli(["plan", "--detailed-exitcode"], env));
     const viaCli = median(times);
-    const deep = await cli(["plan", "--deep", "--detailed-exitcode"], env);
+    const deep = await timedCli(["plan", "--deep", "--detailed-exitcode"], env);
 
     const desired = await readDesired(paths);
     const venvReal = await Deno.realPath(paths.venv);
@@ -129,7 +122,7 @@ export async function benchPackages(): Promise<string[]> {
         built.toFixed(1)
       } s`,
       `packages: no-op plan in process ${ms(inProcess)}, as the CLI ${ms(viaCli)} (median of 5); ` +
-      `plan --deep as the CLI ${ms(deep.ms)}`,
+      `plan --deep as the CLI ${ms(deep)}`,
       `packages: read METADATA ${ms(readMs)}, RECORD check (exists + size) ${ms(verifyMs)}, ` +
       `observe with a stamp hit ${ms(hitMs)}, with a trial uv lock ${ms(missMs)}`,
     ];

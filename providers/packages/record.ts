@@ -15,8 +15,9 @@
  *   them at will. RECORD's own line has no hash either.
  */
 import { createHash } from "node:crypto";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../../lib/fsx.ts";
+import { isWithin } from "../../lib/safe_path.ts";
 import { normalizeName } from "./lockfile.ts";
 
 export interface RecordEntry {
@@ -110,11 +111,6 @@ async function fileDigest(path: string): Promise<string> {
   return h.digest("base64url");
 }
 
-function inside(root: string, path: string): boolean {
-  const r = relative(root, path);
-  return r !== "" && !r.startsWith(`..${sep}`) && r !== ".." && !isAbsolute(r);
-}
-
 function checked(entry: RecordEntry): boolean {
   return (entry.sha256 !== null || entry.size !== null) && !entry.path.endsWith(".pyc");
 }
@@ -181,7 +177,7 @@ async function check(
       const abs = entry.path.includes("..") || isAbsolute(entry.path)
         ? resolve(d.sitePackages, entry.path)
         : `${d.sitePackages}${sep}${entry.path}`;
-      if (abs !== `${d.sitePackages}${sep}${entry.path}` && !inside(root, abs)) {
+      if (abs !== `${d.sitePackages}${sep}${entry.path}` && !isWithin(root, abs)) {
         outside++;
         continue;
       }

@@ -12,10 +12,12 @@ import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import type { EnvContext } from "../../reconcile/types.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { inspectVenv, venvPython } from "./distinfo.ts";
-import { normalizeName } from "./lockfile.ts";
+import { normalizeName, requirementName } from "./lockfile.ts";
 import { findPython } from "./python.ts";
 import { TORCH_PACKAGES, torchPinEdit, unpinTorchEdit } from "./torch.ts";
 import { Uv } from "./uv.ts";
+
+export { requirementName };
 
 /** Runs fn in a fresh directory beside `.cec` holding `files`; always removed afterwards. */
 export async function withProjectCopy<T>(
@@ -202,11 +204,6 @@ function requirementsOf(text: string): { projectName?: string; groups: Record<st
   } catch {
     return { groups: {} };
   }
-}
-
-/** `torch[cuda]>=2; sys_platform=='linux'` -> `torch`. */
-export function requirementName(req: string): string {
-  return normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)/.exec(req)?.[1] ?? req);
 }
 
 function escapeRe(s: string): string {

@@ -11,7 +11,7 @@ import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import { parse } from "smol-toml";
 import { run } from "../../lib/proc.ts";
 import { PYTORCH_INDEX_BASE } from "./indexes.ts";
-import { type LockPackage, normalizeName, parseLock } from "./lockfile.ts";
+import { type LockPackage, normalizeName, parseLock, requirementName } from "./lockfile.ts";
 
 export const TORCH_PACKAGES = ["torch", "torchvision", "torchaudio"] as const;
 
@@ -220,12 +220,8 @@ export function unpinTorchEdit(pyprojectText: string): TomlEdit | null {
   const all = constraintsOf(pyprojectText);
   const pinned = pinnedTorch(pyprojectText);
   if (Object.keys(pinned).length === 0) return null;
-  const kept = all.filter((c) => !(TORCH_PACKAGES as readonly string[]).includes(requirementOf(c)));
+  const kept = all.filter((c) => !(TORCH_PACKAGES as readonly string[]).includes(requirementName(c)));
   return { path: ["tool", "uv", "constraint-dependencies"], value: kept.length ? kept : undefined };
-}
-
-function requirementOf(req: string): string {
-  return normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)/.exec(req)?.[1] ?? req);
 }
 
 /** Who in `lockText` pulls `target` in: a dependency group (node) or the project (ComfyUI's requirements). */
@@ -301,7 +297,7 @@ export function torchPinEdit(
         const spec = who.group === null
           ? undefined
           : (groups[who.group] as unknown[] | undefined)?.find((r): r is string =>
-            typeof r === "string" && requirementOf(r) === first
+            typeof r === "string" && requirementName(r) === first
           );
         needs = `${spec ?? first}, which needs ${needs}`;
       }

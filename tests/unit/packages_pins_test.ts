@@ -7,12 +7,7 @@ import assert from "node:assert/strict";
 import { CdError, isCdError } from "../../lib/errors.ts";
 import { NO_INDEX_SETTINGS, type PackageIndexSettings } from "../../lib/settings.ts";
 import { excludeNewerEdits, parseAsOf } from "../../providers/packages/as_of.ts";
-import {
-  damageText,
-  diffPackages,
-  packageNotes,
-  type PackagesObserved,
-} from "../../providers/packages/diff.ts";
+import { damageText } from "../../providers/packages/diff.ts";
 import {
   lockToCanonical,
   lockToMirror,
@@ -265,42 +260,4 @@ Deno.test("RECORD: quoted paths, missing hashes and sizes; damage lines", () => 
     }),
     "opencv-contrib-python: 3 files missing (cv2/__init__.py, cv2/a.py, ...), 1 file changed (cv2/b.so)",
   );
-});
-
-function observed(o: Partial<PackagesObserved>): PackagesObserved {
-  return {
-    venv: { state: "ok", problem: null, python: "3.11.7" },
-    lock: "current",
-    target: {},
-    installed: {},
-    broken: [],
-    damaged: {},
-    shared: {},
-    python: null,
-    unchecked: null,
-    ...o,
-  };
-}
-
-Deno.test("diff: a dist whose files share a module with one that leaves is reinstalled; unchecked is a note", () => {
-  const [a] = diffPackages(
-    "3.11",
-    observed({
-      target: { "opencv-python": "4.10", numpy: "2" },
-      installed: { "opencv-python": "4.10", "opencv-contrib-python": "4.10", numpy: "2" },
-      shared: { cv2: ["opencv-contrib-python", "opencv-python"] },
-    }),
-  );
-  assert.deepEqual((a.after as { reinstall: string[] }).reinstall, ["opencv-python"]);
-  assert.ok(
-    a.details!.includes(
-      "! reinstall opencv-python: shares cv2/ with opencv-contrib-python, which this change removes",
-    ),
-  );
-  const o = observed({ lock: "stale", unchecked: "uv.lock could not be checked without building: x" });
-  assert.deepEqual(diffPackages("3.11", o), [], "an unchecked lock is not a re-lock");
-  assert.deepEqual(packageNotes(o), [
-    "packages: uv.lock could not be checked without building: x; with --no-build, packages that have no wheel " +
-    "cannot be checked",
-  ]);
 });
