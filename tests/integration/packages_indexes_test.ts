@@ -339,3 +339,37 @@ Deno.test("--torch-index URL is written verbatim; pypi and an index together are
     (e) => e instanceof CdError && e.code === "TORCH_BACKEND_INVALID",
   );
 });
+
+Deno.test("comfyui update moves the pinned torch on purpose and pins the new versions", async () => {
+  const repo = await buildComfyUIRepo(join(root, "comfy-torch-update"), {
+    requirements: { "v0.1.0": "torch<2.5\nalpha\n", "v0.2.0": "torch>=2.5\nalpha\n", "v0.10.0": "torch\n" },
+  });
+  const wheels = await buildWheelhouse(join(root, "wheels-torch-update"), STANDARD_WHEELS);
+  const ws = await workspace("torchupdate");
+  await createEnvironment(app(ws), "u", {
+    comfyuiUrl: repo.url,
+    comfyui: "v0.1.0",
+    python: "3.11",
+    torchBackend: "pypi",
+    uvSettings: wheelhouseUvConfig(wheels),
+  });
+  const paths = envPaths(ws, "u");
+  const pins = async () =>
+    parsePyproject(await Deno.readTextFile(paths.pyproject), paths.pyproject).tool.uv
+      ?.["constraint-dependencies"];
+  assert.deepEqual(await pins(), ["torch==2.4.1"]);
+  const r = await withSession(
+    app(ws),
+    paths,
+    "comfyui update",
+    "write",
+    (s) => updateComfyUI(s, "v0.2.0", { apply: false }),
+  );
+  assert.ok(r.commit);
+  assert.deepEqual(await pins(), ["torch==2.5.0"]);
+  assert.equal(
+    parseLock(await Deno.readTextFile(paths.uvLock)).package.find((p) => p.name === "torch")?.version,
+    "2.5.0",
+  );
+  assert.equal(await git.isDirty(paths.cec), false, "the new pins are in the update's commit");
+});
