@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { cli } from "../fixtures/cli.ts";
+import { useLocalUv } from "../fixtures/tools.ts";
 import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig, type WheelSpec } from "../fixtures/wheels.ts";
 import { testApp, testSettings } from "../fixtures/app.ts";
@@ -59,7 +60,6 @@ async function timedCli(args: string[], env: Record<string, string>): Promise<nu
 export async function benchPackages(): Promise<string[]> {
   const tmp = await Deno.makeTempDir({ prefix: "comfydock-bench-pkg-" });
   await useLocalUv();
-  const { minor } = await testPython();
   try {
     const t0 = performance.now();
     const wheelSpecs = realisticWheels();

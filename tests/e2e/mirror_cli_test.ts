@@ -9,6 +9,10 @@ import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
 import * as git from "../../providers/git/git.ts";
+import { testPython, useLocalUv } from "../../fixtures/tools.ts";
+
+await useLocalUv();
+const PY = await testPython();
 
 Deno.test("create with the default ComfyUI URL goes through git's insteadOf; .cec keeps github.com", async () => {
   await withTempDir(async (dir) => {
@@ -29,7 +33,7 @@ Deno.test("create with the default ComfyUI URL goes through git's insteadOf; .ce
       ...(Deno.env.get("COMFYDOCK_UV") ? { COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")! } : {}),
     };
     assert.equal((await cli(["init"], { env })).code, 0);
-    const created = await cli(["create", "e", "--python", "3.11", "--torch-backend", "cpu", "--json"], {
+    const created = await cli(["create", "e", "--python", PY.minor, "--torch-backend", "cpu", "--json"], {
       env,
     });
     assert.equal(created.code, 0, created.stderr);

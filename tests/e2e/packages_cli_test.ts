@@ -73,7 +73,7 @@ Deno.test("a hand edit of [dependency-groups]: apply re-locks, says to commit bo
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(
       applied.stdout,
-      /note: uv\.lock re-locked for your uncommitted pyproject\.toml edits: commit both with 'comfydock commit -m "\.\.\."'/,
+      /note: uv\.lock was re-locked for the uncommitted edits of \.cec\/pyproject\.toml: commit both with 'comfydock commit -m MSG'/,
     );
     assert.equal(
       await git.revParse(paths.cec, "HEAD"),

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv, wheelhouseUvConfig } from "../../fixtures/wheels.ts";
+import { ownUvIndex, testPython, useLocalUv } from "../../fixtures/tools.ts";
+import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../../fixtures/wheels.ts";
 import { CdError, isCdError } from "../../lib/errors.ts";
 import { run } from "../../lib/proc.ts";
 import { NO_INDEX_SETTINGS, type Settings, settingsFromEnv } from "../../lib/settings.ts";
@@ -24,9 +25,11 @@ import { quietApp, withSession } from "../../workspace/session.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import { initWorkspace, listEnvironments } from "../../workspace/workspace.ts";
 
-useLocalUv();
-// An unreachable index fails at once instead of after uv's retries.
+await useLocalUv();
+// These tests serve their own indexes; an unreachable one fails at once instead of after uv's retries.
+ownUvIndex();
 Deno.env.set("UV_HTTP_RETRIES", "0");
+const PY = await testPython();
 const base = settingsFromEnv(Deno.env.toObject());
 const root = await Deno.makeTempDir({ prefix: "comfydock-indexes-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
@@ -69,7 +72,7 @@ Deno.test("--torch-backend pypi: no PyTorch index in .cec, torch pinned after th
   const ws = await workspace("pypi");
   const env = await createEnvironment(app(ws), "p", {
     comfyuiUrl: repo.url,
-    python: "3.11",
+    python: PY.minor,
     torchBackend: "pypi",
     uvSettings: wheelhouseUvConfig(wheels),
   });
@@ -114,7 +117,7 @@ Deno.test("a change that would move torch fails before .cec changes, naming node
   const ws = await workspace("pin");
   await createEnvironment(app(ws), "t", {
     comfyuiUrl: repo.url,
-    python: "3.11",
+    python: PY.minor,
     torchBackend: "pypi",
     uvSettings: wheelhouseUvConfig(wheels),
   });
@@ -175,7 +178,7 @@ Deno.test("a PyTorch mirror is machine-local: .cec and uv.lock keep download.pyt
     const mirrored = withIndexes({ torchMirror: server.url, defaultIndex: `${pypi.url}/simple` });
     const env = await createEnvironment(app(ws, mirrored), "m", {
       comfyuiUrl: repo.url,
-      python: "3.11",
+      python: PY.minor,
       torchBackend: "cpu",
     });
     assert.equal(env.torch, "2.5.0+cpu");
@@ -204,7 +207,7 @@ Deno.test("a PyTorch mirror is machine-local: .cec and uv.lock keep download.pyt
     await assert.rejects(
       createEnvironment(app(ws, noTorchMirror), "n", {
         comfyuiUrl: repo.url,
-        python: "3.11",
+        python: PY.minor,
         torchBackend: "cpu",
       }),
       (e) => {
@@ -232,7 +235,7 @@ Deno.test("a PyPI mirror is machine-local too: uv.lock names PyPI and its file h
     const mirrored = withIndexes({ defaultIndex: `${server.url}/simple` });
     await createEnvironment(app(ws, mirrored), "d", {
       comfyuiUrl: repo.url,
-      python: "3.11",
+      python: PY.minor,
       torchBackend: "pypi",
     });
     const paths = envPaths(ws, "d");
@@ -267,7 +270,7 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
     const ws = await workspace("dated");
     const opts = {
       comfyuiUrl: repo.url,
-      python: "3.11",
+      python: PY.minor,
       torchBackend: "pypi",
       uvSettings: [{
         path: ["tool", "uv", "index"],
@@ -293,7 +296,10 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
     const paths = envPaths(ws, "old");
     assert.match(await Deno.readTextFile(paths.pyproject), /exclude-newer = "2025-01-01T00:00:01Z"/);
     // Plain uv reads the same date from .cec.
-    await run(UV, ["lock", "--check"], { cwd: paths.cec, env: { UV_CACHE_DIR: ws.uvCache } });
+    await run(UV, ["lock", "--check"], {
+      cwd: paths.cec,
+      env: { UV_CACHE_DIR: ws.uvCache, UV_PROJECT_ENVIRONMENT: paths.venv },
+    });
 
     await createEnvironment(app(ws), "dated", { ...opts, resolveAsOf: "2024-07-01" });
     assert.deepEqual(await versions("dated"), { alpha: "1.0.0", beta: "1.0.0" });
@@ -323,7 +329,7 @@ Deno.test("--torch-index URL is written verbatim; pypi and an index together are
   const url = "https://wheels.example.org/torch/cu124";
   const env = await createEnvironment(app(ws), "v", {
     comfyuiUrl: repo.url,
-    python: "3.11",
+    python: PY.minor,
     torchIndex: url,
     uvSettings: wheelhouseUvConfig(wheels),
   });
@@ -349,7 +355,7 @@ Deno.test("comfyui update moves the pinned torch on purpose and pins the new ver
   await createEnvironment(app(ws), "u", {
     comfyuiUrl: repo.url,
     comfyui: "v0.1.0",
-    python: "3.11",
+    python: PY.minor,
     torchBackend: "pypi",
     uvSettings: wheelhouseUvConfig(wheels),
   });

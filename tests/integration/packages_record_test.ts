@@ -6,13 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
-import {
-  buildWheelhouse,
-  OPENCV_WHEELS,
-  STANDARD_WHEELS,
-  useLocalUv,
-  wheelhouseUvToml,
-} from "../../fixtures/wheels.ts";
+import { buildWheelhouse, OPENCV_WHEELS, STANDARD_WHEELS, wheelhouseUvToml } from "../../fixtures/wheels.ts";
+import { useLocalUv } from "../../fixtures/tools.ts";
 import { run } from "../../lib/proc.ts";
 import { settingsFromEnv } from "../../lib/settings.ts";
 import { applyPlan, makePlan } from "../../reconcile/engine.ts";
@@ -22,7 +17,7 @@ import { packageProvider } from "../../providers/packages/provider.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 
-useLocalUv();
+await useLocalUv();
 Deno.env.set("UV_OFFLINE", "1");
 const settings = settingsFromEnv(Deno.env.toObject());
 const fileTmp = await Deno.makeTempDir({ prefix: "comfydock-record-" });
@@ -85,7 +80,7 @@ Deno.test("OpenCV family: a member removed by plain uv deletes cv2/ for the othe
   // What uv does on its own (and what ComfyDock's apply did before): drop the group, lock, sync.
   await setGroups(paths, { a: ["opencv-python"], c: ["opencv-python-headless"] });
   const uv = await Uv.locate(paths.workspace, settings);
-  await uv.lock(paths.cec);
+  await uv.lock(paths.cec, { python: venvPython(paths.venv) });
   await uv.sync(paths.cec, paths.venv, { frozen: true });
   // cv2/__init__.py is gone: what is left of cv2/ imports as an empty namespace package.
   assert.equal(await importCv2(paths), "AttributeError: module 'cv2' has no attribute 'VARIANT'");
