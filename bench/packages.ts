@@ -1,83 +1,150 @@
 /**
- * Packages provider figures on a venv with ~100 distributions (offline wheelhouse): observe with a stamp
- * hit (no subprocess), observe with a stamp miss (trial `uv lock` in a copy), `uv lock --check`,
- * a no-op `uv sync --frozen`, reading dist-info alone, and interpreter discovery.
+ * Packages provider figures.
+ *
+ * 1. A no-op plan on an environment shaped like a real one: 200 distributions with the file counts of a
+ *    real ComfyUI + 8 node packs venv (measured: 52,983 RECORD lines, from 15,389 files down to 7), built
+ *    offline from fixture wheels and converged with the CLI. Timed in process (the engine, every
+ *    provider) and as the CLI, then with `--deep` (content hashes). This is the figure issue 18 bounds
+ *    (RECORD checks within 1.5x of a plan that read METADATA only).
+ * 2. The provider's parts on that venv: reading METADATA, the RECORD check, a stamp hit, a trial lock.
+ *
+ * `COMFYDOCK_BENCH_VENV=/path/to/.venv` adds the RECORD check of a real venv (e.g. one built from PyPI).
  */
 import { join } from "node:path";
-import { buildWheelhouse, fillerWheels, STANDARD_WHEELS, wheelhouseUvToml } from "../fixtures/wheels.ts";
+import { cli } from "../fixtures/cli.ts";
+import { useLocalUv } from "../fixtures/tools.ts";
+import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
+import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig, type WheelSpec } from "../fixtures/wheels.ts";
+import { testApp, testSettings } from "../fixtures/app.ts";
 import { readDesired } from "../reconcile/desired.ts";
-import { envPaths, workspacePaths } from "../reconcile/paths.ts";
+import { makePlan } from "../reconcile/engine.ts";
 import { findSitePackages, readInstalled } from "../providers/packages/distinfo.ts";
-import { packageProvider } from "../providers/packages/provider.ts";
-import { findPython } from "../providers/packages/python.ts";
-import { testPython, useLocalUv } from "../fixtures/tools.ts";
-import { lockPython } from "../providers/packages/resolve.ts";
-import { Uv } from "../providers/packages/uv.ts";
-import { timeMedian as median } from "./stats.ts";
-import { testSettings } from "../fixtures/app.ts";
+import { observePackagesDetailed } from "../providers/packages/provider.ts";
+import { verifyRecords } from "../providers/packages/record.ts";
+import { createEnvironment } from "../workspace/create.ts";
+import { envPaths, workspacePaths } from "../reconcile/paths.ts";
+import { loadProviders } from "../workspace/providers.ts";
+import { initWorkspace } from "../workspace/workspace.ts";
+import { median, timeMedian } from "./stats.ts";
 
-const ms = (x: number) => `${x.toFixed(1)} ms`;
+/** RECORD lines per distribution of a real ComfyUI v0.3.64-era venv with 8 node packs (torch from PyPI). */
+export const REAL_FILE_COUNTS = (
+  "15389 11616 2961 1706 1573 1427 1372 1046 1010 825 667 635 603 603 519 514 392 390 352 338 326 311 " +
+  "279 278 263 225 216 203 195 179 177 177 176 168 168 153 151 147 143 141 136 135 114 107 107 106 97 " +
+  "96 94 90 88 88 87 78 77 75 69 66 66 65 64 63 62 59 56 55 53 51 47 47 46 46 46 45 44 44 43 42 42 41 " +
+  "40 39 39 38 37 35 34 33 33 33 33 33 32 32 31 30 30 29 29 29 28 28 28 26 26 25 24 24 24 24 23 23 23 " +
+  "22 21 21 21 20 20 19 19 19 19 19 18 18 18 18 18 18 18 17 17 17 16 16 16 16 15 15 15 15 15 14 14 14 " +
+  "14 14 13 13 13 13 13 13 13 13 13 12 12 12 12 12 12 12 12 11 11 11 11 10 10 10 10 10 10 10 10 10 9 9 " +
+  "9 9 9 9 9 9 9 9 9 9 8 8 8 8 8 8 7 7 7 7"
+).split(" ").map(Number);
+
+/** Wheels with those file counts (each wheel has 4 files of its own: __init__, METADATA, WHEEL, RECORD). */
+export function realisticWheels(): WheelSpec[] {
+  return REAL_FILE_COUNTS.map((n, i) => ({
+    name: `bench-dist-${i}`,
+    version: "1.0.0",
+    fileCount: Math.max(0, n - 4),
+  }));
+}
+
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+
+/** The CLI as a subprocess (fixtures/cli.ts), timed; exit 2 ("changes") is not a failure. */
+async function timedCli(args: string[], env: Record<string, string>): Promise<number> {
+  const t0 = performance.now();
+  const r = await cli(args, { env });
+  if (r.code !== 0 && r.code !== 2) throw new Error(`comfydock ${args.join(" ")}: ${r.stderr}`);
+  return performance.now() - t0;
+}
 
 export async function benchPackages(): Promise<string[]> {
   const tmp = await Deno.makeTempDir({ prefix: "comfydock-bench-pkg-" });
   await useLocalUv();
-  const { minor } = await testPython();
   try {
-    const fillers = fillerWheels(100);
-    const wheels = await buildWheelhouse(join(tmp, "wheels"), [...STANDARD_WHEELS, ...fillers]);
-    const paths = envPaths(workspacePaths(join(tmp, "ws")), "bench");
-    await Deno.mkdir(paths.cec, { recursive: true });
+    const t0 = performance.now();
+    const wheelSpecs = realisticWheels();
+    const wheels = await buildWheelhouse(join(tmp, "wheels"), [...STANDARD_WHEELS, ...wheelSpecs]);
+    const comfy = await buildComfyUIRepo(join(tmp, "ComfyUI"));
+    const home = join(tmp, "home");
+    await initWorkspace(home);
+    const ws = workspacePaths(home);
+    await createEnvironment(testApp(ws), "big", {
+      comfyuiUrl: comfy.url,
+      torchBackend: "cpu",
+      use: true,
+      uvSettings: wheelhouseUvConfig(wheels),
+    });
+    const paths = envPaths(ws, "big");
     await Deno.writeTextFile(
       paths.pyproject,
-      `[project]\nname = "bench"\nversion = "0.1.0"\nrequires-python = ">=${minor}"\n` +
-        `dependencies = ["beta", "gamma", "delta[fast]"]\n\n[dependency-groups]\n` +
-        `fillers = [${fillers.map((f) => JSON.stringify(f.name)).join(", ")}]\n` + wheelhouseUvToml(wheels) +
-        `\n[tool.comfydock]\ncomfyui_version = "v0"\ncomfyui_commit = "${
-          "0".repeat(40)
-        }"\npython_version = "${minor}"\n`,
+      (await Deno.readTextFile(paths.pyproject)) +
+        `\n[dependency-groups]\nuser = [${wheelSpecs.map((w) => JSON.stringify(w.name)).join(", ")}]\n`,
     );
+    const env: Record<string, string> = {
+      COMFYDOCK_HOME: home,
+      UV_PYTHON_DOWNLOADS: "never",
+      PATH: Deno.env.get("PATH") ?? "",
+      ...(Deno.env.get("COMFYDOCK_UV") ? { COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")! } : {}),
+    };
+    await timedCli(["apply", "--yes"], env);
+    const built = (performance.now() - t0) / 1000;
     const settings = testSettings();
-    const ctx = { paths, settings, readOnly: true };
-    const plan = async () => {
-      const desired = await readDesired(paths);
-      return packageProvider.diff(desired, await packageProvider.observe(desired, ctx)).actions;
-    };
-    const tx = {
-      stagingDir: () => Deno.makeTempDir({ dir: tmp }),
-      trash: async () => {},
-      place: async () => {},
-      created: async () => {},
-      recordUndo: async () => {},
-      log: () => {},
-    };
-    const tCreate = performance.now();
-    for (const a of await plan()) await packageProvider.apply(a, tx, { ...ctx, readOnly: false });
-    const createMs = performance.now() - tCreate;
+    const providers = await loadProviders();
     const sp = await findSitePackages(paths.venv);
-    const dists = Object.keys((await readInstalled(sp)).dists).length;
-    const uv = await Uv.locate(paths.workspace, settings);
-    const py = await lockPython({ paths, settings }, await Deno.readTextFile(paths.pyproject));
+    const installed = await readInstalled(sp);
+    const dists = Object.keys(installed.dists).length;
 
-    const readMs = await median(20, () => readInstalled(sp));
-    const hitMs = await median(20, plan);
+    const inProcess = await timeMedian(5, async () => {
+      const { plan } = await makePlan(paths, { providers, settings });
+      if (plan.actions.length) throw new Error(`not a no-op plan: ${JSON.stringify(plan.actions)}`);
+    });
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) times.push(await timedCli(["plan", "--detailed-exitcode"], env));
+    const viaCli = median(times);
+    const deep = await timedCli(["plan", "--deep", "--detailed-exitcode"], env);
+
+    const desired = await readDesired(paths);
+    const venvReal = await Deno.realPath(paths.venv);
+    const readMs = await timeMedian(10, () => readInstalled(sp));
+    let files = 0;
+    const verifyMs = await timeMedian(5, async () => {
+      files = (await verifyRecords(venvReal, installed.infos)).files;
+    });
+    const hitMs = await timeMedian(10, () => observePackagesDetailed(desired, { paths, settings }));
     const stamps = join(paths.state, "packages", "stamps.json");
     // Each miss records the stamp again (a current lock is remembered): drop it before every run.
-    const missMs = await median(5, async () => {
+    const missMs = await timeMedian(5, async () => {
       await Deno.remove(stamps);
-      await plan();
+      await observePackagesDetailed(desired, { paths, settings });
     });
-    const checkMs = await median(5, () => uv.lockIsCurrent(paths.cec, { python: py }));
-    const syncMs = await median(5, () => uv.sync(paths.cec, paths.venv, { frozen: true }));
-    const findMs = await median(5, () => findPython(settings.system, minor));
-    return [
-      `packages: venv with ${dists} dists; first create (venv + lock + sync) ${ms(createMs)}`,
-      `packages: read dist-info METADATA: ${ms(readMs)}`,
-      `packages: plan (readDesired + observe + diff), stamp hit, no subprocess: ${ms(hitMs)}`,
-      `packages: plan, stamp miss (trial uv lock in a copy): ${ms(missMs)}`,
-      `packages: uv lock --check (reference): ${ms(checkMs)}`,
-      `packages: no-op uv sync --frozen --all-groups: ${ms(syncMs)}`,
-      `packages: findPython(settings.system, "${minor}"): ${ms(findMs)}`,
+    const lines = [
+      `packages: environment with ${dists} dists, ${files} recorded files, built and converged in ${
+        built.toFixed(1)
+      } s`,
+      `packages: no-op plan in process ${ms(inProcess)}, as the CLI ${ms(viaCli)} (median of 5); ` +
+      `plan --deep as the CLI ${ms(deep)}`,
+      `packages: read METADATA ${ms(readMs)}, RECORD check (exists + size) ${ms(verifyMs)}, ` +
+      `observe with a stamp hit ${ms(hitMs)}, with a trial uv lock ${ms(missMs)}`,
     ];
+    const realVenv = Deno.env.get("COMFYDOCK_BENCH_VENV");
+    if (realVenv) {
+      const realSp = await findSitePackages(realVenv);
+      const real = await readInstalled(realSp);
+      const root = await Deno.realPath(realVenv);
+      let n = 0;
+      const quick = await timeMedian(3, async () => {
+        n = (await verifyRecords(root, real.infos)).files;
+      });
+      const t = performance.now();
+      await verifyRecords(root, real.infos, { deep: true });
+      lines.push(
+        `packages: real venv ${realVenv}: ${
+          Object.keys(real.dists).length
+        } dists, ${n} files: RECORD check ` +
+          `${ms(quick)}, with hashes ${ms(performance.now() - t)}`,
+      );
+    }
+    return lines;
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }

@@ -57,7 +57,15 @@ async function warnOnDrift(g: GlobalFlags, paths: EnvPaths): Promise<void> {
 
 async function createCommand(
   name: string,
-  opts: { python?: string; comfyui: string; comfyuiUrl?: string; torchBackend?: string; use?: boolean },
+  opts: {
+    python?: string;
+    comfyui: string;
+    comfyuiUrl?: string;
+    torchBackend?: string;
+    torchIndex?: string;
+    resolveAsOf?: string;
+    use?: boolean;
+  },
   g: GlobalFlags,
 ): Promise<void> {
   const ws = await requireWorkspace();
@@ -79,7 +87,11 @@ async function createCommand(
       comfyuiUrl: opts.comfyuiUrl ??
         (typeof settings.comfyui_url === "string" ? settings.comfyui_url : undefined),
       torchBackend: opts.torchBackend ??
-        (typeof settings.default_torch_backend === "string" ? settings.default_torch_backend : undefined),
+        (typeof settings.default_torch_backend === "string" && !opts.torchIndex
+          ? settings.default_torch_backend
+          : undefined),
+      torchIndex: opts.torchIndex,
+      resolveAsOf: opts.resolveAsOf,
       use: !!opts.use,
       signal: controller.signal,
       onProgress: (l) => {
@@ -92,8 +104,9 @@ async function createCommand(
       println(
         `  ComfyUI ${env.comfyui_version} (${
           env.comfyui_commit.slice(0, 7)
-        }), Python ${env.python_version}, torch ${env.torch_backend}`,
+        }), Python ${env.python_version}, torch ${env.torch ?? "not installed"} (${env.torch_backend})`,
       );
+      if (env.exclude_newer) println(`  packages resolved as of ${env.exclude_newer} (exclude-newer)`);
       println(`  ${env.path}`);
       println(
         env.active
@@ -143,6 +156,12 @@ async function comfyuiUpdateCommand(version: string | undefined, opts: { apply: 
   );
   if (r.dependencies.added.length) println(`  + ${r.dependencies.added.join(", ")}`);
   if (r.dependencies.removed.length) println(`  - ${r.dependencies.removed.join(", ")}`);
+  if (r.excludeNewer) {
+    println(
+      `  packages now resolve as of ${r.excludeNewer.to} (exclude-newer moved from ${r.excludeNewer.from} ` +
+        "to the new commit's date)",
+    );
+  }
 }
 
 export function registerEnvCommands(program: Command): void {
@@ -172,7 +191,12 @@ export function registerEnvCommands(program: Command): void {
     .option("--comfyui-url <url>", "ComfyUI git URL (default $COMFYDOCK_COMFYUI_URL or the official repo)")
     .option(
       "--torch-backend <backend>",
-      "auto|cpu|cuXXX|rocmX.Y (default: config default_torch_backend, else auto)",
+      "auto|cpu|cuXXX|rocmX.Y|pypi (default: config default_torch_backend, else auto)",
+    )
+    .option("--torch-index <url>", "the index torch comes from, written into .cec as given")
+    .option(
+      "--resolve-as-of <date>",
+      "resolve packages as uploaded before DATE (YYYY-MM-DD) or 'comfyui' (the ComfyUI commit's date)",
     )
     .option("--use", "make it the active environment")
     .action((name, opts, cmd) => createCommand(name, opts, globals(cmd)));
@@ -187,7 +211,9 @@ export function registerEnvCommands(program: Command): void {
       const mark = e.active ? paint("green", "*") : " ";
       const what = e.error
         ? paint("red", `(unreadable: ${e.error})`)
-        : `ComfyUI ${e.comfyui_version}  Python ${e.python_version}  torch ${e.torch_backend ?? "-"}`;
+        : `ComfyUI ${e.comfyui_version}  Python ${e.python_version}  torch ${
+          e.torch ? `${e.torch} (${e.torch_backend ?? "-"})` : `- (${e.torch_backend ?? "-"}, not installed)`
+        }`;
       println(`${mark} ${e.name.padEnd(20)} ${what}`);
     }
   });

@@ -59,13 +59,16 @@ function report(verb: string, nodes: ResolvedNode[], r: ChangeResult, apply: boo
   println(changeOutcome(r, apply));
 }
 
+const TORCH_CHANGE_HELP =
+  "let the node move the pinned torch/torchvision/torchaudio (the new versions are pinned)";
+
 function warn(lines: string[]) {
   for (const w of lines) info(`${paint("yellow", "warning:")} ${w}`);
 }
 
 async function nodeAdd(
   specs: string[],
-  opts: { dev?: boolean; apply: boolean; refresh?: boolean },
+  opts: { dev?: boolean; apply: boolean; refresh?: boolean; allowTorchChange?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
   const add = await import("../providers/nodes/add.ts");
@@ -96,6 +99,7 @@ async function nodeAdd(
   }, (resolved, s) => ({
     message: `node add ${resolved.map((r) => r.id).join(" ")}`,
     apply: opts.apply,
+    allowTorchChange: opts.allowTorchChange,
     edit: (desired) => {
       for (const r of resolved) add.assertNotPresent(desired.pyproject, r, s.paths);
       return { edits: add.addEdits(desired.pyproject, resolved) };
@@ -180,7 +184,14 @@ async function nodeToggle(id: string, enabled: boolean, opts: { apply: boolean }
 
 async function nodeUpdate(
   id: string | undefined,
-  opts: { version?: string; ref?: string; repository?: string; apply: boolean; refresh?: boolean },
+  opts: {
+    version?: string;
+    ref?: string;
+    repository?: string;
+    apply: boolean;
+    refresh?: boolean;
+    allowTorchChange?: boolean;
+  },
   g: GlobalFlags,
 ): Promise<void> {
   const add = await import("../providers/nodes/add.ts");
@@ -217,6 +228,7 @@ async function nodeUpdate(
   }, (changed) => ({
     message: `node update ${changed.map((r) => r.id).join(" ")}`,
     apply: opts.apply,
+    allowTorchChange: opts.allowTorchChange,
     edit: (desired) => {
       for (const r of changed) add.requireNode(desired.pyproject, r.id);
       return { edits: changed.length ? add.addEdits(desired.pyproject, changed) : [] };
@@ -269,6 +281,7 @@ export function registerNodeCommands(program: Command): void {
     .option("--dev", "a local node you develop (linked; never deleted or overwritten)")
     .option("--no-apply", "only edit and commit .cec")
     .option("--refresh", "ignore cached registry replies")
+    .option("--allow-torch-change", TORCH_CHANGE_HELP)
     .action((specs, opts, cmd) => nodeAdd(specs, opts, globals(cmd)));
 
   node.command("remove").description("remove a node from .cec (its folder goes to the trash on apply)")
@@ -295,6 +308,7 @@ export function registerNodeCommands(program: Command): void {
     .option("--repository <url>", "git nodes: take --ref from this repository (a fork)")
     .option("--no-apply", "only edit and commit .cec")
     .option("--refresh", "ignore cached registry replies")
+    .option("--allow-torch-change", TORCH_CHANGE_HELP)
     .action((id, opts, cmd) => nodeUpdate(id, opts, globals(cmd)));
 
   node.command("list").description("nodes in .cec and on disk, with drift marks")

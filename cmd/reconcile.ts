@@ -13,6 +13,9 @@ import { info, paint, printJson, println, ui } from "../lib/ui.ts";
 const CHANGES = 2;
 const FORCE_HELP =
   "also replace what is normally kept (a git node with uncommitted changes); it goes to the trash";
+const DEEP_HELP = "also verify the content hash of every installed package file against its RECORD (slower)";
+const NO_BUILD_HELP = "untrusted .cec: run no build backend (setup.py) in the trial lock; packages without " +
+  "wheels cannot be checked";
 
 /** `--target` addresses must each name something: a typo is an error with the nearest names, not "No changes". */
 async function checkTargets(session: Session, targets: string[] | undefined, plan: Plan): Promise<void> {
@@ -42,12 +45,24 @@ const LOCKED_HELP =
   "fail, before anything changes, when uv.lock is missing or out of date with pyproject.toml";
 
 async function planCommand(
-  opts: { out?: string; detailedExitcode?: boolean; target?: string[]; force?: boolean; locked?: boolean },
+  opts: {
+    out?: string;
+    detailedExitcode?: boolean;
+    target?: string[];
+    force?: boolean;
+    locked?: boolean;
+    deep?: boolean;
+    build?: boolean;
+  },
   g: GlobalFlags,
 ): Promise<void> {
   const { requireLocked } = await import("../workspace/gitops.ts");
   const plan = await withEnv(g, "plan", "read", async (s) => {
-    const { plan, desired } = await s.plan({ targets: opts.target });
+    const { plan, desired } = await s.plan({
+      targets: opts.target,
+      deep: opts.deep,
+      untrusted: opts.build === false,
+    });
     await checkTargets(s, opts.target, plan);
     if (opts.locked) requireLocked(plan, desired);
     return plan;
@@ -69,7 +84,7 @@ async function planCommand(
 /** Plans, asks (unless --yes or a saved plan), applies, and reports; all under one lock. */
 export async function applyCommand(
   planFile: string | undefined,
-  opts: { force?: boolean; locked?: boolean },
+  opts: { force?: boolean; locked?: boolean; deep?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
   const { summarize } = await import("../views/plan_text.ts");
@@ -82,7 +97,7 @@ export async function applyCommand(
       const { readDesired } = await import("../reconcile/desired.ts");
       if (opts.locked) requireLocked(plan, await readDesired(s.paths));
     } else {
-      const made = await s.plan();
+      const made = await s.plan({ deep: opts.deep });
       plan = made.plan;
       if (opts.locked) requireLocked(plan, made.desired);
       if (plan.actions.length === 0) return { plan, result: null };
@@ -124,10 +139,10 @@ export async function applyCommand(
   for (const n of result.notes ?? []) println(`${paint("yellow", "note:")} ${n}`);
 }
 
-async function statusCommand(opts: { check?: boolean }, g: GlobalFlags): Promise<void> {
+async function statusCommand(opts: { check?: boolean; deep?: boolean }, g: GlobalFlags): Promise<void> {
   const { resourceStatus } = await import("../reconcile/status.ts");
   const { paths, plan, rows } = await withEnv(g, "status", "read", async (s) => {
-    const { plan, desired } = await s.plan();
+    const { plan, desired } = await s.plan({ deep: opts.deep });
     return { paths: s.paths, plan, rows: resourceStatus(desired, plan) };
   });
   const drifted = plan.actions.length > 0 || plan.notes.length > 0;
@@ -226,7 +241,7 @@ async function rollbackCommand(
 
 async function validateCommand(
   path: string | undefined,
-  opts: { offline?: boolean },
+  opts: { offline?: boolean; build?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
   let cec: string;
@@ -246,13 +261,18 @@ async function validateCommand(
     const app = await appFor(g);
     v = await validateCheckout(app, "validate", { dir: cec, label: cec, revision: null }, {
       offline: opts.offline,
+      noBuild: opts.build === false,
     });
   } else {
     const paths = await resolveEnv(g.env);
     cec = paths.cec;
     const { validateCec } = await import("../workspace/validate.ts");
     const { step } = await import("../lib/ui.ts");
-    v = await validateCec({ paths, settings: await settings() }, { offline: opts.offline, log: step });
+    v = await validateCec({ paths, settings: await settings() }, {
+      offline: opts.offline,
+      noBuild: opts.build === false,
+      log: step,
+    });
   }
   if (ui.json) printJson({ valid: v.errors.length === 0, ...v });
   else {
@@ -265,6 +285,7 @@ async function validateCommand(
 
 export function registerReconcileCommands(program: Command): void {
   program.command("status").description("sync state of each resource").option("--check", "exit 2 on drift")
+    .option("--deep", DEEP_HELP)
     .action((opts, cmd) => statusCommand(opts, globals(cmd)));
   program.command("plan").description("show what apply would change to make disk match .cec")
     .option("--out <file>", "save the plan for 'apply FILE'")
@@ -272,11 +293,14 @@ export function registerReconcileCommands(program: Command): void {
     .option("--target <address...>", "only these resources (node.x, model.y, ...)")
     .option("--force", FORCE_HELP)
     .option("--locked", LOCKED_HELP)
+    .option("--deep", DEEP_HELP)
+    .option("--no-build", NO_BUILD_HELP)
     .action((opts, cmd) => planCommand(opts, globals(cmd)));
   program.command("apply").description("make disk match .cec (asks first unless --yes or a plan file)")
     .argument("[planfile]", "a plan saved with 'plan --out' (applied exactly, or refused if stale)")
     .option("--force", FORCE_HELP)
     .option("--locked", LOCKED_HELP)
+    .option("--deep", DEEP_HELP)
     .action((planfile, opts, cmd) => applyCommand(planfile, opts, globals(cmd)));
   program.command("sync").description("the seed's name for apply (--dry-run = plan)")
     .option("--dry-run", "only show the plan")
@@ -302,5 +326,6 @@ export function registerReconcileCommands(program: Command): void {
   program.command("validate").description("check .cec without an environment (schema, nodes, lock, models)")
     .argument("[path]", "a .cec directory (default: the environment's)")
     .option("--offline", "skip the checks that need the network (registry, git remotes)")
+    .option("--no-build", NO_BUILD_HELP)
     .action((path, opts, cmd) => validateCommand(path, opts, globals(cmd)));
 }

@@ -34,8 +34,8 @@ export interface Settings {
   nodeMapFile: string | null;
   /** The uv binary (COMFYDOCK_UV); null: `uv` on the search path. */
   uv: string | null;
-  /** Base of the PyTorch wheel index (COMFYDOCK_TORCH_INDEX_URL); null: download.pytorch.org. */
-  torchIndexUrl: string | null;
+  /** Machine-local package indexes and mirrors (workspace config); applied to every uv call, never in `.cec`. */
+  indexes: PackageIndexSettings;
   hf: { endpoint: string; token: string | null };
   civitai: { api: string; token: string | null };
   github: { api: string; token: string | null };
@@ -65,6 +65,29 @@ export interface Settings {
   system: { path: string[]; home: string; pyenvRoot: string };
 }
 
+/**
+ * Where this machine gets Python packages from, when not from the canonical indexes `.cec` names (PyPI and
+ * download.pytorch.org): `comfydock config set torch_index_mirror|default_index|extra_indexes`, credentials
+ * with `comfydock config set-key index:<name>`.
+ */
+export interface PackageIndexSettings {
+  /** Serves what https://download.pytorch.org/whl serves, same layout (`<mirror>/cu124/...`). */
+  torchMirror: string | null;
+  /** Replaces PyPI (https://pypi.org/simple) as the default index. */
+  defaultIndex: string | null;
+  /** More indexes searched after the project's own (uv's `--index`). */
+  extraIndexes: { name: string; url: string }[];
+  /** Index name (`pytorch`, `default`, an extra index's name) -> credentials, from the key store. */
+  credentials: Record<string, { username: string; password: string }>;
+}
+
+export const NO_INDEX_SETTINGS: PackageIndexSettings = {
+  torchMirror: null,
+  defaultIndex: null,
+  extraIndexes: [],
+  credentials: {},
+};
+
 type Env = Record<string, string | undefined>;
 
 function trimSlash(url: string): string {
@@ -86,7 +109,7 @@ export function settingsFromEnv(env: Env): Settings {
     nodeMapUrl: env.COMFYDOCK_NODE_MAP_URL || DEFAULT_NODE_MAP_URL,
     nodeMapFile: env.COMFYDOCK_NODE_MAP || null,
     uv: env.COMFYDOCK_UV || null,
-    torchIndexUrl: env.COMFYDOCK_TORCH_INDEX_URL ? trimSlash(env.COMFYDOCK_TORCH_INDEX_URL) : null,
+    indexes: NO_INDEX_SETTINGS,
     hf: { endpoint: trimSlash(env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT), token: env.HF_TOKEN || null },
     civitai: {
       api: trimSlash(env.CIVITAI_API_URL || DEFAULT_CIVITAI_API),

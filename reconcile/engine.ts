@@ -36,6 +36,8 @@ export interface EngineOptions {
   log?: (line: string) => void;
   /** See ObserveContext.force. */
   force?: boolean;
+  /** See ObserveContext.deep. */
+  deep?: boolean;
   /** See ObserveContext.untrusted. */
   untrusted?: boolean;
 }
@@ -75,6 +77,7 @@ export async function planFor(paths: EnvPaths, desired: DesiredState, opts: Plan
     settings: opts.settings,
     readOnly: true,
     force: opts.force,
+    deep: opts.deep,
     untrusted: opts.untrusted,
     log: opts.log,
   };
@@ -205,6 +208,7 @@ export async function runActions(
     settings: opts.settings,
     readOnly: false,
     force: opts.force,
+    deep: opts.deep,
     log: opts.log,
   };
   const log = opts.log ?? (() => {});

@@ -91,6 +91,11 @@ export interface ObserveContext extends EnvContext {
    */
   force?: boolean;
   /**
+   * `--deep` (status, plan, apply): also verify content hashes (installed package files against their
+   * RECORD's sha256), not only existence and size.
+   */
+  deep?: boolean;
+  /**
    * The desired state is someone else's (`plan --no-build`, a pull request from a fork): run no code it
    * names. The packages provider's trial lock must then run no build backend (uv `--no-build`).
    */

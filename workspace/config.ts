@@ -8,15 +8,28 @@ import { z } from "zod";
 import { CdError } from "../lib/errors.ts";
 import { readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
-import { type Settings, settingsFromEnv } from "../lib/settings.ts";
+import { type PackageIndexSettings, type Settings, settingsFromEnv } from "../lib/settings.ts";
 import { readWorkspaceMeta, updateWorkspaceMeta } from "./workspace.ts";
+
+/** An index URL kept on this machine: http(s) or file, no credentials in it (those go to the key store). */
+const IndexUrl = z.string().url().refine((u) => /^(https?|file):/i.test(u), "must be an http(s) or file URL")
+  .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), {
+    message: "must not contain credentials (store them with 'comfydock config set-key index:NAME')",
+  });
+const IndexName = z.string().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_-]*$/,
+  "index names are letters, digits, '-', '_'",
+);
+
+function list(raw: string): unknown {
+  return raw.trim().startsWith("[") ? JSON.parse(raw) : raw.split(",").map((s) => s.trim()).filter(Boolean);
+}
 
 /** Known settings: how a `config set` string is parsed, and what it means. */
 export const SETTINGS = {
   model_paths: {
     schema: z.array(z.string().min(1)),
-    parse: (raw: string): unknown =>
-      raw.trim().startsWith("[") ? JSON.parse(raw) : raw.split(",").map((s) => s.trim()).filter(Boolean),
+    parse: list,
     help:
       "folders with your own models, indexed and offered to every environment (comma-separated or a JSON list)",
   },
@@ -27,8 +40,8 @@ export const SETTINGS = {
   },
   default_torch_backend: {
     schema: z.string().regex(
-      /^(auto|cpu|cu\d{3}|rocm\d+\.\d+(\.\d+)?)$/,
-      "must be auto, cpu, cuXXX or rocmX.Y",
+      /^(auto|cpu|pypi|cu\d{3}|rocm\d+\.\d+(\.\d+)?)$/,
+      "must be auto, cpu, cuXXX, rocmX.Y or pypi",
     ),
     parse: (raw: string): unknown => raw.trim(),
     help: "torch backend for new environments",
@@ -43,14 +56,45 @@ export const SETTINGS = {
     parse: (raw: string): unknown => raw.trim(),
     help: "ComfyUI Registry API base URL",
   },
+  torch_index_mirror: {
+    schema: IndexUrl,
+    parse: (raw: string): unknown => raw.trim().replace(/\/+$/, ""),
+    help: "a mirror of https://download.pytorch.org/whl on this machine (same layout: <mirror>/cu124); " +
+      ".cec keeps the canonical index",
+  },
+  default_index: {
+    schema: IndexUrl,
+    parse: (raw: string): unknown => raw.trim().replace(/\/+$/, ""),
+    help: "the package index this machine uses instead of PyPI (a mirror's .../simple); .cec keeps PyPI",
+  },
+  extra_indexes: {
+    schema: z.array(
+      z.string().transform((e, c) => {
+        const i = e.indexOf("=");
+        const name = IndexName.safeParse(e.slice(0, Math.max(i, 0)));
+        const url = IndexUrl.safeParse(e.slice(i + 1));
+        if (i <= 0 || !name.success || !url.success) {
+          c.addIssue({
+            code: "custom",
+            message: `'${e}' is not NAME=URL (an http(s) URL without credentials)`,
+          });
+          return z.NEVER;
+        }
+        return `${name.data}=${url.data}`;
+      }),
+    ),
+    parse: list,
+    help: "more package indexes for this machine, NAME=URL (comma-separated or a JSON list)",
+  },
 } as const;
 export type SettingKey = keyof typeof SETTINGS;
 
 export const SERVICES = ["civitai", "huggingface", "github"] as const;
-export type Service = (typeof SERVICES)[number];
+/** A key-store entry: an API service, or `index:NAME` (USER:PASSWORD of a package index). */
+export type Service = (typeof SERVICES)[number] | `index:${string}`;
 
 /** Environment variables that override a stored key (the tools' usual names). */
-export const KEY_ENV: Record<Service, string> = {
+export const KEY_ENV: Record<(typeof SERVICES)[number], string> = {
   civitai: "CIVITAI_API_TOKEN",
   huggingface: "HF_TOKEN",
   github: "GITHUB_TOKEN",
@@ -68,9 +112,11 @@ function settingKey(key: string): SettingKey {
 }
 
 export function serviceName(s: string): Service {
+  if (s.startsWith("index:") && IndexName.safeParse(s.slice(6)).success) return s as Service;
   if (!(SERVICES as readonly string[]).includes(s)) {
     throw new CdError("UNKNOWN_SERVICE", `unknown service '${s}'`, {
-      hint: `use one of: ${SERVICES.join(", ")}`,
+      hint: `use one of: ${SERVICES.join(", ")}, or index:NAME for a package index (pytorch, default, ` +
+        "or an extra index's name)",
     });
   }
   return s as Service;
@@ -103,7 +149,34 @@ export async function loadSettings(
   s.hf.token = await config.getKey("huggingface");
   s.civitai.token = await config.getKey("civitai");
   s.github.token = await config.getKey("github");
+  const extra = storedSetting(ws, stored, "extra_indexes") ?? [];
+  s.indexes = {
+    torchMirror: storedSetting(ws, stored, "torch_index_mirror"),
+    defaultIndex: storedSetting(ws, stored, "default_index"),
+    extraIndexes: extra.map((e) => ({ name: e.slice(0, e.indexOf("=")), url: e.slice(e.indexOf("=") + 1) })),
+    credentials: await config.indexCredentials(),
+  };
   return s;
+}
+
+/** A setting as stored in workspace.json, checked again (the file may have been edited by hand). */
+function storedSetting<K extends SettingKey>(
+  ws: WorkspacePaths,
+  stored: Record<string, unknown>,
+  key: K,
+): z.output<(typeof SETTINGS)[K]["schema"]> | null {
+  if (stored[key] === undefined || stored[key] === null) return null;
+  const r = SETTINGS[key].schema.safeParse(stored[key]);
+  if (!r.success) {
+    throw new CdError(
+      "INVALID_SETTING",
+      `${ws.workspaceJson}: settings.${key}: ${r.error.issues[0].message}`,
+      {
+        hint: `set it again with 'comfydock config set ${key} VALUE' (${SETTINGS[key].help})`,
+      },
+    );
+  }
+  return r.data as z.output<(typeof SETTINGS)[K]["schema"]>;
 }
 
 export class ConfigManager {
@@ -151,6 +224,9 @@ export class ConfigManager {
       if (fromEnv) keys[s] = { masked: maskKey(fromEnv), source: `$${KEY_ENV[s]}` };
       else if (stored[s]) keys[s] = { masked: maskKey(stored[s]), source: "keys.json" };
     }
+    for (const [s, v] of Object.entries(stored)) {
+      if (s.startsWith("index:")) keys[s] = { masked: maskKey(v), source: "keys.json" };
+    }
     return { settings, keys };
   }
 
@@ -179,6 +255,11 @@ export class ConfigManager {
     if (/\s/.test(key)) {
       throw new CdError("INVALID_KEY", `the ${s} key contains whitespace`, { hint: "paste the key alone" });
     }
+    if (key && s.startsWith("index:") && !/^[^:]+:.+$/.test(key)) {
+      throw new CdError("INVALID_KEY", `the ${s} credentials must be USER:PASSWORD`, {
+        hint: "for a token-only index use __token__:TOKEN",
+      });
+    }
     const keys = await this.readKeys();
     if (key) keys[s] = key;
     else delete keys[s];
@@ -191,6 +272,19 @@ export class ConfigManager {
 
   /** The key for a service: its environment variable first, then keys.json; null when none. */
   async getKey(service: Service): Promise<string | null> {
-    return this.env[KEY_ENV[service]] || (await this.readKeys())[service] || null;
+    const fromEnv = service in KEY_ENV ? this.env[KEY_ENV[service as keyof typeof KEY_ENV]] : undefined;
+    return fromEnv || (await this.readKeys())[service] || null;
+  }
+
+  /** Package index credentials of the key store (`index:NAME` = USER:PASSWORD), by index name. */
+  async indexCredentials(): Promise<PackageIndexSettings["credentials"]> {
+    const out: PackageIndexSettings["credentials"] = {};
+    for (const [k, v] of Object.entries(await this.readKeys())) {
+      const i = v.indexOf(":");
+      if (k.startsWith("index:") && i > 0) {
+        out[k.slice(6)] = { username: v.slice(0, i), password: v.slice(i + 1) };
+      }
+    }
+    return out;
   }
 }

@@ -15,13 +15,21 @@ import { CdError, errorMessage } from "../lib/errors.ts";
 import { exists, writeFileAtomic } from "../lib/fsx.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
-import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
+import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { shortSha } from "../providers/comfyui/versions.ts";
 import * as git from "../providers/git/git.ts";
+import { excludeNewerEdits, parseAsOf } from "../providers/packages/as_of.ts";
+import { installedTorch } from "../providers/packages/distinfo.ts";
 import { findPython, type PythonInstall } from "../providers/packages/python.ts";
 import { Uv } from "../providers/packages/uv.ts";
-import { assertTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
-import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
+import {
+  assertTorchBackend,
+  backendOfIndex,
+  resolveTorchBackend,
+  torchPinEdit,
+  torchUvConfig,
+} from "../providers/packages/torch.ts";
+import { editPyprojectText, type TomlEdit } from "../reconcile/pyproject_edit.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import type { Settings } from "../lib/settings.ts";
 import { envPaths } from "../reconcile/paths.ts";
@@ -43,8 +51,15 @@ export interface CreateOptions {
   comfyui?: string;
   /** ComfyUI git URL (default COMFYDOCK_COMFYUI_URL, else the official repository). */
   comfyuiUrl?: string;
-  /** `auto` (default), `cpu`, `cuXXX`, `rocmX.Y`. */
+  /** `auto` (default), `cpu`, `cuXXX`, `rocmX.Y`, or `pypi` (torch from the default index). */
   torchBackend?: string;
+  /** The index torch comes from, written into `.cec` verbatim (instead of download.pytorch.org/whl/<b>). */
+  torchIndex?: string;
+  /**
+   * Resolve packages as of this date (`YYYY-MM-DD`, RFC 3339) or `comfyui` (the ComfyUI commit's date):
+   * uv's `exclude-newer`, kept in `.cec`.
+   */
+  resolveAsOf?: string;
   /** Make it the active environment (also done when the workspace has none yet). */
   use?: boolean;
   /**
@@ -68,6 +83,10 @@ export interface CreatedEnvironment {
   python_version: string;
   python_path: string;
   torch_backend: string;
+  /** The torch build installed in the venv (`2.5.1+cu124`), null when the requirements have no torch. */
+  torch: string | null;
+  /** `[tool.uv] exclude-newer` when created with --resolve-as-of. */
+  exclude_newer: string | null;
   dependencies: string[];
   cec_commit: string;
   seconds: number;
@@ -173,9 +192,26 @@ export async function createEnvironment(
   await sweepTrash(ws);
   const url = comfyuiUrl(opts.comfyuiUrl, app.settings);
   const spec = opts.comfyui ?? "latest";
-  const backend = opts.torchBackend ?? "auto";
-  const torchBackend = await resolveTorchBackend(backend);
-  assertTorchBackend(torchBackend, backend);
+  if (opts.torchIndex !== undefined && opts.torchBackend === "pypi") {
+    throw new CdError(
+      "TORCH_BACKEND_INVALID",
+      "--torch-backend pypi and --torch-index contradict each other",
+      {
+        hint: "pypi takes torch from the default index; --torch-index names another index: give one of them",
+      },
+    );
+  }
+  if (opts.torchIndex !== undefined && !/^(https?|file):\/\/\S+$/i.test(opts.torchIndex)) {
+    throw new CdError("TORCH_INDEX_INVALID", `--torch-index '${opts.torchIndex}' is not an http(s) URL`, {
+      hint: "give the index URL as uv takes it, e.g. https://download.pytorch.org/whl/cu124",
+    });
+  }
+  const backend = opts.torchBackend ?? (opts.torchIndex ? backendOfIndex(opts.torchIndex) : "auto");
+  const torchBackend = backend === "custom" ? backend : await resolveTorchBackend(backend);
+  if (torchBackend !== "custom") assertTorchBackend(torchBackend, backend);
+  const asOf = opts.resolveAsOf === undefined || opts.resolveAsOf === "comfyui"
+    ? opts.resolveAsOf
+    : parseAsOf(opts.resolveAsOf);
 
   const detail = opts.onProgress ?? app.log;
   let current = "starting";
@@ -207,6 +243,8 @@ export async function createEnvironment(
     );
     for (const w of comfy.warnings) app.log(`warning: ${w}`);
     const dependencies = parseRequirements(await requirementsAt(comfy.mirror, comfy.commit));
+    const excludeNewer = asOf === "comfyui" ? parseAsOf(await commitDate(comfy.mirror, comfy.commit)) : asOf;
+    if (excludeNewer) app.log(`resolving packages as of ${excludeNewer} (exclude-newer)`);
     const cec = join(staging, "cec");
     await run(`writing .cec/pyproject.toml (torch backend ${torchBackend})`, "write", async () => {
       const text = renderPyproject({
@@ -217,7 +255,10 @@ export async function createEnvironment(
         comfyuiCommit: comfy.commit,
         comfyuiUrl: url,
         edits: [
-          ...torchUvConfig(torchBackend, { indexBase: app.settings.torchIndexUrl }),
+          ...torchUvConfig(torchBackend, { indexUrl: opts.torchIndex, searchPath: app.settings.system.path }),
+          // Plain `uv sync` in .cec installs every node group too, like ComfyDock (README: plain uv).
+          { path: ["tool", "uv", "default-groups"], value: "all" },
+          ...(excludeNewer ? excludeNewerEdits(excludeNewer, torchBackend !== "pypi") : []),
           ...(opts.uvSettings ?? []),
         ],
       });
@@ -229,7 +270,20 @@ export async function createEnvironment(
     await run(
       `locking ${dependencies.length} ComfyUI requirement(s) (uv lock)`,
       "lock",
-      () => uv.lock(cec, { python: python.path, onLine: (l) => detail(`uv: ${l}`) }),
+      async () => {
+        const lock = { python: python.path, onLine: (l: string) => detail(`uv: ${l}`) };
+        await uv.lock(cec, lock);
+        // Torch is pinned from the first lock on: a node asking for another torch fails its resolution.
+        const file = join(cec, "pyproject.toml");
+        const text = await Deno.readTextFile(file);
+        const pin = torchPinEdit(null, await Deno.readTextFile(join(cec, "uv.lock")), text);
+        if (pin instanceof CdError) throw pin;
+        if (pin) {
+          detail(`pinning ${(pin.value as string[]).join(", ")} (constraint-dependencies)`);
+          await writeFileAtomic(file, (await editPyprojectText(text, [pin], file)).text);
+          await uv.lock(cec, lock);
+        }
+      },
     );
     await run("committing .cec", "commit", async () => {
       await git.init(cec);
@@ -247,7 +301,8 @@ export async function createEnvironment(
           logLines: [
             `ComfyUI ${comfy.version} (${comfy.commit}) from ${url}`,
             `Python ${python.version} (${python.path}), torch backend ${torchBackend}`,
-            `${dependencies.length} ComfyUI requirement(s) locked and installed`,
+            `${dependencies.length} ComfyUI requirement(s) locked and installed` +
+            (excludeNewer ? `, as of ${excludeNewer}` : ""),
           ],
         }),
     );
@@ -268,6 +323,8 @@ export async function createEnvironment(
       python_version: pythonVersion,
       python_path: python.path,
       torch_backend: torchBackend,
+      torch: await installedTorch(final.venv),
+      exclude_newer: excludeNewer ?? null,
       dependencies,
       cec_commit: (await git.revParse(built.cec, "HEAD"))!,
       seconds: Math.round((performance.now() - started) / 10) / 100,

@@ -9,7 +9,8 @@ import { type DesiredState, readDesired } from "../reconcile/desired.ts";
 import type { Plan } from "../reconcile/types.ts";
 import { comfyuiUrl } from "../providers/comfyui/mirror.ts";
 import { mergeRequirements, parseRequirements } from "../providers/comfyui/requirements.ts";
-import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
+import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
+import { parseAsOf } from "../providers/packages/as_of.ts";
 import * as git from "../providers/git/git.ts";
 import { venvPython } from "../providers/packages/distinfo.ts";
 import type { EnvPaths } from "../reconcile/paths.ts";
@@ -69,12 +70,17 @@ export interface UpdateComfyUIResult extends ChangeResult {
   from: { version: string; commit: string };
   to: { version: string; commit: string };
   dependencies: { added: string[]; removed: string[] };
+  /** `[tool.uv] exclude-newer` moved to the new commit's date (only when the environment resolves as of one). */
+  excludeNewer: { from: string; to: string } | null;
 }
 
 /**
  * `comfyui update [TAG|COMMIT|latest]`: pins the new commit, replaces the old ComfyUI requirements in
  * `[project].dependencies` by the new ones (the user's own additions stay), and carries it out as one change
- * (re-locked, planned, confirmed, applied, committed; or nothing at all).
+ * (re-locked, planned, confirmed, applied, committed; or nothing at all). A ComfyUI update may move torch
+ * on purpose (the new versions are pinned with the lock). An environment that resolves as of a date
+ * (`create --resolve-as-of`) moves that date to the new commit's, so the new ComfyUI gets the packages of
+ * its own release week.
  */
 export async function updateComfyUI(
   session: Session,
@@ -88,10 +94,18 @@ export async function updateComfyUI(
   const newReqs = parseRequirements(await requirementsAt(target.mirror, target.commit));
   let current: string[] = [];
   let dependencies: string[] = [];
+  let excludeNewer: UpdateComfyUIResult["excludeNewer"] = null;
   const result = await session.change({
     message: `ComfyUI ${before.comfyui.version} -> ${target.version}`,
     apply: opts.apply ?? true,
+    allowTorchChange: true,
     edit: async (desired) => {
+      // A date moves with ComfyUI; a relative window ("7 days") is the user's own policy and stays.
+      const asOf = desired.pyproject.tool.uv?.["exclude-newer"];
+      if (typeof asOf === "string" && /^\d{4}-\d{2}-\d{2}/.test(asOf)) {
+        const to = parseAsOf(await commitDate(target.mirror, target.commit));
+        excludeNewer = asOf === to ? null : { from: asOf, to };
+      }
       const oldReqs = await git.hasCommit(target.mirror.dir, desired.comfyui.commit)
         ? parseRequirements(await requirementsAt(target.mirror, desired.comfyui.commit))
         : [];
@@ -103,6 +117,7 @@ export async function updateComfyUI(
           { path: ["tool", "comfydock", "comfyui_version"], value: target.version },
           { path: ["tool", "comfydock", "comfyui_commit"], value: target.commit },
           { path: ["tool", "comfydock", "comfyui_url"], value: url },
+          ...(excludeNewer ? [{ path: ["tool", "uv", "exclude-newer"], value: excludeNewer.to }] : []),
         ],
       };
     },
@@ -115,6 +130,7 @@ export async function updateComfyUI(
       added: dependencies.filter((d) => !current.includes(d)),
       removed: current.filter((d) => !dependencies.includes(d)),
     },
+    excludeNewer,
   };
 }
 

@@ -232,7 +232,7 @@ export async function validateCheckout(
   app: App,
   name: string,
   cec: CheckoutCec,
-  opts: { offline?: boolean } = {},
+  opts: { offline?: boolean; noBuild?: boolean } = {},
 ): Promise<Validation> {
   return await withScratchEnv(
     app,
@@ -240,6 +240,7 @@ export async function validateCheckout(
     (scratch) =>
       validateCec({ paths: withDesiredCec(scratch, cec.dir), settings: app.settings }, {
         offline: opts.offline,
+        noBuild: opts.noBuild,
         log: app.log,
       }),
   );

@@ -83,6 +83,8 @@ export interface ChangeSpec {
   commit?: boolean | (() => Promise<string | null>);
   /** The change replaces uncommitted edits on purpose (they were saved aside by the caller). */
   discardUncommitted?: boolean;
+  /** The change may move the pinned torch family (`--allow-torch-change`, `comfyui update`). */
+  allowTorchChange?: boolean;
 }
 
 export interface CecEdit {
@@ -163,11 +165,11 @@ export class Session {
    * the disk. `untrusted`: see ObserveContext.untrusted.
    */
   async plan(
-    opts: { targets?: string[]; desired?: DesiredState; untrusted?: boolean } = {},
+    opts: { targets?: string[]; desired?: DesiredState; deep?: boolean; untrusted?: boolean } = {},
   ): Promise<{ plan: Plan; desired: DesiredState }> {
     const desired = opts.desired ?? await readDesired(this.paths);
-    const planOpts = { ...this.engine(), targets: opts.targets, untrusted: opts.untrusted };
-    return { plan: await planFor(this.paths, desired, planOpts), desired };
+    const engine = { ...this.engine(), targets: opts.targets, deep: opts.deep, untrusted: opts.untrusted };
+    return { plan: await planFor(this.paths, desired, engine), desired };
   }
 
   /**
@@ -239,8 +241,13 @@ export class Session {
     else parsePyproject(text, paths.pyproject);
     writes.set(paths.pyproject, text);
     if (!writes.has(paths.uvLock)) {
-      const newLock = await this.relockIfNeeded(desired, text);
-      if (newLock !== null) writes.set(paths.uvLock, newLock);
+      const locked = await this.relockIfNeeded(desired, text, spec.allowTorchChange);
+      if (locked !== null) {
+        // The torch pins of the new lock go into the same commit as the lock (torchPinEdit).
+        text = locked.text;
+        writes.set(paths.pyproject, text);
+        writes.set(paths.uvLock, locked.lock);
+      }
     }
     for (const [file, content] of [...writes]) {
       if (await readTextIfExists(file) === content) writes.delete(file);
@@ -336,21 +343,27 @@ export class Session {
   }
 
   /**
-   * A change to what uv resolves carries its own uv.lock: locked here once (a conflict fails before anything
-   * is written), and remembered as fresh so the plan that follows runs no second lock.
+   * A change to what uv resolves carries its own uv.lock: locked here once (a conflict, or a torch move
+   * without `allowTorchChange`, fails before anything is written), with the locked torch family pinned in
+   * the returned pyproject text, and remembered as fresh so the plan that follows runs no second lock.
    */
-  private async relockIfNeeded(desired: DesiredState, text: string): Promise<string | null> {
-    const [{ uvInput, rememberFreshLock }, { relock }] = await Promise.all([
+  private async relockIfNeeded(
+    desired: DesiredState,
+    text: string,
+    allowTorchChange?: boolean,
+  ): Promise<{ text: string; lock: string } | null> {
+    const [{ uvInput, rememberFreshLock }, { lockChange }] = await Promise.all([
       import("../providers/packages/provider.ts"),
       import("../providers/packages/resolve.ts"),
     ]);
     if (uvInput(desired.pyprojectText) === uvInput(text)) return null;
     this.app.log("checking that the environment still resolves (uv lock)");
-    const lock = await relock({ paths: this.paths, settings: this.app.settings }, text, {
+    const locked = await lockChange({ paths: this.paths, settings: this.app.settings }, text, {
+      allowTorchChange,
       onLine: this.app.log,
     });
-    await rememberFreshLock(this.paths, text, lock);
-    return lock;
+    await rememberFreshLock(this.paths, locked.text, locked.lock);
+    return locked;
   }
 
   private async isUncommitted(rel: string): Promise<boolean> {

@@ -21,6 +21,8 @@ export interface Validation {
 export interface ValidateOptions {
   /** Skip the checks that need the network (registry, git remotes). */
   offline?: boolean;
+  /** `--no-build`: the trial lock runs no build backend (untrusted `.cec`, e.g. a pull request). */
+  noBuild?: boolean;
   log?: (line: string) => void;
 }
 
@@ -49,7 +51,12 @@ async function checkFiles(paths: EnvPaths, desired: DesiredState, v: Validation)
   }
 }
 
-async function checkLock(ctx: EnvContext, desired: DesiredState, v: Validation): Promise<void> {
+async function checkLock(
+  ctx: EnvContext,
+  desired: DesiredState,
+  v: Validation,
+  opts: ValidateOptions,
+): Promise<void> {
   const paths = ctx.paths;
   const needsLock = desired.pyproject.project.dependencies.length > 0 ||
     Object.keys(desired.pyproject["dependency-groups"]).length > 0;
@@ -63,7 +70,7 @@ async function checkLock(ctx: EnvContext, desired: DesiredState, v: Validation):
   }
   try {
     const { relock } = await import("../providers/packages/resolve.ts");
-    const fresh = await relock(ctx, desired.pyprojectText);
+    const fresh = await relock(ctx, desired.pyprojectText, { noBuild: opts.noBuild });
     if (fresh !== desired.lockText) {
       v.errors.push(
         `${paths.uvLock} is out of date with pyproject.toml (run 'comfydock apply' to re-lock, then commit)`,
@@ -72,6 +79,8 @@ async function checkLock(ctx: EnvContext, desired: DesiredState, v: Validation):
   } catch (e) {
     if (isCdError(e) && (e.code === "UV_NOT_FOUND" || e.code === "PYTHON_NOT_FOUND")) {
       v.warnings.push(`could not check uv.lock: ${describe(e)}`);
+    } else if (isCdError(e) && e.code === "NO_BUILD_BLOCKED") {
+      v.warnings.push(describe(e));
     } else v.errors.push(`pyproject.toml does not lock: ${describe(e)}`);
   }
 }
@@ -147,7 +156,7 @@ export async function validateCec(ctx: EnvContext, opts: ValidateOptions = {}): 
   }
   await checkFiles(paths, desired, v);
   opts.log?.("checking that uv.lock matches pyproject.toml");
-  await checkLock(ctx, desired, v);
+  await checkLock(ctx, desired, v, opts);
   if (opts.offline) v.warnings.push("--offline: pinned nodes were not checked against the registry and git");
   else {
     opts.log?.("checking that every pinned node can be fetched");

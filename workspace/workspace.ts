@@ -12,6 +12,7 @@ import { z } from "zod";
 import { CdError } from "../lib/errors.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
+import { installedTorch } from "../providers/packages/distinfo.ts";
 import * as git from "../providers/git/git.ts";
 import { acquireLock } from "../reconcile/lock.ts";
 import { removeDeadPidEntries } from "../lib/proc.ts";
@@ -129,7 +130,10 @@ export interface EnvironmentInfo {
   comfyui_version: string | null;
   comfyui_commit: string | null;
   python_version: string | null;
+  /** Where `.cec` takes torch from (`cpu`, `cu124`, `pypi`, `custom`). */
   torch_backend: string | null;
+  /** The torch build installed in the venv (`2.5.1+cu124`), null when there is none. */
+  torch: string | null;
   /** Why the environment's pyproject could not be read (it is still listed). */
   error?: string;
 }
@@ -144,6 +148,7 @@ async function describe(ws: WorkspacePaths, name: string, active: string | null)
     comfyui_commit: null,
     python_version: null,
     torch_backend: null,
+    torch: await installedTorch(paths.venv).catch(() => null),
   };
   try {
     const text = await readTextIfExists(paths.pyproject);

@@ -82,3 +82,9 @@ export async function resolveComfyUI(
 export async function requirementsAt(mirror: Mirror, commit: string): Promise<string> {
   return await git.showFile(mirror.dir, commit, "requirements.txt") ?? "";
 }
+
+/** Committer date of `commit` in the mirror (RFC 3339), for `create --resolve-as-of comfyui`. */
+export async function commitDate(mirror: Mirror, commit: string): Promise<string> {
+  const [entry] = await git.log(mirror.dir, { rev: commit, maxCount: 1 });
+  return entry.date;
+}

@@ -104,6 +104,8 @@ export interface InstalledDists {
   dists: Record<string, string>;
   /** `*.dist-info` directories whose METADATA is missing or has no Name/Version. */
   broken: string[];
+  /** Where each readable distribution's metadata lives (for the RECORD check). */
+  infos: { sitePackages: string; dir: string; name: string }[];
 }
 
 /** Reads the Name/Version headers of METADATA (headers end at the first blank line). */
@@ -122,16 +124,38 @@ export function parseMetadataHeaders(text: string): { name?: string; version?: s
 export async function readInstalled(sitePackages: string[]): Promise<InstalledDists> {
   const dists: Record<string, string> = {};
   const broken: string[] = [];
+  const infos: InstalledDists["infos"] = [];
   for (const sp of sitePackages) {
-    const infos = (await Array.fromAsync(Deno.readDir(sp))).filter((e) => e.name.endsWith(".dist-info"));
-    const read = await Promise.all(infos.map(async (e) => {
+    const dirs = (await Array.fromAsync(Deno.readDir(sp))).filter((e) => e.name.endsWith(".dist-info"));
+    const read = await Promise.all(dirs.map(async (e) => {
       const text = await readTextIfExists(join(sp, e.name, "METADATA")).catch(() => null);
       return { dir: e.name, meta: text === null ? null : parseMetadataHeaders(text) };
     }));
     for (const { dir, meta } of read) {
       if (!meta?.name || !meta.version) broken.push(dir);
-      else dists[normalizeName(meta.name)] = meta.version;
+      else {
+        const name = normalizeName(meta.name);
+        dists[name] = meta.version;
+        infos.push({ sitePackages: sp, dir, name });
+      }
     }
   }
-  return { dists, broken: broken.sort() };
+  return { dists, broken: broken.sort(), infos };
+}
+
+/**
+ * The torch build the venv actually holds (`2.5.1+cu124`, from its dist-info), or null when torch is not
+ * installed. What `list` and `create` show: `.cec`'s torch_backend says where torch should come from, not
+ * what a mirror, a hand install or an old lock put there. One directory listing, one small read.
+ */
+export async function installedTorch(venvDir: string): Promise<string | null> {
+  for (const sp of await findSitePackages(venvDir)) {
+    for await (const e of Deno.readDir(sp)) {
+      if (!/^torch-[^-]+\.dist-info$/.test(e.name)) continue;
+      const text = await readTextIfExists(join(sp, e.name, "METADATA"));
+      const meta = text === null ? null : parseMetadataHeaders(text);
+      if (meta?.version) return meta.version;
+    }
+  }
+  return null;
 }

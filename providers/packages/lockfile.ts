@@ -39,6 +39,11 @@ export function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, "-");
 }
 
+/** `torch[cuda]>=2; sys_platform=='linux'` -> `torch`. */
+export function requirementName(req: string): string {
+  return normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)/.exec(req)?.[1] ?? req);
+}
+
 export function parseLock(text: string, file = "uv.lock"): UvLock {
   let raw: unknown;
   try {

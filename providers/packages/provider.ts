@@ -2,7 +2,9 @@
  * The `packages` resource: the venv holds exactly what `.cec/uv.lock` says, and uv.lock is current with
  * `.cec/pyproject.toml`.
  *
- * observe: the venv read from disk (pyvenv.cfg, dist-info METADATA; no subprocess), lock freshness from a
+ * observe: the venv read from disk (pyvenv.cfg, dist-info METADATA; no subprocess), every installed file
+ *   checked against its distribution's RECORD (record.ts: existence and size; hashes with `deep`), lock
+ *   freshness from a
  *   stamp (sha256 of pyproject's dependency-relevant tables + uv.lock, written whenever ComfyDock locked or
  *   synced that pair; no subprocess), and only on a stamp miss (fresh clone, git pull, hand edit) a trial
  *   `uv lock` in a copy beside .cec, which both answers "stale?" and gives the packages the plan will install.
@@ -10,13 +12,14 @@
  *   from), create the venv if needed, re-lock in a copy and write .cec/uv.lock atomically, `uv sync --frozen`.
  * undo: restore the previous uv.lock and re-sync the venv to the previous lock with `--frozen`.
  *
- * Files under `<env>/.comfydock/packages/`: `stamps.json`, `synced/{pyproject.toml,uv.lock}`, `undo/<id>/`.
+ * Files under `<env>/.comfydock/packages/`: `stamps.json`, `records.json` (what the last RECORD check saw),
+ * `synced/{pyproject.toml,uv.lock}`, `undo/<id>/`.
  */
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { z } from "zod";
 import { stableStringify } from "../../reconcile/fingerprint.ts";
-import { errorMessage } from "../../lib/errors.ts";
+import { errorMessage, isCdError } from "../../lib/errors.ts";
 import {
   exists,
   readJsonIfExists,
@@ -35,11 +38,12 @@ import type {
   UndoStep,
 } from "../../reconcile/types.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
-import { diffPackages, type PackagesAfter, type PackagesObserved } from "./diff.ts";
+import { diffPackages, packageNotes, type PackagesAfter, type PackagesObserved } from "./diff.ts";
 import { inspectVenv, readInstalled } from "./distinfo.ts";
 import { parseLock, requiredPackages } from "./lockfile.ts";
 import { markerEnv } from "./markers.ts";
 import { findPython } from "./python.ts";
+import { verifyRecordsCached } from "./record.ts";
 import { relock, withProjectCopy } from "./resolve.ts";
 import { Uv } from "./uv.ts";
 
@@ -110,20 +114,30 @@ async function recordSynced(paths: EnvPaths, pyprojectText: string, lockText: st
 /** How lock freshness was decided; kept out of the observed data so the plan fingerprint stays stable. */
 export type LockCheck = "stamp" | "uv" | "none";
 
-export async function observePackages(desired: DesiredState, ctx: EnvContext): Promise<PackagesObserved> {
+export async function observePackages(desired: DesiredState, ctx: ObserveContext): Promise<PackagesObserved> {
   return (await observePackagesDetailed(desired, ctx)).observed;
 }
 
 export async function observePackagesDetailed(
   desired: DesiredState,
-  ctx: EnvContext,
+  ctx: Omit<ObserveContext, "readOnly">,
 ): Promise<{ observed: PackagesObserved; lockCheckedBy: LockCheck }> {
-  const paths = ctx.paths;
+  const { paths } = ctx;
   const wanted = desired.pyproject.tool.comfydock.python_version;
   const venv = await inspectVenv(paths.venv);
-  const { dists, broken } = venv.state === "ok"
+  const { dists, broken, infos } = venv.state === "ok"
     ? await readInstalled(venv.sitePackages)
-    : { dists: {}, broken: [] };
+    : { dists: {}, broken: [], infos: [] };
+  const { damaged, shared } = venv.state === "ok"
+    ? await verifyRecordsCached(
+      await Deno.realPath(paths.venv),
+      infos,
+      join(stateDir(paths), "records.json"),
+      {
+        deep: ctx.deep,
+      },
+    )
+    : { damaged: {}, shared: {} };
   const usable = venv.state === "ok" && venv.python !== undefined &&
     (venv.python === wanted || venv.python.startsWith(`${wanted}.`));
 
@@ -134,6 +148,7 @@ export async function observePackagesDetailed(
 
   let lock: PackagesObserved["lock"] = "missing";
   let lockCheckedBy: LockCheck = "none";
+  let unchecked: string | null = null;
   let targetLock = desired.lockText;
   const stamp = desired.lockText === null ? null : lockStamp(desired.pyprojectText, desired.lockText);
   if (stamp !== null && await stampKnown(paths, stamp)) {
@@ -142,8 +157,18 @@ export async function observePackagesDetailed(
   } else {
     // Trial lock in a copy: same answer as `uv lock --check` (from the desired lock, which may be a pull
     // request's rather than the environment's), plus the lock the plan would install.
-    targetLock = await relock(ctx, desired.pyprojectText, { lockText: desired.lockText });
-    if (desired.lockText !== null) {
+    try {
+      targetLock = await relock(ctx, desired.pyprojectText, {
+        lockText: desired.lockText,
+        noBuild: ctx.untrusted,
+      });
+    } catch (e) {
+      if (!(isCdError(e) && e.code === "NO_BUILD_BLOCKED")) throw e;
+      // Untrusted mode: what cannot be locked without building is reported, not built.
+      unchecked = e.message;
+      targetLock = desired.lockText;
+    }
+    if (desired.lockText !== null && unchecked === null) {
       lock = targetLock === desired.lockText ? "current" : "stale";
       lockCheckedBy = "uv";
       // A cache, not state: the next plan over the same pair skips the trial lock.
@@ -159,7 +184,10 @@ export async function observePackagesDetailed(
     target,
     installed: dists,
     broken,
+    damaged,
+    shared,
     python,
+    unchecked,
   };
   return { observed, lockCheckedBy };
 }
@@ -203,7 +231,7 @@ async function prepareUndo(paths: EnvPaths, resync: boolean): Promise<UndoData> 
 }
 
 export async function applyPackages(action: Action, tx: Transaction, ctx: EnvContext): Promise<void> {
-  const paths = ctx.paths;
+  const { paths } = ctx;
   const after = action.after as PackagesAfter;
   const uv = await Uv.locate(paths.workspace, ctx.settings);
   const recreate = action.kind === "create" || action.kind === "replace";
@@ -225,6 +253,10 @@ export async function applyPackages(action: Action, tx: Transaction, ctx: EnvCon
     if (fresh !== lockText) await writeFileAtomic(paths.uvLock, fresh);
     lockText = fresh;
   }
+  if (after.refresh?.length) {
+    tx.log(`uv cache clean ${after.refresh.join(" ")} (their files were changed in place)`);
+    await uv.cacheClean(after.refresh);
+  }
   tx.log("uv sync --frozen");
   await uv.sync(paths.cec, paths.venv, {
     frozen: true,
@@ -238,7 +270,7 @@ export async function undoPackages(
   step: Extract<UndoStep, { op: "custom" }>,
   ctx: EnvContext,
 ): Promise<void> {
-  const paths = ctx.paths;
+  const { paths } = ctx;
   const d = step.data as UndoData;
   if (d.hadLock) await writeFileAtomic(paths.uvLock, await Deno.readTextFile(join(d.dir, "uv.lock")));
   else await removeIfExists(paths.uvLock);
@@ -265,12 +297,13 @@ export const packageProvider: Provider<PackagesObserved> = {
       relock: z.boolean(),
       recreate: z.boolean(),
       reinstall: z.array(z.string()),
+      refresh: z.array(z.string()),
       packages: z.number(),
     }),
   }),
   diff: (desired: DesiredState, observed: PackagesObserved) => ({
     actions: diffPackages(desired.pyproject.tool.comfydock.python_version, observed),
-    notes: [],
+    notes: packageNotes(observed),
   }),
   apply: (action: Action, tx: Transaction, ctx: ObserveContext) => applyPackages(action, tx, ctx),
   undo: (step, ctx) => undoPackages(step, ctx),

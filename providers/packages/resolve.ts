@@ -6,14 +6,18 @@
  */
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { CdError } from "../../lib/errors.ts";
+import { CdError, isCdError } from "../../lib/errors.ts";
 import { readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
-import type { EnvPaths } from "../../reconcile/paths.ts";
+import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import type { EnvContext } from "../../reconcile/types.ts";
+import type { EnvPaths } from "../../reconcile/paths.ts";
 import { inspectVenv, venvPython } from "./distinfo.ts";
-import { normalizeName } from "./lockfile.ts";
+import { normalizeName, requirementName } from "./lockfile.ts";
 import { findPython } from "./python.ts";
+import { TORCH_PACKAGES, torchPinEdit, unpinTorchEdit } from "./torch.ts";
 import { Uv } from "./uv.ts";
+
+export { requirementName };
 
 /** Runs fn in a fresh directory beside `.cec` holding `files`; always removed afterwards. */
 export async function withProjectCopy<T>(
@@ -57,33 +61,70 @@ function pythonVersionOf(pyprojectText: string): string | undefined {
 export interface RelockOptions {
   uv?: Uv;
   onLine?: (l: string) => void;
+  /** uv `--no-build`: no build backend runs; a dependency that needs one fails as NO_BUILD_BLOCKED. */
+  noBuild?: boolean;
   /** The lock to start from (default: `.cec/uv.lock`), so unrelated pins stay put. */
   lockText?: string | null;
 }
 
 /**
  * Locks `pyprojectText` (starting from the current uv.lock, so unrelated pins stay put) and returns the new
- * lock text. A resolution failure is PACKAGES_CONFLICT naming packages and node groups.
+ * lock text. A resolution failure is PACKAGES_CONFLICT naming packages and node groups; one caused by the
+ * torch pins is TORCH_CHANGE naming the node and both torch versions.
  */
 export async function relock(
   ctx: EnvContext,
   pyprojectText: string,
   opts: RelockOptions = {},
 ): Promise<string> {
-  const paths = ctx.paths;
+  const { paths } = ctx;
   const uv = opts.uv ?? await Uv.locate(paths.workspace, ctx.settings);
   const python = await lockPython(ctx, pyprojectText);
   const lockText = opts.lockText !== undefined ? opts.lockText : await readTextIfExists(paths.uvLock);
-  const files: Record<string, string> = { "pyproject.toml": pyprojectText };
-  if (lockText !== null) files["uv.lock"] = lockText;
-  return await withProjectCopy(paths, files, async (dir) => {
-    try {
-      await uv.lock(dir, { python, onLine: opts.onLine });
-    } catch (e) {
-      throw conflictError(e, pyprojectText);
+  const lockOnce = (text: string) => {
+    const files: Record<string, string> = { "pyproject.toml": text };
+    if (lockText !== null) files["uv.lock"] = lockText;
+    return withProjectCopy(paths, files, async (dir) => {
+      await uv.lock(dir, { python, onLine: opts.onLine, noBuild: opts.noBuild });
+      return await Deno.readTextFile(join(dir, "uv.lock"));
+    });
+  };
+  try {
+    return await lockOnce(pyprojectText);
+  } catch (e) {
+    if (opts.noBuild) throw noBuildError(e);
+    const err = conflictError(e, pyprojectText);
+    const unpin = unpinTorchEdit(pyprojectText);
+    if (isCdError(err) && err.code === "PACKAGES_CONFLICT" && unpin && mentionsTorch(err.message)) {
+      // Resolve once without the torch pins: if that works, the pins are the cause; say which node wants
+      // which torch instead of uv's derivation.
+      const unpinned = (await editPyprojectText(pyprojectText, [unpin])).text;
+      const trial = await lockOnce(unpinned).catch(() => null);
+      const moved = trial === null ? null : torchPinEdit(lockText, trial, pyprojectText);
+      if (moved instanceof CdError) throw moved;
     }
-    return await Deno.readTextFile(join(dir, "uv.lock"));
-  });
+    throw err;
+  }
+}
+
+function mentionsTorch(text: string): boolean {
+  return TORCH_PACKAGES.some((p) => new RegExp(`\\b${p}\\b`, "i").test(text));
+}
+
+/** uv refused to build under --no-build: say what could not be checked and why. */
+export function noBuildError(e: unknown): unknown {
+  if (!isCdError(e) || !/Building source distributions.* is disabled|--no-build/i.test(e.message)) return e;
+  const what = [...e.message.matchAll(/Failed to (?:build|download and build) `([^`]+)`/g)].map((m) => m[1]);
+  return new CdError(
+    "NO_BUILD_BLOCKED",
+    `uv.lock could not be checked without building: ${what.join(", ") || "a dependency"} has no wheel, ` +
+      "and reading its metadata would run its build backend (setup.py)",
+    {
+      hint: "--no-build runs no code from the desired state, so dependencies without wheels (local, git, " +
+        "sdist-only) cannot be checked; review them, then check without --no-build on a trusted machine",
+      cause: e,
+    },
+  );
 }
 
 /** Verifies that `pyprojectText` (a proposed .cec/pyproject.toml) resolves; nothing in .cec is touched. */
@@ -165,11 +206,29 @@ function requirementsOf(text: string): { projectName?: string; groups: Record<st
   }
 }
 
-/** `torch[cuda]>=2; sys_platform=='linux'` -> `torch`. */
-export function requirementName(req: string): string {
-  return normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)/.exec(req)?.[1] ?? req);
-}
-
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * The lock of a desired-state change, with torch pinned: locks `pyprojectText` and returns it with the
+ * locked torch family in `constraint-dependencies` (torchPinEdit) and the lock that goes with it, for the
+ * same commit. Fails with TORCH_CHANGE, before anything is written, when the change would move torch;
+ * `allowTorchChange` (`--allow-torch-change`, `comfyui update`) lets it move and pins the new versions.
+ */
+export async function lockChange(
+  ctx: EnvContext,
+  pyprojectText: string,
+  opts: { allowTorchChange?: boolean; onLine?: (l: string) => void } = {},
+): Promise<{ text: string; lock: string }> {
+  const oldLock = await readTextIfExists(ctx.paths.uvLock);
+  const unpin = opts.allowTorchChange ? unpinTorchEdit(pyprojectText) : null;
+  const input = unpin ? (await editPyprojectText(pyprojectText, [unpin])).text : pyprojectText;
+  const lock = await relock(ctx, input, { onLine: opts.onLine });
+  const pin = torchPinEdit(oldLock, lock, pyprojectText, { allowChange: opts.allowTorchChange });
+  if (pin instanceof CdError) throw pin;
+  const text = pin ? (await editPyprojectText(pyprojectText, [pin])).text : pyprojectText;
+  // The constraints are part of what uv locks (uv.lock's manifest): lock the text that is committed.
+  if (text === input) return { text, lock };
+  return { text, lock: await relock(ctx, text, { onLine: opts.onLine, lockText: lock }) };
 }

@@ -3,12 +3,14 @@
  * (UV_CACHE_DIR), never downloads Python (UV_PYTHON_DOWNLOADS=never), and keeps uv's own error text inside
  * our CdError (code UV_FAILED) so the user sees what uv said.
  */
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
+import { readTextIfExists, removeIfExists, writeFileAtomic } from "../../lib/fsx.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
+import type { PackageIndexSettings, Settings } from "../../lib/settings.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
-import type { Settings } from "../../lib/settings.ts";
 import { venvPython } from "./distinfo.ts";
+import { lockToCanonical, lockToMirror, unreachableIndexError, urlMirrors, uvIndexEnv } from "./indexes.ts";
 
 const INSTALL_HINT = "install uv with 'pip install uv' (or see https://docs.astral.sh/uv/), " +
   "or point COMFYDOCK_UV at the uv binary";
@@ -21,15 +23,22 @@ export interface UvRunOptions {
 }
 
 export class Uv {
-  private constructor(readonly bin: string, readonly cacheDir: string) {}
+  private constructor(
+    readonly bin: string,
+    readonly cacheDir: string,
+    readonly indexes: PackageIndexSettings,
+  ) {}
 
-  /** Settings.uv (COMFYDOCK_UV), else `uv` on PATH (pyenv shims are skipped when a real uv sits next to them). */
+  /**
+   * Settings.uv (COMFYDOCK_UV), else `uv` on the search path (pyenv shims are skipped when a real uv sits
+   * next to them). The machine's index settings ride along into every lock and sync.
+   */
   static async locate(ws: WorkspacePaths, settings: Settings): Promise<Uv> {
-    const dirs = settings.system.path;
+    const path = settings.system.path;
     let configured = settings.uv;
     if (configured) {
       // A bare name (`COMFYDOCK_UV=uv`) is looked up on PATH like a shell would.
-      if (!/[\\/]/.test(configured)) configured = await findOnPath(configured, dirs) ?? configured;
+      if (!/[\\/]/.test(configured)) configured = await findOnPath(configured, path) ?? configured;
       if (!(await isExecutableFile(configured))) {
         throw new CdError(
           "UV_NOT_FOUND",
@@ -39,15 +48,15 @@ export class Uv {
           },
         );
       }
-      return new Uv(configured, ws.uvCache);
+      return new Uv(configured, ws.uvCache, settings.indexes);
     }
-    const onPath = await findOnPath("uv", dirs);
+    const onPath = await findOnPath("uv", path);
     if (!onPath) {
       throw new CdError("UV_NOT_FOUND", "uv was not found (COMFYDOCK_UV is unset and no 'uv' on PATH)", {
         hint: INSTALL_HINT,
       });
     }
-    return new Uv(onPath, ws.uvCache);
+    return new Uv(onPath, ws.uvCache, settings.indexes);
   }
 
   #env(): Record<string, string> {
@@ -85,16 +94,58 @@ export class Uv {
     await this.exec(args, { hint: `check that ${pythonPath} is a working Python interpreter` });
   }
 
-  /** `uv lock` in projectDir (writes projectDir/uv.lock). */
+  /**
+   * Runs a project command with this machine's index settings. Without mirrors uv works in projectDir
+   * itself; with them it works in a copy beside it whose uv.lock names the mirrors, and a lock it writes
+   * comes back to projectDir with the canonical URLs (indexes.ts). An unreachable index becomes
+   * INDEX_UNREACHABLE naming it.
+   */
+  async #project(
+    projectDir: string,
+    writesLock: boolean,
+    fn: (dir: string, env: Record<string, string>) => Promise<unknown>,
+  ): Promise<void> {
+    const pyproject = await Deno.readTextFile(join(projectDir, "pyproject.toml"));
+    const env = uvIndexEnv(this.indexes, pyproject);
+    const mirrors = urlMirrors(this.indexes);
+    try {
+      if (mirrors.length === 0) {
+        await fn(projectDir, env);
+        return;
+      }
+      const lock = await readTextIfExists(join(projectDir, "uv.lock"));
+      const dir = await Deno.makeTempDir({ dir: dirname(projectDir), prefix: ".cec-uv-" });
+      try {
+        await Deno.writeTextFile(join(dir, "pyproject.toml"), pyproject);
+        if (lock !== null) await Deno.writeTextFile(join(dir, "uv.lock"), lockToMirror(lock, mirrors));
+        await fn(dir, env);
+        if (writesLock) {
+          const out = lockToCanonical(await Deno.readTextFile(join(dir, "uv.lock")), mirrors);
+          if (out !== lock) await writeFileAtomic(join(projectDir, "uv.lock"), out);
+        }
+      } finally {
+        await removeIfExists(dir);
+      }
+    } catch (e) {
+      throw unreachableIndexError(e, this.indexes, pyproject);
+    }
+  }
+
+  /**
+   * `uv lock` in projectDir (writes projectDir/uv.lock). `noBuild`: no build backend runs (a dependency
+   * whose metadata needs a build then fails the lock instead of running its setup.py).
+   */
   async lock(
     projectDir: string,
-    opts: { python?: string; onLine?: (l: string) => void } = {},
+    opts: { python?: string; onLine?: (l: string) => void; noBuild?: boolean } = {},
   ): Promise<void> {
-    await this.exec(lockArgs(opts), {
-      cwd: projectDir,
-      onLine: opts.onLine,
-      hint: "the requirements in pyproject.toml cannot be locked; see uv's message above",
-    });
+    await this.#project(projectDir, true, (dir, env) =>
+      this.exec(lockArgs(opts), {
+        cwd: dir,
+        env,
+        onLine: opts.onLine,
+        hint: "the requirements in pyproject.toml cannot be locked; see uv's message above",
+      }));
   }
 
   /** True when projectDir/uv.lock satisfies pyproject.toml (`uv lock --check`), false when it is stale. */
@@ -135,14 +186,23 @@ export class Uv {
     const args = ["sync", "--all-groups", "--no-install-project"];
     if (opts.frozen) args.push("--frozen");
     for (const p of opts.reinstall ?? []) args.push("--reinstall-package", p);
-    await this.exec(args, {
-      cwd: projectDir,
-      env: { UV_PROJECT_ENVIRONMENT: venvDir },
-      onLine: opts.onLine,
-      hint: opts.frozen
-        ? "uv could not install the locked packages; check the index/network, or run 'comfydock repair'"
-        : "uv.lock may be out of date: run 'comfydock plan' to see what changes",
-    });
+    await this.#project(projectDir, !opts.frozen, (dir, env) =>
+      this.exec(args, {
+        cwd: dir,
+        env: { ...env, UV_PROJECT_ENVIRONMENT: venvDir },
+        onLine: opts.onLine,
+        hint: opts.frozen
+          ? "uv could not install the locked packages; check the index/network, or run 'comfydock repair'"
+          : "uv.lock may be out of date: run 'comfydock plan' to see what changes",
+      }));
+  }
+
+  /**
+   * Drops these packages from uv's cache, so the next install unpacks fresh files (uv links installed files
+   * to its cache: a file edited in place in a venv is edited in the cache as well).
+   */
+  async cacheClean(packages: string[]): Promise<void> {
+    if (packages.length) await this.exec(["cache", "clean", ...packages]);
   }
 
   /** `uv pip <args>` against venvDir (tests use it to drift a venv by hand, like a user would). */
@@ -151,11 +211,14 @@ export class Uv {
   }
 }
 
-function lockArgs(opts: { check?: boolean; python?: string; offline?: boolean }): string[] {
+function lockArgs(
+  opts: { check?: boolean; python?: string; offline?: boolean; noBuild?: boolean },
+): string[] {
   const args = ["lock"];
   if (opts.check) args.push("--check");
   if (opts.python) args.push("--python", opts.python);
   if (opts.offline) args.push("--offline");
+  if (opts.noBuild) args.push("--no-build");
   return args;
 }
 

@@ -304,16 +304,19 @@ Deno.test("unsatisfiable requirement: PACKAGES_CONFLICT names packages and node 
   await assert.rejects(() => plan(paths), (e) => isCdError(e) && e.code === "PACKAGES_CONFLICT");
 });
 
-Deno.test("a node asking for another torch than the constraint fails resolution naming the node", async () => {
+Deno.test("a node asking for another torch than the pin fails naming the node, its package and both torches", async () => {
   const paths = await newEnv();
-  const text = pyproject({ deps: ["torch"], groups: { greedy: ["greedy-node-lib"] } }).replace(
+  const text = pyproject({ deps: ["torch"], groups: { greedy: ["greedy-node-lib>=1"] } }).replace(
     "no-index = true",
     'no-index = true\nconstraint-dependencies = ["torch==2.4.1"]',
   );
   await assert.rejects(() => checkResolves(envCtx(paths), text), (e) => {
-    assert.ok(isCdError(e) && e.code === "PACKAGES_CONFLICT");
-    assert.match(e.message, /torch/);
-    assert.match(e.message, /node group greedy/);
+    assert.ok(isCdError(e) && e.code === "TORCH_CHANGE", String(e));
+    assert.equal(
+      e.message,
+      "node 'greedy' needs greedy-node-lib>=1, which needs torch 2.5.0; the environment pins torch 2.4.1",
+    );
+    assert.match(e.hint ?? "", /--allow-torch-change/);
     return true;
   });
 });

@@ -6,6 +6,7 @@ import {
   captureUserPackages,
   diffPackages,
   packageChanges,
+  packageNotes,
   type PackagesObserved,
   sameVersion,
   summarizeChanges,
@@ -142,7 +143,10 @@ function observed(o: Partial<PackagesObserved>): PackagesObserved {
     target: {},
     installed: {},
     broken: [],
+    damaged: {},
+    shared: {},
     python: null,
+    unchecked: null,
     ...o,
   };
 }
@@ -163,7 +167,14 @@ Deno.test("diff: in sync -> no action; drift -> one update rendered with counts 
     "+2 -1 ~1 (torch 2.4.1 -> 2.5.0, pillow 11.0.0, rich 13.0, ...); the venv differs from the lock",
   );
   assert.deepEqual(a.details, ["+ pillow 11.0.0", "+ rich 13.0", "- old 0.1", "~ torch 2.4.1 -> 2.5.0"]);
-  assert.deepEqual(a.after, { python: "3.11", relock: false, recreate: false, reinstall: [], packages: 4 });
+  assert.deepEqual(a.after, {
+    python: "3.11",
+    relock: false,
+    recreate: false,
+    reinstall: [],
+    refresh: [],
+    packages: 4,
+  });
 });
 
 Deno.test("diff: stale or missing lock re-locks; missing/corrupt/wrong-python venv is create/replace", () => {
@@ -297,4 +308,27 @@ python_version = "3.12"
       },
     },
   });
+});
+
+Deno.test("diff: a dist whose files share a module with one that leaves is reinstalled; unchecked is a note", () => {
+  const [a] = diffPackages(
+    "3.11",
+    observed({
+      target: { "opencv-python": "4.10", numpy: "2" },
+      installed: { "opencv-python": "4.10", "opencv-contrib-python": "4.10", numpy: "2" },
+      shared: { cv2: ["opencv-contrib-python", "opencv-python"] },
+    }),
+  );
+  assert.deepEqual((a.after as { reinstall: string[] }).reinstall, ["opencv-python"]);
+  assert.ok(
+    a.details!.includes(
+      "! reinstall opencv-python: shares cv2/ with opencv-contrib-python, which this change removes",
+    ),
+  );
+  const o = observed({ lock: "stale", unchecked: "uv.lock could not be checked without building: x" });
+  assert.deepEqual(diffPackages("3.11", o), [], "an unchecked lock is not a re-lock");
+  assert.deepEqual(packageNotes(o), [
+    "packages: uv.lock could not be checked without building: x; with --no-build, packages that have no wheel " +
+    "cannot be checked",
+  ]);
 });
