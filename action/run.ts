@@ -137,9 +137,10 @@ export function engineRunner(app: App): EnvRunner {
       ...extra,
     });
     if (command === "validate") {
+      // DESIGN §9: validate runs on hosted runners, on anyone's pull request: never a build backend.
       const v = checkout
-        ? await validateCheckout(app, paths.name, checkout)
-        : await validateCec({ paths, settings: app.settings }, { log: app.log });
+        ? await validateCheckout(app, paths.name, checkout, { noBuild: true })
+        : await validateCec({ paths, settings: app.settings }, { log: app.log, noBuild: true });
       return {
         plan: null,
         validation: v,
