@@ -17,6 +17,7 @@ import { registerWorkflowCommands } from "./workflow.ts";
 import { registerBundleCommands } from "./bundle.ts";
 import { registerActionCommand } from "./action.ts";
 import { registerCompletionsCommand } from "./completions.ts";
+import { registerHealthCommand } from "./health.ts";
 
 export const VERSION = denoJson.version;
 
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   program.addHelpText("afterAll", "\n-V, --version (before any command) prints the version.");
   registerEnvCommands(program);
   registerReconcileCommands(program);
+  registerHealthCommand(program);
   registerNodeCommands(program);
   registerModelCommands(program);
   registerWorkflowCommands(program);

@@ -81,15 +81,20 @@ async function planCommand(
   if (opts.detailedExitcode && plan.actions.length > 0) Deno.exitCode = CHANGES;
 }
 
-/** Plans, asks (unless --yes or a saved plan), applies, and reports; all under one lock. */
+/**
+ * Plans, asks (unless --yes or a saved plan), applies, and reports; all under one lock. `--verify` runs the
+ * health check in the same write session after a successful apply (also when there was nothing to apply),
+ * so what is checked is what was applied; exit 2 when ComfyUI or a custom node pack fails to start.
+ */
 export async function applyCommand(
   planFile: string | undefined,
-  opts: { force?: boolean; locked?: boolean; deep?: boolean },
+  opts: { force?: boolean; locked?: boolean; deep?: boolean; verify?: boolean },
   g: GlobalFlags,
 ): Promise<void> {
   const { summarize } = await import("../views/plan_text.ts");
   const { requireLocked } = await import("../workspace/gitops.ts");
   const saved = planFile ? await (await import("../reconcile/plan_file.ts")).readPlanFile(planFile) : null;
+  const health = opts.verify ? await import("./health.ts") : null;
   const outcome = await withEnv(g, "apply", "write", async (s, app) => {
     let plan: Plan;
     if (saved) {
@@ -100,7 +105,7 @@ export async function applyCommand(
       const made = await s.plan({ deep: opts.deep });
       plan = made.plan;
       if (opts.locked) requireLocked(plan, made.desired);
-      if (plan.actions.length === 0) return { plan, result: null };
+      if (plan.actions.length === 0) return { plan, result: null, health: await health?.runCheck(s) };
       app.showPlan(plan);
       const destructive = plan.actions.some((a) => a.kind === "delete" || a.kind === "replace");
       if (
@@ -111,9 +116,12 @@ export async function applyCommand(
         return { plan, result: null, declined: true };
       }
     }
-    return { plan, result: await s.apply(plan, { saved: saved !== null }) };
+    const result = await s.apply(plan, { saved: saved !== null });
+    return { plan, result, health: await health?.runCheck(s) };
   }, { force: opts.force });
   const { plan, result } = outcome;
+  const checked = "health" in outcome ? outcome.health : undefined;
+  if (checked && !checked.healthy) Deno.exitCode = health!.UNHEALTHY;
   if (ui.json) {
     return printJson({
       plan,
@@ -122,32 +130,43 @@ export async function applyCommand(
       summary: summarize(result?.applied ?? []),
       trash: result?.trashDir ?? null,
       notes: result?.notes ?? [],
+      health: checked,
     });
   }
   if ("declined" in outcome) return info("Apply cancelled; nothing was changed.");
   if (!result || result.applied.length + result.kept.length === 0) {
     if (saved) println("No changes. Environment matches .cec.");
-    return;
+  } else {
+    const s = summarize(result.applied);
+    println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
+    // The reason (and how to keep or drop the changes) was logged when the action ran.
+    if (result.kept.length) {
+      println(paint("yellow", `Left as it is (see above): ${result.kept.map((k) => k.address).join(", ")}`));
+    }
+    if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
+    for (const n of result.notes ?? []) println(`${paint("yellow", "note:")} ${n}`);
   }
-  const s = summarize(result.applied);
-  println(paint("green", `Apply complete! ${s.add} added, ${s.change} changed, ${s.remove} removed.`));
-  // The reason (and how to keep or drop the changes) was logged when the action ran.
-  if (result.kept.length) {
-    println(paint("yellow", `Left as it is (see above): ${result.kept.map((k) => k.address).join(", ")}`));
-  }
-  if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
-  for (const n of result.notes ?? []) println(`${paint("yellow", "note:")} ${n}`);
+  if (checked) await health!.printHealth(checked);
 }
 
 async function statusCommand(opts: { check?: boolean; deep?: boolean }, g: GlobalFlags): Promise<void> {
   const { resourceStatus } = await import("../reconcile/status.ts");
-  const { paths, plan, rows } = await withEnv(g, "status", "read", async (s) => {
+  const { readHealth, healthHeadline } = await import("../providers/comfyui/health.ts");
+  const { paths, plan, rows, health } = await withEnv(g, "status", "read", async (s) => {
     const { plan, desired } = await s.plan({ deep: opts.deep });
-    return { paths: s.paths, plan, rows: resourceStatus(desired, plan) };
+    return { paths: s.paths, plan, rows: resourceStatus(desired, plan), health: await readHealth(s.paths) };
   });
   const drifted = plan.actions.length > 0 || plan.notes.length > 0;
   if (ui.json) {
-    printJson({ environment: paths.name, in_sync: !drifted, resources: rows, notes: plan.notes });
+    printJson({
+      environment: paths.name,
+      in_sync: !drifted,
+      resources: rows,
+      notes: plan.notes,
+      health: health
+        ? { healthy: health.healthy, checked_at: health.checked_at, summary: healthHeadline(health) }
+        : null,
+    });
   } else {
     println(`Environment '${paths.name}':`);
     for (const r of rows) {
@@ -158,6 +177,13 @@ async function statusCommand(opts: { check?: boolean; deep?: boolean }, g: Globa
     }
     const listed = new Set(rows.map((r) => r.address));
     for (const n of plan.notes) if (!listed.has(n.split(":")[0])) println(`  ! ${n}`);
+    // The last health check (status never starts ComfyUI itself: that is 'comfydock health').
+    println(
+      health
+        ? `  ${health.healthy ? paint("green", "✓") : paint("red", "✗")} ${"health".padEnd(40)} ` +
+          `${healthHeadline(health)} (checked ${health.checked_at})`
+        : `  ? ${"health".padEnd(40)} never checked: 'comfydock health' starts ComfyUI and checks every pack`,
+    );
     if (!drifted) println("\nIn sync with .cec.");
     else if (plan.actions.length === 0) println("\nNothing for apply to do; the findings marked ! need you.");
     else println("\nRun 'comfydock plan' to see the changes, 'comfydock apply' to make them.");
@@ -301,6 +327,7 @@ export function registerReconcileCommands(program: Command): void {
     .option("--force", FORCE_HELP)
     .option("--locked", LOCKED_HELP)
     .option("--deep", DEEP_HELP)
+    .option("--verify", "then run 'comfydock health' (exit 2 when ComfyUI or a custom node fails to start)")
     .action((planfile, opts, cmd) => applyCommand(planfile, opts, globals(cmd)));
   program.command("sync").description("the seed's name for apply (--dry-run = plan)")
     .option("--dry-run", "only show the plan")

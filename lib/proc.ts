@@ -14,13 +14,23 @@ export interface RunOptions {
   /** Error code used when the command fails (default PROCESS_FAILED). */
   errorCode?: string;
   hint?: string;
+  /**
+   * Ends the child after this long (SIGTERM, then SIGKILL 3 s later); the result says `timedOut` and is
+   * returned even with `check` (a hung child is a finding, not a crash of ours).
+   */
+  timeoutMs?: number;
 }
 
 export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The child was ended by `timeoutMs`. */
+  timedOut?: boolean;
 }
+
+/** How long a timed-out child gets after SIGTERM before SIGKILL, and its pipes after that. */
+const KILL_GRACE_MS = 3000;
 
 /** Runs a program (never through a shell) and captures its output. */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -48,13 +58,25 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     await w.write(new TextEncoder().encode(opts.stdin));
     await w.close();
   }
-  const [stdout, stderr, status] = await Promise.all([
-    collect(child.stdout, opts.onLine),
-    collect(child.stderr, opts.onLine),
-    child.status,
-  ]);
-  const result = { code: status.code, stdout, stderr };
-  if (status.code !== 0 && opts.check !== false) {
+  let timedOut = false;
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  if (opts.timeoutMs !== undefined) {
+    timers.push(setTimeout(() => {
+      timedOut = true;
+      kill(child, "SIGTERM");
+      timers.push(setTimeout(() => kill(child, "SIGKILL"), KILL_GRACE_MS));
+    }, opts.timeoutMs));
+  }
+  const out = collect(child.stdout, opts.onLine);
+  const err = collect(child.stderr, opts.onLine);
+  const status = await child.status;
+  for (const t of timers) clearTimeout(t);
+  // A grandchild may still hold the pipes open after a kill: keep what was read and stop waiting.
+  const settle = (p: Promise<string>) =>
+    timedOut ? Promise.race([p, new Promise<string>((r) => setTimeout(() => r(""), KILL_GRACE_MS))]) : p;
+  const [stdout, stderr] = await Promise.all([settle(out), settle(err)]);
+  const result: RunResult = { code: status.code, stdout, stderr, ...(timedOut ? { timedOut } : {}) };
+  if (status.code !== 0 && opts.check !== false && !timedOut) {
     const detail = (stderr.trim() || stdout.trim()).split("\n").slice(-15).join("\n");
     throw new CdError(
       opts.errorCode ?? "PROCESS_FAILED",
@@ -63,6 +85,14 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     );
   }
   return result;
+}
+
+function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // already gone
+  }
 }
 
 async function collect(stream: ReadableStream<Uint8Array>, onLine?: (line: string) => void): Promise<string> {

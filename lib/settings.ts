@@ -59,6 +59,8 @@ export interface Settings {
     /** The window, in ms (COMFYDOCK_DOWNLOAD_STALL_SECONDS, default 60 s). */
     stallMs: number;
   };
+  /** Time limit of `comfydock health` / `apply --verify` (COMFYDOCK_HEALTH_TIMEOUT, seconds; default 300). */
+  healthTimeoutMs: number;
   /** Fault injection for tests (COMFYDOCK_FAULT, COMFYDOCK_CREATE_FAULT). */
   faults: { apply: string | null; create: string | null };
   /** Where binaries are looked for (PATH), and the home and pyenv root for Python discovery. */
@@ -126,6 +128,7 @@ export function settingsFromEnv(env: Env): Settings {
       minRate: num(env, "COMFYDOCK_DOWNLOAD_MIN_RATE", DEFAULT_DOWNLOAD.minRate),
       stallMs: num(env, "COMFYDOCK_DOWNLOAD_STALL_SECONDS", DEFAULT_DOWNLOAD.stallMs / 1000) * 1000,
     },
+    healthTimeoutMs: num(env, "COMFYDOCK_HEALTH_TIMEOUT", 300) * 1000,
     faults: { apply: env.COMFYDOCK_FAULT || null, create: env.COMFYDOCK_CREATE_FAULT || null },
     system: {
       path: (env.PATH ?? "").split(delimiter).filter(Boolean),

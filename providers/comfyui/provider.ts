@@ -16,6 +16,8 @@ import { normaliseUrl } from "../git/mirror.ts";
 import { ensureCommitInMirror, ensureMirror } from "./mirror.ts";
 import { DEFAULT_COMFYUI_URL } from "../../lib/settings.ts";
 import { labelForCommit, shortSha } from "./versions.ts";
+import { installScriptNotes, type PendingInstallScript, pendingInstallScripts } from "./health.ts";
+import { venvPython } from "../packages/distinfo.ts";
 
 export type ComfyUIObserved = {
   /** ComfyUI/ exists. */
@@ -27,6 +29,8 @@ export type ComfyUIObserved = {
   tag: string | null;
   /** Tracked files edited by hand (capped at 50). */
   edits: string[];
+  /** Custom node packs with an install.py that health has not seen load yet (see health.ts). */
+  installScripts?: PendingInstallScript[];
 };
 
 export type ComfyUITarget = { commit: string; version: string; url: string };
@@ -101,11 +105,13 @@ export function diffComfyUI(desired: DesiredState, observed: ComfyUIObserved): A
 }
 
 /** Pure: findings that are not actions. */
-export function notesComfyUI(_desired: DesiredState, observed: ComfyUIObserved): string[] {
-  if (!observed.edits.length) return [];
+export function notesComfyUI(desired: DesiredState, observed: ComfyUIObserved): string[] {
+  const notes = installScriptNotes(venvPython(desired.paths.venv), observed.installScripts ?? []);
+  if (!observed.edits.length) return notes;
   const shown = observed.edits.slice(0, 5).join(", ") + (observed.edits.length > 5 ? ", ..." : "");
   return [
     `comfyui: ${observed.edits.length} tracked file(s) edited by hand (${shown}); never reset by ComfyDock`,
+    ...notes,
   ];
 }
 
@@ -159,7 +165,11 @@ const Target = z.object({
 export const comfyuiProvider: Provider<ComfyUIObserved> = {
   type: "comfyui",
   payload: z.object({ kind: z.enum(["create", "update", "replace"]), before: z.unknown(), after: Target }),
-  observe: (_desired, ctx) => observeComfyUI(ctx.paths.comfyui),
+  observe: async (desired, ctx) => {
+    const observed = await observeComfyUI(ctx.paths.comfyui);
+    const installScripts = await pendingInstallScripts(ctx.paths, desired.nodes);
+    return installScripts.length ? { ...observed, installScripts } : observed;
+  },
   diff: (desired, observed) => ({
     actions: diffComfyUI(desired, observed),
     notes: notesComfyUI(desired, observed),
