@@ -30,7 +30,15 @@ import {
 import { redactSecrets } from "../lib/redact.ts";
 import { keyLine } from "../reconcile/desired.ts";
 import { renderDriftReport, summarizeDrift } from "../views/drift.ts";
-import { code, fence, GITHUB_BODY_LIMIT, planDiffBlock, truncateMarkdown } from "../views/markdown.ts";
+import {
+  code,
+  escapeMarkdown,
+  fence,
+  GITHUB_BODY_LIMIT,
+  planDiffBlock,
+  truncateMarkdown,
+} from "../views/markdown.ts";
+import { healthHeadline, type HealthResult, packLine } from "../providers/comfyui/health.ts";
 import type { ActionCommand, ActionInputs, PullRequestRef } from "./inputs.ts";
 import { pullRequestOf } from "./inputs.ts";
 import { type EnvSpec, resolveEnvironments } from "./env_spec.ts";
@@ -57,6 +65,9 @@ export interface EnvOutcome {
   /** apply: the environment was created by it. */
   created?: boolean;
   validation?: Validation;
+  /** apply and drift: does ComfyUI start with every pack (null: the check could not run, see healthError). */
+  health?: HealthResult | null;
+  healthError?: string;
 }
 
 /** How an environment is run, besides which one and what command. */
@@ -126,8 +137,30 @@ function renderValidation(v: Validation, what: string): string {
 /**
  * The engine: a `.cec` of the checkout is planned or applied against its environment on this machine
  * (workspace/gitops.ts); an environment named in the input is planned or applied from its own `.cec`.
+ * Synced is not healthy: after `apply` and `drift` of an environment that exists here, ComfyUI is started in
+ * it and every custom node pack checked (its own read session, right after the command's).
  */
 export function engineRunner(app: App): EnvRunner {
+  const runCommand = commandRunner(app);
+  return async (spec) => {
+    const outcome = await runCommand(spec);
+    const { command, paths } = spec;
+    if ((command === "apply" || command === "drift") && outcome.plan && outcome.exists !== false) {
+      const { checkHealth } = await import("../workspace/health.ts");
+      try {
+        outcome.health = await withSession(app, paths, `action ${command} (health)`, "read", checkHealth);
+        if (command === "drift" && !outcome.health.healthy) outcome.exitcode = 2;
+      } catch (e) {
+        outcome.health = null;
+        outcome.healthError = errorMessage(e);
+      }
+    }
+    return outcome;
+  };
+}
+
+/** Plan, apply, drift or validate of one environment. */
+function commandRunner(app: App): EnvRunner {
   return async ({ command, context, paths, checkout }) => {
     const { renderPlan } = await import("../views/plan_text.ts");
     const outcome = (plan: Plan, extra: Partial<EnvOutcome> = {}): EnvOutcome => ({
@@ -173,6 +206,20 @@ export function engineRunner(app: App): EnvRunner {
     });
     return outcome(plan);
   };
+}
+
+/** The health check in a few lines of markdown (the step summary stays small). */
+function healthMarkdown(o: EnvOutcome): string | null {
+  if (o.health === undefined) return null;
+  if (o.health === null) {
+    return `**Health**: not checked (${escapeMarkdown(o.healthError ?? "unknown error")})`;
+  }
+  const r = o.health;
+  const failed = r.packs.filter((p) => p.status === "failed");
+  const lines = [`**Health**: ${r.healthy ? "✅" : "❌"} ${escapeMarkdown(healthHeadline(r))}`];
+  for (const p of failed.slice(0, 10)) lines.push(`- ${code(p.dir)}: ${escapeMarkdown(packLine(p))}`);
+  if (failed.length > 10) lines.push(`- ... and ${failed.length - 10} more`);
+  return lines.join("\n");
 }
 
 function asCdError(e: unknown, code: string): CdError {
@@ -237,6 +284,8 @@ function envMarkdown(command: ActionCommand, r: EnvReport, opts: MdOpts): string
     for (const w of v.warnings) parts.push(`- ⚠️ ${code(w)}`);
   } else if (command === "drift" && o.plan) {
     parts.push(renderDriftReport(o.plan, { runUrl: opts.runUrl, machine: opts.machine }));
+    const health = healthMarkdown(o);
+    if (health) parts.push("", health);
   } else if (o.plan) {
     if (o.exists === false) {
       parts.push(`_Environment ${where} does not exist yet: this is what its first apply does._`, "");
@@ -263,6 +312,8 @@ function envMarkdown(command: ActionCommand, r: EnvReport, opts: MdOpts): string
           `approves exactly this plan for ${where}.`,
       );
     }
+    const health = healthMarkdown(o);
+    if (health) parts.push("", health);
   }
   const footer = [
     opts.sha ? `commit ${opts.sha.slice(0, 7)}` : null,

@@ -1,8 +1,8 @@
 /**
  * The health check as a use case (DESIGN §6c): ComfyUI started in the environment, inside a Session. The
- * faces open the session: `health` and the Action's drift a read session (the shared lock: no apply can
- * change the environment under a running check, and other readers are not kept waiting), `apply --verify`
- * and the Action's apply the write session that just applied, so what is checked is exactly what was
+ * faces open the session: `health` and the Action (after its apply or drift) a read session (the shared
+ * lock: no apply can change the environment under a running check, and other readers are not kept
+ * waiting), `apply --verify` the write session that just applied, so what is checked is exactly what was
  * applied. The check writes only ComfyUI's own files (its database, temp/) and `.comfydock/health.json`.
  */
 import { readDesired } from "../reconcile/desired.ts";

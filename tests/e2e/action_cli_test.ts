@@ -119,6 +119,12 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       assert.equal(drift.code, 0, drift.stderr);
       assert.equal(outputsOf(drift.out).changes, "false");
       assert.equal(server.issues(REPO).length, 0);
+      // Synced and healthy: drift also starts ComfyUI (the fixture's, with the node file it ships) and
+      // says so in the summary.
+      assert.match(
+        drift.summary,
+        /\*\*Health\*\*: ✅ healthy: ComfyUI started, 1 custom node pack\(s\) loaded/,
+      );
 
       // A node pack installed by hand is drift: one issue with the report, closed once the machine is clean.
       const stray = join(paths.customNodes, "hand-installed");
@@ -130,11 +136,15 @@ Deno.test("comfydock action (subprocess): plan comments once per PR, outputs and
       assert.equal(issues.length, 1);
       assert.equal(issues[0].state, "open");
       assert.match(issues[0].body ?? "", /hand-installed/);
+      // The stray folder has no __init__.py: ComfyUI cannot import it, and the summary names it.
+      assert.match(drifted.summary, /\*\*Health\*\*: ❌ unhealthy: 1 of 2 custom node pack\(s\) failed/);
+      assert.match(drifted.summary, /- `hand-installed`: hand-installed: IMPORT FAILED: FileNotFoundError/);
       // The Action's apply removes it, and records the apply in the environment's log like the CLI does.
       const applied = await run({ ...scheduled, INPUT_COMMAND: "apply" });
       assert.equal(applied.code, 0, applied.stderr);
       assert.equal(outputsOf(applied.out).changes, "true");
       assert.match(applied.summary, /Apply complete: 0 added, 0 changed, 1 removed\./);
+      assert.match(applied.summary, /\*\*Health\*\*: ✅ healthy/);
       assert.equal(await Deno.stat(stray).then(() => true, () => false), false);
       const log = await Deno.readTextFile(join(dir, "repo", "logs", "prod.log"));
       assert.match(log, /\] apply: ok\n[\s\S]*hand-installed[\s\S]*result: 1 action\(s\) applied/);
