@@ -54,15 +54,30 @@ async function status(paths: EnvPaths): Promise<void> {
   }
 }
 
-async function analyze(file: string, nodeMap?: string): Promise<void> {
-  const { readWorkflowFile, loadAnalysisResolver } = await import("../providers/workflows/files.ts");
+/** The environment `analyze` runs in: -e NAME (must exist), else the active one if there is one. */
+async function optionalEnv(name?: string): Promise<EnvPaths | null> {
+  if (name) return await resolveEnv(name);
+  try {
+    return await resolveEnv();
+  } catch (e) {
+    if (e instanceof CdError && ["NO_WORKSPACE", "NO_ENVIRONMENT", "UNKNOWN_ENVIRONMENT"].includes(e.code)) {
+      return null;
+    }
+    throw e;
+  }
+}
+
+async function analyze(file: string, nodeMap: string | undefined, envName?: string): Promise<void> {
+  const { readWorkflowFile, loadAnalysisResolver, envResolver } = await import(
+    "../providers/workflows/files.ts"
+  );
   const { analyzeWorkflow, requirements } = await import("../providers/workflows/analyze.ts");
-  // No environment needed; the workspace's node index is used when there is one.
-  const { resolver, source } = await loadAnalysisResolver({
-    nodeMap,
-    fallbackMap: (await settings()).nodeMapFile ?? undefined,
-    nodeIndexDb: workspace().nodeIndexDb,
-  });
+  // No environment needed; in one, its installed packs and ComfyUI's core types are known too.
+  const fallbackMap = (await settings()).nodeMapFile ?? undefined;
+  const env = await optionalEnv(envName);
+  const { resolver, source } = env
+    ? await envResolver(env, nodeMap, fallbackMap)
+    : await loadAnalysisResolver({ nodeMap, fallbackMap, nodeIndexDb: workspace().nodeIndexDb });
   const json = await readWorkflowFile(file);
   const a = analyzeWorkflow(json, resolver, file);
   const req = requirements(a);
@@ -97,7 +112,7 @@ async function analyze(file: string, nodeMap?: string): Promise<void> {
     println(`Unknown node types: ${req.unknownTypes.join(", ")}`);
     println(
       paint("yellow", "hint: ") +
-        (source.startsWith("built-in")
+        (source.includes("built-in")
           ? "pass --node-map extension-node-map.json (or set COMFYDOCK_NODE_MAP) to look custom types up"
           : "not in the node index; 'comfydock node find TYPE' searches the registry"),
     );
@@ -504,7 +519,7 @@ export function registerWorkflowCommands(program: Command): void {
   wf.command("analyze").description("node packs and models a workflow file needs (no environment needed)")
     .argument("<file>")
     .option("--node-map <file>", NODE_MAP_HELP)
-    .action(async (file, opts) => await analyze(file, opts.nodeMap));
+    .action(async (file, opts, cmd) => await analyze(file, opts.nodeMap, globals(cmd).env));
 
   wf.command("import").description(
     "track a workflow and add the node packs and models it needs, in one change (shown before it is applied)",

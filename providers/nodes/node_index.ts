@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS class_packs (
 );
 CREATE INDEX IF NOT EXISTS class_packs_type ON class_packs (class_type);
 CREATE TABLE IF NOT EXISTS core_types (class_type TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS preemptions (class_type TEXT NOT NULL, pack TEXT NOT NULL, PRIMARY KEY (class_type, pack));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
@@ -94,8 +95,12 @@ export class NodeIndex {
   /** Replaces the manager-map class rows and the core types. */
   replaceManagerMap(entries: NodePackEntry[], core: Set<string>): void {
     this.#tx(() => {
-      this.db.exec("DELETE FROM class_packs WHERE source = 'manager-map'; DELETE FROM core_types;");
-      this.#insertClasses(entries);
+      this.db.exec(
+        "DELETE FROM class_packs WHERE source = 'manager-map'; DELETE FROM core_types; DELETE FROM preemptions;",
+      );
+      this.#insertClasses(entries.filter((e) => !e.preempts));
+      const pre = this.db.prepare("INSERT OR IGNORE INTO preemptions (class_type, pack) VALUES (?, ?)");
+      for (const e of entries) if (e.preempts) pre.run(e.classType, e.pack);
       const ins = this.db.prepare("INSERT OR IGNORE INTO core_types (class_type) VALUES (?)");
       for (const t of core) ins.run(t);
       this.#setMeta("manager_map_updated_at", new Date().toISOString());
@@ -133,14 +138,26 @@ export class NodeIndex {
       popularity: number | null;
       name_pattern: string | null;
     }[];
-    return rows.map((r) => ({
-      classType: r.class_type,
-      pack: r.pack,
-      source: r.source,
-      ...(r.title !== null ? { title: r.title } : {}),
-      ...(r.popularity !== null ? { popularity: r.popularity } : {}),
-      ...(r.name_pattern !== null ? { namePattern: r.name_pattern } : {}),
-    }));
+    const preempting = this.db.prepare("SELECT class_type, pack FROM preemptions").all() as {
+      class_type: string;
+      pack: string;
+    }[];
+    return [
+      ...rows.map((r) => ({
+        classType: r.class_type,
+        pack: r.pack,
+        source: r.source,
+        ...(r.title !== null ? { title: r.title } : {}),
+        ...(r.popularity !== null ? { popularity: r.popularity } : {}),
+        ...(r.name_pattern !== null ? { namePattern: r.name_pattern } : {}),
+      })),
+      ...preempting.map((r) => ({
+        classType: r.class_type,
+        pack: r.pack,
+        source: "manager-map" as const,
+        preempts: true,
+      })),
+    ];
   }
 
   coreTypes(): Set<string> {
@@ -222,6 +239,11 @@ export function entriesFromManagerMap(
     const pack = registryRepos.get(norm) ?? repo;
     const title = typeof meta.title_aux === "string" ? meta.title_aux : undefined;
     for (const t of new Set(types)) entries.push({ classType: t, pack, title, source: "manager-map" });
+    // The Manager's `preemptions`: this pack is the one meant when several provide the name.
+    const preemptions = Array.isArray(meta.preemptions) ? meta.preemptions : [];
+    for (const t of new Set(preemptions.filter((x): x is string => typeof x === "string"))) {
+      entries.push({ classType: t, pack, title, source: "manager-map", preempts: true });
+    }
     if (typeof meta.nodename_pattern === "string") {
       entries.push({ classType: "", pack, title, source: "manager-map", namePattern: meta.nodename_pattern });
     }
@@ -342,7 +364,7 @@ export async function updateNodeIndex(
         index.registryRepos(),
       );
       index.replaceManagerMap(entries, core);
-      result.mapClasses = entries.length;
+      result.mapClasses = entries.filter((e) => !e.preempts).length;
       result.coreTypes = core.size;
     } catch (e) {
       // An explicit --from that fails is the user's error; the default URL failing is a warning.

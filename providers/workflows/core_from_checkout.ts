@@ -1,8 +1,11 @@
 /**
- * Core node types of the ComfyUI version an environment actually has: a textual scan of its checkout
- * (`nodes.py`, `comfy_extras/*.py`, `comfy_api_nodes/*.py`) for `NODE_CLASS_MAPPINGS` keys and for the
- * `node_id="..."` of v3 `io.ComfyNode` classes. Nothing is imported or run. The scan only adds types: the
- * built-in list (core_nodes.ts) stays the floor, because a textual scan can miss a type built at runtime.
+ * Node types a Python source tree defines, read as text (nothing is imported or run): the core types of
+ * the ComfyUI version an environment actually has (`nodes.py`, `comfy_extras/*.py`, `comfy_api_nodes/*.py`)
+ * and the classes of each installed custom node pack, for environments whose packs health never loaded.
+ * Recognised: `NODE_CLASS_MAPPINGS = {...}` (and any `*CLASS_MAPPINGS*` dict merged into it),
+ * `NODE_CLASS_MAPPINGS.update({...})`, `NODE_CLASS_MAPPINGS["X"] = ...`, and the `node_id="..."` of v3
+ * `io.ComfyNode` / `comfy_entrypoint` nodes. For core types the scan only adds: the built-in list
+ * (core_nodes.ts) stays the floor, because a textual scan can miss a type built at runtime.
  */
 import { join } from "node:path";
 import { readTextIfExists } from "../../lib/fsx.ts";
@@ -33,18 +36,22 @@ function braceBlock(text: string, open: number): string | null {
 }
 
 /** Node type names one Python source defines (pure). */
-export function coreTypesFromSource(text: string): string[] {
+export function nodeClassesFromSource(text: string): string[] {
   const out = new Set<string>();
-  // `NODE_CLASS_MAPPINGS = {` and `NODE_CLASS_MAPPINGS.update({`: the dict keys are the type names.
-  const mappings = /NODE_CLASS_MAPPINGS\s*(?::[^=\n]*)?(?:=|\.update\s*\()\s*\{/g;
+  // `NODE_CLASS_MAPPINGS = {` and `NODE_CLASS_MAPPINGS.update({`: the dict keys are the type names. Packs
+  // often build parts under other names (`IMPACT_CLASS_MAPPINGS = {`, `NODE_CLASS_MAPPINGS_V2 = {`) and
+  // merge them, so any `...CLASS_MAPPINGS...` dict counts (NODE_DISPLAY_NAME_MAPPINGS does not).
+  const mappings = /\b[A-Z0-9_]*CLASS_MAPPINGS[A-Z0-9_]*\s*(?::[^=\n]*)?(?:=|\.update\s*\()\s*\{/g;
   for (const m of text.matchAll(mappings)) {
     const block = braceBlock(text, m.index + m[0].length - 1);
     if (block === null) continue;
     // A key sits at the start of an entry: after `{`, `,` or a line start, followed by `:`.
     for (const k of block.matchAll(/(?:^|[,{\n])\s*(["'])([^"'\n\\]+)\1\s*:/g)) out.add(k[2]);
   }
+  // `NODE_CLASS_MAPPINGS["X"] = Cls`: one entry at a time.
+  for (const k of text.matchAll(/\bNODE_CLASS_MAPPINGS\s*\[\s*(["'])([^"'\n\\]+)\1\s*\]\s*=/g)) out.add(k[2]);
   // v3 nodes: `class X(io.ComfyNode)` whose schema says `node_id="X"`.
-  if (/\bComfyNode\b/.test(text)) {
+  if (/\bComfyNode\b|\bcomfy_entrypoint\b/.test(text)) {
     for (const k of text.matchAll(/\bnode_id\s*=\s*(["'])([^"'\n\\]+)\1/g)) out.add(k[2]);
   }
   return [...out];
@@ -79,7 +86,64 @@ export async function coreTypesFromCheckout(comfyuiDir: string): Promise<Set<str
     if (!st?.isFile || st.size > MAX_SOURCE_BYTES) continue;
     const text = await readTextIfExists(file);
     if (text === null) continue;
-    for (const t of coreTypesFromSource(text)) types.add(t);
+    for (const t of nodeClassesFromSource(text)) types.add(t);
+  }
+  return types;
+}
+
+/** Folders of a pack that hold no node code (and can be large). */
+const SKIP_DIRS = new Set([
+  ".git",
+  "__pycache__",
+  "node_modules",
+  "web",
+  "js",
+  "docs",
+  "tests",
+  "test",
+  ".venv",
+]);
+/** A pack's Python files, breadth first, at most this many and this deep (big packs have ~100). */
+const MAX_PACK_FILES = 400;
+const MAX_PACK_DEPTH = 4;
+
+/** Every `.py` file of a pack folder (or the file itself for a single-file node), bounded. */
+async function packSources(path: string): Promise<string[]> {
+  const st = await Deno.stat(path).catch(() => null);
+  if (!st) return [];
+  if (st.isFile) return path.endsWith(".py") ? [path] : [];
+  const out: string[] = [];
+  let level = [path];
+  for (let depth = 0; depth < MAX_PACK_DEPTH && level.length && out.length < MAX_PACK_FILES; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch {
+        continue;
+      }
+      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (e.isDirectory && !SKIP_DIRS.has(e.name) && !e.name.startsWith(".")) next.push(join(dir, e.name));
+        else if (e.isFile && e.name.endsWith(".py") && out.length < MAX_PACK_FILES) {
+          out.push(join(dir, e.name));
+        }
+      }
+    }
+    level = next;
+  }
+  return out;
+}
+
+/** The node classes a custom node pack (folder or single file) defines, by the textual scan. */
+export async function packClassesFromSource(path: string): Promise<Set<string>> {
+  const types = new Set<string>();
+  for (const file of await packSources(path)) {
+    const st = await Deno.stat(file).catch(() => null);
+    if (!st?.isFile || st.size > MAX_SOURCE_BYTES) continue;
+    const text = await readTextIfExists(file);
+    if (text === null || !/CLASS_MAPPINGS|ComfyNode|comfy_entrypoint/.test(text)) continue;
+    for (const t of nodeClassesFromSource(text)) types.add(t);
   }
   return types;
 }

@@ -9,6 +9,7 @@ import { CdError, errorMessage } from "../../lib/errors.ts";
 import { listFiles, readTextIfExists, sha256Hex, writeFileAtomic } from "../../lib/fsx.ts";
 import { relPathProblem } from "../../lib/safe_path.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { NodeSpec } from "../../reconcile/schema.ts";
 import { MAX_WORKFLOW_BYTES, parseWorkflowText } from "./analyze.ts";
 import { NodePackResolver } from "./node_map.ts";
 
@@ -148,18 +149,32 @@ export async function loadAnalysisResolver(opts: {
   };
 }
 
-/** The resolver of an environment's commands (its workspace's node index, its ComfyUI checkout). */
-export function envResolver(
+/**
+ * The resolver of an environment's commands: its workspace's node index, its ComfyUI checkout's core types,
+ * and first of all the packs installed in it (health's record, else a scan of their sources).
+ */
+export async function envResolver(
   paths: EnvPaths,
   nodeMap?: string,
   fallbackMap?: string,
 ): Promise<{ resolver: NodePackResolver; source: string }> {
-  return loadAnalysisResolver({
+  const base = await loadAnalysisResolver({
     nodeMap,
     fallbackMap,
     nodeIndexDb: paths.workspace.nodeIndexDb,
     comfyuiDir: paths.comfyui,
   });
+  const { readDesired } = await import("../../reconcile/desired.ts");
+  const { environmentClasses } = await import("./env_classes.ts");
+  // An invalid .cec only loses the node ids: packs are then named by their folders.
+  const nodes = await readDesired(paths).then((d) => d.nodes, (): Record<string, NodeSpec> => ({}));
+  const env = await environmentClasses(paths, nodes);
+  if (env.classes.size === 0) return base;
+  const packs = env.fromHealth.length + env.scanned.length;
+  return {
+    resolver: base.resolver.withEnvironment(env.classes),
+    source: `${packs} installed pack(s) of '${paths.name}' (${env.classes.size} classes) + ${base.source}`,
+  };
 }
 
 /**

@@ -4,8 +4,10 @@
  * `NodePackEntry[]` from `.metadata/node_index.db` and calls the constructor: keep it stable).
  *
  * Resolution order: frontend-only types, then the node's own `cnr_id` / `aux_id`, then core types, then the
- * map (exact names, then `nodename_pattern` regexes); a type several packs claim is settled by the packs the
- * workflow already uses, then by popularity, else reported ambiguous with its candidates.
+ * packs installed in the environment (`withEnvironment`: what health recorded, else a scan of their
+ * sources), then the index (exact names, then `nodename_pattern` regexes). A type several packs claim is
+ * settled by the Manager's `preemptions` (the pack that claims the name over the others), then by the packs
+ * the workflow already uses, then by popularity, else reported ambiguous with its candidates.
  */
 import { z } from "zod";
 import { CdError } from "../../lib/errors.ts";
@@ -20,6 +22,8 @@ export interface NodePackEntry {
   popularity?: number;
   /** A regex source (ComfyUI-Manager's `nodename_pattern`); when set the entry matches types by it. */
   namePattern?: string;
+  /** The pack claims this type over the others that provide it (ComfyUI-Manager's `preemptions`). */
+  preempts?: boolean;
 }
 
 export type NodeKind = "core" | "custom" | "frontend" | "unknown";
@@ -75,6 +79,7 @@ const ManagerMeta = z.looseObject({
   title_aux: z.string().optional(),
   title: z.string().optional(),
   nodename_pattern: z.string().optional(),
+  preemptions: z.array(z.string()).optional().catch(undefined),
 });
 const ManagerEntry = z.tuple([z.array(z.string()), ManagerMeta]).rest(z.unknown());
 
@@ -84,9 +89,16 @@ export class NodePackResolver {
   private readonly patterns: { re: RegExp; entry: NodePackEntry }[] = [];
 
   private readonly entries: NodePackEntry[];
+  /** Classes of the packs installed in the environment (class -> pack), asked before the index. */
+  private readonly installed: ReadonlyMap<string, string>;
 
-  constructor(entries: NodePackEntry[], coreTypes: Set<string>) {
+  constructor(
+    entries: NodePackEntry[],
+    coreTypes: Set<string>,
+    installed: ReadonlyMap<string, string> = new Map(),
+  ) {
     this.entries = entries;
+    this.installed = installed;
     this.coreTypes = new Set([...CORE_NODE_TYPES, ...coreTypes]);
     for (const e of entries) {
       if (e.namePattern !== undefined) {
@@ -102,7 +114,12 @@ export class NodePackResolver {
 
   /** The same resolver with more core types (those of the environment's own ComfyUI checkout). */
   withCoreTypes(extra: Iterable<string>): NodePackResolver {
-    return new NodePackResolver(this.entries, new Set([...this.coreTypes, ...extra]));
+    return new NodePackResolver(this.entries, new Set([...this.coreTypes, ...extra]), this.installed);
+  }
+
+  /** The same resolver that knows which installed pack provides which class (class -> pack). */
+  withEnvironment(installed: ReadonlyMap<string, string>): NodePackResolver {
+    return new NodePackResolver(this.entries, new Set(this.coreTypes), installed);
   }
 
   /** Entries known for an exact type name (no patterns); for `node find`-like listings. */
@@ -140,6 +157,9 @@ export class NodePackResolver {
       }
       const title = meta.title_aux ?? meta.title;
       for (const t of types) entries.push({ classType: t, pack: repo, title, source: "manager-map" });
+      for (const t of meta.preemptions ?? []) {
+        entries.push({ classType: t, pack: repo, title, source: "manager-map", preempts: true });
+      }
       if (meta.nodename_pattern) {
         entries.push({
           classType: "",
@@ -168,12 +188,19 @@ export class NodePackResolver {
     if (this.coreTypes.has(classType)) {
       return { kind: "core", package: CORE_PACKAGE, candidates: [CORE_PACKAGE], ambiguous: false };
     }
+    const installed = this.installed.get(classType);
+    if (installed) return { kind: "custom", package: installed, candidates: [installed], ambiguous: false };
     let entries = this.byType.get(classType) ?? [];
     if (entries.length === 0) entries = this.patterns.filter((p) => p.re.test(classType)).map((p) => p.entry);
     const candidates = [...new Map(entries.map((e) => [normalisePack(e.pack), e.pack])).values()];
     if (candidates.length === 0) return { kind: "unknown", package: null, candidates: [], ambiguous: false };
     if (candidates.length === 1) {
       return { kind: "custom", package: candidates[0], candidates, ambiguous: false };
+    }
+    const preempting = [...new Set(entries.filter((e) => e.preempts).map((e) => normalisePack(e.pack)))];
+    if (preempting.length === 1) {
+      const pack = candidates.find((c) => normalisePack(c) === preempting[0])!;
+      return { kind: "custom", package: pack, candidates, ambiguous: false };
     }
 
     if (hints.otherPacks && hints.otherPacks.size > 0) {

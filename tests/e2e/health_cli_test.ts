@@ -206,3 +206,66 @@ Deno.test("health: an environment without its venv is an error (exit 1) with wha
     await Deno.rename(`${paths.venv}.away`, paths.venv);
   }
 });
+
+Deno.test("workflow analyze in an environment knows its packs: health's classes, else a scan of the source", async () => {
+  // A pack health has never seen, with its mappings spread the way real packs write them.
+  const scanned = join(paths.customNodes, "scan-only");
+  await Deno.mkdir(join(scanned, "nodes"), { recursive: true });
+  await Deno.writeTextFile(
+    join(scanned, "__init__.py"),
+    'from .nodes.a import A_CLASS_MAPPINGS\nNODE_CLASS_MAPPINGS = {**A_CLASS_MAPPINGS}\nNODE_CLASS_MAPPINGS["Late"] = object\n',
+  );
+  await Deno.writeTextFile(join(scanned, "nodes", "a.py"), 'A_CLASS_MAPPINGS = {\n    "ScanA": object,\n}\n');
+  const wf = join(root, "wf.json");
+  const node = (id: number, type: string) => ({ id, type, mode: 0, properties: {} });
+  await Deno.writeTextFile(
+    wf,
+    JSON.stringify({
+      nodes: [node(1, "GoodA"), node(2, "ScanA"), node(3, "Late"), node(4, "KSampler"), node(5, "Nobody")],
+    }),
+  );
+  const r = await run("workflow", "analyze", wf, "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const a = JSON.parse(r.stdout);
+  const byType = Object.fromEntries(
+    (a.nodes as { type: string; kind: string; package: string | null }[]).map((
+      n,
+    ) => [n.type, `${n.kind}:${n.package}`]),
+  );
+  assert.deepEqual(byType, {
+    GoodA: "custom:good-pack", // from health.json (good-pack is a .cec node)
+    ScanA: "custom:scan-only", // from the scan: not in .cec, named by its folder
+    Late: "custom:scan-only",
+    KSampler: "core:comfy-core",
+    Nobody: "unknown:null",
+  });
+  assert.match(a.node_index, /installed pack\(s\) of 'env'/);
+  // A map from the settings (COMFYDOCK_NODE_MAP) still answers what no installed pack provides; an
+  // installed pack still wins over it for its own classes.
+  const map = join(root, "extension-node-map.json");
+  await Deno.writeTextFile(
+    map,
+    JSON.stringify({
+      "https://example.com/nobody-pack": [["Nobody"], { title_aux: "Nobody pack" }],
+      "https://example.com/other-good": [["GoodA"], { title_aux: "Other" }],
+    }),
+  );
+  const mapped = await cli(["workflow", "analyze", wf, "--json"], {
+    env: { ...env, COMFYDOCK_NODE_MAP: map },
+  });
+  assert.equal(mapped.code, 0, mapped.stderr);
+  const kinds = Object.fromEntries(
+    (JSON.parse(mapped.stdout).nodes as { type: string; package: string | null }[]).map((
+      n,
+    ) => [n.type, n.package]),
+  );
+  assert.equal(kinds.Nobody, "https://example.com/nobody-pack");
+  assert.equal(kinds.GoodA, "good-pack");
+  // Outside any environment the same workflow knows none of them (no node map given).
+  const bare = await cli(["workflow", "analyze", wf, "--json"], {
+    env: { ...env, COMFYDOCK_HOME: join(root, "nowhere") },
+  });
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.equal(JSON.parse(bare.stdout).nodes.filter((n: { kind: string }) => n.kind === "unknown").length, 4);
+  await Deno.remove(scanned, { recursive: true });
+});

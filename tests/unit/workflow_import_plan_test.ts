@@ -1,6 +1,6 @@
 /** Pure pieces of import and tracking: download URLs -> model sources, core types from Python source, batched tracked edits. */
 import assert from "node:assert/strict";
-import { coreTypesFromSource } from "../../providers/workflows/core_from_checkout.ts";
+import { nodeClassesFromSource } from "../../providers/workflows/core_from_checkout.ts";
 import { sourceForUrl } from "../../providers/workflows/import_plan.ts";
 import { BATCH_MIN_EDITS, batchTrackedEdits, TRACKED } from "../../providers/workflows/track.ts";
 
@@ -23,7 +23,7 @@ Deno.test("sourceForUrl: Hub and Civitai URLs become hf:/civitai: sources; other
   for (const [url, want] of cases) assert.equal(sourceForUrl(url, BASES), want, url);
 });
 
-Deno.test("coreTypesFromSource: NODE_CLASS_MAPPINGS keys (also .update and annotated), v3 node_id's", () => {
+Deno.test("nodeClassesFromSource: NODE_CLASS_MAPPINGS keys (also .update and annotated), v3 node_id's", () => {
   const src = `
 class KSampler: pass
 NODE_CLASS_MAPPINGS = {
@@ -37,7 +37,7 @@ NODE_CLASS_MAPPINGS.update({
 })
 EXTRA: dict = {"NotANode": 1}
 `;
-  assert.deepEqual(coreTypesFromSource(src).sort(), [
+  assert.deepEqual(nodeClassesFromSource(src).sort(), [
     "CheckpointLoaderSimple",
     "Inline",
     "KSampler",
@@ -53,9 +53,9 @@ class ImageStitch(io.ComfyNode):
             display_name="Image Stitch",
         )
 `;
-  assert.deepEqual(coreTypesFromSource(v3), ["ImageStitch"]);
-  assert.deepEqual(coreTypesFromSource('node_id = "NotInAComfyNodeFile"'), []);
-  assert.deepEqual(coreTypesFromSource("NODE_CLASS_MAPPINGS = {\n  'Unclosed': X,\n"), []);
+  assert.deepEqual(nodeClassesFromSource(v3), ["ImageStitch"]);
+  assert.deepEqual(nodeClassesFromSource('node_id = "NotInAComfyNodeFile"'), []);
+  assert.deepEqual(nodeClassesFromSource("NODE_CLASS_MAPPINGS = {\n  'Unclosed': X,\n"), []);
 });
 
 Deno.test("batchTrackedEdits: many entry edits become one table edit over the raw table; few stay as they are", () => {
@@ -81,4 +81,24 @@ file = "workflows/gone.json"
   assert.deepEqual({ ...table.old as object }, { file: "workflows/old.json" });
   assert.equal("gone" in table, false);
   assert.deepEqual(Object.keys(table).length, BATCH_MIN_EDITS + 1);
+});
+
+Deno.test("nodeClassesFromSource: merged *_CLASS_MAPPINGS dicts, item assignment, comfy_entrypoint packs", () => {
+  const src = `
+IMPACT_CLASS_MAPPINGS = {"SAMLoader": SAMLoader}
+NODE_CLASS_MAPPINGS = {**IMPACT_CLASS_MAPPINGS}
+NODE_CLASS_MAPPINGS["ImpactWildcardProcessor"] = ImpactWildcardProcessor
+NODE_CLASS_MAPPINGS [ 'Spaced' ] = X
+NODE_DISPLAY_NAME_MAPPINGS["NotAClass"] = "x"
+`;
+  assert.deepEqual(nodeClassesFromSource(src).sort(), ["ImpactWildcardProcessor", "SAMLoader", "Spaced"]);
+  const v3 = `
+async def comfy_entrypoint():
+    return Ext()
+class Thing(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(node_id="V3Thing")
+`;
+  assert.deepEqual(nodeClassesFromSource(v3), ["V3Thing"]);
 });
