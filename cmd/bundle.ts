@@ -39,8 +39,17 @@ export function registerBundleCommands(program: Command): void {
         withModels: opts.withModels,
         onProgress: opts.withModels ? progressReporter() : undefined,
       });
+      const { readDesired } = await import("../reconcile/desired.ts");
+      const { portabilityWarnings } = await import("../providers/bundles/portability.ts");
+      const warnings = portabilityWarnings(await readDesired(paths), { withModels: opts.withModels });
       if (ui.json) {
-        printJson({ file: res.file, bytes: res.bytes, manifest: res.manifest, skipped: res.skipped });
+        printJson({
+          file: res.file,
+          bytes: res.bytes,
+          manifest: res.manifest,
+          skipped: res.skipped,
+          warnings,
+        });
         return;
       }
       const unpacked = res.manifest.files.reduce((n, f) => n + f.size, 0);
@@ -49,6 +58,7 @@ export function registerBundleCommands(program: Command): void {
           ` (${res.manifest.files.length} files, ${kib(unpacked)} -> ${kib(res.bytes)})`,
       );
       for (const s of res.skipped) println(`  ${paint("yellow", "!")} skipped ${s}`);
+      for (const w of warnings) info(`${paint("yellow", "warning:")} ${w}`);
       if (!opts.withModels) {
         println("Models are referenced by hash and sources; pass --with-models to include the files.");
       }

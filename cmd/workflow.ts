@@ -417,7 +417,7 @@ async function trackCommand(
     });
   }
   const { track } = await import("../workspace/workflow_sync.ts");
-  const { change, result } = await withEnv(g, "workflow track", "write", async (s) =>
+  const { change, result, fromImage } = await withEnv(g, "workflow track", "write", async (s) =>
     track(s, {
       names: name ? [name] : undefined,
       all: opts.all,
@@ -425,15 +425,21 @@ async function trackCommand(
       resolver: await resolverFor(s.paths, opts.nodeMap),
       apply: opts.apply,
     }));
+  const warnings = change.warnings ?? [];
   if (ui.json) {
     return printJson({
       tracked: result.accepted ? change.names : [],
       commit: result.commit,
       plan: result.plan,
+      warnings,
     });
   }
   if (change.names.length === 0) return println("No untracked workflows to track.");
+  if (fromImage && result.accepted) {
+    println(`Wrote the workflow embedded in ${name} to ComfyUI as '${fromImage}'.`);
+  }
   if (result.accepted) println(`Tracked ${change.names.map((n) => `'${n}'`).join(", ")} in .cec.`);
+  for (const w of warnings) info(`${paint("yellow", "warning:")} ${w}`);
   println(changeOutcome(result, opts.apply));
 }
 
@@ -495,7 +501,10 @@ export function registerWorkflowCommands(program: Command): void {
     .action(async (_opts, cmd) => await status(await resolveEnv(globals(cmd).env)));
 
   wf.command("track").description("track workflows in .cec (with their node and model requirements)")
-    .argument("[name]", "workflow path under ComfyUI/user/default/workflows, without .json")
+    .argument(
+      "[name]",
+      "workflow path under ComfyUI/user/default/workflows (no .json), or a PNG/WebP ComfyUI saved",
+    )
     .option("--all", "every untracked (and not ignored) workflow")
     .option("--pattern <glob>", "with --all: only paths matching this glob")
     .option("--node-map <file>", NODE_MAP_HELP)
@@ -524,7 +533,10 @@ export function registerWorkflowCommands(program: Command): void {
   wf.command("import").description(
     "track a workflow and add the node packs and models it needs, in one change (shown before it is applied)",
   )
-    .argument("<fileOrUrl>", "a workflow JSON, a bundle made by 'workflow export', or an http(s) URL")
+    .argument(
+      "<fileOrUrl>",
+      "a workflow JSON, a PNG/WebP ComfyUI saved, a bundle made by 'workflow export', or an http(s) URL",
+    )
     .option("--name <name>", "name to save it under (default: from the file)")
     .option("--node-map <file>", NODE_MAP_HELP)
     .option("--non-interactive", "ask nothing: skip what cannot be resolved and report it (implies --yes)")

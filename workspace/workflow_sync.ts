@@ -5,7 +5,7 @@
  * side wins: `ours` = the `.cec` version, `theirs` = ComfyUI's.
  */
 import { join } from "node:path";
-import { exists } from "../lib/fsx.ts";
+import { exists, removeIfExists } from "../lib/fsx.ts";
 import { joinSafe } from "../lib/safe_path.ts";
 import { readDesired } from "../reconcile/desired.ts";
 import { recordSynced } from "../providers/workflows/files.ts";
@@ -18,6 +18,7 @@ import {
   trackWorkflows,
   untrackWorkflow,
   type WorkflowChange,
+  workflowFromImage,
 } from "../providers/workflows/track.ts";
 import type { ChangeResult, Session } from "./session.ts";
 
@@ -56,16 +57,30 @@ async function workflowChange(
   return { change, result };
 }
 
-export function track(
+/**
+ * `workflow track`. A name that is a PNG/WebP ComfyUI saved is tracked by the workflow embedded in it: that
+ * is written into ComfyUI's workflows folder first (a new file), and removed again when the change does not
+ * happen (declined, failed), so the environment is left as it was. `fromImage` names the workflow written.
+ */
+export async function track(
   session: Session,
   opts: { names?: string[]; all?: boolean; pattern?: string; resolver: NodePackResolver; apply: boolean },
-) {
-  return workflowChange(
-    session,
-    (c) => `workflow track: ${c.names.join(", ")}`,
-    (desired) => trackWorkflows(session.paths, desired, opts),
-    opts.apply,
-  );
+): Promise<{ change: WorkflowChange; result: ChangeResult; fromImage: string | null }> {
+  const image = opts.names?.length === 1 ? await workflowFromImage(session.paths, opts.names[0]) : null;
+  const names = image ? [image.name] : opts.names;
+  try {
+    const { change, result } = await workflowChange(
+      session,
+      (c) => `workflow track: ${c.names.join(", ")}`,
+      (desired) => trackWorkflows(session.paths, desired, { ...opts, names }),
+      opts.apply,
+    );
+    if (image && !result.accepted) await removeIfExists(image.file);
+    return { change, result, fromImage: image?.name ?? null };
+  } catch (e) {
+    if (image) await removeIfExists(image.file);
+    throw e;
+  }
 }
 
 export function untrack(session: Session, name: string, apply: boolean) {

@@ -79,6 +79,34 @@ export function parseAddSource(arg: string): AddInput {
   return { kind: "path", path: arg };
 }
 
+function hubSource(
+  input: Extract<AddInput, { kind: "huggingface" }>,
+): Extract<ModelSource, { type: "huggingface" }> {
+  return {
+    type: "huggingface",
+    repo: input.repo,
+    file: input.file,
+    ...(input.revision ? { revision: input.revision } : {}),
+  };
+}
+
+/**
+ * The `.cec` source a `model add` argument names as it is given (hf:, civitai:, a URL), without asking
+ * anyone; null for a local file or a bare hash.
+ */
+export function sourceOfInput(input: AddInput): ModelSource | null {
+  switch (input.kind) {
+    case "huggingface":
+      return hubSource(input);
+    case "civitai":
+      return { type: "civitai", version_id: input.versionId };
+    case "url":
+      return URL.canParse(input.url) ? { type: "url", url: input.url } : null;
+    default:
+      return null;
+  }
+}
+
 /** A pyproject key from a filename: lowercase letters, digits, `_` and `-`. */
 export function keyFromFilename(filename: string): string {
   const stem = basename(filename).replace(/\.[^.]+$/, "");
@@ -195,12 +223,7 @@ export async function buildModelEntry(
       );
     }
     case "huggingface": {
-      const source: ModelSource = {
-        type: "huggingface",
-        repo: input.repo,
-        file: input.file,
-        ...(input.revision ? { revision: input.revision } : {}),
-      };
+      const source = hubSource(input);
       const info = await huggingfaceFileInfo(cfg, source).catch(() => ({
         sha256: undefined,
         size: undefined,

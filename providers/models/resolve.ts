@@ -25,7 +25,9 @@ function pick(m: ModelInfo, category?: string): string {
   return (m.files.find((f) => f.category === category) ?? m.files[0]).path;
 }
 
-export function resolveModelReference(ref: ModelReference, index: ModelIndex): ModelResolution {
+export function resolveModelReference(given: ModelReference, index: ModelIndex): ModelResolution {
+  // Subfolders saved on Windows (`hyvideo\model.safetensors`) are the same file as with `/`.
+  const ref = { ...given, name: given.name.replaceAll("\\", "/") };
   const tried: string[] = [];
   if (ref.hash) {
     const m = index.resolveByHash(ref.hash);

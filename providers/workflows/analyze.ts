@@ -75,7 +75,10 @@ export function parseWorkflowText(text: string, file = "workflow"): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new CdError("WORKFLOW_NOT_JSON", `${file}: not valid JSON (${errorMessage(e)})`, {
+    // V8 quotes the start of the input ('"\x89PNG..." is not valid JSON'): keep only the position.
+    const why = errorMessage(e).replace(/,? *".*" is not valid JSON\s*$/s, "").replace(/[^\x20-\x7e]/g, "?")
+      .slice(0, 200);
+    throw new CdError("WORKFLOW_NOT_JSON", `${file}: not valid JSON (${why})`, {
       hint: "export the workflow again from ComfyUI (Workflow > Export)",
     });
   }
@@ -211,6 +214,14 @@ export const MODEL_LOADERS: Readonly<Record<string, readonly LoaderInput[]>> = {
   DualCLIPLoaderGGUF: clips(2),
   TripleCLIPLoaderGGUF: clips(3),
 };
+
+/**
+ * A model file name as ComfyUI lists it on this machine: workflows saved on Windows name subfolders with
+ * `\` (`hyvideo\model.safetensors`), which never matches a file elsewhere; `/` does everywhere.
+ */
+export function modelName(name: string): string {
+  return name.trim().replaceAll("\\", "/");
+}
 
 /** Loader choices that name a built-in, not a file (VAELoader's approximations and pixel space). */
 const NOT_FILES = new Set(["", "None", "none", "pixel_space", "taesd", "taesdxl", "taesd3", "taef1"]);
@@ -499,7 +510,7 @@ function fromProperty(
   optional: boolean,
 ): ModelRef {
   const ref: ModelRef = {
-    name: p.name,
+    name: modelName(p.name),
     category: p.directory,
     node_id: nodeId,
     node_type: nodeType,
@@ -518,7 +529,13 @@ function extractModels(raw: RawNode, out: ModelCollector, warnings: string[], fi
   for (const spec of MODEL_LOADERS[raw.type] ?? []) {
     const v = raw.value(spec);
     if (typeof v === "string" && !NOT_FILES.has(v.trim())) {
-      out.add({ name: v.trim(), category: spec.category, node_id: raw.id, node_type: raw.type, optional });
+      out.add({
+        name: modelName(v),
+        category: spec.category,
+        node_id: raw.id,
+        node_type: raw.type,
+        optional,
+      });
     }
   }
   for (const [i, m] of raw.modelProps.entries()) {

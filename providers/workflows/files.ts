@@ -10,7 +10,7 @@ import { listFiles, readTextIfExists, sha256Hex, writeFileAtomic } from "../../l
 import { relPathProblem } from "../../lib/safe_path.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
-import { MAX_WORKFLOW_BYTES, parseWorkflowText } from "./analyze.ts";
+import { MAX_WORKFLOW_BYTES } from "./analyze.ts";
 import { NodePackResolver } from "./node_map.ts";
 
 /** A tracked workflow's file key in pyproject: `workflows/<rel>`. */
@@ -41,7 +41,7 @@ export function checkRel(rel: string): string {
   return rel;
 }
 
-/** Reads and parses one workflow file, refusing oversized files before reading them. */
+/** Reads and parses one workflow file (JSON, or a PNG/WebP ComfyUI saved), refusing oversized files first. */
 export async function readWorkflowFile(path: string): Promise<unknown> {
   let size: number;
   try {
@@ -61,7 +61,8 @@ export async function readWorkflowFile(path: string): Promise<unknown> {
       } MiB; is this really a workflow file?`,
     });
   }
-  return parseWorkflowText(await Deno.readTextFile(path), path);
+  const { workflowFromBytes } = await import("./embedded.ts");
+  return workflowFromBytes(await Deno.readFile(path), path).json;
 }
 
 /** `rel -> sha256` of every `*.json` below a workflows folder (missing folder: none). */

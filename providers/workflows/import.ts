@@ -14,16 +14,17 @@ import type { ModelSpec } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import type { Settings } from "../../lib/settings.ts";
 import { BundleManager } from "../bundles/bundle.ts";
-import { buildModelEntry, keyFromFilename, parseAddSource } from "../models/add.ts";
+import { buildModelEntry, keyFromFilename, parseAddSource, sourceOfInput } from "../models/add.ts";
 import type { DownloadOptions } from "../models/download.ts";
-import { withoutCredentialsInUrls } from "../models/sources.ts";
+import { sourceConfig, withoutCredentialsInUrls } from "../models/sources.ts";
 import type { ModelIndex } from "../models/index_db.ts";
 import { addEdits, parseNodeSpec, type ResolvedNode, resolveNodeSpec } from "../nodes/add.ts";
 import type { RegistryClient } from "../nodes/registry.ts";
 import { MAX_WORKFLOW_BYTES, parseWorkflowText, type WorkflowAnalysis } from "./analyze.ts";
 import { type ImportManifest, unwrapImport } from "./bundle.ts";
+import { workflowFromBytes } from "./embedded.ts";
 import { CEC_PREFIX, nameOfRel } from "./files.ts";
-import type { ImportPlan, ModelItem, NodeItem } from "./import_plan.ts";
+import { type ImportPlan, type ModelItem, type NodeItem, sourceForUrl } from "./import_plan.ts";
 import { relOfName, requiresOf, TRACKED } from "./track.ts";
 
 export interface ImportSource {
@@ -33,7 +34,7 @@ export interface ImportSource {
   /** The name the source suggests (bundle / export name, else the file name). */
   name: string;
   manifest?: ImportManifest;
-  format: "bundle" | "export-json" | "workflow";
+  format: "bundle" | "export-json" | "workflow" | "png" | "webp";
 }
 
 const GZIP = [0x1f, 0x8b];
@@ -78,7 +79,7 @@ function nameOfSource(source: string): string {
   const last = /^https?:\/\//i.test(source)
     ? new URL(source).pathname.split("/").at(-1) ?? ""
     : basename(source);
-  return decodeURIComponent(last).replace(/\.(json|tar\.gz|tgz)$/i, "").replace(
+  return decodeURIComponent(last).replace(/\.(json|tar\.gz|tgz|png|webp)$/i, "").replace(
     /\.comfydock-workflow$/i,
     "",
   ) ||
@@ -126,8 +127,7 @@ export async function readImportSource(
       await removeIfExists(tmp);
     }
   }
-  const text = new TextDecoder().decode(bytes);
-  const json = parseWorkflowText(text, source);
+  const { json, text, from } = workflowFromBytes(bytes, source);
   const unwrapped = unwrapImport(json);
   if (unwrapped.manifest) {
     return {
@@ -138,7 +138,8 @@ export async function readImportSource(
       format: "export-json",
     };
   }
-  return { workflow: json, text, name: nameOfSource(source), format: "workflow" };
+  // From an image the workflow is stored as its JSON text (the .cec copy is a workflow file, not a PNG).
+  return { workflow: json, text, name: nameOfSource(source), format: from === "json" ? "workflow" : from };
 }
 
 /**
@@ -315,6 +316,12 @@ export async function buildImportChange(
       }
       // The workflow names the file (maybe in a subfolder): that is where ComfyUI will look for it.
       spec = { ...spec, category: item.category, filename: item.name };
+      // Found here by name, but another machine needs a download: keep the URL the workflow gives (without
+      // any credentials its author left in it).
+      const fromUrl = spec.sources.length === 0 && item.url
+        ? sourceOfInput(parseAddSource(sourceForUrl(item.url, sourceConfig(ctx.settings))))
+        : null;
+      if (fromUrl) spec = { ...spec, sources: withoutCredentialsInUrls([fromUrl]) };
       out.models.push({ key, spec, note });
     } catch (e) {
       out.skipped.push({

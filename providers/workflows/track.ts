@@ -13,7 +13,9 @@ import type { DesiredState } from "../../reconcile/desired.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import type { WorkflowSpec } from "../../reconcile/schema.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import { joinSafe } from "../../lib/safe_path.ts";
 import { analyzeWorkflow, parseWorkflowText, requirements, type WorkflowAnalysis } from "./analyze.ts";
+import { findDesiredModel, findDesiredNode } from "./bundle.ts";
 import { CEC_PREFIX, checkRel, envResolver, nameOfRel } from "./files.ts";
 import type { NodePackResolver } from "./node_map.ts";
 import { workflowStatus, type WorkflowStatusEntry } from "./status.ts";
@@ -26,6 +28,46 @@ export interface WorkflowChange {
   names: string[];
   /** Last-sync hashes to record after the commit (null forgets one). */
   synced: Record<string, string | null>;
+  /** What the tracked workflows need that `.cec` does not provide (track warns, never refuses). */
+  warnings?: string[];
+}
+
+/**
+ * What a workflow needs that `.cec` does not give: custom packs it has no entry for, node types nothing
+ * can place, and models it has no entry for (pure). Optional models (only bypassed nodes load them) are
+ * left out.
+ */
+export function missingRequirements(
+  name: string,
+  analysis: WorkflowAnalysis,
+  desired: DesiredState,
+): string[] {
+  const req = requirements(analysis);
+  const out: string[] = [];
+  const packs = req.packages.filter((p) => !findDesiredNode(p, desired));
+  if (packs.length) {
+    out.push(
+      `'${name}' needs node pack(s) not in .cec: ${packs.join(", ")} ('comfydock node add ${packs[0]}', ` +
+        `or 'comfydock workflow import' to add what a workflow needs)`,
+    );
+  }
+  if (req.unknownTypes.length) {
+    out.push(
+      `'${name}' uses node types no installed pack or node index provides: ${req.unknownTypes.join(", ")} ` +
+        `('comfydock node find TYPE')`,
+    );
+  }
+  for (const a of req.ambiguous) {
+    out.push(`'${name}' uses ${a.type}, which several packs provide: ${a.candidates.join(", ")}`);
+  }
+  const models = req.models.filter((m) => !m.optional && !findDesiredModel(m, desired));
+  if (models.length) {
+    out.push(
+      `'${name}' needs model(s) not in .cec: ${models.map((m) => `${m.category}/${m.name}`).join(", ")} ` +
+        `('comfydock model add ... --category C', or 'comfydock workflow import')`,
+    );
+  }
+  return out;
 }
 
 export const TRACKED = ["tool", "comfydock", "workflows", "tracked"];
@@ -93,6 +135,36 @@ export function batchTrackedEdits(pyprojectText: string, edits: TomlEdit[]): Tom
   return [...edits.filter((e) => !isEntry(e)), { path: TRACKED, value: table }];
 }
 
+/**
+ * `workflow track IMAGE.png|.webp`: the workflow ComfyUI embedded in an image it saved is written into
+ * ComfyUI's workflows folder as `<image name>.json` (never over an existing file), ready to be tracked.
+ * Returns the workflow's name and the file written, or null when `arg` is not an image file.
+ */
+export async function workflowFromImage(
+  paths: EnvPaths,
+  arg: string,
+): Promise<{ name: string; file: string } | null> {
+  if (!/\.(png|webp)$/i.test(arg)) return null;
+  const st = await Deno.stat(arg).catch(() => null);
+  if (!st?.isFile) return null;
+  const { workflowFromBytes } = await import("./embedded.ts");
+  const { json } = workflowFromBytes(await Deno.readFile(arg), arg);
+  const rel = relOfName(basename(arg).replace(/\.(png|webp)$/i, ""));
+  const file = joinSafe(paths.userWorkflows, rel, "a workflow file");
+  await Deno.mkdir(paths.userWorkflows, { recursive: true });
+  try {
+    // Pretty-printed as ComfyUI's own export, so the tracked copy diffs well in git; createNew: an existing
+    // workflow of that name is never overwritten, not even by a race.
+    await Deno.writeTextFile(file, JSON.stringify(json, null, 2) + "\n", { createNew: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    throw new CdError("WORKFLOW_EXISTS", `${file} already exists; the image's workflow was not written`, {
+      hint: "rename the image, or track the existing workflow by its name",
+    });
+  }
+  return { name: nameOfRel(rel), file };
+}
+
 /** A name as typed by the user -> its file in the workflows folder. */
 export function relOfName(name: string): string {
   return checkRel(name.toLowerCase().endsWith(".json") ? name : `${name}.json`);
@@ -130,11 +202,12 @@ export async function trackWorkflows(
       }
     }
   }
-  const change: WorkflowChange = { edits: [], files: [], names: [], synced: {} };
+  const change: WorkflowChange = { edits: [], files: [], names: [], synced: {}, warnings: [] };
   for (const rel of rels) {
     const { text, hash, analysis } = await readAndAnalyze(paths, rel, opts.resolver);
     const entry = inComfy.get(rel)!;
     const name = entry.tracked ? entry.name : nameOfRel(rel);
+    change.warnings!.push(...missingRequirements(name, analysis, desired));
     change.edits.push(entryEdit(name, rel, requiresOf(analysis, desired), desired.workflows[name]));
     change.files.push({ path: CEC_PREFIX + rel, content: text });
     change.names.push(name);
