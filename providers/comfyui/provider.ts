@@ -106,7 +106,8 @@ export function diffComfyUI(desired: DesiredState, observed: ComfyUIObserved): A
 
 /** Pure: findings that are not actions. */
 export function notesComfyUI(desired: DesiredState, observed: ComfyUIObserved): string[] {
-  const notes = installScriptNotes(venvPython(desired.paths.venv), observed.installScripts ?? []);
+  const pending = observed.installScripts ?? [];
+  const notes = pending.length ? installScriptNotes(venvPython(desired.paths.venv), pending) : [];
   if (!observed.edits.length) return notes;
   const shown = observed.edits.slice(0, 5).join(", ") + (observed.edits.length > 5 ? ", ..." : "");
   return [

@@ -123,6 +123,7 @@ Deno.test("anything that is not a workflow: a clear error naming the file and wh
     assert.match(r.stderr, message, name);
     assert.match(r.stderr, /hint: /);
     // Nothing of the file's bytes is echoed: only printable text on the terminal.
+    // deno-lint-ignore no-control-regex -- control characters are exactly what must not appear
     assert.doesNotMatch(r.stderr, /[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]/, name);
   }
 });
