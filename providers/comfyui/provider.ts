@@ -64,7 +64,9 @@ function label(commit: string | null, tag: string | null): string {
 export function diffComfyUI(desired: DesiredState, observed: ComfyUIObserved): Action[] {
   const want = target(desired);
   const after = { ...want };
-  const before = { ...observed, edits: [...observed.edits] };
+  // The install.py findings are notes, not part of the checkout an action changes.
+  const { installScripts: _notes, ...checkout } = observed;
+  const before = { ...checkout, edits: [...observed.edits] };
   if (!observed.present) {
     return [{
       address: "comfyui",

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { DesiredState } from "../../reconcile/desired.ts";
-import { type ComfyUIObserved, diffComfyUI, notesComfyUI } from "../../providers/comfyui/provider.ts";
+import {
+  type ComfyUIObserved,
+  comfyuiProvider,
+  diffComfyUI,
+  notesComfyUI,
+} from "../../providers/comfyui/provider.ts";
 
 const OLD = "1111111111111111111111111111111111111111";
 const NEW = "2222222222222222222222222222222222222222";
@@ -56,4 +61,16 @@ Deno.test("a ComfyUI folder that is not a git checkout is reported, not replaced
   const [a] = diffComfyUI(desired(), { present: true, git: false, commit: null, tag: null, edits: [] });
   assert.equal(a.kind, "replace");
   assert.match(a.details!.join(" "), /move it aside/);
+});
+
+Deno.test("install.py packs health has not seen load: the provider's diff notes them, outside any action", () => {
+  const want = { ...desired(), paths: { venv: "/env/.venv" } } as unknown as DesiredState;
+  const pending = at(OLD, { installScripts: [{ dir: "Impact-Pack", id: "impact-pack" }] });
+  const { actions, notes } = comfyuiProvider.diff(want, pending);
+  assert.equal(actions.length, 1);
+  assert.equal("installScripts" in (actions[0].before as Record<string, unknown>), false);
+  assert.equal(notes.length, 1);
+  assert.match(notes[0], /^node\.impact-pack: has an install\.py that ComfyDock never runs/);
+  assert.match(notes[0], /'\/env\/\.venv\/bin\/python custom_nodes\/Impact-Pack\/install\.py'/);
+  assert.deepEqual(comfyuiProvider.diff(want, at(OLD)).notes, []);
 });
