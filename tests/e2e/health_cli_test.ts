@@ -130,7 +130,7 @@ Deno.test("health: ComfyUI failing to start (a requirement gone from the venv) i
   assert.match(r.stdout, /healthy: ComfyUI started/);
 });
 
-Deno.test("health: a start that hangs is stopped at --timeout, the hanging pack named; it holds a read lock", async () => {
+Deno.test("health: a start that hangs is stopped at --timeout, the hanging pack named; health holds a read lock, apply --verify its write lock", async () => {
   const hang = await makeNodeRepo(repos, "slow-pack", [{
     tag: "v1",
     pack: { extra: { "__init__.py": "import time\ntime.sleep(120)\nNODE_CLASS_MAPPINGS = {}\n" } },
@@ -166,6 +166,25 @@ Deno.test("health: a start that hangs is stopped at --timeout, the hanging pack 
     const slow = (result.packs as Pack[]).find((p) => p.dir === "slow-pack");
     assert.equal(slow?.status, "failed");
     assert.match(slow?.error ?? "", /hung/);
+
+    // apply --verify checks inside the apply's exclusive lock (nothing else runs until it is done); its
+    // limit comes from COMFYDOCK_HEALTH_TIMEOUT.
+    const t1 = performance.now();
+    const verifying = cli(["apply", "--verify", "--yes", "--json"], {
+      env: { ...env, COMFYDOCK_HEALTH_TIMEOUT: "10" },
+    });
+    while (!await working()) {
+      assert.ok(performance.now() - t1 < 60_000, "apply --verify never started its check");
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const blocked = await run("status");
+    assert.equal(blocked.code, 1, blocked.stdout + blocked.stderr);
+    assert.match(blocked.stderr, /the environment is locked by .*'comfydock apply'/);
+    r = await verifying;
+    assert.equal(r.code, 2, r.stderr);
+    const verified = JSON.parse(r.stdout).health;
+    assert.equal(verified.timed_out, true);
+    assert.match(verified.error, /within 10 s .* while importing custom_nodes\/slow-pack/);
 
     r = await run("health", "--timeout", "soon");
     assert.equal(r.code, 1);
