@@ -95,6 +95,8 @@ export async function applyCommand(
   const { requireLocked } = await import("../workspace/gitops.ts");
   const saved = planFile ? await (await import("../reconcile/plan_file.ts")).readPlanFile(planFile) : null;
   const health = opts.verify ? await import("./health.ts") : null;
+  // A check that cannot run (no venv) is reported after what the apply did, not instead of it.
+  const verify = (s: Session) => health?.runCheck(s).then((r) => ({ r }), (error: unknown) => ({ error }));
   const outcome = await withEnv(g, "apply", "write", async (s, app) => {
     let plan: Plan;
     if (saved) {
@@ -105,7 +107,7 @@ export async function applyCommand(
       const made = await s.plan({ deep: opts.deep });
       plan = made.plan;
       if (opts.locked) requireLocked(plan, made.desired);
-      if (plan.actions.length === 0) return { plan, result: null, health: await health?.runCheck(s) };
+      if (plan.actions.length === 0) return { plan, result: null, verified: await verify(s) };
       app.showPlan(plan);
       const destructive = plan.actions.some((a) => a.kind === "delete" || a.kind === "replace");
       if (
@@ -117,13 +119,14 @@ export async function applyCommand(
       }
     }
     const result = await s.apply(plan, { saved: saved !== null });
-    return { plan, result, health: await health?.runCheck(s) };
+    return { plan, result, verified: await verify(s) };
   }, { force: opts.force });
   const { plan, result } = outcome;
-  const checked = "health" in outcome ? outcome.health : undefined;
+  const verified = "verified" in outcome ? outcome.verified : undefined;
+  const checked = verified && "r" in verified ? verified.r : undefined;
   if (checked && !checked.healthy) Deno.exitCode = health!.UNHEALTHY;
   if (ui.json) {
-    return printJson({
+    printJson({
       plan,
       applied: result?.applied ?? [],
       kept: result?.kept ?? [],
@@ -132,9 +135,8 @@ export async function applyCommand(
       notes: result?.notes ?? [],
       health: checked,
     });
-  }
-  if ("declined" in outcome) return info("Apply cancelled; nothing was changed.");
-  if (!result || result.applied.length + result.kept.length === 0) {
+  } else if ("declined" in outcome) return info("Apply cancelled; nothing was changed.");
+  else if (!result || result.applied.length + result.kept.length === 0) {
     if (saved) println("No changes. Environment matches .cec.");
   } else {
     const s = summarize(result.applied);
@@ -146,7 +148,8 @@ export async function applyCommand(
     if (result.trashDir) println(`Replaced or removed files were kept in ${result.trashDir}`);
     for (const n of result.notes ?? []) println(`${paint("yellow", "note:")} ${n}`);
   }
-  if (checked) await health!.printHealth(checked);
+  if (checked && !ui.json) await health!.printHealth(checked);
+  if (verified && "error" in verified) throw verified.error;
 }
 
 async function statusCommand(opts: { check?: boolean; deep?: boolean }, g: GlobalFlags): Promise<void> {

@@ -226,6 +226,23 @@ Deno.test("health: an environment without its venv is an error (exit 1) with wha
   }
 });
 
+Deno.test("apply --verify whose check cannot run: what was applied is reported first, then the error (exit 1)", async () => {
+  const main = join(paths.comfyui, "main.py");
+  const text = await Deno.readTextFile(main);
+  await Deno.remove(main);
+  const stray = join(paths.customNodes, "stray-pack");
+  await Deno.mkdir(stray);
+  try {
+    const r = await run("apply", "--verify", "--yes");
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /Apply complete! 0 added, 0 changed, 1 removed\./);
+    assert.match(r.stderr, /error: env: no ComfyUI checkout at /);
+    assert.equal(await Deno.stat(stray).then(() => true, () => false), false);
+  } finally {
+    await Deno.writeTextFile(main, text);
+  }
+});
+
 Deno.test("workflow analyze in an environment knows its packs: health's classes, else a scan of the source", async () => {
   // A pack health has never seen, with its mappings spread the way real packs write them.
   const scanned = join(paths.customNodes, "scan-only");
