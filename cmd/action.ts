@@ -9,7 +9,7 @@ export function registerActionCommand(program: Command): void {
       const { appFor, globals } = await import("./context.ts");
       const { runAction } = await import("../action/run.ts");
       const { redactSecrets } = await import("../lib/redact.ts");
-      const { info, println, step, ui } = await import("../lib/ui.ts");
+      const { info, printJson, println, step, ui } = await import("../lib/ui.ts");
       const inputs = readActionInputs(Deno.env.toObject(), Deno.cwd());
       // The workspace on the runner (input `workspace`) is where every setting of this run is read from.
       if (inputs.home) Deno.env.set("COMFYDOCK_HOME", inputs.home);
@@ -21,7 +21,8 @@ export function registerActionCommand(program: Command): void {
       const result = await runAction(inputs, { ws: app.ws, app, log });
       const scrub = (s: string) => redactSecrets(s, [inputs.token]);
       if (ui.json) {
-        println(scrub(JSON.stringify(
+        // Workflow commands travel in the document: stdout holds nothing else with --json.
+        printJson(JSON.parse(scrub(JSON.stringify(
           {
             command: result.command,
             exitcode: result.exitcode,
@@ -38,10 +39,9 @@ export function registerActionCommand(program: Command): void {
               github_error: r.githubError,
             })),
             errors: result.errors,
+            annotations: result.annotations,
           },
-          null,
-          2,
-        )));
+        ))));
       } else {
         for (const r of result.envs) {
           if (r.outcome) println(scrub(`${r.name} on ${inputs.machine}:\n${r.outcome.rendered}\n`));
@@ -49,10 +49,23 @@ export function registerActionCommand(program: Command): void {
         }
       }
       // Workflow commands go to stdout, where the runner reads them; hints follow as plain lines.
-      for (const a of result.annotations) console.log(a);
+      if (!ui.json) { for (const a of result.annotations) console.log(a); }
       for (const e of [...result.errors, ...result.envs.flatMap((r) => [r.error, r.githubError])]) {
         if (e?.hint) info(scrub(`hint (${e.code}): ${e.hint}`));
       }
-      if (result.exitcode === 1) Deno.exitCode = 1;
+      if (result.exitcode === 1) {
+        const { CdError } = await import("../lib/errors.ts");
+        const { reportFailure } = await import("../lib/ui.ts");
+        const first = [...result.errors, ...result.envs.map((r) => r.error)].find((e) => e);
+        reportFailure(
+          new CdError(
+            first?.code ?? "ACTION_FAILED",
+            scrub(first?.message ?? `the ${result.command} run failed`),
+            {
+              hint: first?.hint ? scrub(first.hint) : undefined,
+            },
+          ),
+        );
+      }
     });
 }

@@ -1,6 +1,6 @@
 /** Environment bundles and sharing: export, import (bundle file, git URL or path), pull, push. */
 import type { Command } from "@commander-js/extra-typings";
-import { appFor, changeOutcome, confirm, globals, resolveEnv, withEnv } from "./context.ts";
+import { appFor, changeData, changeOutcome, confirm, globals, resolveEnv, withEnv } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 
 function kib(n: number): string {
@@ -144,7 +144,7 @@ export function registerBundleCommands(program: Command): void {
           before: r.before,
           after: r.after,
           changed,
-          plan: r.result?.plan ?? null,
+          ...changeData(r.result ?? null),
         });
       }
       if (r.result && !r.result.accepted) return println(changeOutcome(r.result, opts.apply));

@@ -62,7 +62,10 @@ export function registerCompletionsCommand(program: Command): void {
   program.command("completions").description("print a shell completion script")
     .argument("<shell>", "bash|zsh|fish")
     .addHelpText("after", "\nExample: comfydock completions bash > /etc/bash_completion.d/comfydock")
-    .action((shell) => {
-      console.log(completionScript(program, shell));
+    .action(async (shell) => {
+      const { printJson, ui } = await import("../lib/ui.ts");
+      const script = completionScript(program, shell);
+      if (ui.json) printJson({ shell, script });
+      else console.log(script);
     });
 }

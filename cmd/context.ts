@@ -166,6 +166,30 @@ export async function runChange<P>(
   return { prepared, result, paths };
 }
 
+/**
+ * A change's outcome as JSON data, the same keys for every command that changes `.cec` (README "JSON
+ * output"): `applied` says whether the plan was carried out (its actions are in `plan`), `kept` what was
+ * left undone on purpose. null: no change was needed.
+ */
+export function changeData(r: ChangeResult | null): {
+  accepted: boolean;
+  commit: string | null;
+  plan: Plan | null;
+  applied: boolean;
+  kept: { address: string; reason: string }[];
+  trash: string | null;
+} {
+  if (!r) return { accepted: true, commit: null, plan: null, applied: false, kept: [], trash: null };
+  return {
+    accepted: r.accepted,
+    commit: r.commit,
+    plan: r.plan,
+    applied: r.applied.length > 0,
+    kept: r.kept,
+    trash: r.trashDir,
+  };
+}
+
 /** The closing line of a change for people. */
 export function changeOutcome(r: ChangeResult, apply: boolean): string {
   if (!r.accepted) return "Cancelled; .cec and the environment are as they were.";

@@ -2,6 +2,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import {
   appFor,
+  changeData,
   configManager,
   confirm,
   type GlobalFlags,
@@ -137,15 +138,18 @@ async function deleteCommand(name: string, opts: { force?: boolean }, g: GlobalF
       );
     },
   });
-  if (summary === null) return info("Cancelled; nothing was deleted.");
-  if (g.json) printJson({ deleted: name, ...summary });
+  if (summary === null) {
+    printJson({ name, deleted: false });
+    return info("Cancelled; nothing was deleted.");
+  }
+  if (g.json) printJson({ ...summary, deleted: true });
   else println(`Deleted environment '${name}'.`);
 }
 
 async function comfyuiUpdateCommand(version: string | undefined, opts: { apply: boolean }, g: GlobalFlags) {
   const { updateComfyUI } = await import("../workspace/environment.ts");
   const r = await withEnv(g, "comfyui update", "write", (s) => updateComfyUI(s, version ?? "latest", opts));
-  if (g.json) return printJson(r);
+  if (g.json) return printJson({ from: r.from, to: r.to, dependencies: r.dependencies, ...changeData(r) });
   if (!r.accepted) return println("Cancelled; .cec and the environment are as they were.");
   const same = r.from.commit === r.to.commit;
   println(
@@ -205,7 +209,7 @@ export function registerEnvCommands(program: Command): void {
     const ws = await requireWorkspace();
     const { listEnvironments } = await import("../workspace/workspace.ts");
     const envs = await listEnvironments(ws);
-    if (globals(cmd).json) return printJson(envs);
+    if (globals(cmd).json) return printJson({ environments: envs });
     if (!envs.length) return println("No environments yet. Create one with 'comfydock create NAME'.");
     for (const e of envs) {
       const mark = e.active ? paint("green", "*") : " ";
@@ -237,18 +241,20 @@ export function registerEnvCommands(program: Command): void {
       const paths = await resolveEnv(globals(cmd).env);
       if (opts.check) await warnOnDrift(globals(cmd), paths);
       const { runComfyUI } = await import("../workspace/environment.ts");
-      Deno.exitCode = await runComfyUI(paths, args);
+      const g = globals(cmd);
+      Deno.exitCode = await runComfyUI(paths, args, { stdoutToStderr: g.json });
+      if (g.json) printJson({ environment: paths.name, exit_code: Deno.exitCode });
     });
 
   const config = program.command("config").description("workspace configuration and API keys");
   config.command("get").argument("<key>").action(async (key, _o, cmd) => {
     const value = await (await configManager()).get(key);
-    if (globals(cmd).json) printJson({ [key]: value });
+    if (globals(cmd).json) printJson({ key, value });
     else println(value === null ? "(not set)" : typeof value === "string" ? value : JSON.stringify(value));
   });
   config.command("set").argument("<key>").argument("<value>").action(async (key, raw, _o, cmd) => {
     const value = await (await configManager()).set(key, raw);
-    if (globals(cmd).json) printJson({ [key]: value });
+    if (globals(cmd).json) printJson({ key, value });
     else println(`${key} = ${JSON.stringify(value)}`);
   });
   config.command("list").action(async (_o, cmd) => {

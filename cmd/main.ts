@@ -4,10 +4,20 @@
  * the work lives in reconcile/, providers/ and workspace/. Heavy modules are imported inside actions so
  * `--help` and no-op commands start fast.
  */
-import { Command } from "@commander-js/extra-typings";
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import process from "node:process";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { redactSecrets } from "../lib/redact.ts";
-import { colorEnabledByDefault, configureUi, info, paint, printJson, ui } from "../lib/ui.ts";
+import {
+  colorEnabledByDefault,
+  configureUi,
+  emitJson,
+  info,
+  jsonError,
+  paint,
+  printJson,
+  ui,
+} from "../lib/ui.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { registerEnvCommands } from "./env.ts";
 import { registerReconcileCommands } from "./reconcile.ts";
@@ -21,8 +31,70 @@ import { registerHealthCommand } from "./health.ts";
 
 export const VERSION = denoJson.version;
 
+/** The words of a command's path (`node add`), from the command commander chose. */
+// deno-lint-ignore no-explicit-any -- commands of any generic shape
+function commandPath(cmd: Command<any, any, any>): string {
+  const names: string[] = [];
+  for (let c: typeof cmd | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+/**
+ * The command path that `args` name, as far as they name one (for errors commander raises before any
+ * action runs: `node add` for `node add --bogus`). Options are skipped with their values.
+ */
+export function commandPathOf(program: Command, args: string[]): string {
+  // deno-lint-ignore no-explicit-any -- commands of any generic shape
+  let cmd: Command<any, any, any> = program;
+  const chain = [program];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") break;
+    if (a.startsWith("-")) {
+      const opt = chain.flatMap((c) => c.options).find((o) => o.long === a || o.short === a);
+      if (opt && (opt.required || opt.optional) && !a.includes("=")) i++;
+      continue;
+    }
+    const sub = (cmd.commands as Command[]).find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) break;
+    cmd = sub;
+    chain.push(sub);
+  }
+  return commandPath(cmd);
+}
+
+/** `--json` anywhere before `--`: decided before parsing, so commander's own errors come as JSON too. */
+export function wantsJson(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).includes("--json");
+}
+
+/** commander's error codes (`commander.unknownOption`) as ours (`USAGE_UNKNOWN_OPTION`). */
+function usageCode(code: string): string {
+  if (code === "commander.help") return "USAGE_MISSING_COMMAND";
+  const name = code.replace(/^commander\./, "").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  return `USAGE_${name}`;
+}
+
+/** A commander usage error as a CdError: its message without "error: ", its "Did you mean" as the hint. */
+export function usageError(e: CommanderError, command: string): CdError {
+  const lines = e.message.replace(/^error: /, "").split("\n").map((l) => l.trim()).filter(Boolean);
+  const suggestion = lines.find((l) => /^\(Did you mean/.test(l))?.replace(/^\((.*)\)$/, "$1");
+  const help = `run 'comfydock ${command ? `${command} ` : ""}--help' for usage`;
+  const message = e.code === "commander.help"
+    ? `'comfydock ${command}' needs a subcommand`
+    : lines.filter((l) => !/^\(Did you mean/.test(l)).join(" ");
+  return new CdError(usageCode(e.code), message, { hint: suggestion ? `${suggestion} (${help})` : help });
+}
+
 export function buildProgram(): Command {
   const program = new Command()
+    // Before any subcommand is added: they inherit both. Errors and help then come back to main() as
+    // exceptions, which renders them (as JSON with --json) instead of commander exiting on its own.
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ui.json ? void (helpText += s) : process.stdout.write(s),
+    })
     .name("comfydock")
     .description("Declarative, reproducible ComfyUI environments: .cec/pyproject.toml is the desired state.")
     .option("-e, --env <name>", "environment to act on (default: the active one)")
@@ -45,6 +117,7 @@ export function buildProgram(): Command {
         debug: !!o.debug,
         yes: !!o.yes,
         color: o.color !== false && colorEnabledByDefault(),
+        command: commandPath(action),
       });
     });
   program.configureHelp({ sortSubcommands: false, showGlobalOptions: true });
@@ -61,16 +134,15 @@ export function buildProgram(): Command {
   return program as unknown as Command;
 }
 
-/** Renders an error the way users see it; returns the exit code. */
+/** Help printed with --json: it becomes the `data.help` of the one document. */
+let helpText = "";
+
+/** Renders an error the way users see it (and as the JSON document with --json); returns the exit code. */
 export function renderError(e: unknown): number {
+  // Last line of defence: whatever a message echoes (a URL, a server's reply) is shown without credentials
+  // (jsonError redacts the JSON document the same way).
+  if (ui.json) emitJson(jsonError(e));
   if (e instanceof CdError) {
-    // Last line of defence: whatever a message echoes (a URL, a server's reply) is shown without credentials.
-    if (ui.json) {
-      const { code, message, hint } = e.toJSON();
-      printJson({
-        error: { code, message: redactSecrets(message), ...(hint ? { hint: redactSecrets(hint) } : {}) },
-      });
-    }
     info(`${paint("red", "error:")} ${redactSecrets(e.message)}`);
     if (e.hint) info(`${paint("yellow", "hint:")} ${redactSecrets(e.hint)}`);
     if (ui.debug && e.stack) info(e.stack);
@@ -92,15 +164,30 @@ export function wantsVersion(args: string[]): boolean {
   return flag >= 0 && (command < 0 || flag < command);
 }
 
-if (import.meta.main) {
-  if (wantsVersion(Deno.args)) {
-    console.log(VERSION);
-    Deno.exit(0);
-  }
+/** Runs the CLI on `args`: parse, dispatch, render the outcome (one JSON document with --json). */
+export async function main(args: string[]): Promise<void> {
   const program = buildProgram();
-  try {
-    await program.parseAsync(Deno.args, { from: "user" });
-  } catch (e) {
-    Deno.exitCode = renderError(e);
+  configureUi({ json: wantsJson(args), command: commandPathOf(program, args) });
+  if (wantsVersion(args)) {
+    if (!ui.json) return console.log(VERSION);
+    configureUi({ command: "" });
+    printJson({ version: VERSION });
+    return emitJson();
   }
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) {
+      Deno.exitCode = renderError(e);
+      return;
+    }
+    // commander printed its message (and the help hint) to stderr already.
+    Deno.exitCode = e.exitCode;
+    if (!ui.json) return;
+    if (e.exitCode === 0) printJson({ help: helpText });
+    else return emitJson(jsonError(usageError(e, ui.command)));
+  }
+  if (ui.json) emitJson();
 }
+
+if (import.meta.main) await main(Deno.args);

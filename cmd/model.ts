@@ -5,6 +5,7 @@ import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { ModelIndex, ModelInfo, ScanProgress, ScanResult } from "../providers/models/index_db.ts";
 import {
+  changeData,
   changeOutcome,
   configManager,
   type GlobalFlags,
@@ -81,16 +82,17 @@ function modelJson(m: ModelInfo) {
   return { id: m.id, name: m.name, size: m.size, hashes: m.hashes, files: m.files, metadata: m.metadata };
 }
 
-/** Reports a model change (the plan was shown and confirmed inside it). */
+/**
+ * Reports a model change (the plan was shown and confirmed inside it). JSON: the models it is about, then
+ * the change (see changeData).
+ */
 function reportChange(
   message: string,
+  models: { key: string; spec: unknown }[],
   r: import("../workspace/session.ts").ChangeResult,
   apply: boolean,
 ): void {
-  if (ui.json) {
-    printJson({ commit: r.commit, plan: r.plan, applied: r.applied.length > 0, accepted: r.accepted });
-    return;
-  }
+  if (ui.json) return printJson({ models, ...changeData(r) });
   if (r.commit) println(`Committed .cec: ${message}`);
   println(changeOutcome(r, apply));
 }
@@ -132,11 +134,10 @@ async function modelAdd(
       };
     },
   }));
-  if (!result.commit && result.accepted && result.plan === null) {
-    if (ui.json) return printJson({ key: entry.key, unchanged: true });
+  if (!result.commit && result.accepted && result.plan === null && !ui.json) {
     return println(`'${entry.key}' is already in pyproject.toml with this content; nothing to do.`);
   }
-  reportChange(`model add ${entry.key}`, result, opts.apply);
+  reportChange(`model add ${entry.key}`, [{ key: entry.key, spec: entry.spec }], result, opts.apply);
 }
 
 function requireModel(
@@ -153,15 +154,16 @@ function requireModel(
 }
 
 async function modelRemove(key: string, opts: { apply: boolean }, g: GlobalFlags): Promise<void> {
+  let removed: ModelSpec | null = null;
   const { result } = await runChange(g, "model remove", () => Promise.resolve(null), () => ({
     message: `model remove ${key}`,
     apply: opts.apply,
     edit: (desired) => {
-      requireModel(desired, key);
+      removed = requireModel(desired, key);
       return { edits: [{ path: ["tool", "comfydock", "models", key], value: undefined }] };
     },
   }));
-  reportChange(`model remove ${key}`, result, opts.apply);
+  reportChange(`model remove ${key}`, [{ key, spec: removed }], result, opts.apply);
 }
 
 export function registerModelCommands(program: Command): void {
@@ -205,7 +207,7 @@ export function registerModelCommands(program: Command): void {
       globals(cmd);
       using index = await openIndex(await requireWorkspace());
       const found = index.searchModels(query);
-      if (ui.json) printJson(found.map(modelJson));
+      if (ui.json) printJson({ models: found.map(modelJson) });
       else if (!found.length) println(`No indexed model matches '${query}'.`);
       else for (const m of found) println(await modelLine(m));
     });
@@ -235,7 +237,7 @@ export function registerModelCommands(program: Command): void {
           available_at: o.found,
         };
       });
-      if (ui.json) printJson(rows);
+      if (ui.json) printJson({ environment: paths.name, models: rows });
       else if (!rows.length) println(`Environment '${paths.name}' requires no models.`);
       else {
         for (const r of rows) {

@@ -1,6 +1,7 @@
 /** Custom nodes: add, remove, update, list, find, show, index update. One named handler per subcommand. */
 import type { Command } from "@commander-js/extra-typings";
 import {
+  changeData,
   changeOutcome,
   confirm,
   type GlobalFlags,
@@ -32,22 +33,24 @@ async function openRegistry(
   };
 }
 
+/** JSON data of node add/remove/update: the nodes the change is about, then the change (see changeData). */
+function nodesData(
+  nodes: { id: string; spec?: unknown; requirements?: string[]; warnings?: string[] }[],
+  r: ChangeResult | null,
+) {
+  return {
+    nodes: nodes.map((n) => ({
+      id: n.id,
+      spec: n.spec ?? null,
+      requirements: n.requirements ?? [],
+      warnings: n.warnings ?? [],
+    })),
+    ...changeData(r),
+  };
+}
+
 function report(verb: string, nodes: ResolvedNode[], r: ChangeResult, apply: boolean) {
-  if (ui.json) {
-    printJson({
-      [verb]: nodes.map((n) => ({
-        id: n.id,
-        spec: n.spec,
-        requirements: n.requirements,
-        warnings: n.warnings,
-      })),
-      commit: r.commit,
-      applied: r.applied.length > 0,
-      accepted: r.accepted,
-      plan: r.plan,
-    });
-    return;
-  }
+  if (ui.json) return printJson(nodesData(nodes, r));
   if (r.accepted) {
     for (const n of nodes) {
       println(`${paint("green", verb)} ${n.summary}`);
@@ -121,28 +124,22 @@ async function nodeRemove(
     const need = `tracked workflows need node '${id}': ${needing.join(", ")}`;
     warn([`${need} (they will not load without it)`]);
     if (!await confirm(`${need}. Remove it anyway?`, { destructive: true })) {
-      if (ui.json) return printJson({ removed: null, accepted: false });
+      if (ui.json) return printJson({ ...nodesData([{ id }], null), accepted: false });
       return info(`Node '${id}' was not removed; .cec is unchanged.`);
     }
   }
+  let removed: unknown = null;
   const { result: r } = await runChange(g, "node remove", () => Promise.resolve(null), (_p, s) => ({
     message: `node remove ${id}`,
     apply: opts.apply,
     edit: async (desired) => {
       const spec = add.requireNode(desired.pyproject, id);
+      removed = spec;
       await add.assertRemovable(s.paths, id, spec, opts.force ?? false);
       return { edits: add.removeEdits(desired.pyproject, id), files: add.removedFiles(spec) };
     },
   }), { force: opts.force ?? false });
-  if (ui.json) {
-    return printJson({
-      removed: id,
-      commit: r.commit,
-      applied: r.applied.length > 0,
-      accepted: r.accepted,
-      plan: r.plan,
-    });
-  }
+  if (ui.json) return printJson(nodesData([{ id, spec: removed }], r));
   println(
     r.accepted
       ? `${paint("green", "removed")} ${id}. ${changeOutcome(r, opts.apply)}`
@@ -235,7 +232,7 @@ async function nodeUpdate(
     },
   }));
   if (!changed.length) {
-    if (ui.json) return printJson({ updated: [] });
+    if (ui.json) return printJson(nodesData([], null));
     return println(id ? `${id} is already up to date.` : "All nodes are up to date.");
   }
   report("updated", changed, result, opts.apply);

@@ -6,8 +6,17 @@ import type { Command } from "@commander-js/extra-typings";
 import { CdError } from "../lib/errors.ts";
 import type { Plan } from "../reconcile/types.ts";
 import type { Session } from "../workspace/session.ts";
-import { appFor, type GlobalFlags, globals, printPlan, resolveEnv, settings, withEnv } from "./context.ts";
-import { info, paint, printJson, println, ui } from "../lib/ui.ts";
+import {
+  appFor,
+  changeData,
+  type GlobalFlags,
+  globals,
+  printPlan,
+  resolveEnv,
+  settings,
+  withEnv,
+} from "./context.ts";
+import { info, paint, printJson, println, reportFailure, ui } from "../lib/ui.ts";
 
 /** Exit code 2 = "changes present" (plan --detailed-exitcode, status --check, drift). */
 const CHANGES = 2;
@@ -128,7 +137,8 @@ export async function applyCommand(
   if (ui.json) {
     printJson({
       plan,
-      applied: result?.applied ?? [],
+      accepted: !("declined" in outcome),
+      applied: (result?.applied.length ?? 0) > 0,
       kept: result?.kept ?? [],
       summary: summarize(result?.applied ?? []),
       trash: result?.trashDir ?? null,
@@ -246,7 +256,7 @@ async function logCommand(opts: { max: string }, g: GlobalFlags): Promise<void> 
   const paths = await resolveEnv(g.env);
   const { log } = await import("../providers/git/git.ts");
   const entries = await log(paths.cec, { maxCount: Number(opts.max) });
-  if (ui.json) printJson(entries);
+  if (ui.json) printJson({ entries });
   else for (const e of entries) println(`${paint("yellow", e.sha.slice(0, 12))} ${e.date}  ${e.message}`);
 }
 
@@ -257,7 +267,7 @@ async function rollbackCommand(
 ): Promise<void> {
   const { rollbackCec } = await import("../workspace/rollback.ts");
   const r = await withEnv(g, "rollback", "write", (s) => rollbackCec(s, rev, { apply: opts.apply }));
-  if (ui.json) return printJson(r);
+  if (ui.json) return printJson({ sha: r.sha, saved: r.saved, ...changeData(r) });
   if (!r.accepted) return println("Cancelled; .cec and the environment are as they were.");
   println(
     rev
@@ -309,7 +319,13 @@ async function validateCommand(
     for (const w of v.warnings) info(`${paint("yellow", "warning:")} ${w}`);
     if (v.errors.length === 0) println(`${cec} is valid.`);
   }
-  if (v.errors.length > 0) Deno.exitCode = 1;
+  if (v.errors.length > 0) {
+    reportFailure(
+      new CdError("CEC_INVALID", `${paths.cec} is not valid: ${v.errors.length} problem(s)`, {
+        hint: "fix each problem listed ('invalid: ...'), then run 'comfydock validate' again",
+      }),
+    );
+  }
 }
 
 export function registerReconcileCommands(program: Command): void {

@@ -5,6 +5,7 @@ import { CdError, errorMessage } from "../lib/errors.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { EnvPaths } from "../reconcile/paths.ts";
 import {
+  changeData,
   changeOutcome,
   type GlobalFlags,
   globals,
@@ -389,10 +390,7 @@ async function importWorkflow(
       nodes: change.nodes.map((n) => ({ id: n.id, spec: n.spec })),
       models: change.models,
       skipped: change.skipped,
-      commit: result.commit,
-      plan: result.plan,
-      applied: result.applied.length > 0,
-      accepted: result.accepted,
+      ...changeData(result),
     });
     return;
   }
@@ -427,12 +425,7 @@ async function trackCommand(
     }));
   const warnings = change.warnings ?? [];
   if (ui.json) {
-    return printJson({
-      tracked: result.accepted ? change.names : [],
-      commit: result.commit,
-      plan: result.plan,
-      warnings,
-    });
+    return printJson({ workflows: result.accepted ? change.names : [], warnings, ...changeData(result) });
   }
   if (change.names.length === 0) return println("No untracked workflows to track.");
   if (fromImage && result.accepted) {
@@ -452,11 +445,7 @@ async function untrackCommand(name: string, opts: { apply: boolean }, g: GlobalF
     (s) => untrack(s, name, opts.apply),
   );
   if (ui.json) {
-    return printJson({
-      untracked: result.accepted ? change.names : [],
-      commit: result.commit,
-      plan: result.plan,
-    });
+    return printJson({ workflows: result.accepted ? change.names : [], ...changeData(result) });
   }
   if (result.accepted) println(`Untracked '${change.names[0]}'; its file in ComfyUI was kept.`);
   println(changeOutcome(result, opts.apply));

@@ -17,12 +17,17 @@ import type { EnvPaths } from "../reconcile/paths.ts";
 import { type App, type ChangeResult, type Session, withSession } from "./session.ts";
 
 /**
- * Runs `python main.py ARGS` in ComfyUI/ with the environment's venv, stdio inherited; returns the exit
+ * Runs `python main.py ARGS` in ComfyUI/ with the environment's venv, stdio inherited (stdout sent to
+ * stderr with `stdoutToStderr`); returns the exit
  * code. `run` behaves as the process it wraps: SIGINT, SIGTERM and SIGHUP are forwarded to ComfyUI (so
  * `kill`, `docker stop` and supervisors stop it), and this process waits for it to exit and passes its
  * exit code back (128+N when a signal ended it).
  */
-export async function runComfyUI(paths: EnvPaths, args: string[]): Promise<number> {
+export async function runComfyUI(
+  paths: EnvPaths,
+  args: string[],
+  opts: { stdoutToStderr?: boolean } = {},
+): Promise<number> {
   const python = venvPython(paths.venv);
   const main = join(paths.comfyui, "main.py");
   if (!await exists(python) || !await exists(main)) {
@@ -39,9 +44,13 @@ export async function runComfyUI(paths: EnvPaths, args: string[]): Promise<numbe
     cwd: paths.comfyui,
     env: { VIRTUAL_ENV: paths.venv },
     stdin: "inherit",
-    stdout: "inherit",
+    stdout: opts.stdoutToStderr ? "piped" : "inherit",
     stderr: "inherit",
   }).spawn();
+  // --json: stdout holds only the result document, so ComfyUI's own output goes to stderr.
+  const forwarded = opts.stdoutToStderr
+    ? child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true })
+    : Promise.resolve();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM", "SIGHUP"];
   const forwarders = signals.map((s) => {
     const f = () => {
@@ -55,7 +64,7 @@ export async function runComfyUI(paths: EnvPaths, args: string[]): Promise<numbe
     return [s, f] as const;
   });
   try {
-    const status = await child.status;
+    const [status] = await Promise.all([child.status, forwarded]);
     return status.signal ? 128 + signalNumber(status.signal) : status.code;
   } finally {
     for (const [s, f] of forwarders) Deno.removeSignalListener(s, f);

@@ -1,7 +1,7 @@
 /** `comfydock export` / `import` / `push` as a user types them. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, MAIN } from "../../fixtures/cli.ts";
+import { cli, jsonData, MAIN } from "../../fixtures/cli.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { manifestEntry, rawTarGz, readTree, writeCec } from "../../fixtures/bundle_archives.ts";
 import { commit, init } from "../../providers/git/git.ts";
@@ -50,7 +50,7 @@ Deno.test("cli: export, import --no-apply, hostile import, push without remote",
 
     const imp = await cli(["--json", "import", out, "--name", "beta", "--no-apply"], { env, cwd: dir });
     assert.equal(imp.code, 0, imp.stderr);
-    const res = JSON.parse(imp.stdout);
+    const res = jsonData(imp);
     assert.equal(res.environment, "beta");
     assert.equal(res.source.type, "bundle");
     assert.equal(res.source.manifest.source_environment, "alpha");
@@ -173,7 +173,7 @@ Deno.test("cli: an import interrupted while building leaves nothing; the env is 
       assert.ok(dirs.some((d) => /^\.staging-team-\d+-[0-9a-f]{8}$/.test(d)), dirs.join());
       assert.ok(!dirs.includes("team"));
       const listed = await cli(["--json", "list"], { env });
-      assert.deepEqual(JSON.parse(listed.stdout).map((e: { name: string }) => e.name), ["src"]);
+      assert.deepEqual(jsonData(listed).environments.map((e: { name: string }) => e.name), ["src"]);
       child.kill("SIGTERM");
       const res = await child.output();
       assert.equal(res.code, 130, new TextDecoder().decode(res.stderr));

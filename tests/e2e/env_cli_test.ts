@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
-import { cli, MAIN } from "../../fixtures/cli.ts";
+import { cli, jsonData, MAIN } from "../../fixtures/cli.ts";
 import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
 import { exists } from "../../lib/fsx.ts";
 import { noGitIdentity, testPython, useLocalUv } from "../../fixtures/tools.ts";
@@ -35,7 +35,7 @@ Deno.test("init, create --json, list, run with args and exit code passed through
 
   r = await run("create", "one", "--python", PY.minor, "--torch-backend", "cpu", "--json");
   assert.equal(r.code, 0, r.stderr);
-  const created = JSON.parse(r.stdout);
+  const created = jsonData(r);
   assert.equal(created.name, "one");
   assert.equal(created.comfyui_version, "v0.10.0");
   assert.equal(created.comfyui_url, repo.url); // from COMFYDOCK_COMFYUI_URL
@@ -64,10 +64,13 @@ Deno.test("init, create --json, list, run with args and exit code passed through
   assert.match(r.stdout, /Created environment 'two'/);
 
   r = await run("list", "--json");
-  assert.deepEqual(JSON.parse(r.stdout).map((e: { name: string; active: boolean }) => [e.name, e.active]), [
-    ["one", true],
-    ["two", false],
-  ]);
+  assert.deepEqual(
+    jsonData(r).environments.map((e: { name: string; active: boolean }) => [e.name, e.active]),
+    [
+      ["one", true],
+      ["two", false],
+    ],
+  );
   r = await run("list");
   assert.match(r.stdout, /^\* one +ComfyUI v0\.10\.0/m);
   assert.match(r.stdout, /^ {2}two +ComfyUI v0\.1\.0/m);
@@ -159,7 +162,7 @@ Deno.test("config set-key from stdin: stored 0600, shown masked only; config set
   r = await run("config", "set", "model_paths", "/m1,/m2");
   assert.equal(r.code, 0, r.stderr);
   r = await run("config", "get", "model_paths", "--json");
-  assert.deepEqual(JSON.parse(r.stdout), { model_paths: ["/m1", "/m2"] });
+  assert.deepEqual(jsonData(r), { key: "model_paths", value: ["/m1", "/m2"] });
 });
 
 Deno.test("delete asks (refused without a terminal unless --yes), then removes the environment", async () => {

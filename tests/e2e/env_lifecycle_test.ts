@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { ModelServer } from "../../fixtures/model_server.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { Uv } from "../../providers/packages/uv.ts";
@@ -78,7 +78,7 @@ Deno.test("delete removes model links only: the store, a hard-linked copy and a 
 
   r = await run("--json", "delete", "env", "--yes");
   assert.equal(r.code, 0, r.stderr);
-  const summary = JSON.parse(r.stdout);
+  const summary = jsonData(r);
   assert.equal(summary.modelFiles, 0, "links and store-shared hard links are not the environment's to lose");
   await assert.rejects(Deno.lstat(paths.root), Deno.errors.NotFound);
   assert.deepEqual(await Deno.readFile(target), DATA);

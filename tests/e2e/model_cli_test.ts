@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { ModelServer } from "../../fixtures/model_server.ts";
 import { sha256Hex } from "../../lib/fsx.ts";
@@ -64,10 +64,10 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     assert.match(r.stderr, /warning: skipped .*pipe\.safetensors: not a regular file/);
 
     r = await run("model", "scan", mine, "--json");
-    assert.equal(JSON.parse(r.stdout).results[0].unchanged, 2);
+    assert.equal(jsonData(r).results[0].unchanged, 2);
 
     r = await run("model", "find", "ink", "--json");
-    const found = JSON.parse(r.stdout);
+    const found = jsonData(r).models;
     assert.equal(found.length, 1);
     assert.equal(found[0].files[0].category, "loras");
 
@@ -126,7 +126,7 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     );
 
     r = await run("model", "list", "--json");
-    const rows = JSON.parse(r.stdout) as { key: string; state: string }[];
+    const rows = jsonData(r).models as { key: string; state: string }[];
     assert.deepEqual(rows.map((x) => x.key).sort(), ["base", "hf-vae", "ink2", "upscaler"]);
     assert.ok(rows.every((x) => ["present", "missing"].includes(x.state)));
 
@@ -152,7 +152,7 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
       .output();
     assert.equal(new TextDecoder().decode(sourcesLog.stdout).trim(), "model sources base");
     r = await run("model", "sources", "base", "--json");
-    assert.deepEqual(JSON.parse(r.stdout).found, [], "already listed: nothing new");
+    assert.deepEqual(jsonData(r).found, [], "already listed: nothing new");
 
     // A model downloaded from a Hub URL gets its typed Hugging Face source once the Hub confirms the sha256;
     // the same content added again by path finds it through what the index remembers of the download.
@@ -163,7 +163,7 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     r = await run("model", "sources", "u", "--write", "--json");
     assert.equal(r.code, 0, r.stderr);
     const hfSource = { type: "huggingface", repo: "org/unets", file: "unet/u.safetensors" };
-    assert.deepEqual(JSON.parse(r.stdout).found, [hfSource]);
+    assert.deepEqual(jsonData(r).found, [hfSource]);
     assert.deepEqual(JSON.parse(JSON.stringify(models(await Deno.readTextFile(paths.pyproject)).u.sources)), [
       { type: "url", url: server.url + hfPath },
       hfSource,
@@ -179,7 +179,7 @@ Deno.test("model commands as a user types them: scan, find, show, add (path/hf/c
     );
     assert.equal(r.code, 0, r.stderr);
     r = await run("model", "sources", "u-again", "--json");
-    assert.deepEqual(JSON.parse(r.stdout).found, [hfSource]);
+    assert.deepEqual(jsonData(r).found, [hfSource]);
 
     r = await run("model", "remove", "ink2", "--yes", "--no-apply");
     assert.equal(r.code, 0, r.stderr);

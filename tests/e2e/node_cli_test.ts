@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { makeNodeEnv } from "../../fixtures/node_env.ts";
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { deadUrl, startRegistryServer } from "../../fixtures/registry_server.ts";
@@ -118,7 +118,7 @@ Deno.test(
         // list: everything pinned, nothing installed yet.
         r = await node("list", "--json");
         assert.equal(r.code, 0, r.stderr);
-        const rows = JSON.parse(r.stdout).nodes as { id: string; state: string }[];
+        const rows = jsonData(r).nodes as { id: string; state: string }[];
         assert.deepEqual(rows.map((x) => `${x.id}:${x.state}`), [
           "alpha-nodes:missing",
           "gamma-nodes:missing",
@@ -132,7 +132,7 @@ Deno.test(
 
         // find: online from the registry, offline from the node index.
         r = await node("find", "alpha", "--json");
-        assert.equal(JSON.parse(r.stdout).results[0].id, "alpha-nodes");
+        assert.equal(jsonData(r).results[0].id, "alpha-nodes");
         r = await node("index", "update", "--from", MAP, "--no-registry");
         assert.equal(r.code, 0, r.stderr);
         r = await cli(["node", "find", "Impact Pack"], {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
@@ -40,7 +40,7 @@ Deno.test("capture: a plain node folder, a clean git checkout and a hand-install
     ], { env: { UV_PYTHON_DOWNLOADS: "never", UV_CACHE_DIR: join(dir, "uv-cache") } }); // not ~/.cache/uv
 
     const before = await cmd("plan", "--json");
-    const planned = JSON.parse(before.stdout).actions.map((a: { address: string; kind: string }) =>
+    const planned = jsonData(before).actions.map((a: { address: string; kind: string }) =>
       `${a.kind} ${a.address}`
     );
     assert.ok(
@@ -50,7 +50,7 @@ Deno.test("capture: a plain node folder, a clean git checkout and a hand-install
 
     const r = await cmd("capture", "--json");
     assert.equal(r.code, 0, r.stderr);
-    const summary = JSON.parse(r.stdout);
+    const summary = jsonData(r);
     assert.deepEqual(summary.nodes.sort(), ["git-pack", "my-tweaks"]);
     assert.deepEqual(summary.packages, ["zeta-pkg==3.0.0"]);
     assert.match(summary.skipped.join("\n"), /dirty-pack: has uncommitted changes/);
@@ -70,7 +70,7 @@ Deno.test("capture: a plain node folder, a clean git checkout and a hand-install
     assert.match(last, /uv\.lock/, "the capture commit carries its lock");
 
     // Nothing captured is planned away any more; the dirty checkout is drift that apply keeps without --force.
-    const after = JSON.parse((await cmd("plan", "--json")).stdout);
+    const after = jsonData(await cmd("plan", "--json"));
     const left = after.actions.filter((a: { type: string }) => a.type === "node").map((
       a: { address: string; reason: string },
     ) => `${a.address}: ${a.reason}`);
@@ -78,9 +78,13 @@ Deno.test("capture: a plain node folder, a clean git checkout and a hand-install
       "node.dirty-pack: not in .cec (installed by hand); run 'comfydock capture' to keep it; 1 file with " +
       "uncommitted changes",
     ]);
-    const applied = JSON.parse((await cmd("apply", "--yes", "--json")).stdout);
-    assert.deepEqual(applied.applied.map((a: { address: string }) => a.address), ["packages"]);
-    assert.equal(applied.kept[0].address, "node.dirty-pack");
+    const applied = jsonData(await cmd("apply", "--yes", "--json"));
+    assert.equal(applied.applied, true);
+    assert.deepEqual(applied.plan.actions.map((a: { address: string }) => a.address), [
+      "node.dirty-pack",
+      "packages",
+    ]);
+    assert.deepEqual(applied.kept.map((k: { address: string }) => k.address), ["node.dirty-pack"]);
     assert.equal(
       await Deno.readTextFile(join(paths.customNodes, "dirty-pack", "__init__.py")),
       "# edited by hand\n",

@@ -1,7 +1,7 @@
 /** plan / apply / status / repair through the CLI on a real environment: exit codes and machine output. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { acquireLock } from "../../reconcile/lock.ts";
@@ -20,7 +20,7 @@ Deno.test("CLI: exit codes, --target, one JSON document per command, lock holder
     assert.match(check.stdout, /✗ node\.stray-a +not in \.cec/);
     assert.equal((await run("plan", "--detailed-exitcode")).code, 2);
 
-    const targeted = JSON.parse((await run("plan", "--json", "--target", "node.stray-a")).stdout);
+    const targeted = jsonData(await run("plan", "--json", "--target", "node.stray-a"));
     assert.deepEqual(targeted.actions.map((a: { address: string }) => a.address), ["node.stray-a"]);
 
     // Without a terminal and without --yes, apply refuses to guess.
@@ -39,14 +39,15 @@ Deno.test("CLI: exit codes, --target, one JSON document per command, lock holder
 
     const applied = await run("apply", "--yes", "--json");
     assert.equal(applied.code, 0, applied.stderr);
-    const result = JSON.parse(applied.stdout); // one document: plan, applied, summary, trash
+    const result = jsonData(applied); // one document: plan, applied, summary, trash
     assert.equal(result.plan.actions.length, 2);
     assert.deepEqual(result.summary, { add: 0, change: 0, remove: 2 });
     assert.ok(result.trash, "removed nodes are kept in the trash");
     assert.equal((await run("plan", "--detailed-exitcode")).code, 0);
 
-    const noop = JSON.parse((await run("apply", "--yes", "--json")).stdout);
-    assert.deepEqual(noop.applied, []);
+    const noop = jsonData(await run("apply", "--yes", "--json"));
+    assert.equal(noop.applied, false);
+    assert.deepEqual(noop.plan.actions, []);
     const repair = await run("repair");
     assert.match(repair.stdout, /Nothing to repair/);
   });

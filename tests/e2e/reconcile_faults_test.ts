@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { ModelServer } from "../../fixtures/model_server.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
@@ -108,7 +108,7 @@ Deno.test("a crash at any action of a mixed plan is rolled back by repair; then 
       await Deno.mkdir(join(paths.customNodes, "stray"));
       await Deno.writeTextFile(join(paths.customNodes, "stray", "__init__.py"), "# by hand\n");
 
-      const plan: Plan = JSON.parse((await ok("plan", "--json")).stdout);
+      const plan: Plan = jsonData(await ok("plan", "--json"));
       const kinds = new Set(plan.actions.map((a) => a.type));
       assert.ok(plan.actions.length >= 6, addresses(plan).join(", "));
       for (const k of ["node", "packages", "model", "workflow"]) {
@@ -134,7 +134,7 @@ Deno.test("a crash at any action of a mixed plan is rolled back by repair; then 
         assert.deepEqual(after.cec, before.cec, `.cec after a crash at ${n}`);
         assert.deepEqual(after.venv, before.venv, `venv after a crash at ${n}`);
         assert.ok(!Object.keys(after.comfyui).some((f) => f.endsWith(".part")), "no .part file in ComfyUI");
-        const again: Plan = JSON.parse((await ok("plan", "--json")).stdout);
+        const again: Plan = jsonData(await ok("plan", "--json"));
         assert.deepEqual(addresses(again), addresses(plan), `the same plan after a crash at ${n}`);
       }
 

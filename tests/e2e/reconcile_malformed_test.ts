@@ -1,7 +1,7 @@
 /** Bad desired state: a clear error naming file, line or key and value; exit 1; nothing on disk changes. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, envelopeOf, jsonData } from "../../fixtures/cli.ts";
 import { basePyproject, makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { listFiles } from "../../lib/fsx.ts";
@@ -88,7 +88,7 @@ Deno.test("validate passes a good .cec and names a tracked workflow file that is
     );
     const bad = await cli(["validate", "--json"], { env: { COMFYDOCK_HOME: root } });
     assert.equal(bad.code, 1);
-    const out = JSON.parse(bad.stdout);
+    const out = envelopeOf(bad).data as { valid: boolean; errors: string[] };
     assert.equal(out.valid, false);
     assert.match(out.errors[0], /workflows\.tracked\.w\.file: 'workflows\/w\.json' does not exist/);
   });
@@ -112,7 +112,7 @@ Deno.test("commit, log and rollback of .cec", async () => {
     const c = await cli(["commit", "-m", "bump version"], { env });
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, /Committed [0-9a-f]{12}: bump version/);
-    const log = JSON.parse((await cli(["log", "--json"], { env })).stdout);
+    const log = jsonData(await cli(["log", "--json"], { env })).entries;
     assert.equal(log[0].message, "bump version");
     // An uncommitted edit is copied aside, never lost, when rolling back.
     await Deno.writeTextFile(paths.pyproject, original.replace('version = "0.1.0"', 'version = "0.3.0"'));

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, envelopeOf, jsonData } from "../../fixtures/cli.ts";
 import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
@@ -31,7 +31,7 @@ Deno.test("validate: a checked-out .cec is valid; bad pins, a stale lock and a m
 
       const ok = await validate();
       assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-      assert.equal(JSON.parse(ok.stdout).valid, true);
+      assert.equal(jsonData(ok).valid, true);
 
       const pyproject = join(checkout, "pyproject.toml");
       const original = await Deno.readTextFile(pyproject);
@@ -47,7 +47,11 @@ Deno.test("validate: a checked-out .cec is valid; bad pins, a stale lock and a m
       );
       const bad = await validate();
       assert.equal(bad.code, 1);
-      const out = JSON.parse(bad.stdout);
+      const doc = envelopeOf(bad);
+      assert.equal(doc.ok, false);
+      assert.equal(!doc.ok && doc.error.code, "CEC_INVALID");
+      // deno-lint-ignore no-explicit-any -- the data shape asserted below
+      const out = doc.data as any;
       assert.equal(out.valid, false);
       const errors = out.errors.join("\n");
       assert.match(errors, /good-pack: the pinned version 9\.9\.9 is no longer in the registry/);
@@ -60,7 +64,7 @@ Deno.test("validate: a checked-out .cec is valid; bad pins, a stale lock and a m
       const stale = await validate("--offline");
       assert.equal(stale.code, 1);
       assert.match(
-        JSON.parse(stale.stdout).errors.join("\n"),
+        (envelopeOf(stale).data as { errors: string[] }).errors.join("\n"),
         /uv\.lock is out of date with pyproject\.toml/,
       );
 

@@ -1,7 +1,7 @@
 /** The workflow commands as a user types them: analyze without an environment, then track/status/export/import/untrack. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, envelopeOf, jsonData } from "../../fixtures/cli.ts";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { realData } from "../../fixtures/real_data.ts";
@@ -17,7 +17,7 @@ Deno.test(
         env: { COMFYDOCK_HOME: home },
       });
       assert.equal(r.code, 0, r.stderr);
-      const out = JSON.parse(r.stdout);
+      const out = jsonData(r);
       assert.ok(out.nodes.length > 5);
       for (const n of out.nodes) {
         assert.ok(["core", "custom", "frontend", "unknown"].includes(n.kind), JSON.stringify(n));
@@ -47,7 +47,8 @@ Deno.test("workflow analyze: hostile and missing files fail with a clear error a
     await Deno.writeTextFile(wrong, JSON.stringify({ nodes: [{ id: 1, type: ["x"] }] }));
     const w = await cli(["workflow", "analyze", wrong, "--json"], { env: { COMFYDOCK_HOME: dir } });
     assert.equal(w.code, 1);
-    assert.equal(JSON.parse(w.stdout).error.code, "WORKFLOW_INVALID");
+    const doc = envelopeOf(w);
+    assert.equal(!doc.ok && doc.error.code, "WORKFLOW_INVALID");
     const missing = await cli(["workflow", "analyze", join(dir, "nope.json")], {
       env: { COMFYDOCK_HOME: dir },
     });
@@ -72,7 +73,7 @@ Deno.test("workflow track / status / export / import / untrack through the CLI",
     let r = await cli(["workflow", "status", "--json"], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
-      JSON.parse(r.stdout).workflows.map((w: { name: string; state: string }) => [w.name, w.state]),
+      jsonData(r).workflows.map((w: { name: string; state: string }) => [w.name, w.state]),
       [
         ["qwen", "untracked"],
       ],
@@ -114,7 +115,7 @@ Deno.test("workflow track / status / export / import / untrack through the CLI",
     assert.equal(r.code, 0, r.stderr);
     r = await cli(["workflow", "status", "--json"], { env });
     assert.deepEqual(
-      JSON.parse(r.stdout).workflows.map((w: { name: string; state: string }) => [w.name, w.state]),
+      jsonData(r).workflows.map((w: { name: string; state: string }) => [w.name, w.state]),
       [
         ["copy", "missing-in-comfyui"],
         ["qwen", "untracked"],

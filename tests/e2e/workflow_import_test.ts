@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { ModelServer } from "../../fixtures/model_server.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
@@ -116,7 +116,7 @@ Deno.test("workflow import --yes adds the node pack, the model and the workflow 
       const bundle = join(root, "shared.tar.gz");
       r = await cli(["-e", "env", "workflow", "export", "shared flow", "--out", bundle, "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
-      const exported = JSON.parse(r.stdout);
+      const exported = jsonData(r);
       assert.deepEqual(Object.keys(exported.nodes), ["fancy-nodes"]);
       assert.deepEqual(Object.keys(exported.models), ["fancy_vae"]);
       assert.deepEqual(exported.unknown_node_types, ["MysteryNode"]);
@@ -127,7 +127,7 @@ Deno.test("workflow import --yes adds the node pack, the model and the workflow 
       const hfBefore = models.requests.filter((q) => q.method === "GET").length;
       r = await cli(["-e", "env2", "workflow", "import", bundle, "--non-interactive", "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
-      const out = JSON.parse(r.stdout);
+      const out = jsonData(r);
       assert.equal(out.format, "bundle");
       assert.equal(out.name, "shared flow");
       assert.equal(out.applied, true);
