@@ -1,21 +1,11 @@
 /** Environment bundles and sharing: export, import (bundle file, git URL or path), pull, push. */
 import type { Command } from "@commander-js/extra-typings";
 import { appFor, changeData, changeOutcome, confirm, globals, resolveEnv, withEnv } from "./context.ts";
-import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+import { info, paint, printJson, println, progress, step, ui } from "../lib/ui.ts";
+import { withTask } from "../lib/progress.ts";
 
 function kib(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
-}
-
-/** Progress on stderr for long exports: at most one line per 5% (works in pipes and CI logs). */
-function progressReporter(): (done: number, total: number, path: string) => void {
-  let shown = -1;
-  return (done, total, path) => {
-    const pct = total ? Math.floor((done / total) * 20) * 5 : 100;
-    if (pct === shown) return;
-    shown = pct;
-    step(`packing ${pct}% (${kib(done)} of ${kib(total)}) ${path}`);
-  };
 }
 
 export function registerBundleCommands(program: Command): void {
@@ -33,12 +23,18 @@ export function registerBundleCommands(program: Command): void {
         return;
       }
       const { BundleManager } = await import("../providers/bundles/bundle.ts");
-      const res = await new BundleManager().createEnvBundle(paths, {
-        out,
-        withDevNodes: opts.withDevNodes,
-        withModels: opts.withModels,
-        onProgress: opts.withModels ? progressReporter() : undefined,
-      });
+      const res = await withTask(
+        progress,
+        `packing ${out}`,
+        (task) =>
+          new BundleManager().createEnvBundle(paths, {
+            out,
+            withDevNodes: opts.withDevNodes,
+            withModels: opts.withModels,
+            onProgress: (done, total, path) => task.update(done, { total, detail: path }),
+          }),
+        { unit: "bytes" },
+      );
       const { readDesired } = await import("../reconcile/desired.ts");
       const { portabilityWarnings } = await import("../providers/bundles/portability.ts");
       const warnings = portabilityWarnings(await readDesired(paths), { withModels: opts.withModels });

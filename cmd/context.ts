@@ -8,8 +8,7 @@ import process from "node:process";
 import { CdError } from "../lib/errors.ts";
 import type { Settings } from "../lib/settings.ts";
 import { type EnvPaths, type WorkspacePaths, workspacePaths, workspaceRoot } from "../reconcile/paths.ts";
-import { readJsonIfExists } from "../lib/fsx.ts";
-import { paint, println, step, ui } from "../lib/ui.ts";
+import { paint, println, progress, step, ui } from "../lib/ui.ts";
 import type { Plan } from "../reconcile/types.ts";
 import type { App, ChangeResult, ChangeSpec, Session } from "../workspace/session.ts";
 
@@ -48,26 +47,21 @@ export async function configManager(): Promise<import("../workspace/config.ts").
   return new ConfigManager(await requireWorkspace(), Deno.env.toObject());
 }
 
+/** The workspace, its workspace.json read and checked (a corrupt one is an error naming the file). */
 export async function requireWorkspace(): Promise<WorkspacePaths> {
+  return (await workspaceMeta()).ws;
+}
+
+async function workspaceMeta() {
   const ws = workspace();
-  const meta = await readJsonIfExists(ws.workspaceJson).catch(() => {
-    throw new CdError("WORKSPACE_JSON_INVALID", `${ws.workspaceJson} is not valid JSON`, {
-      hint: "fix or remove the file, then run 'comfydock init' again",
-    });
-  });
-  if (meta === null) {
-    throw new CdError("NO_WORKSPACE", `no ComfyDock workspace at ${ws.root}`, {
-      hint: "run 'comfydock init' (or set COMFYDOCK_HOME to an existing workspace)",
-    });
-  }
-  return ws;
+  const { readWorkspaceMeta } = await import("../workspace/workspace.ts");
+  return { ws, meta: await readWorkspaceMeta(ws) };
 }
 
 /** The environment named by -e/--env, else the active one. */
 export async function resolveEnv(name?: string): Promise<EnvPaths> {
-  const ws = await requireWorkspace();
-  const meta = await readJsonIfExists<{ active_environment?: string | null }>(ws.workspaceJson);
-  const chosen = name ?? meta?.active_environment ?? undefined;
+  const { ws, meta } = await workspaceMeta();
+  const chosen = name ?? meta.active_environment ?? undefined;
   if (!chosen) {
     throw new CdError("NO_ENVIRONMENT", "no environment selected", {
       hint: "pass -e NAME, or choose one with 'comfydock use NAME' ('comfydock list' shows them)",
@@ -123,6 +117,7 @@ export async function appFor(g: GlobalFlags, extra: Partial<App> = {}): Promise<
     ws,
     settings: await settings(),
     log: step,
+    progress,
     confirm: (q, o) => confirm(q, o),
     showPlan: (plan) => {
       if (!ui.json) println(renderPlan(plan, paint));

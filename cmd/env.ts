@@ -14,6 +14,7 @@ import {
 } from "./context.ts";
 import { info, paint, printJson, println } from "../lib/ui.ts";
 import type { EnvPaths } from "../reconcile/paths.ts";
+import { versionLabel } from "../providers/comfyui/versions.ts";
 
 function gib(bytes: number): string {
   return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
@@ -95,17 +96,13 @@ async function createCommand(
       resolveAsOf: opts.resolveAsOf,
       use: !!opts.use,
       signal: controller.signal,
-      onProgress: (l) => {
-        if (!g.json) info(paint("gray", `    ${l}`));
-      },
     });
     if (g.json) printJson(env);
     else {
       println(paint("green", `Created environment '${env.name}' in ${env.seconds} s`));
       println(
-        `  ComfyUI ${env.comfyui_version} (${
-          env.comfyui_commit.slice(0, 7)
-        }), Python ${env.python_version}, torch ${env.torch ?? "not installed"} (${env.torch_backend})`,
+        `  ComfyUI ${versionLabel(env.comfyui_version, env.comfyui_commit)}, Python ${env.python_version}, ` +
+          `torch ${env.torch ?? "not installed"} (${env.torch_backend})`,
       );
       if (env.exclude_newer) println(`  packages resolved as of ${env.exclude_newer} (exclude-newer)`);
       println(`  ${env.path}`);
@@ -152,10 +149,11 @@ async function comfyuiUpdateCommand(version: string | undefined, opts: { apply: 
   if (g.json) return printJson({ from: r.from, to: r.to, dependencies: r.dependencies, ...changeData(r) });
   if (!r.accepted) return println("Cancelled; .cec and the environment are as they were.");
   const same = r.from.commit === r.to.commit;
+  const to = versionLabel(r.to.version, r.to.commit);
   println(
     same
-      ? `ComfyUI is already at ${r.to.version} (${r.to.commit.slice(0, 7)}).`
-      : `ComfyUI ${r.from.version} -> ${r.to.version} (${r.to.commit.slice(0, 7)})` +
+      ? `ComfyUI is already at ${to}.`
+      : `ComfyUI ${versionLabel(r.from.version, r.from.commit)} -> ${to}` +
         (r.applied.length ? ", applied." : !opts.apply ? "; .cec committed (--no-apply)." : "."),
   );
   if (r.dependencies.added.length) println(`  + ${r.dependencies.added.join(", ")}`);

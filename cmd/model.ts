@@ -1,7 +1,8 @@
 /** Models: scan, find, list, show, add, remove, sources, index rebuild. */
 import type { Command } from "@commander-js/extra-typings";
 import { CdError } from "../lib/errors.ts";
-import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+import { info, paint, printJson, println, progress, step, ui } from "../lib/ui.ts";
+import { withTask } from "../lib/progress.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { ModelIndex, ModelInfo, ScanProgress, ScanResult } from "../providers/models/index_db.ts";
 import {
@@ -18,36 +19,15 @@ import {
 } from "./context.ts";
 import type { ModelSpec } from "../reconcile/schema.ts";
 
-/** A bytes/s + ETA bar on a terminal; nothing when stderr is piped or in --json mode. */
-async function scanProgress(): Promise<{ onProgress?: (p: ScanProgress) => void; stop: () => void }> {
-  if (ui.json || !Deno.stderr.isTerminal()) return { stop: () => {} };
-  const { default: cliProgress } = await import("cli-progress");
-  const { formatSize } = await import("../providers/models/format.ts");
-  const bar = new cliProgress.SingleBar({
-    format: "{phase} [{bar}] {percentage}% | {done} of {all} | {speed}/s | ETA {eta_formatted}",
-    stream: process.stderr,
-    hideCursor: true,
-    clearOnComplete: true,
-  }, cliProgress.Presets.shades_classic);
-  const started = performance.now();
-  let running = false;
-  return {
-    onProgress: (p) => {
-      const payload = {
-        phase: p.phase === "full" ? "hashing" : "scanning",
-        done: formatSize(p.bytesDone),
-        all: formatSize(p.bytesTotal),
-        speed: formatSize(p.bytesDone / Math.max(0.001, (performance.now() - started) / 1000)),
-      };
-      if (!running) {
-        bar.start(Math.max(1, p.bytesTotal), 0, payload);
-        running = true;
-      }
-      bar.setTotal(Math.max(1, p.bytesTotal));
-      bar.update(p.bytesDone, payload);
-    },
-    stop: () => running && bar.stop(),
-  };
+/** A scan as one progress task: bytes read (quick samples, full hashes), the phase and file count as detail. */
+function scanTask<T>(label: string, fn: (onProgress: (p: ScanProgress) => void) => Promise<T>): Promise<T> {
+  return withTask(progress, label, (task) =>
+    fn((p) =>
+      task.update(p.bytesDone, {
+        total: p.bytesTotal,
+        detail: `${p.phase === "full" ? "hashing" : "reading"} ${p.filesDone} of ${p.filesTotal} file(s)`,
+      })
+    ), { unit: "bytes" });
 }
 
 function warnAll(warnings: string[]): void {
@@ -109,7 +89,7 @@ async function modelAdd(
       ws: paths.workspace,
       settings: app.settings,
       index,
-      download: { log: step },
+      download: { log: step, progress },
       // The user typed this URL: a Hugging Face or Civitai token in it becomes their stored key.
       credentials: {
         kind: "store",
@@ -186,12 +166,12 @@ export function registerModelCommands(program: Command): void {
       using index = await openIndex(ws);
       const results: ScanResult[] = [];
       for (const root of roots) {
-        const bar = await scanProgress();
-        try {
-          results.push(await index.scanDirectory(root, { full: opts.full, onProgress: bar.onProgress }));
-        } finally {
-          bar.stop();
-        }
+        results.push(
+          await scanTask(
+            `indexing ${root}`,
+            (onProgress) => index.scanDirectory(root, { full: opts.full, onProgress }),
+          ),
+        );
       }
       warnAll(results.flatMap((r) => r.warnings));
       if (ui.json) printJson({ results, index: index.stats() });
@@ -386,13 +366,10 @@ export function registerModelCommands(program: Command): void {
       globals(cmd);
       const ws = await requireWorkspace();
       const { rebuildModelIndex } = await import("../providers/models/store.ts");
-      const bar = await scanProgress();
-      let out;
-      try {
-        out = await rebuildModelIndex(ws, { onProgress: bar.onProgress });
-      } finally {
-        bar.stop();
-      }
+      const out = await scanTask(
+        "rebuilding the model index",
+        (onProgress) => rebuildModelIndex(ws, { onProgress }),
+      );
       using index = out.index;
       warnAll(out.warnings);
       if (ui.json) printJson({ results: out.results, index: index.stats() });

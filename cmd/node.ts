@@ -17,6 +17,7 @@ import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { RegistryClient } from "../providers/nodes/registry.ts";
 import type { ResolvedNode } from "../providers/nodes/add.ts";
 import type { ChangeResult } from "../workspace/session.ts";
+import { withTask } from "../lib/progress.ts";
 
 /** A registry client with the workspace's API cache (when there is a workspace); close() releases it. */
 async function openRegistry(
@@ -81,12 +82,12 @@ async function nodeAdd(
     try {
       const resolved: ResolvedNode[] = [];
       for (const s of specs) {
-        const r = await add.resolveNodeSpec(add.parseNodeSpec(s, { dev: opts.dev }), {
-          paths,
-          registry,
-          net: app.settings,
-          log: app.log,
-        });
+        const spec = add.parseNodeSpec(s, { dev: opts.dev });
+        const r = await withTask(
+          app.progress,
+          `resolving ${s}`,
+          () => add.resolveNodeSpec(spec, { paths, registry, net: app.settings, log: app.log }),
+        );
         if (resolved.some((x) => x.id === r.id)) {
           throw new CdError("NODE_SPEC_DUPLICATE", `node '${r.id}' is given twice`, {
             hint: "give each node once",
@@ -209,12 +210,11 @@ async function nodeUpdate(
       warn(await add.pinnedVersionWarnings(specs, registry));
       const changed: ResolvedNode[] = [];
       for (const [nid, spec] of Object.entries(specs)) {
-        const r = await add.resolveUpdate(nid, spec, opts, {
-          paths,
-          registry,
-          net: app.settings,
-          log: app.log,
-        });
+        const r = await withTask(
+          app.progress,
+          `looking for a newer ${nid}`,
+          () => add.resolveUpdate(nid, spec, opts, { paths, registry, net: app.settings, log: app.log }),
+        );
         if (r) changed.push(r);
       }
       warn(changed.flatMap((r) => r.warnings));

@@ -321,7 +321,7 @@ async function validateCommand(
   }
   if (v.errors.length > 0) {
     reportFailure(
-      new CdError("CEC_INVALID", `${paths.cec} is not valid: ${v.errors.length} problem(s)`, {
+      new CdError("CEC_INVALID", `${cec} is not valid: ${v.errors.length} problem(s)`, {
         hint: "fix each problem listed ('invalid: ...'), then run 'comfydock validate' again",
       }),
     );

@@ -2,7 +2,7 @@
 import { Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
+import { info, paint, printJson, println, progress, step, ui } from "../lib/ui.ts";
 import type { EnvPaths } from "../reconcile/paths.ts";
 import {
   changeData,
@@ -354,7 +354,7 @@ async function importWorkflow(
       desired,
       registry: RegistryClient.fromSettings(app.settings),
       index,
-      download: { log: step },
+      download: { log: step, progress },
       log: step,
     });
     for (const w of change.warnings) info(`${paint("yellow", "warning:")} ${w}`);

@@ -1,6 +1,7 @@
 /** Small file-system helpers shared by every provider. */
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
+import { CdError } from "./errors.ts";
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -35,9 +36,17 @@ export async function readTextIfExists(path: string): Promise<string | null> {
   }
 }
 
+/** Parsed JSON of `path`, or null when it does not exist; unparsable text is JSON_INVALID naming the file. */
 export async function readJsonIfExists<T = unknown>(path: string): Promise<T | null> {
   const text = await readTextIfExists(path);
-  return text === null ? null : JSON.parse(text) as T;
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new CdError("JSON_INVALID", `${path} is not valid JSON: ${e instanceof Error ? e.message : e}`, {
+      hint: "fix the file, or move it away if ComfyDock made it",
+    });
+  }
 }
 
 /** Removes a path if present; never fails on a missing path. */

@@ -19,6 +19,8 @@ export interface RunOptions {
    * returned even with `check` (a hung child is a finding, not a crash of ours).
    */
   timeoutMs?: number;
+  /** The hint when the program itself is missing (default: install it). */
+  notFoundHint?: string;
 }
 
 export interface RunResult {
@@ -47,7 +49,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new CdError("COMMAND_NOT_FOUND", `'${cmd}' was not found on PATH`, {
-        hint: opts.hint ?? `install ${cmd} and try again`,
+        hint: opts.notFoundHint ?? `install ${cmd} and try again`,
         cause: e,
       });
     }
@@ -77,7 +79,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   const [stdout, stderr] = await Promise.all([settle(out), settle(err)]);
   const result: RunResult = { code: status.code, stdout, stderr, ...(timedOut ? { timedOut } : {}) };
   if (status.code !== 0 && opts.check !== false && !timedOut) {
-    const detail = (stderr.trim() || stdout.trim()).split("\n").slice(-15).join("\n");
+    const detail = terminalLines(stderr.trim() ? stderr : stdout).slice(-15).join("\n");
     throw new CdError(
       opts.errorCode ?? "PROCESS_FAILED",
       `${cmd} ${args.join(" ")} failed (exit ${status.code}):\n${detail}`,
@@ -93,6 +95,17 @@ function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * A tool's output as a terminal would have left it: a line redrawn with `\r` (a progress meter) keeps
+ * only its last state, and meters ("Receiving objects:  45% (450/1000)") are dropped, so an error quotes
+ * what the tool said, not hundreds of redraws.
+ */
+export function terminalLines(text: string): string[] {
+  return text.split(/\r?\n/)
+    .map((l) => l.split("\r").filter((part) => part.trim()).at(-1) ?? "")
+    .filter((l) => l.trim() && !/^(?:remote:\s*)?[\w ]+:\s+\d{1,3}% \(\d+\/\d+\)/.test(l.trim()));
 }
 
 async function collect(stream: ReadableStream<Uint8Array>, onLine?: (line: string) => void): Promise<string> {

@@ -168,7 +168,7 @@ function describeTask(t: LiveTask, now: number): string {
       parts.push(`ETA ${duration(((t.total - t.done) / rate) * 1000)}`);
     }
   }
-  parts.push(duration(elapsed));
+  parts.push(`${duration(elapsed)} elapsed`);
   return parts.join(", ");
 }
 

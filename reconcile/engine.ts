@@ -13,6 +13,7 @@
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import type { Settings } from "../lib/settings.ts";
+import { type Progress, withTask } from "../lib/progress.ts";
 import { type DesiredState, readDesired } from "./desired.ts";
 import { fingerprint, stableStringify } from "./fingerprint.ts";
 import { Journal, pruneTrash } from "./journal.ts";
@@ -34,6 +35,8 @@ export interface EngineOptions {
   settings: Settings;
   /** Progress sink for long steps (the faces pass their progress printer). */
   log?: (line: string) => void;
+  /** Amounts of long steps (see ObserveContext.progress). */
+  progress?: Progress;
   /** See ObserveContext.force. */
   force?: boolean;
   /** See ObserveContext.deep. */
@@ -80,11 +83,19 @@ export async function planFor(paths: EnvPaths, desired: DesiredState, opts: Plan
     deep: opts.deep,
     untrusted: opts.untrusted,
     log: opts.log,
+    progress: opts.progress,
   };
   const observed = new Map<Provider, Json>();
-  const results = await Promise.all(
-    opts.providers.map(async (p) => [p, await p.observe(desired, ctx)] as const),
-  );
+  // One task for the whole observation: shown only when it is slow, naming what is still being read.
+  const results = await withTask(opts.progress, `reading environment '${paths.name}'`, (task) => {
+    const pending = new Set(opts.providers.map((p) => p.type));
+    return Promise.all(opts.providers.map(async (p) => {
+      const o = await p.observe(desired, ctx);
+      pending.delete(p.type);
+      task.advance(1, pending.size ? `still reading: ${[...pending].join(", ")}` : "");
+      return [p, o] as const;
+    }));
+  }, { total: opts.providers.length });
   for (const [p, o] of results) observed.set(p, o);
   const { actions, notes } = diffAll(desired, observed, opts.targets);
   return {
@@ -210,6 +221,7 @@ export async function runActions(
     force: opts.force,
     deep: opts.deep,
     log: opts.log,
+    progress: opts.progress,
   };
   const log = opts.log ?? (() => {});
   const applied: Action[] = [];
@@ -307,6 +319,7 @@ export async function recoverJournal(
     settings: opts.settings,
     readOnly: false,
     log: opts.log,
+    progress: opts.progress,
   });
   return `rolled back ${what}: ${n} step(s) undone`;
 }

@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { CdError } from "../lib/errors.ts";
 import type { EnvPaths } from "./paths.ts";
 import type { Settings } from "../lib/settings.ts";
+import type { Progress } from "../lib/progress.ts";
 
 export type ResourceType = "comfyui" | "node" | "packages" | "model" | "workflow";
 export type ActionKind = "create" | "update" | "replace" | "delete";
@@ -82,6 +83,8 @@ export interface EnvContext {
 export interface ObserveContext extends EnvContext {
   /** Progress lines of long steps (downloads, uv); nothing below the faces prints. */
   log?: (line: string) => void;
+  /** Amounts of long steps (bytes downloaded or hashed, uv's latest line): lib/progress.ts. */
+  progress?: Progress;
   /** True for `plan`/`status`: providers must not call counting or mutating endpoints. */
   readOnly: boolean;
   /**

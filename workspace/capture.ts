@@ -6,6 +6,7 @@
 import type { DesiredState } from "../reconcile/desired.ts";
 import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
 import type { Session } from "./session.ts";
+import { withTask } from "../lib/progress.ts";
 
 export interface CaptureSummary {
   workflows: string[];
@@ -66,9 +67,22 @@ export async function captureEnvironment(session: Session): Promise<CaptureSumma
       ].join(", "),
     apply: false,
     edit: async (desired) => {
-      const wf = await captureWorkflows(paths, desired, { resolver });
-      const nodes = await captureNodes(paths, desired);
-      const packages = await capturePackages(session, desired, nodes.edits);
+      const p = session.app.progress;
+      const wf = await withTask(
+        p,
+        "looking for workflows saved in ComfyUI",
+        () => captureWorkflows(paths, desired, { resolver }),
+      );
+      const nodes = await withTask(
+        p,
+        "looking for custom nodes installed by hand",
+        () => captureNodes(paths, desired),
+      );
+      const packages = await withTask(
+        p,
+        "looking for Python packages installed by hand",
+        () => capturePackages(session, desired, nodes.edits),
+      );
       summary.workflows = wf.names;
       summary.nodes = nodes.names;
       summary.packages = packages?.added ?? [];

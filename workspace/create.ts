@@ -16,7 +16,7 @@ import { exists, writeFileAtomic } from "../lib/fsx.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
-import { shortSha } from "../providers/comfyui/versions.ts";
+import { versionLabel } from "../providers/comfyui/versions.ts";
 import * as git from "../providers/git/git.ts";
 import { excludeNewerEdits, parseAsOf } from "../providers/packages/as_of.ts";
 import { installedTorch } from "../providers/packages/distinfo.ts";
@@ -69,8 +69,6 @@ export interface CreateOptions {
   uvSettings?: TomlEdit[];
   /** Aborting it stops the creation at the next step boundary and removes everything made so far. */
   signal?: AbortSignal;
-  /** Output of the tools as it arrives (git's clone progress, uv lock lines). Default: the App's log. */
-  onProgress?: (line: string) => void;
 }
 
 export interface CreatedEnvironment {
@@ -213,7 +211,6 @@ export async function createEnvironment(
     ? opts.resolveAsOf
     : parseAsOf(opts.resolveAsOf);
 
-  const detail = opts.onProgress ?? app.log;
   let current = "starting";
   const run = async <T>(label: string, id: string, fn: () => Promise<T>): Promise<T> => {
     if (opts.signal?.aborted) throw interrupted(current);
@@ -239,7 +236,7 @@ export async function createEnvironment(
     const comfy = await run(
       `resolving ComfyUI '${spec}' from ${url}${firstUse}`,
       "resolve",
-      () => resolveComfyUI(ws, url, spec, { onProgress: (l) => detail(`git: ${l}`) }),
+      () => resolveComfyUI(ws, url, spec, { progress: app.progress }),
     );
     for (const w of comfy.warnings) app.log(`warning: ${w}`);
     const dependencies = parseRequirements(await requirementsAt(comfy.mirror, comfy.commit));
@@ -271,7 +268,7 @@ export async function createEnvironment(
       `locking ${dependencies.length} ComfyUI requirement(s) (uv lock)`,
       "lock",
       async () => {
-        const lock = { python: python.path, onLine: (l: string) => detail(`uv: ${l}`) };
+        const lock = { python: python.path, progress: app.progress };
         await uv.lock(cec, lock);
         // Torch is pinned from the first lock on: a node asking for another torch fails its resolution.
         const file = join(cec, "pyproject.toml");
@@ -279,7 +276,7 @@ export async function createEnvironment(
         const pin = torchPinEdit(null, await Deno.readTextFile(join(cec, "uv.lock")), text);
         if (pin instanceof CdError) throw pin;
         if (pin) {
-          detail(`pinning ${(pin.value as string[]).join(", ")} (constraint-dependencies)`);
+          app.log(`pinning ${(pin.value as string[]).join(", ")} (constraint-dependencies)`);
           await writeFileAtomic(file, (await editPyprojectText(text, [pin], file)).text);
           await uv.lock(cec, lock);
         }
@@ -290,8 +287,8 @@ export async function createEnvironment(
       await git.commit(cec, `Create environment ${name}: ComfyUI ${comfy.version}, Python ${pythonVersion}`);
     });
     const built = await run(
-      `building the environment (ComfyUI ${comfy.version} ${
-        shortSha(comfy.commit)
+      `building the environment (ComfyUI ${
+        versionLabel(comfy.version, comfy.commit)
       }, Python ${python.version})`,
       "build",
       () =>

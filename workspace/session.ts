@@ -17,6 +17,7 @@ import { readTextIfExists } from "../lib/fsx.ts";
 import { deferInterrupts } from "../lib/proc.ts";
 import { joinSafe, within } from "../lib/safe_path.ts";
 import type { Settings } from "../lib/settings.ts";
+import type { Progress } from "../lib/progress.ts";
 import { type DesiredState, parsePyproject, readDesired } from "../reconcile/desired.ts";
 import {
   type ApplyResult,
@@ -48,6 +49,11 @@ export interface App {
   settings: Settings;
   /** Progress lines (`==> cloning ComfyUI`); the face decides where they go. */
   log: (line: string) => void;
+  /**
+   * Amounts of long steps (downloads, hashing, clones, uv: lib/progress.ts); the face draws them (a bar on
+   * a terminal, periodic lines in CI). Default: nothing shown.
+   */
+  progress?: Progress;
   /**
    * Asks a yes/no question. `destructive` questions default to No. The face refuses (throws) when nobody
    * can answer and --yes was not given.
@@ -156,6 +162,7 @@ export class Session {
       providers: this.providers,
       settings: this.app.settings,
       log: this.app.log,
+      progress: this.app.progress,
       force: this.app.force,
     };
   }
@@ -357,10 +364,10 @@ export class Session {
       import("../providers/packages/resolve.ts"),
     ]);
     if (uvInput(desired.pyprojectText) === uvInput(text)) return null;
-    this.app.log("checking that the environment still resolves (uv lock)");
     const locked = await lockChange({ paths: this.paths, settings: this.app.settings }, text, {
       allowTorchChange,
-      onLine: this.app.log,
+      progress: this.app.progress,
+      label: "checking that the environment still resolves (uv lock)",
     });
     await rememberFreshLock(this.paths, locked.text, locked.lock);
     return locked;

@@ -4,6 +4,7 @@
  * when they need a version the mirror does not have yet.
  */
 import { CdError } from "../../lib/errors.ts";
+import type { Progress } from "../../lib/progress.ts";
 import type { Settings } from "../../lib/settings.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import * as mirrors from "../git/mirror.ts";
@@ -18,17 +19,14 @@ export function mirrorDir(ws: WorkspacePaths, url: string): string {
   return mirrors.mirrorDir(ws.gitMirrors, url);
 }
 
-/**
- * Returns the mirror of `url`, cloning it if absent. `onProgress` receives git's clone progress, a few
- * lines per phase.
- */
+/** Returns the mirror of `url`, cloning it if absent (`progress` shows the clone). */
 export function ensureMirror(
   ws: WorkspacePaths,
   url: string,
-  opts: { onProgress?: (line: string) => void } = {},
+  opts: { progress?: Progress } = {},
 ): Promise<Mirror> {
   return mirrors.ensureMirror(ws.gitMirrors, url, {
-    onProgress: opts.onProgress,
+    progress: opts.progress,
     errorCode: "COMFYUI_CLONE_FAILED",
     hint:
       `check that ${url} is reachable and is the ComfyUI git repository (--comfyui-url or COMFYDOCK_COMFYUI_URL)`,

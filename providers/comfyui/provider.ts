@@ -15,7 +15,7 @@ import { checkoutInPlace, cloneAt, dirtyError, localEdits, makeUserDirs, USER_DI
 import { normaliseUrl } from "../git/mirror.ts";
 import { ensureCommitInMirror, ensureMirror } from "./mirror.ts";
 import { DEFAULT_COMFYUI_URL } from "../../lib/settings.ts";
-import { labelForCommit, shortSha } from "./versions.ts";
+import { labelForCommit, shortSha, versionLabel } from "./versions.ts";
 import { installScriptNotes, type PendingInstallScript, pendingInstallScripts } from "./health.ts";
 import { venvPython } from "../packages/distinfo.ts";
 
@@ -132,9 +132,9 @@ async function applyComfyUI(action: Action, tx: Transaction, ctx: ObserveContext
   if (observed.commit === want.commit) return; // already there: idempotent
   if (observed.edits.length) throw dirtyError(dir, observed.edits);
   if (!observed.present) {
-    const mirror = await ensureMirror(ctx.paths.workspace, want.url);
+    const mirror = await ensureMirror(ctx.paths.workspace, want.url, { progress: ctx.progress });
     await ensureCommitInMirror(mirror, want.commit);
-    tx.log(`cloning ComfyUI ${want.version} from the mirror`);
+    tx.log(`cloning ComfyUI ${versionLabel(want.version, want.commit)} from the mirror`);
     const staging = await tx.stagingDir("comfyui");
     const staged = join(staging, "ComfyUI");
     await cloneAt(mirror, want.commit, staged);
@@ -142,11 +142,11 @@ async function applyComfyUI(action: Action, tx: Transaction, ctx: ObserveContext
     await tx.place(staged, dir);
     return;
   }
-  tx.log(`checking out ComfyUI ${want.version} (${shortSha(want.commit)})`);
+  tx.log(`checking out ComfyUI ${versionLabel(want.version, want.commit)}`);
   // A commit the checkout already has (e.g. a rollback) needs no mirror, so no network.
   let mirror = null;
   if (!await git.hasCommit(dir, want.commit)) {
-    mirror = await ensureMirror(ctx.paths.workspace, want.url);
+    mirror = await ensureMirror(ctx.paths.workspace, want.url, { progress: ctx.progress });
     await ensureCommitInMirror(mirror, want.commit);
   }
   await tx.recordUndo({ op: "custom", type: "comfyui", data: { commit: observed.commit } });

@@ -4,6 +4,7 @@ import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import * as git from "../git/git.ts";
 import { type Mirror, refreshMirror } from "../git/mirror.ts";
 import { ensureMirror } from "./mirror.ts";
+import type { Progress } from "../../lib/progress.ts";
 import { labelForCommit, latestReleaseTag, looksLikeSha, shortSha, sortedReleaseTags } from "./versions.ts";
 
 export interface ResolvedComfyUI {
@@ -40,7 +41,7 @@ export async function resolveComfyUI(
   ws: WorkspacePaths,
   url: string,
   spec = "latest",
-  opts: { onProgress?: (line: string) => void } = {},
+  opts: { progress?: Progress } = {},
 ): Promise<ResolvedComfyUI> {
   const mirror = await ensureMirror(ws, url, opts);
   const warnings: string[] = [];
@@ -48,7 +49,7 @@ export async function resolveComfyUI(
   // mirror answers unless it has not seen it yet.
   let found = spec === "latest" ? null : await lookup(mirror, spec);
   if (!found) {
-    const err = await refreshMirror(mirror);
+    const err = await refreshMirror(mirror, opts.progress);
     if (err) {
       warnings.push(`could not refresh the ComfyUI mirror (${err.split("\n")[0]}); using the cached copy`);
     }

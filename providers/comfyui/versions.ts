@@ -42,6 +42,15 @@ export function shortSha(sha: string): string {
   return sha.slice(0, 7);
 }
 
+/**
+ * How a pinned version is shown: "v0.3.10 (2a724d9)", or only "2a724d9" when the version is the commit
+ * itself (an untagged commit is named by its short sha).
+ */
+export function versionLabel(version: string, commit: string): string {
+  const short = shortSha(commit);
+  return commit.toLowerCase().startsWith(version.toLowerCase()) ? short : `${version} (${short})`;
+}
+
 export function looksLikeSha(s: string): boolean {
   return /^[0-9a-f]{4,40}$/i.test(s);
 }

@@ -14,7 +14,8 @@
 import { join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { exists, readTextIfExists } from "../../lib/fsx.ts";
-import { run, type RunResult } from "../../lib/proc.ts";
+import type { ProgressTask } from "../../lib/progress.ts";
+import { run, type RunResult, terminalLines } from "../../lib/proc.ts";
 
 export const FALLBACK_IDENTITY = { name: "ComfyDock", email: "comfydock@localhost" } as const;
 
@@ -26,7 +27,7 @@ export interface GitOptions {
   errorCode?: string;
   hint?: string;
   stdin?: string;
-  /** Each line of git's output as it arrives (with `--progress`: its meters, see `progressLines`). */
+  /** Each line of git's output as it arrives (with `--progress`: its meters, see `progressInto`). */
   onLine?: (line: string) => void;
   /**
    * `dir` was not made by this tool (or may have been changed by someone else since): blank the commands of
@@ -117,49 +118,51 @@ export function isRemoteUrl(url: string): boolean {
 export async function git(dir: string | null, args: string[], opts: GitOptions = {}): Promise<RunResult> {
   const full = dir === null ? args : ["-C", dir, ...args];
   const blanked = opts.untrusted && dir !== null ? await neutralise(dir) : [];
-  const hint = opts.hint ?? "install git (https://git-scm.com) if it is missing";
   const r = await run("git", [...SAFE_CONFIG, ...blanked, ...full], {
     env: { ...BASE_ENV, ...opts.env },
     check: false,
-    hint,
+    notFoundHint: "install git (https://git-scm.com) and try again",
     stdin: opts.stdin,
     onLine: opts.onLine,
   });
   if (r.code !== 0 && opts.check !== false) {
-    // The message shows the command as the caller wrote it, without the safety config.
-    const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-15).join("\n");
-    throw new CdError(
+    // The message shows the command as the caller wrote it, without the safety config, and what git said
+    // as a terminal would show it (no progress meters).
+    const detail = terminalLines(r.stderr.trim() ? r.stderr : r.stdout).slice(-15).join("\n");
+    throw lockError(detail, dir) ?? new CdError(
       opts.errorCode ?? "GIT_FAILED",
       `git ${full.join(" ")} failed (exit ${r.code}):\n${detail}`,
-      {
-        hint,
-      },
+      { hint: opts.hint ?? "git's message above says what went wrong" },
     );
   }
   return r;
 }
 
 /**
- * Turns git's `--progress` output into a few readable lines for `sink`: a meter ("Receiving objects:  45%
- * (450/1000)") is passed on when its phase starts, every 25% and when it is done, so a clone of a big
- * repository prints a handful of lines instead of one per redraw; other lines pass through.
+ * git's "Unable to create '.../index.lock': File exists" as what it means: another git is working in the
+ * repository, or one was killed and left its lock file behind (named, so it can be removed).
  */
-export function progressLines(sink: (line: string) => void): (line: string) => void {
-  let phase = "";
-  let shown = -1;
+function lockError(said: string, dir: string | null): CdError | null {
+  const lock = /Unable to create '([^']+\.lock)': File exists/.exec(said)?.[1];
+  if (!lock) return null;
+  return new CdError("GIT_LOCKED", `git could not lock ${dir ?? "the repository"}: ${lock} exists`, {
+    hint: `another git process may be working in ${dir ?? "it"}: let it finish. If none is running, the ` +
+      `lock was left by a git that was killed: remove ${lock} and run the command again`,
+  });
+}
+
+/**
+ * Feeds git's `--progress` output into a progress task: a meter ("Receiving objects:  45% (450/1000),
+ * 1.2 MiB | 500 KiB/s") becomes the task's amount, its phase and transfer figures the detail; other lines
+ * ("Cloning into bare repository ...") become the detail as they are.
+ */
+export function progressInto(task: ProgressTask): (line: string) => void {
   return (raw) => {
     const line = raw.trim();
     if (!line) return;
-    const m = /^(.*?):\s+(\d+)%/.exec(line);
-    if (!m) return sink(line);
-    if (m[1] !== phase) {
-      phase = m[1];
-      shown = -1;
-    }
-    const bucket = /done\.?$/.test(line) ? 101 : Math.floor(Number(m[2]) / 25) * 25;
-    if (bucket === shown) return;
-    shown = bucket;
-    sink(line);
+    const m = /^(?:remote:\s*)?(.*?):\s+(\d+)% \((\d+)\/(\d+)\)(?:,\s*(.*?))?(?:,\s*done\.?)?$/.exec(line);
+    if (!m) return task.advance(0, line);
+    task.update(Number(m[3]), { total: Number(m[4]), detail: [m[1], m[5]].filter(Boolean).join(" ") });
   };
 }
 
@@ -335,7 +338,7 @@ export async function isDirty(
   return (await status(dir, opts)).length > 0;
 }
 
-/** `git clone --mirror url dest`; with `opts.onLine` git's progress is streamed to it (see progressLines). */
+/** `git clone --mirror url dest`; with `opts.onLine` git's progress is streamed to it (see progressInto). */
 export async function cloneMirror(url: string, dest: string, opts: GitOptions = {}): Promise<void> {
   const verbosity = opts.onLine ? "--progress" : "--quiet";
   await git(null, ["clone", verbosity, "--mirror", "--", url, dest], {

@@ -9,6 +9,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, removeIfExists } from "../../lib/fsx.ts";
 import { removeDeadPidEntries } from "../../lib/proc.ts";
+import { type Progress, withTask } from "../../lib/progress.ts";
 import * as git from "./git.ts";
 
 export interface Mirror {
@@ -33,8 +34,8 @@ export function mirrorDir(gitMirrors: string, url: string): string {
 }
 
 export interface MirrorOptions {
-  /** git's clone progress, a few lines per phase. */
-  onProgress?: (line: string) => void;
+  /** Shows the clone as a task (git's own meters: objects received, transfer rate). */
+  progress?: Progress;
   /** Error code and hint when the clone fails (default GIT_CLONE_FAILED). */
   errorCode?: string;
   hint?: string;
@@ -53,7 +54,11 @@ export async function ensureMirror(
   const tmp = `${dir}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     try {
-      await git.cloneMirror(url, tmp, { onLine: opts.onProgress && git.progressLines(opts.onProgress) });
+      await withTask(
+        opts.progress,
+        `cloning ${url}`,
+        (task) => git.cloneMirror(url, tmp, { onLine: opts.progress && git.progressInto(task) }),
+      );
     } catch (e) {
       const why = errorMessage(e).trim().split("\n").filter(Boolean).pop() ?? "unknown error";
       throw new CdError(opts.errorCode ?? "GIT_CLONE_FAILED", `could not clone ${url}: ${why}`, {
@@ -78,17 +83,18 @@ export async function sweepDeadClones(gitMirrors: string): Promise<void> {
 }
 
 /** Fetches all refs of the mirror (a fresh clone needs none); throws GIT_FETCH_FAILED. */
-export async function fetchMirror(mirror: Mirror): Promise<void> {
+export async function fetchMirror(mirror: Mirror, progress?: Progress): Promise<void> {
   if (mirror.cloned) return;
-  await git.fetchMirror(mirror.dir, {
-    hint: `check your network connection and ${mirror.url}; the cached mirror was left as it was`,
-  });
+  await withTask(progress, `fetching ${mirror.url}`, () =>
+    git.fetchMirror(mirror.dir, {
+      hint: `check your network connection and ${mirror.url}; the cached mirror was left as it was`,
+    }));
 }
 
 /** Like fetchMirror, but returns the error message instead (callers that can go on offline). */
-export async function refreshMirror(mirror: Mirror): Promise<string | null> {
+export async function refreshMirror(mirror: Mirror, progress?: Progress): Promise<string | null> {
   try {
-    await fetchMirror(mirror);
+    await fetchMirror(mirror, progress);
     return null;
   } catch (e) {
     return errorMessage(e);

@@ -17,6 +17,7 @@ import {
   CIVITAI_CATEGORY,
   civitaiByHash,
   civitaiVersion,
+  describeSource,
   huggingfaceFileInfo,
   keyServiceOf,
   pickCivitaiFile,
@@ -320,8 +321,14 @@ async function downloadFirst(
 ): Promise<NewModelEntry> {
   const category = opts.category ?? needCategory(filename);
   const tmp = join(downloadsDir(ctx.ws), `add-${crypto.randomUUID().slice(0, 8)}.download`);
+  ctx.download?.log?.(
+    `downloading ${describeSource(source)} to learn its sha256 and size (it is kept in the model store, ` +
+      "so applying it later downloads nothing)",
+  );
+  // The file's own name in messages: the temporary one is an internal detail.
   const r = await downloadModel(cfg, [source], {}, tmp, downloadsDir(ctx.ws), {
     retryBaseMs: ctx.settings.downloadRetryMs,
+    name: filename,
     ...ctx.download,
   });
   const existing = ctx.index.filesWithHash("sha256", r.sha256)[0];

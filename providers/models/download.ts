@@ -10,10 +10,11 @@
  * COMFYDOCK_DOWNLOAD_MIN_RATE over a COMFYDOCK_DOWNLOAD_STALL_SECONDS window is cut: resumed when it had
  * been going well, a clear error when it never reached the rate (a drip).
  */
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { CdError, errorMessage } from "../../lib/errors.ts";
 import { exists, sha256Hex } from "../../lib/fsx.ts";
 import { bodyChunks, BodyLimitError, bodyLimits, DEFAULT_NET, httpFetch } from "../../lib/http.ts";
+import { type Progress, withTask } from "../../lib/progress.ts";
 import type { ModelSource } from "../../reconcile/schema.ts";
 import { type FullHashType, hashFileFull, MultiHasher } from "./hash.ts";
 import { describeSource, resolveSource, scrub, type SourceConfig } from "./sources.ts";
@@ -27,6 +28,10 @@ export interface Expected {
 export interface DownloadOptions {
   /** Bytes in the part file so far and the total when known. */
   onProgress?: (done: number, total: number | null) => void;
+  /** Shows the download (bytes, rate, ETA) as a task. */
+  progress?: Progress;
+  /** The file's name in messages and progress (default: the destination's): never the internal part file. */
+  name?: string;
   log?: (line: string) => void;
   /** Attempts per source (default 6). */
   attempts?: number;
@@ -282,8 +287,9 @@ export async function downloadModel(
   partDir: string,
   opts: DownloadOptions = {},
 ): Promise<DownloadResult> {
+  const name = opts.name ?? basename(dest);
   if (!sources.length) {
-    throw new CdError("MODEL_NO_SOURCE", `no source to download ${dest.split(/[\\/]/).at(-1)} from`, {
+    throw new CdError("MODEL_NO_SOURCE", `no source to download ${name} from`, {
       hint: "add a source (hf:/civitai:/URL) or index a local copy with 'comfydock model scan PATH'",
     });
   }
@@ -314,7 +320,19 @@ export async function downloadModel(
           `${label} publishes sha256 ${req.sha256}, expected ${expect.sha256}`,
         );
       }
-      await fetchIntoPart(req, part, expect, ph, cfg, opts);
+      await withTask(
+        opts.progress,
+        `downloading ${name}`,
+        (task) =>
+          fetchIntoPart(req, part, expect, ph, cfg, {
+            ...opts,
+            onProgress: (done, total) => {
+              task.update(done, { total });
+              opts.onProgress?.(done, total);
+            },
+          }),
+        { total: expect.size ?? null, unit: "bytes" },
+      );
       const size = await fileSize(part);
       const got = (await ph.at(size)).digest();
       const bad = (["sha256", "blake3"] as const).find((t) => expect[t] && got[t] !== expect[t]);
@@ -355,7 +373,7 @@ export async function downloadModel(
   }
   throw new CdError(
     codes.every((c) => c === "MODEL_HASH_MISMATCH") ? "MODEL_HASH_MISMATCH" : "MODEL_DOWNLOAD_FAILED",
-    `could not download ${dest.split(/[\\/]/).at(-1)}:\n  ${failures.join("\n  ")}`,
+    `could not download ${name}:\n  ${failures.join("\n  ")}`,
     // One source: its own hint says what to do about it.
     {
       hint: (hints.length === 1 && hints[0]) ||

@@ -417,7 +417,6 @@ async function contentFor(
   const cfg = sourceConfig(ctx.settings);
   const dest = await storePathFor(ws, a.category, a.filename, a.hash);
   tx.log(`downloading ${a.filename} (${formatSize(a.size ?? undefined)})`);
-  let nextReport = 0;
   const r = await downloadModel(
     cfg,
     a.sources,
@@ -427,12 +426,8 @@ async function contentFor(
     {
       retryBaseMs: ctx.settings.downloadRetryMs,
       log: (l) => tx.log(l),
-      onProgress: (done, total) => {
-        if (total && done >= nextReport) {
-          tx.log(`${a.filename}: ${Math.floor((done / total) * 100)}% of ${formatSize(total)}`);
-          nextReport = done + total / 4;
-        }
-      },
+      progress: ctx.progress,
+      name: a.filename,
     },
   );
   const m = await index.registerModel(r.path, {

@@ -230,7 +230,11 @@ async function prepareUndo(paths: EnvPaths, resync: boolean): Promise<UndoData> 
   return { dir, hadLock: lockBefore !== null, resync: canResync };
 }
 
-export async function applyPackages(action: Action, tx: Transaction, ctx: EnvContext): Promise<void> {
+export async function applyPackages(
+  action: Action,
+  tx: Transaction,
+  ctx: EnvContext & Pick<ObserveContext, "progress">,
+): Promise<void> {
   const { paths } = ctx;
   const after = action.after as PackagesAfter;
   const uv = await Uv.locate(paths.workspace, ctx.settings);
@@ -248,8 +252,8 @@ export async function applyPackages(action: Action, tx: Transaction, ctx: EnvCon
   const pyprojectText = await Deno.readTextFile(paths.pyproject);
   let lockText = await readTextIfExists(paths.uvLock);
   if (after.relock || lockText === null) {
-    tx.log("uv lock");
-    const fresh = await relock(ctx, pyprojectText, { uv, onLine: (l) => tx.log(l) });
+    const label = "locking Python requirements (uv lock)";
+    const fresh = await relock(ctx, pyprojectText, { uv, progress: ctx.progress, label });
     if (fresh !== lockText) await writeFileAtomic(paths.uvLock, fresh);
     lockText = fresh;
   }
@@ -257,12 +261,7 @@ export async function applyPackages(action: Action, tx: Transaction, ctx: EnvCon
     tx.log(`uv cache clean ${after.refresh.join(" ")} (their files were changed in place)`);
     await uv.cacheClean(after.refresh);
   }
-  tx.log("uv sync --frozen");
-  await uv.sync(paths.cec, paths.venv, {
-    frozen: true,
-    reinstall: after.reinstall,
-    onLine: (l) => tx.log(l),
-  });
+  await uv.sync(paths.cec, paths.venv, { frozen: true, reinstall: after.reinstall, progress: ctx.progress });
   await recordSynced(paths, pyprojectText, lockText);
 }
 

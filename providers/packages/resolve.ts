@@ -11,6 +11,7 @@ import { readTextIfExists, removeIfExists } from "../../lib/fsx.ts";
 import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import type { EnvContext } from "../../reconcile/types.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { Progress } from "../../lib/progress.ts";
 import { inspectVenv, venvPython } from "./distinfo.ts";
 import { normalizeName, requirementName } from "./lockfile.ts";
 import { findPython } from "./python.ts";
@@ -63,6 +64,9 @@ export interface RelockOptions {
   onLine?: (l: string) => void;
   /** uv `--no-build`: no build backend runs; a dependency that needs one fails as NO_BUILD_BLOCKED. */
   noBuild?: boolean;
+  /** Shows `uv lock` as a task, named `label`. */
+  progress?: Progress;
+  label?: string;
   /** The lock to start from (default: `.cec/uv.lock`), so unrelated pins stay put. */
   lockText?: string | null;
 }
@@ -85,7 +89,13 @@ export async function relock(
     const files: Record<string, string> = { "pyproject.toml": text };
     if (lockText !== null) files["uv.lock"] = lockText;
     return withProjectCopy(paths, files, async (dir) => {
-      await uv.lock(dir, { python, onLine: opts.onLine, noBuild: opts.noBuild });
+      await uv.lock(dir, {
+        python,
+        onLine: opts.onLine,
+        noBuild: opts.noBuild,
+        progress: opts.progress,
+        label: opts.label,
+      });
       return await Deno.readTextFile(join(dir, "uv.lock"));
     });
   };
@@ -219,16 +229,25 @@ function escapeRe(s: string): string {
 export async function lockChange(
   ctx: EnvContext,
   pyprojectText: string,
-  opts: { allowTorchChange?: boolean; onLine?: (l: string) => void } = {},
+  opts: { allowTorchChange?: boolean; onLine?: (l: string) => void; progress?: Progress; label?: string } =
+    {},
 ): Promise<{ text: string; lock: string }> {
   const oldLock = await readTextIfExists(ctx.paths.uvLock);
   const unpin = opts.allowTorchChange ? unpinTorchEdit(pyprojectText) : null;
   const input = unpin ? (await editPyprojectText(pyprojectText, [unpin])).text : pyprojectText;
-  const lock = await relock(ctx, input, { onLine: opts.onLine });
+  const lock = await relock(ctx, input, { onLine: opts.onLine, progress: opts.progress, label: opts.label });
   const pin = torchPinEdit(oldLock, lock, pyprojectText, { allowChange: opts.allowTorchChange });
   if (pin instanceof CdError) throw pin;
   const text = pin ? (await editPyprojectText(pyprojectText, [pin])).text : pyprojectText;
   // The constraints are part of what uv locks (uv.lock's manifest): lock the text that is committed.
   if (text === input) return { text, lock };
-  return { text, lock: await relock(ctx, text, { onLine: opts.onLine, lockText: lock }) };
+  return {
+    text,
+    lock: await relock(ctx, text, {
+      onLine: opts.onLine,
+      lockText: lock,
+      progress: opts.progress,
+      label: opts.label,
+    }),
+  };
 }

@@ -6,6 +6,7 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { CdError } from "../../lib/errors.ts";
 import { readTextIfExists, removeIfExists, writeFileAtomic } from "../../lib/fsx.ts";
+import { noProgress, type Progress } from "../../lib/progress.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
 import type { PackageIndexSettings, Settings } from "../../lib/settings.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
@@ -20,7 +21,13 @@ export interface UvRunOptions {
   env?: Record<string, string>;
   onLine?: (line: string) => void;
   hint?: string;
+  /** Shows the run as a task (default label `uv <subcommand>`), uv's latest line as its detail. */
+  progress?: Progress;
+  label?: string;
 }
+
+/** uv's closing lines ("Resolved 12 packages in 30ms", "Installed 3 packages in 1.2s"): the task's summary. */
+const SUMMARY = /^(Resolved|Prepared|Installed|Uninstalled|Audited|Built|Downloaded|Updated) \d+ /;
 
 export class Uv {
   private constructor(
@@ -65,15 +72,25 @@ export class Uv {
 
   /** Runs uv with the fixed environment; a failure becomes UV_FAILED carrying uv's stderr. */
   async exec(args: string[], opts: UvRunOptions = {}): Promise<RunResult> {
+    const task = (opts.progress ?? noProgress).task(opts.label ?? `uv ${args[0]}`);
+    const summary: string[] = [];
     try {
-      return await run(this.bin, args, {
+      const r = await run(this.bin, args, {
         cwd: opts.cwd,
         env: { ...this.#env(), ...opts.env },
-        onLine: opts.onLine,
+        onLine: (line) => {
+          const l = line.trim();
+          if (SUMMARY.test(l)) summary.push(l);
+          if (l) task.advance(0, l);
+          opts.onLine?.(line);
+        },
         errorCode: "UV_FAILED",
         hint: opts.hint ?? "read uv's message above; fix .cec/pyproject.toml or run 'comfydock plan' again",
       });
+      task.done(summary.length ? summary.join("; ") : undefined);
+      return r;
     } catch (e) {
+      task.fail();
       if (e instanceof CdError && e.code === "COMMAND_NOT_FOUND") {
         throw new CdError("UV_NOT_FOUND", `uv binary '${this.bin}' could not be started`, {
           hint: INSTALL_HINT,
@@ -137,13 +154,21 @@ export class Uv {
    */
   async lock(
     projectDir: string,
-    opts: { python?: string; onLine?: (l: string) => void; noBuild?: boolean } = {},
+    opts: {
+      python?: string;
+      onLine?: (l: string) => void;
+      noBuild?: boolean;
+      progress?: Progress;
+      label?: string;
+    } = {},
   ): Promise<void> {
     await this.#project(projectDir, true, (dir, env) =>
       this.exec(lockArgs(opts), {
         cwd: dir,
         env,
         onLine: opts.onLine,
+        progress: opts.progress,
+        label: opts.label,
         hint: "the requirements in pyproject.toml cannot be locked; see uv's message above",
       }));
   }
@@ -181,6 +206,7 @@ export class Uv {
       /** Packages to reinstall even if present (a dist-info with no METADATA is invisible to plain sync). */
       reinstall?: string[];
       onLine?: (l: string) => void;
+      progress?: Progress;
     } = {},
   ): Promise<void> {
     const args = ["sync", "--all-groups", "--no-install-project"];
@@ -191,6 +217,8 @@ export class Uv {
         cwd: dir,
         env: { ...env, UV_PROJECT_ENVIRONMENT: venvDir },
         onLine: opts.onLine,
+        progress: opts.progress,
+        label: "installing packages (uv sync)",
         hint: opts.frozen
           ? "uv could not install the locked packages; check the index/network, or run 'comfydock repair'"
           : "uv.lock may be out of date: run 'comfydock plan' to see what changes",

@@ -51,16 +51,12 @@ Deno.test("init, create --json, list, run with args and exit code passed through
   const python = PY.version.replaceAll(".", "\\.");
   assert.match(
     r.stderr,
-    new RegExp(`==> building the environment \\(ComfyUI v0\\.1\\.0 [0-9a-f]{7}, Python ${python}\\)\n`),
+    new RegExp(`==> building the environment \\(ComfyUI v0\\.1\\.0 \\([0-9a-f]{7}\\), Python ${python}\\)\n`),
   );
-  assert.match(r.stderr, /==> cloning ComfyUI v0\.1\.0 from the mirror/);
-  // uv's own lines are streamed (progress under the lock step, the engine's steps during the build), not
-  // swallowed.
-  assert.match(
-    r.stderr,
-    /==> locking 1 ComfyUI requirement\(s\) \(uv lock\)\n(?: {4}uv: .*\n)* {4}uv: Resolved \d+ packages? in/,
-  );
-  assert.match(r.stderr, /==> uv sync --frozen\n(?:==> .*\n)*==> Installed \d+ packages? in/);
+  assert.match(r.stderr, /==> cloning ComfyUI v0\.1\.0 \([0-9a-f]{7}\) from the mirror/);
+  assert.match(r.stderr, /==> locking 1 ComfyUI requirement\(s\) \(uv lock\)\n/);
+  // uv's and git's own output is a progress task (tests/e2e/progress_test.ts), not a line per redraw.
+  assert.doesNotMatch(r.stderr, /==> (Resolved|Installed|Prepared) \d+/);
   assert.match(r.stdout, /Created environment 'two'/);
 
   r = await run("list", "--json");

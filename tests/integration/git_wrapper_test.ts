@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { noGitIdentity, TEST_GIT_IDENTITY } from "../../fixtures/tools.ts";
+import { recordingProgress } from "../../fixtures/app.ts";
 import * as git from "../../providers/git/git.ts";
 import { checkoutInto, ensureMirror } from "../../providers/git/mirror.ts";
 import { assertNoCanary, canaryCommand, poisonCheckout } from "../../fixtures/hostile.ts";
@@ -103,24 +104,19 @@ Deno.test("mirror: clone --mirror, fetch new commits and tags, ls-remote tags (a
   });
 });
 
-Deno.test("progressLines: one line per phase quarter and at done; other lines pass through", () => {
-  const out: string[] = [];
-  const feed = git.progressLines((l) => out.push(l));
+Deno.test("progressInto: git's meters become amounts of the task, other lines its detail", () => {
+  const { progress, tasks } = recordingProgress();
+  const feed = git.progressInto(progress.task("cloning x"));
   feed("Cloning into bare repository 'x'...");
   for (let i = 0; i <= 100; i++) feed(`Receiving objects: ${String(i).padStart(3)}% (${i}/100)`);
   feed("Receiving objects: 100% (100/100), 1.2 MiB | 3 MiB/s, done.");
+  const t = tasks[0];
+  assert.equal(t.details[0], "Cloning into bare repository 'x'...");
+  assert.deepEqual([t.done, t.total], [100, 100]);
+  assert.equal(t.details.at(-1), "Receiving objects 1.2 MiB | 3 MiB/s");
   feed("remote: Counting objects:  50% (5/10)");
   feed("   ");
-  assert.deepEqual(out, [
-    "Cloning into bare repository 'x'...",
-    "Receiving objects:   0% (0/100)",
-    "Receiving objects:  25% (25/100)",
-    "Receiving objects:  50% (50/100)",
-    "Receiving objects:  75% (75/100)",
-    "Receiving objects: 100% (100/100)",
-    "Receiving objects: 100% (100/100), 1.2 MiB | 3 MiB/s, done.",
-    "remote: Counting objects:  50% (5/10)",
-  ]);
+  assert.deepEqual([t.done, t.total, t.details.at(-1)], [5, 10, "Counting objects"]);
 });
 
 Deno.test("cloneMirror with onLine streams git's --progress meters (file:// transport)", async () => {
@@ -129,21 +125,13 @@ Deno.test("cloneMirror with onLine streams git's --progress meters (file:// tran
     await git.init(src, { env: FRESH });
     for (let i = 0; i < 30; i++) await Deno.writeTextFile(join(src, `f${i}.txt`), `${i}\n`.repeat(100));
     await git.commit(src, "files", { env: FRESH });
-    const lines: string[] = [];
+    const { progress, tasks } = recordingProgress();
     await git.cloneMirror(`file://${src}`, join(dir, "m.git"), {
-      onLine: git.progressLines((l) => lines.push(l)),
+      onLine: git.progressInto(progress.task("c")),
     });
-    assert.ok(lines.some((l) => /^Receiving objects: 100% .*done\.$/.test(l)), lines.join("\n"));
-    // Throttled: git redraws each meter once per object; at most 0/25/50/75/100% and "done" get through.
-    const perPhase = new Map<string, number>();
-    for (const l of lines) {
-      const phase = /^(.*?):\s+\d+%/.exec(l)?.[1];
-      if (phase) perPhase.set(phase, (perPhase.get(phase) ?? 0) + 1);
-    }
-    assert.ok(
-      perPhase.size > 0 && [...perPhase.values()].every((n) => n <= 6),
-      JSON.stringify([...perPhase]),
-    );
+    const t = tasks[0];
+    assert.ok(t.total && t.done === t.total, JSON.stringify(t));
+    assert.ok(t.details.some((d) => /^Receiving objects/.test(d)), t.details.join("\n"));
     assert.ok(await git.hasCommit(join(dir, "m.git"), (await git.revParse(src, "HEAD"))!));
   });
 });

@@ -12,7 +12,7 @@ import { Environment, runComfyUI } from "../../workspace/environment.ts";
 import { comfyuiProvider } from "../../providers/comfyui/provider.ts";
 import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { envLogPath } from "../../workspace/env_log.ts";
-import { testApp } from "../../fixtures/app.ts";
+import { recordingProgress, testApp } from "../../fixtures/app.ts";
 import {
   deleteEnvironment,
   getActiveEnvironment,
@@ -57,19 +57,19 @@ Deno.test("init on an existing workspace is safe: says so, keeps workspace.json"
 });
 
 Deno.test("create: ComfyUI at latest, .cec committed, venv with ComfyUI's requirements, first env active", async () => {
-  const progress: string[] = [];
-  const steps: string[] = [];
-  const env = await createEnvironment(testApp(ws, { log: (l) => steps.push(l) }), "first", {
-    ...base,
-    onProgress: (l) => progress.push(l),
-  });
+  const { progress, tasks } = recordingProgress();
+  const env = await createEnvironment(testApp(ws, { progress }), "first", base);
   const paths = envPaths(ws, "first");
-  // The tools' output was streamed, not swallowed: the mirror's first clone and uv lock as progress, the
-  // build's uv sync (run by the engine) through the App's log.
-  assert.ok(progress.some((l) => /^git: Cloning into bare repository/.test(l)), progress.join("\n"));
-  assert.ok(progress.some((l) => /^uv: Resolved \d+ packages? in/.test(l)), progress.join("\n"));
-  assert.ok(steps.some((l) => /^Installed \d+ packages? in/.test(l)), steps.join("\n"));
-  assert.ok(steps.some((l) => /^ +\+ alpha==2\.0\.0/.test(l)), steps.join("\n"));
+  // The tools' output was streamed into progress tasks, not swallowed: the mirror's first clone (git's
+  // meters), uv lock, and the build's uv sync (run by the engine) with uv's summary as the closing line.
+  const task = (re: RegExp) => tasks.find((t) => re.test(t.label));
+  const clone = task(/^cloning /);
+  assert.ok(clone?.details.some((l) => /^Cloning into bare repository/.test(l)), JSON.stringify(clone));
+  assert.equal(clone?.end?.status, "done");
+  assert.match(task(/uv lock/)?.end?.text ?? "", /Resolved \d+ packages? in/);
+  const sync = task(/uv sync/);
+  assert.match(sync?.end?.text ?? "", /Installed \d+ packages? in/);
+  assert.ok(sync?.details.some((l) => /^\+ alpha==2\.0\.0/.test(l)), JSON.stringify(sync));
   // logs/first.log: the create, with the .cec commit it made.
   const envLog = await Deno.readTextFile(envLogPath(ws, "first"));
   assert.match(
