@@ -60,6 +60,7 @@ Deno.test({
         keys: "\x03",
       });
       assert.equal(r.code, 130, r.output);
+      // deno-lint-ignore no-control-regex -- the redraw (carriage return, erase line) is what is checked
       assert.match(r.raw, /\r\x1b\[2K\[#*-*\] downloading big\.safetensors: \d+% .* of 8\.0 MiB, .*\/s, ETA/);
       // The cursor is never hidden and wrapping never switched off, so nothing is left to restore.
       assert.ok(!r.raw.includes("\x1b[?25l"), "cursor hidden");
