@@ -26,26 +26,31 @@ const DEEP_HELP = "also verify the content hash of every installed package file 
 const NO_BUILD_HELP = "untrusted .cec: run no build backend (setup.py) in the trial lock; packages without " +
   "wheels cannot be checked";
 
-/** `--target` addresses must each name something: a typo is an error with the nearest names, not "No changes". */
+const RESOURCE_TYPES = ["comfyui", "node", "packages", "model", "workflow"];
+
+/**
+ * `--target` addresses must each name something: a typo is an error with the nearest addresses of the same
+ * kind (`node.x` -> the nodes), not "No changes".
+ */
 async function checkTargets(session: Session, targets: string[] | undefined, plan: Plan): Promise<void> {
   if (!targets?.length) return;
   const { readDesired } = await import("../reconcile/desired.ts");
   const { resourceStatus } = await import("../reconcile/status.ts");
   const desired = await readDesired(session.paths);
-  const known = new Set([
-    ...resourceStatus(desired, plan).map((r) => r.address),
-    "comfyui",
-    "node",
-    "packages",
-    "model",
-    "workflow",
-  ]);
+  const known = [...new Set([...resourceStatus(desired, plan).map((r) => r.address), ...RESOURCE_TYPES])];
   for (const t of targets) {
-    if ([...known].some((a) => a === t || a.startsWith(`${t}.`))) continue;
+    if (known.some((a) => a === t || a.startsWith(`${t}.`))) continue;
     const { distance } = await import("fastest-levenshtein");
-    const near = [...known].sort((a, b) => distance(a, t) - distance(b, t)).slice(0, 3);
+    const kind = t.split(".")[0];
+    const sameKind = known.filter((a) => a.startsWith(`${kind}.`));
+    const pool = t.includes(".") && RESOURCE_TYPES.includes(kind) ? sameKind : known;
+    const best = Math.min(...pool.map((a) => distance(a, t)));
+    const near = pool.filter((a) => distance(a, t) === best).slice(0, 3);
     throw new CdError("UNKNOWN_TARGET", `--target ${t} matches no resource of '${session.paths.name}'`, {
-      hint: `did you mean ${near.join(", ")}? ('comfydock status' lists the resources)`,
+      hint: near.length
+        ? `did you mean ${near.join(", ")}? ('comfydock status' lists the resources)`
+        : `'${session.paths.name}' has no ${kind}.* resource (in .cec or on disk); 'comfydock status' lists ` +
+          "the resources",
     });
   }
 }

@@ -302,10 +302,10 @@ class ProgressLine implements Progress {
   }
 }
 
+/** The closing line of a shown task: "1.2 GiB in 31s" for bytes, "done in 3s" otherwise. */
 function describeDone(t: LiveTask): string {
-  const now = performance.now();
-  const amount = t.unit === "bytes" ? size(t.done) : t.done ? String(t.done) : "";
-  return [amount, duration(now - t.started)].filter(Boolean).join(" in ");
+  const took = duration(performance.now() - t.started);
+  return t.unit === "bytes" ? `${size(t.done)} in ${took}` : `done in ${took}`;
 }
 
 const progressLine = new ProgressLine();

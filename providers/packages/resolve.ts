@@ -142,24 +142,42 @@ export async function checkResolves(ctx: EnvContext, pyprojectText: string): Pro
   await relock(ctx, pyprojectText);
 }
 
-/** Turns uv's "No solution found" into PACKAGES_CONFLICT with the packages and node groups involved. */
-export function conflictError(e: unknown, pyprojectText: string): unknown {
-  if (
-    !(e instanceof CdError) || e.code !== "UV_FAILED" || !/No solution found|unsatisfiable/i.test(e.message)
-  ) {
-    return e;
-  }
-  const uvText = e.message.slice(e.message.indexOf("\n") + 1).split("\n")
-    .filter((l) => !/^Using (C?Python|interpreter)/.test(l)).join("\n");
-  const { projectName, groups } = requirementsOf(pyprojectText);
-  const groupHits = new Set<string>();
+/** PEP 508 marker variables: uv prints them inside requirements (`numpy{sys_platform == 'linux'}<2`). */
+const MARKER_NAMES = new Set([
+  "os-name",
+  "sys-platform",
+  "platform-machine",
+  "platform-python-implementation",
+  "platform-release",
+  "platform-system",
+  "platform-version",
+  "python-version",
+  "python-full-version",
+  "implementation-name",
+  "implementation-version",
+  "extra",
+]);
+
+/**
+ * What uv's resolution explanation names: the packages in the conflict chain and the dependency groups
+ * (`<project>:<group>`) it runs through. Markers (`{sys_platform == 'linux'}`) are conditions, not packages,
+ * and a group is named only when uv's chain goes through it.
+ */
+export function explainConflict(
+  uvText: string,
+  projectName?: string,
+): { packages: string[]; groups: string[] } {
+  const text = uvText.replace(/\{[^{}]*\}/g, "");
+  const groups = new Set<string>();
   if (projectName) {
     const re = new RegExp(`\\b${escapeRe(projectName)}:([A-Za-z0-9][A-Za-z0-9_.-]*)`, "gi");
-    for (const m of uvText.matchAll(re)) groupHits.add(m[1]);
+    for (const m of text.matchAll(re)) groups.add(m[1]);
   }
   const packages = new Set<string>();
+  // uv's phrasing: "all versions of X", "X==1 depends on Y<2", "only X==1 is available", "no version of X",
+  // "X and Y are incompatible". A name followed by ':' is a group, "your project" is the project.
   const pkgRe =
-    /(?:versions? of|depends on|requires|because|and|no version of)\s+([A-Za-z0-9][A-Za-z0-9_.-]*)(?=\s*(?:[<>=!~]=?|===|\s|,|$))/gi;
+    /(?:versions? of|depends? on|no versions? of|only|requires|and|because)\s+([A-Za-z0-9][A-Za-z0-9_.-]*)(?=\s*(?:\[[^\]]*\])?\s*(?:[<>=!~]=?|===|\s|,|\.(?:\s|$)|$))/gi;
   const stop = new Set([
     "your",
     "all",
@@ -174,16 +192,24 @@ export function conflictError(e: unknown, pyprojectText: string): unknown {
     "because",
     "and",
   ]);
-  for (const m of uvText.matchAll(pkgRe)) {
+  for (const m of text.matchAll(pkgRe)) {
     const n = normalizeName(m[1]);
-    if (!stop.has(n) && !(projectName && n === normalizeName(projectName))) packages.add(n);
+    if (stop.has(n) || MARKER_NAMES.has(n) || (projectName && n === normalizeName(projectName))) continue;
+    packages.add(n);
   }
-  // Nodes whose group names one of the colliding packages, even where uv's text does not say so.
-  for (const [g, reqs] of Object.entries(groups)) {
-    if (reqs.some((r) => packages.has(r))) groupHits.add(g);
+  return { packages: [...packages].sort(), groups: [...groups].sort() };
+}
+
+/** Turns uv's "No solution found" into PACKAGES_CONFLICT with the packages and node groups involved. */
+export function conflictError(e: unknown, pyprojectText: string): unknown {
+  if (
+    !(e instanceof CdError) || e.code !== "UV_FAILED" || !/No solution found|unsatisfiable/i.test(e.message)
+  ) {
+    return e;
   }
-  const pkgs = [...packages].sort();
-  const nodes = [...groupHits].sort();
+  const uvText = e.message.slice(e.message.indexOf("\n") + 1).split("\n")
+    .filter((l) => !/^Using (C?Python|interpreter)/.test(l)).join("\n");
+  const { packages: pkgs, groups: nodes } = explainConflict(uvText, projectNameOf(pyprojectText));
   return new CdError(
     "PACKAGES_CONFLICT",
     `Python requirements do not resolve` +
@@ -200,19 +226,13 @@ export function conflictError(e: unknown, pyprojectText: string): unknown {
   );
 }
 
-function requirementsOf(text: string): { projectName?: string; groups: Record<string, string[]> } {
+function projectNameOf(text: string): string | undefined {
   try {
     // deno-lint-ignore no-explicit-any -- best-effort read for an error message; the schema lives elsewhere
-    const data = parse(text) as any;
-    const groups: Record<string, string[]> = {};
-    for (const [g, reqs] of Object.entries(data?.["dependency-groups"] ?? {})) {
-      if (Array.isArray(reqs)) {
-        groups[g] = reqs.filter((r): r is string => typeof r === "string").map(requirementName);
-      }
-    }
-    return { projectName: data?.project?.name, groups };
+    const name = (parse(text) as any)?.project?.name;
+    return typeof name === "string" ? name : undefined;
   } catch {
-    return { groups: {} };
+    return undefined;
   }
 }
 
