@@ -167,6 +167,13 @@ export function wantsVersion(args: string[]): boolean {
 /** Runs the CLI on `args`: parse, dispatch, render the outcome (one JSON document with --json). */
 export async function main(args: string[]): Promise<void> {
   const program = buildProgram();
+  if (args[0] === "__complete") {
+    // What the completion scripts ask on TAB (cmd/complete.ts): plain lines, never an error.
+    const { complete } = await import("./complete.ts");
+    const out = await complete(program, Number(args[1]), args.slice(2)).catch(() => []);
+    if (out.length) console.log(out.join("\n"));
+    return;
+  }
   configureUi({ json: wantsJson(args), command: commandPathOf(program, args) });
   if (wantsVersion(args)) {
     if (!ui.json) return console.log(VERSION);
