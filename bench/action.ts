@@ -7,7 +7,7 @@
  */
 import { startGitHubServer } from "../fixtures/github_server.ts";
 import { createGitOpsRepo, createRunner } from "../fixtures/runner.ts";
-import { median } from "./stats.ts";
+import { median, record } from "./stats.ts";
 
 export async function benchAction(): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "comfydock-bench-action-" });
@@ -30,6 +30,8 @@ export async function benchAction(): Promise<string[]> {
       noop.push(job.ms);
     }
     const second = median(noop);
+    record("action.first_apply_s", first.ms / 1000);
+    record("action.noop_apply_s", second / 1000);
     return [
       `Action apply job creating the environment (fresh runner): ${(first.ms / 1000).toFixed(2)} s`,
       `Action apply job after a checkout clean, nothing to do: ${(second / 1000).toFixed(2)} s ` +

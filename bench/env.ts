@@ -15,6 +15,7 @@ import { envPaths, workspacePaths } from "../reconcile/paths.ts";
 import { initWorkspace } from "../workspace/workspace.ts";
 import { loadProviders } from "../workspace/providers.ts";
 import { testApp, testSettings } from "../fixtures/app.ts";
+import { record } from "./stats.ts";
 
 const FILES = 1000;
 const MB = 30;
@@ -69,6 +70,7 @@ export async function benchEnv(): Promise<string[]> {
       checks.push(performance.now() - t);
     }
     checks.sort((a, b) => a - b);
+    record("env.warm_create_s", median);
     return [
       `env create, cold mirror + cold uv cache (ComfyUI-sized tree: ${FILES} files, ${MB} MB; 2 requirements): ${
         cold.toFixed(2)

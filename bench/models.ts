@@ -3,7 +3,7 @@
  * throughput against `openssl dgst -sha256` (and `b3sum` when installed) on the same files from the page
  * cache, the quick identity per file, and a rescan of 500 unchanged files.
  */
-import { median } from "./stats.ts";
+import { median, record } from "./stats.ts";
 import { join } from "node:path";
 import { hashFileFull, hashFiles, quickHash } from "../providers/models/hash.ts";
 import { ModelIndex } from "../providers/models/index_db.ts";
@@ -51,6 +51,8 @@ export async function benchModels(): Promise<string[]> {
 
     const openssl = await timed(() => tool("openssl", ["dgst", "-sha256", files[0]]), 3);
     const ours = await timed(() => hashFileFull(files[0], ["sha256"]), 3);
+    record("models.sha256_one_gbps", GiB / ours / 1e9);
+    record("models.sha256_one_vs_openssl", openssl / ours);
     lines.push(
       `models: sha256 1 GiB, one thread (overlapped reads): ${ours.toFixed(2)} s = ${gbps(GiB, ours)}; ` +
         `openssl dgst -sha256 ${openssl.toFixed(2)} s; ratio ${
@@ -62,6 +64,8 @@ export async function benchModels(): Promise<string[]> {
       3,
     );
     const opensslTwo = await timed(() => tool("openssl", ["dgst", "-sha256", ...files]), 3);
+    record("models.sha256_two_gbps", (2 * GiB) / two / 1e9);
+    record("models.sha256_two_vs_openssl", opensslTwo / two);
     lines.push(
       `models: sha256 2 x 1 GiB on 2 workers: ${two.toFixed(2)} s = ${gbps(2 * GiB, two)}; ` +
         `openssl (sequential) ${opensslTwo.toFixed(2)} s; ratio ${(opensslTwo / two).toFixed(2)}x`,
@@ -85,6 +89,7 @@ export async function benchModels(): Promise<string[]> {
       );
     }
     const quick = await timed(() => quickHash(files[0]), 7);
+    record("models.quick_ms", quick * 1000);
     lines.push(
       `models: quick identity (size + xxh3 of 3 x 1 MiB) of a 1 GiB file: ${(quick * 1000).toFixed(1)} ms`,
     );
@@ -97,6 +102,7 @@ export async function benchModels(): Promise<string[]> {
     using index = ModelIndex.open(join(dir, "index.db"));
     const first = await timed(() => index.scanDirectory(join(dir, "small")), 1);
     const rescan = await timed(() => index.scanDirectory(join(dir, "small")), 5);
+    record("models.rescan_500_ms", rescan * 1000);
     lines.push(
       `models: scan of 500 new small files ${(first * 1000).toFixed(0)} ms; rescan of 500 unchanged ` +
         `${(rescan * 1000).toFixed(0)} ms (goal well under 1 s)`,

@@ -4,7 +4,7 @@
  * archive download into the store, requirements, the pyproject edit, the uv resolution check, then plan +
  * apply (extract, marker, rename into place). The download is timed on its own and subtracted.
  */
-import { median } from "./stats.ts";
+import { median, record } from "./stats.ts";
 import { join } from "node:path";
 import { addEdits, parseNodeSpec, resolveNodeSpec } from "../providers/nodes/add.ts";
 import { downloadArchive } from "../providers/nodes/archive.ts";
@@ -121,6 +121,9 @@ export async function benchNodes(): Promise<string[]> {
 
     const total = end - start;
     const ms = (x: number) => `${x.toFixed(0)} ms`;
+    record("nodes.add_s", (total - download) / 1000);
+    record("nodes.pack_mb", dl.length / 1e6);
+    record("nodes.pack_files", FILES + 3);
     return [
       `node add (registry node, ${FILES + 3} files, ${(dl.length / 1e6).toFixed(1)} MB zip, local registry):`,
       `  resolve + download + requirements ${ms(tResolve - start)} (download alone ${ms(download)})`,

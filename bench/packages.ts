@@ -25,7 +25,7 @@ import { createEnvironment } from "../workspace/create.ts";
 import { envPaths, workspacePaths } from "../reconcile/paths.ts";
 import { loadProviders } from "../workspace/providers.ts";
 import { initWorkspace } from "../workspace/workspace.ts";
-import { median, timeMedian } from "./stats.ts";
+import { median, record, timeMedian } from "./stats.ts";
 
 /** RECORD lines per distribution of a real ComfyUI v0.3.64-era venv with 8 node packs (torch from PyPI). */
 export const REAL_FILE_COUNTS = (
@@ -117,6 +117,15 @@ export async function benchPackages(): Promise<string[]> {
       await Deno.remove(stamps);
       await observePackagesDetailed(desired, { paths, settings });
     });
+    record("packages.dists", dists);
+    record("packages.files", files);
+    record("packages.noop_in_process_ms", inProcess);
+    record("packages.noop_cli_ms", viaCli);
+    record("packages.deep_cli_ms", deep);
+    record("packages.read_metadata_ms", readMs);
+    record("packages.record_check_ms", verifyMs);
+    record("packages.plan_stamp_hit_ms", hitMs);
+    record("packages.plan_stamp_miss_ms", missMs);
     const lines = [
       `packages: environment with ${dists} dists, ${files} recorded files, built and converged in ${
         built.toFixed(1)
@@ -137,6 +146,10 @@ export async function benchPackages(): Promise<string[]> {
       });
       const t = performance.now();
       await verifyRecords(root, real.infos, { deep: true });
+      record("packages.real_dists", Object.keys(real.dists).length);
+      record("packages.real_files", n);
+      record("packages.real_record_check_ms", quick);
+      record("packages.real_deep_s", (performance.now() - t) / 1000);
       lines.push(
         `packages: real venv ${realVenv}: ${
           Object.keys(real.dists).length

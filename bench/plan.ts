@@ -3,7 +3,7 @@
  * workflows, generated here and converged with the real CLI; then plan is timed in process (the engine
  * alone) and as the CLI (what CI and the Action pay, Deno start-up included), next to `status`.
  */
-import { median } from "./stats.ts";
+import { median, record } from "./stats.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelServer } from "../fixtures/model_server.ts";
@@ -112,6 +112,8 @@ export async function benchPlan(): Promise<string[]> {
     const viaCli: number[] = [];
     for (let i = 0; i < 5; i++) viaCli.push(await cli(["plan", "--detailed-exitcode"], env));
     const startup = await benchStartup(env);
+    record("plan.noop_in_process_ms", median(inProcess));
+    record("plan.noop_cli_ms", median(viaCli));
     return [
       `plan: generated ${NODES} nodes, ${MODELS} models, ${WORKFLOWS} workflows and converged them in ${
         built.toFixed(1)

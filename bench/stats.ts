@@ -13,3 +13,11 @@ export async function timeMedian(n: number, fn: () => Promise<unknown>): Promise
   }
   return median(times);
 }
+
+/** The figures of this run that the README's performance table shows, by key (`plan.noop_cli_ms`). */
+export const figures: Record<string, number> = {};
+
+/** Records a figure for bench/results.json (and so for the README's table). */
+export function record(key: string, value: number): void {
+  figures[key] = value;
+}

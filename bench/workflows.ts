@@ -12,6 +12,7 @@ import { NodePackResolver } from "../providers/workflows/node_map.ts";
 import { workflowProvider } from "../providers/workflows/provider.ts";
 import { workflowStatus } from "../providers/workflows/status.ts";
 import { syncWorkflows } from "../workspace/workflow_sync.ts";
+import { record } from "./stats.ts";
 import { withSession } from "../workspace/session.ts";
 import { TRACKED, trackWorkflows } from "../providers/workflows/track.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
@@ -94,6 +95,9 @@ export async function benchWorkflows(): Promise<string[]> {
     const stillOff = after.filter((e) => e.tracked && e.state !== "in-sync").length;
 
     const ms = (x: number) => `${x.toFixed(0)} ms`;
+    record("workflows.status_ms", statusMs);
+    record("workflows.idle_sync_ms", idleSyncMs);
+    record("workflows.busy_sync_ms", busySyncMs);
     return [
       `workflows: ${COUNT} generated workflows (~${(generated(0).length / 1024).toFixed(0)} KiB each)`,
       `  track --all (read + analyse ${change.names.length}): ${ms(trackMs)}; commit to .cec: ${
