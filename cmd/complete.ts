@@ -65,12 +65,6 @@ function optionKind(path: string, o: Option): Kind {
   return KINDS[`${path} ${o.long}`.trim()] ?? KINDS[o.long ?? ""] ?? kindByName(optionValueName(o));
 }
 
-function pathOf(cmd: AnyCommand): string {
-  const names: string[] = [];
-  for (let c: AnyCommand | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
-  return names.join(" ");
-}
-
 function findOption(chain: AnyCommand[], word: string): Option | undefined {
   const flag = word.split("=")[0];
   for (const c of [...chain].reverse()) {
@@ -80,36 +74,63 @@ function findOption(chain: AnyCommand[], word: string): Option | undefined {
   return undefined;
 }
 
+/** Where a command line stands after `words`: the command they name, its options so far, the arguments. */
+export interface WordsState {
+  cmd: AnyCommand;
+  /** The program and the commands down to `cmd` (their options all apply). */
+  chain: AnyCommand[];
+  /** Arguments of `cmd` given so far. */
+  positional: number;
+  /** An option still waiting for its value. */
+  pending: Option | null;
+  /** The value of -e/--env, if given. */
+  env?: string;
+  /** A `--` was given: the rest belongs to another program (`run -- ARGS`). */
+  passthrough: boolean;
+}
+
+/** Reads `words` (after the program name) against the command tree, as commander will. */
+export function walkWords(program: AnyCommand, words: string[]): WordsState {
+  const st: WordsState = { cmd: program, chain: [program], positional: 0, pending: null, passthrough: false };
+  for (const w of words) {
+    if (st.pending) {
+      if (w === "=") continue; // bash splits `--out=file` at '='
+      if (st.pending.long === "--env") st.env = w;
+      st.pending = null;
+      continue;
+    }
+    if (w === "--") {
+      st.passthrough = true;
+      break;
+    }
+    if (w.startsWith("-") && w.length > 1) {
+      const o = findOption(st.chain, w);
+      if (o?.long === "--env" && w.includes("=")) st.env = w.slice(w.indexOf("=") + 1);
+      if (o && (o.required || o.optional) && !w.includes("=")) st.pending = o;
+      continue;
+    }
+    const sub = (st.cmd.commands as AnyCommand[]).find((c) => c.name() === w || c.aliases().includes(w));
+    if (sub && st.positional === 0) {
+      st.cmd = sub;
+      st.chain.push(sub);
+      continue;
+    }
+    st.positional++;
+  }
+  return st;
+}
+
+/** `node add` for the `node add` command (the program itself: ""). */
+export function pathOf(cmd: AnyCommand): string {
+  const names: string[] = [];
+  for (let c: AnyCommand | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
 /** Candidates for `words[index]` (already filtered by what was typed), or one `:files`/`:dirs` line. */
 export async function complete(program: AnyCommand, index: number, words: string[]): Promise<string[]> {
-  let cmd = program;
-  const chain: AnyCommand[] = [program];
-  let positional = 0;
-  let pending: Option | null = null;
-  let env: string | undefined;
-  for (let i = 0; i < index && i < words.length; i++) {
-    const w = words[i];
-    if (pending) {
-      if (w === "=") continue; // bash splits `--out=file` at '='
-      if (pending.long === "--env") env = w;
-      pending = null;
-      continue;
-    }
-    if (w === "--") return []; // arguments for another program (`run -- ARGS`)
-    if (w.startsWith("-") && w.length > 1) {
-      const o = findOption(chain, w);
-      if (o?.long === "--env" && w.includes("=")) env = w.slice(w.indexOf("=") + 1);
-      if (o && (o.required || o.optional) && !w.includes("=")) pending = o;
-      continue;
-    }
-    const sub = (cmd.commands as AnyCommand[]).find((c) => c.name() === w || c.aliases().includes(w));
-    if (sub && positional === 0) {
-      cmd = sub;
-      chain.push(sub);
-      continue;
-    }
-    positional++;
-  }
+  const { cmd, chain, positional, pending, env, passthrough } = walkWords(program, words.slice(0, index));
+  if (passthrough) return []; // arguments for another program
   const typed = (words[index] ?? "").replace(/\\(.)/g, "$1");
   const path = pathOf(cmd);
   const ctx = { env, typed };

@@ -28,39 +28,16 @@ import { registerBundleCommands } from "./bundle.ts";
 import { registerActionCommand } from "./action.ts";
 import { registerCompletionsCommand } from "./completions.ts";
 import { registerHealthCommand } from "./health.ts";
+import { complete, pathOf, walkWords } from "./complete.ts";
 
 export const VERSION = denoJson.version;
 
-/** The words of a command's path (`node add`), from the command commander chose. */
-// deno-lint-ignore no-explicit-any -- commands of any generic shape
-function commandPath(cmd: Command<any, any, any>): string {
-  const names: string[] = [];
-  for (let c: typeof cmd | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
-  return names.join(" ");
-}
-
 /**
  * The command path that `args` name, as far as they name one (for errors commander raises before any
- * action runs: `node add` for `node add --bogus`). Options are skipped with their values.
+ * action runs: `node add` for `node add --bogus`).
  */
 export function commandPathOf(program: Command, args: string[]): string {
-  // deno-lint-ignore no-explicit-any -- commands of any generic shape
-  let cmd: Command<any, any, any> = program;
-  const chain = [program];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--") break;
-    if (a.startsWith("-")) {
-      const opt = chain.flatMap((c) => c.options).find((o) => o.long === a || o.short === a);
-      if (opt && (opt.required || opt.optional) && !a.includes("=")) i++;
-      continue;
-    }
-    const sub = (cmd.commands as Command[]).find((c) => c.name() === a || c.aliases().includes(a));
-    if (!sub) break;
-    cmd = sub;
-    chain.push(sub);
-  }
-  return commandPath(cmd);
+  return pathOf(walkWords(program, args).cmd);
 }
 
 /** `--json` anywhere before `--`: decided before parsing, so commander's own errors come as JSON too. */
@@ -117,7 +94,7 @@ export function buildProgram(): Command {
         debug: !!o.debug,
         yes: !!o.yes,
         color: o.color !== false && colorEnabledByDefault(),
-        command: commandPath(action),
+        command: pathOf(action),
       });
     });
   program.configureHelp({ sortSubcommands: false, showGlobalOptions: true });
@@ -169,7 +146,6 @@ export async function main(args: string[]): Promise<void> {
   const program = buildProgram();
   if (args[0] === "__complete") {
     // What the completion scripts ask on TAB (cmd/complete.ts): plain lines, never an error.
-    const { complete } = await import("./complete.ts");
     const out = await complete(program, Number(args[1]), args.slice(2)).catch(() => []);
     if (out.length) console.log(out.join("\n"));
     return;
