@@ -153,25 +153,18 @@ async function nodeToggle(id: string, enabled: boolean, opts: { apply: boolean }
   const add = await import("../providers/nodes/add.ts");
   const verb = enabled ? "enable" : "disable";
   let already = false;
+  let spec: unknown = null;
   const { result: r } = await runChange(g, `node ${verb}`, () => Promise.resolve(null), (_p, s) => ({
     message: `node ${verb} ${id}`,
     apply: opts.apply,
     edit: (desired) => {
+      spec = add.requireNode(desired.pyproject, id);
       const edits = add.enableEdits(s.paths, id, add.requireNode(desired.pyproject, id), enabled);
       already = edits === null;
       return { edits: edits ?? [] };
     },
   }));
-  if (ui.json) {
-    return printJson({
-      [`${verb}d`]: id,
-      changed: !already,
-      commit: r.commit,
-      applied: r.applied.length > 0,
-      accepted: r.accepted,
-      plan: r.plan,
-    });
-  }
+  if (ui.json) return printJson(nodesData([{ id, spec }], r));
   if (already) return println(`${id} is already ${verb}d.`);
   println(
     r.accepted

@@ -116,6 +116,8 @@ Deno.test("every command prints exactly one JSON envelope with --json, success a
         }],
         ["node add", { args: ["node", "add", "alpha-nodes", "--yes"], ok: true }],
         ["node update", { args: ["node", "update", "alpha-nodes", "--version", "1.0.0", "--yes"], ok: true }],
+        ["node disable", { args: ["node", "disable", "alpha-nodes", "--yes"], ok: true }],
+        ["node enable", { args: ["node", "enable", "alpha-nodes", "--yes"], ok: true }],
         ["node remove", { args: ["node", "remove", "alpha-nodes", "--yes"], ok: true }],
         ["model add", {
           args: ["model", "add", join(models, "mine.safetensors"), "--category", "checkpoints", "--yes"],
@@ -151,9 +153,10 @@ Deno.test("every command prints exactly one JSON envelope with --json, success a
       for (const [n, c] of changes) await check(n, c);
 
       // node add/remove/update share one shape: the nodes, then the change.
-      for (const n of ["node add", "node update", "node remove"]) {
+      const change = ["accepted", "commit", "plan", "applied", "kept", "trash"];
+      for (const n of ["node add", "node update", "node disable", "node enable", "node remove"]) {
         const d = data(seen.get(n)!);
-        assert.deepEqual(Object.keys(d), ["nodes", "accepted", "commit", "plan", "applied", "trash"], n);
+        assert.deepEqual(Object.keys(d), ["nodes", ...change], n);
         const nodes = d.nodes as { id: string }[];
         assert.deepEqual(nodes.map((x) => x.id), ["alpha-nodes"], n);
         assert.equal(d.accepted, true, n);
@@ -162,7 +165,7 @@ Deno.test("every command prints exactly one JSON envelope with --json, success a
       }
       for (const n of ["model add", "model remove"]) {
         const d = data(seen.get(n)!);
-        assert.deepEqual(Object.keys(d), ["models", "accepted", "commit", "plan", "applied", "trash"], n);
+        assert.deepEqual(Object.keys(d), ["models", ...change], n);
         assert.deepEqual((d.models as { key: string }[]).map((m) => m.key), ["mine"], n);
       }
       for (const n of ["workflow track", "workflow untrack"]) {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { deadUrl } from "../../fixtures/registry_server.ts";
@@ -128,15 +128,15 @@ Deno.test("capture: disabled nodes .cec does not know are recorded as disabled, 
     await Deno.writeTextFile(join(paths.customNodes, "legacy.py.disabled"), "NODE_CLASS_MAPPINGS = {}\n");
 
     let r = await run("plan", "--json");
-    const notes = JSON.parse(r.stdout).notes.join("\n");
+    const notes = jsonData(r).notes.join("\n");
     assert.match(notes, /custom_nodes\/\.disabled\/lambda-pack@nightly is disabled and not in \.cec/);
     assert.match(notes, /custom_nodes\/old-tool\.disabled is disabled and not in \.cec/);
     assert.match(notes, /custom_nodes\/legacy\.py\.disabled is disabled and not in \.cec/);
-    assert.equal(JSON.parse(r.stdout).actions.length, 0, "disabled nodes are never removed");
+    assert.equal(jsonData(r).actions.length, 0, "disabled nodes are never removed");
 
     r = await run("capture", "--json");
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).nodes.sort(), ["lambda-pack", "legacy", "old-tool"]);
+    assert.deepEqual(jsonData(r).nodes.sort(), ["lambda-pack", "legacy", "old-tool"]);
     const nodes =
       (parse(await Deno.readTextFile(paths.pyproject)) as { tool: { comfydock: { nodes: Nodes } } })
         .tool.comfydock.nodes;
@@ -149,7 +149,7 @@ Deno.test("capture: disabled nodes .cec does not know are recorded as disabled, 
       },
     );
     r = await run("plan", "--json");
-    assert.deepEqual(JSON.parse(r.stdout).actions, []);
-    assert.deepEqual(JSON.parse(r.stdout).notes, []);
+    assert.deepEqual(jsonData(r).actions, []);
+    assert.deepEqual(jsonData(r).notes, []);
   });
 });

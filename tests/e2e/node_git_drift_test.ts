@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { deadUrl } from "../../fixtures/registry_server.ts";
@@ -46,7 +46,7 @@ Deno.test("git node: uncommitted edits and untracked files are drift; apply keep
 
     const drift = await run("drift", "--json");
     assert.equal(drift.code, 2);
-    const groups = JSON.parse(drift.stdout).groups as { key: string; items: { address: string }[] }[];
+    const groups = jsonData(drift).groups as { key: string; items: { address: string }[] }[];
     assert.deepEqual(
       groups.find((g) => g.key === "changed-nodes")?.items.map((i) => i.address),
       ["node.delta-pack"],

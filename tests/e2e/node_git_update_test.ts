@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { deadUrl } from "../../fixtures/registry_server.ts";
@@ -98,7 +98,7 @@ Deno.test("git node: node update --ref moves the pin with its requirements; a ha
     r = await run("apply", "--yes");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await head(), v2.sha);
-    const plan = JSON.parse((await run("plan", "--json")).stdout);
+    const plan = jsonData(await run("plan", "--json"));
     assert.match(plan.notes.join("\n"), /node\.omega-pack: \[dependency-groups\]\.omega-pack does not match/);
     r = await run("status");
     assert.match(r.stdout, /! node\.omega-pack +\[dependency-groups\]\.omega-pack does not match/);
@@ -108,7 +108,7 @@ Deno.test("git node: node update --ref moves the pin with its requirements; a ha
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await doc())["dependency-groups"]["omega-pack"], ["gamma==1.0.0"]);
     assert.equal((await run("validate")).code, 0);
-    assert.deepEqual(JSON.parse((await run("plan", "--json")).stdout).notes, []);
+    assert.deepEqual(jsonData(await run("plan", "--json")).notes, []);
   });
 });
 
