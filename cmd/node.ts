@@ -86,7 +86,14 @@ async function nodeAdd(
         const r = await withTask(
           app.progress,
           `resolving ${s}`,
-          () => add.resolveNodeSpec(spec, { paths, registry, net: app.settings, log: app.log }),
+          () =>
+            add.resolveNodeSpec(spec, {
+              paths,
+              registry,
+              net: app.settings,
+              log: app.log,
+              progress: app.progress,
+            }),
         );
         if (resolved.some((x) => x.id === r.id)) {
           throw new CdError("NODE_SPEC_DUPLICATE", `node '${r.id}' is given twice`, {

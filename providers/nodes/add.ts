@@ -33,6 +33,7 @@ import {
   statusWord,
 } from "./registry.ts";
 import { folderReader, nodeRequirements } from "./requirements.ts";
+import type { Progress } from "../../lib/progress.ts";
 
 export type ParsedSpec =
   | { kind: "registry"; id: string; version?: string }
@@ -89,6 +90,8 @@ export interface ResolveContext {
   /** Timeouts and download bounds for the archive (default: the documented defaults). */
   net?: NetSettings;
   log?: (line: string) => void;
+  /** Shows a git clone (git's own meters). */
+  progress?: Progress;
 }
 
 async function resolveRegistry(
@@ -166,9 +169,9 @@ async function registryIdFor(url: string, registry: RegistryClient): Promise<str
 
 async function resolveGit(p: { url: string; ref?: string }, ctx: ResolveContext): Promise<ResolvedNode> {
   ctx.log?.(`fetching ${p.url}`);
-  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url);
+  const mirror = await ensureMirror(ctx.paths.workspace.gitMirrors, p.url, { progress: ctx.progress });
   // A branch moves: what it names now is what gets pinned.
-  await fetchMirror(mirror);
+  await fetchMirror(mirror, ctx.progress);
   const commit = await resolveRef(mirror, p.ref);
   const registryId = /^(https?|ssh):\/\/|^git@/.test(p.url) || p.url.startsWith("file://")
     ? await registryIdFor(p.url, ctx.registry)

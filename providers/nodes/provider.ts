@@ -74,7 +74,7 @@ export async function stageNode(
       return;
     }
     case "git": {
-      const mirror = await ensureMirror(ws.gitMirrors, spec.repository);
+      const mirror = await ensureMirror(ws.gitMirrors, spec.repository, { progress: ctx.progress });
       // Resolving the pinned sha fetches the mirror only when it does not have the commit yet.
       const commit = await resolveRef(mirror, spec.commit);
       log(`checking out ${spec.repository} @ ${commit.slice(0, 12)}`);
