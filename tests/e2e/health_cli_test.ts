@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { testSettings } from "../../fixtures/app.ts";
@@ -72,7 +72,7 @@ Deno.test("health: a clean plan with a pack that cannot import is unhealthy (exi
 
   r = await run("health", "--json");
   assert.equal(r.code, 2);
-  const result = JSON.parse(r.stdout);
+  const result = jsonData(r);
   assert.equal(result.healthy, false);
   assert.equal(result.started, true);
   assert.equal(result.method, "bootstrap");
@@ -92,7 +92,7 @@ Deno.test("health: a clean plan with a pack that cannot import is unhealthy (exi
   r = await run("status");
   assert.match(r.stdout, /✗ health +unhealthy: 1 of 4 custom node pack\(s\) failed .*\(checked 20\d\d-/);
   r = await run("status", "--json");
-  assert.equal(JSON.parse(r.stdout).health.healthy, false);
+  assert.equal(jsonData(r).health.healthy, false);
 });
 
 Deno.test("apply --verify: healthy after removing the broken pack (exit 0); the check goes into --json", async () => {
@@ -110,8 +110,8 @@ Deno.test("apply --verify: healthy after removing the broken pack (exit 0); the 
 
   r = await run("apply", "--verify", "--yes", "--json");
   assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout); // one document: the (empty) apply and its health check
-  assert.deepEqual(doc.applied, []);
+  const doc = jsonData(r); // one document: the (empty) apply and its health check
+  assert.equal(doc.applied, false);
   assert.equal(doc.health.healthy, true);
   r = await run("status");
   assert.match(r.stdout, /✓ health +healthy: ComfyUI started/);
@@ -156,7 +156,7 @@ Deno.test("health: a start that hangs is stopped at --timeout, the hanging pack 
     const seconds = (performance.now() - t0) / 1000;
     assert.equal(r.code, 2, r.stderr);
     assert.ok(seconds < 60, `health took ${seconds} s`);
-    const result = JSON.parse(r.stdout);
+    const result = jsonData(r);
     assert.equal(result.timed_out, true);
     assert.equal(result.started, false);
     assert.match(
@@ -182,7 +182,7 @@ Deno.test("health: a start that hangs is stopped at --timeout, the hanging pack 
     assert.match(blocked.stderr, /the environment is locked by .*'comfydock apply'/);
     r = await verifying;
     assert.equal(r.code, 2, r.stderr);
-    const verified = JSON.parse(r.stdout).health;
+    const verified = jsonData(r).health;
     assert.equal(verified.timed_out, true);
     assert.match(verified.error, /within 10 s .* while importing custom_nodes\/slow-pack/);
 
@@ -262,7 +262,7 @@ Deno.test("workflow analyze in an environment knows its packs: health's classes,
   );
   const r = await run("workflow", "analyze", wf, "--json");
   assert.equal(r.code, 0, r.stderr);
-  const a = JSON.parse(r.stdout);
+  const a = jsonData(r);
   const byType = Object.fromEntries(
     (a.nodes as { type: string; kind: string; package: string | null }[]).map((
       n,
@@ -291,7 +291,7 @@ Deno.test("workflow analyze in an environment knows its packs: health's classes,
   });
   assert.equal(mapped.code, 0, mapped.stderr);
   const kinds = Object.fromEntries(
-    (JSON.parse(mapped.stdout).nodes as { type: string; package: string | null }[]).map((
+    (jsonData(mapped).nodes as { type: string; package: string | null }[]).map((
       n,
     ) => [n.type, n.package]),
   );
@@ -302,6 +302,6 @@ Deno.test("workflow analyze in an environment knows its packs: health's classes,
     env: { ...env, COMFYDOCK_HOME: join(root, "nowhere") },
   });
   assert.equal(bare.code, 0, bare.stderr);
-  assert.equal(JSON.parse(bare.stdout).nodes.filter((n: { kind: string }) => n.kind === "unknown").length, 4);
+  assert.equal(jsonData(bare).nodes.filter((n: { kind: string }) => n.kind === "unknown").length, 4);
   await Deno.remove(scanned, { recursive: true });
 });

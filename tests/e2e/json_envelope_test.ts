@@ -95,6 +95,7 @@ Deno.test("every command prints exactly one JSON envelope with --json, success a
         ["init", { args: ["init"], ok: true }],
         ["create", { args: ["create", "e"], ok: false }],
         ["run", { args: ["run", "--no-check", "--", "--quick-test-for-ci"], ok: true }],
+        ["health", { args: ["health", "--timeout", "120"], ok: true }],
         ["pull", { args: ["pull"], ok: false }],
         ["push", { args: ["push"], ok: false }],
         ["action", { args: ["action"], ok: false, env: { INPUT_COMMAND: "bogus" } }],

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { useLocalUv } from "../../fixtures/tools.ts";
@@ -72,7 +72,7 @@ Deno.test("workflow analyze reads PNG text chunks and WebP EXIF; Windows model p
   for (const file of [png, itxt, ztxt, webp, oldWebp]) {
     const r = await run("workflow", "analyze", file, "--json");
     assert.equal(r.code, 0, `${file}: ${r.stderr}`);
-    const a = JSON.parse(r.stdout);
+    const a = jsonData(r);
     assert.equal(a.format, "ui", file);
     assert.deepEqual(a.nodes.map((n: { type: string }) => n.type), [
       "UNETLoader",
@@ -88,7 +88,7 @@ Deno.test("workflow analyze reads PNG text chunks and WebP EXIF; Windows model p
   const apiOnly = await write("api.png", pngWithText([{ keyword: "prompt", text: JSON.stringify(PROMPT) }]));
   const r = await run("workflow", "analyze", apiOnly, "--json");
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(JSON.parse(r.stdout).format, "api");
+  assert.equal(jsonData(r).format, "api");
 });
 
 Deno.test("anything that is not a workflow: a clear error naming the file and what was expected, no raw bytes", async () => {
@@ -191,7 +191,7 @@ Deno.test("workflow import IMAGE.webp: a model found here by name keeps the work
   const webp = await write("clip.webp", webpWithExif({ prompt: PROMPT, workflow: wf }));
   r = await run("workflow", "import", webp, "--no-apply", "--yes", "--json");
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
+  const out = jsonData(r);
   assert.equal(out.name, "clip");
   assert.equal(out.format, "webp");
   assert.equal(out.models.length, 1);
@@ -224,5 +224,5 @@ Deno.test("export warns about models without a source and nodes only reachable b
   );
   assert.doesNotMatch(r.stderr, /model\.hunyuan.*no download source/); // it kept its URL
   r = await run("export", "--out", join(root, "env2.tar.gz"), "--json");
-  assert.equal(JSON.parse(r.stdout).warnings.length, 2);
+  assert.equal(jsonData(r).warnings.length, 2);
 });
