@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, jsonData } from "../../fixtures/cli.ts";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
@@ -37,7 +37,7 @@ Deno.test("create with the default ComfyUI URL goes through git's insteadOf; .ce
       env,
     });
     assert.equal(created.code, 0, created.stderr);
-    const r = JSON.parse(created.stdout);
+    const r = jsonData(created);
     assert.equal(r.comfyui_url, "https://github.com/comfyanonymous/ComfyUI");
     assert.equal(r.comfyui_commit, mirror.tags["v0.10.0"]);
     const cec = join(dir, "home", "environments", "e", ".cec");
