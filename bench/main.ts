@@ -49,7 +49,10 @@ for (const [name, fn] of suites) {
   console.log(`\n[${name}]${load === null ? "" : ` (load average ${load.toFixed(1)})`}`);
   for (const line of await fn()) console.log(`  ${line}`);
   console.log(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  const rounded = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, Number(v.toPrecision(4))]));
+  // Counts stay exact; measurements keep 4 significant digits.
+  const rounded = Object.fromEntries(
+    Object.entries(figures).map(([k, v]) => [k, Number.isInteger(v) ? v : Number(v.toPrecision(4))]),
+  );
   results.suites[name] = {
     measured_at: new Date().toISOString().slice(0, 10),
     load_average: load,
