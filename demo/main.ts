@@ -133,8 +133,9 @@ try {
   console.log(await Deno.readTextFile(join(envRoot, ".cec", "pyproject.toml")));
   await comfydock(["log"]);
 
-  banner("3. Converged: plan has nothing to do");
+  banner("3. Converged: plan has nothing to do, and ComfyUI really starts with every pack loaded");
   await comfydock(["plan", "--detailed-exitcode"]);
+  await comfydock(["health"]);
   await comfydock(["status"]);
 
   banner("4. Drift: someone changes the machine by hand");
@@ -160,8 +161,8 @@ try {
   await comfydock(["drift"], 2);
   await comfydock(["plan", "--detailed-exitcode"], 2);
 
-  banner("6. apply heals it; what it removed is kept in the trash");
-  await comfydock(["apply", "--yes"]);
+  banner("6. apply heals it (then checks that ComfyUI starts); what it removed is kept in the trash");
+  await comfydock(["apply", "--yes", "--verify"]);
   await comfydock(["plan", "--detailed-exitcode"]);
 
   banner("7. The other direction: a workflow edited in the UI is captured into .cec, never overwritten");
