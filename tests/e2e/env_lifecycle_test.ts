@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, jsonData } from "../../fixtures/cli.ts";
+import { cli, jsonData, MAIN } from "../../fixtures/cli.ts";
+import { pidAlive } from "../../lib/proc.ts";
 import { ModelServer } from "../../fixtures/model_server.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { Uv } from "../../providers/packages/uv.ts";
@@ -56,6 +57,32 @@ Deno.test("run: a converged env starts quietly; drift is warned about (not block
     log,
     /\] apply: ok\n {2}plan: 1 action\(s\)\n {4}~ packages: .*\n {2}result: 1 action\(s\) applied\n/,
   );
+});
+
+Deno.test("run behaves as the process it wraps: SIGTERM and SIGHUP reach ComfyUI, its exit code comes back", async () => {
+  for (const [signal, number] of [["SIGTERM", 15], ["SIGHUP", 1]] as const) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", MAIN, "run", "--no-check", "--", "--serve"],
+      env: { ...env, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    let out = "";
+    while (!/serving pid \d+/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    const comfyPid = Number(/serving pid (\d+)/.exec(out)?.[1]);
+    assert.ok(comfyPid > 0, out);
+    child.kill(signal); // as `kill`, `docker stop` or a supervisor send it: to comfydock only
+    const status = await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    assert.equal(status.code, 128 + number, `exit code after ${signal}`);
+    assert.equal(pidAlive(comfyPid), false, `ComfyUI (pid ${comfyPid}) still runs after ${signal}`);
+  }
 });
 
 Deno.test("delete removes model links only: the store, a hard-linked copy and a user's folder survive", async () => {
