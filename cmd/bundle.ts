@@ -3,9 +3,22 @@ import type { Command } from "@commander-js/extra-typings";
 import { appFor, changeData, changeOutcome, confirm, globals, resolveEnv, withEnv } from "./context.ts";
 import { info, paint, printJson, println, progress, step, ui } from "../lib/ui.ts";
 import { withTask } from "../lib/progress.ts";
+import type { ReportLine } from "../providers/formats/report.ts";
 
 function kib(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/** What an import from another tool's format mapped and what it could not (never silently dropped). */
+export function printReport(lines: ReportLine[]): void {
+  if (lines.length === 0) return;
+  const mapped = lines.filter((l) => l.outcome !== "not mapped");
+  const unmapped = lines.filter((l) => l.outcome === "not mapped");
+  println(`  mapped: ${mapped.length} item(s)${unmapped.length ? `, not mapped: ${unmapped.length}` : ""}`);
+  for (const l of mapped) {
+    println(`    ${paint("green", l.outcome === "kept" ? "=" : "+")} ${l.item} -> ${l.detail}`);
+  }
+  for (const l of unmapped) println(`    ${paint("yellow", "!")} ${l.item}: ${l.detail}`);
 }
 
 export function registerBundleCommands(program: Command): void {
@@ -14,12 +27,35 @@ export function registerBundleCommands(program: Command): void {
     .option("--out <file>", "where to write the bundle (default: ./<name>.comfydock.tar.gz)")
     .option("--with-dev-nodes", "include local/dev nodes' files")
     .option("--with-models", "include model files (large; otherwise models travel as hash + sources)")
+    .option(
+      "--format <format>",
+      "bundle (default) | manager-snapshot (ComfyUI-Manager's snapshot JSON)",
+      "bundle",
+    )
     .action(async (name, opts, cmd) => {
       const paths = await resolveEnv(name ?? globals(cmd).env);
-      const out = opts.out ?? `${paths.name}.comfydock.tar.gz`;
-      const { exists } = await import("../lib/fsx.ts");
+      if (!["bundle", "manager-snapshot"].includes(opts.format)) {
+        const { CdError } = await import("../lib/errors.ts");
+        throw new CdError("EXPORT_FORMAT_UNKNOWN", `--format '${opts.format}' is not a format`, {
+          hint: "use --format bundle or --format manager-snapshot",
+        });
+      }
+      const snapshot = opts.format === "manager-snapshot";
+      const out = opts.out ?? (snapshot ? `${paths.name}.snapshot.json` : `${paths.name}.comfydock.tar.gz`);
+      const { exists, writeFileAtomic } = await import("../lib/fsx.ts");
       if (await exists(out) && !await confirm(`${out} exists. Replace it?`, { destructive: true })) {
         info("Export cancelled; nothing was written.");
+        return;
+      }
+      if (snapshot) {
+        const { readDesired } = await import("../reconcile/desired.ts");
+        const { managerSnapshotOf } = await import("../workspace/manager_snapshot.ts");
+        const r = managerSnapshotOf(await readDesired(paths));
+        await writeFileAtomic(out, r.text);
+        if (ui.json) return printJson({ file: out, format: "manager-snapshot", skipped: r.skipped });
+        println(paint("green", `Exported '${paths.name}' as a ComfyUI-Manager snapshot to ${out}`));
+        for (const s of r.skipped) println(`  ${paint("yellow", "!")} not in the snapshot: ${s}`);
+        println("Restore it with ComfyUI-Manager (Snapshot Manager, or 'cm-cli restore-snapshot FILE').");
         return;
       }
       const { BundleManager } = await import("../providers/bundles/bundle.ts");
@@ -62,15 +98,30 @@ export function registerBundleCommands(program: Command): void {
     });
 
   program.command("import").description(
-    "create an environment from a bundle, a git URL or a path of a .cec repo",
+    "create an environment from a bundle, a ComfyUI-Manager snapshot, a git URL or a path of a .cec repo",
   )
-    .argument("<source>", "bundle file | git URL | path to a .cec git repository (or an env dir holding one)")
+    .argument(
+      "<source>",
+      "bundle file | snapshot (.json/.yaml) | git URL | path to a .cec git repository (ours, ComfyGit, 1.x)",
+    )
     .option("--name <name>", "environment name (default: the exported environment's / the project's name)")
     .option("--no-apply", "only create the environment's .cec; build it later with 'comfydock apply'")
+    .option("--python <version>", "Python X.Y for a snapshot (default: 3.12 if installed, else the newest)")
+    .option(
+      "--torch-backend <backend>",
+      "for snapshots and converted .cec: auto | cpu | cuXXX | rocmX.Y",
+      "auto",
+    )
+    .option("--comfyui <version>", "ComfyUI for a snapshot that names no commit (default: latest)")
+    .option(
+      "--comfyui-url <url>",
+      "ComfyUI git repository (default: COMFYDOCK_COMFYUI_URL or the official one)",
+    )
     .action(async (source, opts, cmd) => {
       const g = globals(cmd);
       const app = await appFor(g);
-      const { importEnvironment, removePendingImportsSync } = await import("../workspace/import.ts");
+      const { removePendingImportsSync } = await import("../workspace/import.ts");
+      const { importSource } = await import("../workspace/import_source.ts");
       // Ctrl-C / kill: remove what the import made so far (staging dir, half-made environment), then exit.
       const onSignal = () => {
         removePendingImportsSync();
@@ -80,9 +131,13 @@ export function registerBundleCommands(program: Command): void {
       const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
       for (const s of signals) Deno.addSignalListener(s, onSignal);
       step(`validating ${source}`);
-      const res = await importEnvironment(app, source, {
+      const res = await importSource(app, source, {
         name: opts.name,
         apply: opts.apply,
+        python: opts.python,
+        torchBackend: opts.torchBackend,
+        comfyui: opts.comfyui,
+        comfyuiUrl: opts.comfyuiUrl,
       }).finally(() => {
         for (const s of signals) Deno.removeSignalListener(s, onSignal);
       });
@@ -92,6 +147,8 @@ export function registerBundleCommands(program: Command): void {
       }
       const from = res.source.type === "create"
         ? "a new .cec"
+        : res.source.type === "snapshot"
+        ? `ComfyUI-Manager snapshot ${res.source.file} (${res.source.format})`
         : res.source.type === "bundle"
         ? `bundle ${res.source.file} (environment '${res.source.manifest.source_environment}', ` +
           `comfydock ${res.source.manifest.tool.version}, ${res.source.manifest.created_at})`
@@ -105,6 +162,7 @@ export function registerBundleCommands(program: Command): void {
             (res.remaining?.actions.length ? ` (${res.remaining.actions.length} action(s) left)` : ""),
         );
       }
+      printReport(res.report);
       if (res.devNodes.length) println(`  dev nodes placed: ${res.devNodes.join(", ")}`);
       if (res.modelsPlaced.length) println(`  model files placed: ${res.modelsPlaced.join(", ")}`);
       for (const n of res.notes) println(`  ${paint("yellow", "!")} ${n}`);

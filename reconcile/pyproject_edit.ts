@@ -64,7 +64,18 @@ export async function editPyprojectText(
   for (const e of edits) {
     const value = normalise(e.value);
     // Objects are written as real tables (inline: false): reviewable diffs, one key per line.
-    out = edit(out, e.path.map(quoteKey).join("."), value, { inline: false });
+    try {
+      out = edit(out, e.path.map(quoteKey).join("."), value, { inline: false });
+    } catch (err) {
+      // toml_edit panics on a key set in a table that holds only sub-tables (`[tool.uv]` with just
+      // `[[tool.uv.index]]` under it): set the whole parent table instead (its layout is rewritten).
+      if (e.path.length < 2) throw err;
+      const parentPath = e.path.slice(0, -1);
+      const parent = { ...(normalise(lookup(parse(out), parentPath)) as Record<string, unknown> ?? {}) };
+      if (value === undefined) delete parent[e.path[e.path.length - 1]];
+      else parent[e.path[e.path.length - 1]] = value;
+      out = edit(out, parentPath.map(quoteKey).join("."), parent, { inline: false });
+    }
   }
   let reparsed: unknown;
   try {

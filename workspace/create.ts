@@ -140,7 +140,20 @@ export function renderPyproject(p: {
   return `${project}\n\n${stringify({ tool }).trim()}\n`;
 }
 
-async function pickPython(settings: Settings, version?: string): Promise<PythonInstall> {
+/**
+ * The files of a new `.cec` in `cec` (created): pyproject (validated first: a bug in the generator must fail
+ * here, not at a later plan), the default ignore file, an empty workflows folder, and uv.lock when given.
+ */
+export async function writeNewCec(cec: string, pyprojectText: string, lockText?: string): Promise<void> {
+  parsePyproject(pyprojectText, join(cec, "pyproject.toml"));
+  await writeFileAtomic(join(cec, "pyproject.toml"), pyprojectText);
+  if (lockText !== undefined) await writeFileAtomic(join(cec, "uv.lock"), lockText);
+  await writeFileAtomic(join(cec, ".comfydockignore"), DEFAULT_COMFYDOCKIGNORE);
+  await writeFileAtomic(join(cec, "workflows", ".gitkeep"), "");
+}
+
+/** `--python X.Y`, else 3.12 when installed, else the newest interpreter on the machine. */
+export async function pickPython(settings: Settings, version?: string): Promise<PythonInstall> {
   if (version) return await findPython(settings.system, version);
   try {
     return await findPython(settings.system, "3.12");
@@ -259,10 +272,7 @@ export async function createEnvironment(
           ...(opts.uvSettings ?? []),
         ],
       });
-      parsePyproject(text, join(cec, "pyproject.toml")); // a bug here must fail the create, not a later plan
-      await writeFileAtomic(join(cec, "pyproject.toml"), text);
-      await writeFileAtomic(join(cec, ".comfydockignore"), DEFAULT_COMFYDOCKIGNORE);
-      await writeFileAtomic(join(cec, "workflows", ".gitkeep"), "");
+      await writeNewCec(cec, text);
     });
     await run(
       `locking ${dependencies.length} ComfyUI requirement(s) (uv lock)`,

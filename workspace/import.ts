@@ -26,6 +26,7 @@ import * as git from "../providers/git/git.ts";
 import type { ArchiveLimits } from "../lib/archive_limits.ts";
 import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "../providers/bundles/bundle.ts";
 import type { BundleManifest } from "../providers/bundles/manifest.ts";
+import type { ReportLine } from "../providers/formats/report.ts";
 
 export interface ImportOptions {
   /** Environment name (default: the bundle's source environment, or the repo's project.name). */
@@ -50,6 +51,7 @@ export interface MissingModel {
 export type ImportSource =
   | { type: "bundle"; file: string; manifest: BundleManifest }
   | { type: "git"; url: string; commit: string | null }
+  | { type: "snapshot"; file: string; format: "json" | "yaml" }
   | { type: "create" };
 
 export interface ImportResult {
@@ -66,6 +68,8 @@ export interface ImportResult {
   modelsPlaced: string[];
   missingModels: MissingModel[];
   notes: string[];
+  /** What an import from another tool's format mapped, kept, or could not map (and why). */
+  report: ReportLine[];
 }
 
 /** FILE (a bundle), GIT_URL or PATH (a `.cec` git repository, or an environment dir that has one). */
@@ -76,7 +80,17 @@ export async function importEnvironment(
 ): Promise<ImportResult> {
   if (git.isRemoteUrl(source)) return await importFromGit(app, source, opts);
   const st = await Deno.stat(source).catch(() => null);
-  if (st?.isFile) return await importBundle(app, source, opts);
+  if (st?.isFile) {
+    if (!await isGzip(source)) {
+      throw new CdError(
+        "IMPORT_UNKNOWN_FILE",
+        `${source} is neither a bundle (a .tar.gz made by 'comfydock export') nor a ComfyUI-Manager snapshot ` +
+          "(.json/.yaml)",
+        { hint: "pass a bundle, a snapshot, a git URL, or the path of a .cec repository" },
+      );
+    }
+    return await importBundle(app, source, opts);
+  }
   if (st?.isDirectory) {
     for (const candidate of [join(source, ".cec"), source]) {
       if (await exists(join(candidate, ".git")) && await exists(join(candidate, "pyproject.toml"))) {
@@ -91,6 +105,13 @@ export async function importEnvironment(
   throw new CdError("IMPORT_SOURCE_NOT_FOUND", `${source} does not exist and is not a git URL`, {
     hint: "pass a bundle file, a path to a .cec repository, or a git URL (https://..., git@host:...)",
   });
+}
+
+/** gzip's magic number: what every bundle starts with. */
+async function isGzip(file: string): Promise<boolean> {
+  using f = await Deno.open(file);
+  const b = new Uint8Array(2);
+  return (await f.read(b)) === 2 && b[0] === 0x1f && b[1] === 0x8b;
 }
 
 /**
@@ -218,6 +239,8 @@ interface FromCecOptions extends ImportOptions {
   /** The environment-log block (default: `import: <source>`). */
   logTitle?: string;
   logLines?: string[];
+  /** The mapping report of a conversion from another tool's format (carried into the result and the log). */
+  report?: ReportLine[];
 }
 
 /**
@@ -260,6 +283,7 @@ export async function createEnvironmentFromCec(
       modelsPlaced: [],
       missingModels: [],
       notes: [],
+      report: opts.report ?? [],
     };
     const hasExtras = opts.devNodesDir !== null || opts.modelsDir !== null;
     let extrasHandled = false;
@@ -324,6 +348,9 @@ export async function createEnvironmentFromCec(
         ? [`still to apply: ${result.remaining.actions.length} action(s)`]
         : []),
       ...result.notes,
+      ...result.report.filter((l) => l.outcome === "not mapped").map((l) =>
+        `not mapped: ${l.item}: ${l.detail}`
+      ),
     ], app.log);
     return result;
   } catch (e) {
@@ -365,6 +392,7 @@ export async function buildFromCec(
 
 function describeSource(source: ImportSource): string {
   if (source.type === "create") return "a new .cec";
+  if (source.type === "snapshot") return `ComfyUI-Manager snapshot ${source.file}`;
   return source.type === "bundle"
     ? `bundle ${source.file} (environment '${source.manifest.source_environment}', ` +
       `comfydock ${source.manifest.tool.version})`

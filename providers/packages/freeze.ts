@@ -55,8 +55,3 @@ function url(rawName: string, ref: string): FreezeEntry {
   const name = normalizeName(rawName);
   return { kind: "url", name, url: ref, requirement: `${name} @ ${ref}` };
 }
-
-/** The pip freeze line of an installed distribution (`name==version`, or `name @ URL`). */
-export function freezeLine(name: string, version: string, directUrl?: string): string {
-  return directUrl ? `${name} @ ${directUrl}` : `${name}==${version}`;
-}

@@ -60,6 +60,7 @@ export async function lockKeepingVersions(opts: {
   // deno-lint-ignore no-explicit-any -- a few optional keys of TOML already validated by the caller
   const data = parse(opts.pyprojectText) as any;
   const projectName: string | undefined = data?.project?.name;
+  const hadConstraints = Array.isArray(data?.tool?.uv?.["constraint-dependencies"]);
   const baseConstraints: string[] = data?.tool?.uv?.["constraint-dependencies"] ?? [];
   const baseUser: string[] = (data?.["dependency-groups"]?.[USER_GROUP] ?? []).filter((r: unknown) =>
     typeof r === "string"
@@ -75,7 +76,13 @@ export async function lockKeepingVersions(opts: {
   const textFor = async (user: string[], withPins: boolean): Promise<string> => {
     const constraints = [...baseConstraints, ...(withPins ? pins.map((p) => `${p.name}==${p.version}`) : [])];
     const edits = [
-      { path: ["tool", "uv", "constraint-dependencies"], value: constraints.length ? constraints : undefined },
+      // Removing a key that is not there is not an edit (the TOML editor refuses it).
+      ...(constraints.length || hadConstraints
+        ? [{
+          path: ["tool", "uv", "constraint-dependencies"],
+          value: constraints.length ? constraints : undefined,
+        }]
+        : []),
       ...(user.length ? [{ path: ["dependency-groups", USER_GROUP], value: [...baseUser, ...user] }] : []),
     ];
     return (await editPyprojectText(opts.pyprojectText, edits)).text;
@@ -115,12 +122,15 @@ export async function lockKeepingVersions(opts: {
     const changed: KeptLock["changed"] = [];
     for (const p of opts.installed) {
       const got = locked[p.name] ?? null;
-      if (got !== null && sameVersion(got, p.version)) continue;
+      // A requirement without a local label (`torch==2.5.0`) is met by the index's local build of it.
+      const plain = !p.version.includes("+") && got !== null && sameVersion(got.split("+")[0], p.version);
+      if (got !== null && (sameVersion(got, p.version) || plain)) continue;
       changed.push({
         name: p.name,
         installed: p.version,
         locked: got,
-        reason: unkept.get(p.name) ?? (got === null ? "not in the lock for this platform" : "uv chose another version"),
+        reason: unkept.get(p.name) ??
+          (got === null ? "not in the lock for this platform" : "uv chose another version"),
       });
     }
     return { pyprojectText: text, lockText, user, changed };

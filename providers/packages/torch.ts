@@ -16,6 +16,22 @@ import { type LockPackage, normalizeName, parseLock, requirementName } from "./l
 export const TORCH_PACKAGES = ["torch", "torchvision", "torchaudio"] as const;
 
 /**
+ * torch's own runtime wheels (the CUDA libraries, triton): torch's metadata picks them for its build, so a
+ * list of them from another machine (a snapshot's pip freeze) would pin the wrong build's runtime.
+ */
+export function isTorchRuntime(name: string): boolean {
+  return /^(nvidia-[a-z0-9-]+|triton|pytorch-triton(-[a-z0-9]+)?)$/.test(
+    name.toLowerCase().replace(/[_.]+/g, "-"),
+  );
+}
+
+/** The local build label of a torch version (`2.5.1+cu124` -> `cu124`), as a backend when it is one. */
+export function backendOfVersion(version: string): string | null {
+  const local = version.split("+")[1];
+  return local && isTorchBackend(local) ? local : null;
+}
+
+/**
  * `cpu`, `cu118`, `cu121`, `cu124`, `cu126`, `cu128`, `rocm6.2`, ... (a directory of the PyTorch index), or
  * `pypi` (torch from the default index like any package: no PyTorch index in `.cec`); `auto` is resolved
  * first.
