@@ -27,10 +27,16 @@ import type { ArchiveLimits } from "../lib/archive_limits.ts";
 import { BundleManager, DEV_NODES_PREFIX, devNodeDir, MODELS_PREFIX } from "../providers/bundles/bundle.ts";
 import type { BundleManifest } from "../providers/bundles/manifest.ts";
 import type { ReportLine } from "../providers/formats/report.ts";
+import { extractTarGz } from "../providers/bundles/archive.ts";
+import { convertLegacyCec } from "./convert_cec.ts";
 
 export interface ImportOptions {
   /** Environment name (default: the bundle's source environment, or the repo's project.name). */
   name?: string;
+  /** For a `.cec` converted from another tool that names no torch index: `auto` (default), `cpu`, ... */
+  torchBackend?: string;
+  /** ComfyUI git repository for conversions and snapshots (default: the configured one). */
+  comfyuiUrl?: string;
   limits?: Partial<ArchiveLimits>;
   /** false: create the environment's `.cec` only; build it later with `comfydock apply`. Default true. */
   apply?: boolean;
@@ -89,7 +95,15 @@ export async function importEnvironment(
         { hint: "pass a bundle, a snapshot, a git URL, or the path of a .cec repository" },
       );
     }
-    return await importBundle(app, source, opts);
+    try {
+      return await importBundle(app, source, opts);
+    } catch (e) {
+      // No manifest first: maybe a ComfyGit export (a tarball of its .cec), which is converted.
+      if (e instanceof CdError && e.code === "BUNDLE_NO_MANIFEST") {
+        return await importLegacyExport(app, source, opts);
+      }
+      throw e;
+    }
   }
   if (st?.isDirectory) {
     for (const candidate of [join(source, ".cec"), source]) {
@@ -192,6 +206,36 @@ export async function importBundle(
   }
 }
 
+/** A ComfyGit export tarball (its `.cec` files at the root, no manifest), converted to this schema. */
+async function importLegacyExport(app: App, file: string, opts: ImportOptions): Promise<ImportResult> {
+  const staging = await cecStagingDir(app.ws);
+  try {
+    const cec = join(staging, "cec");
+    await extractTarGz(file, cec, { limits: opts.limits });
+    const converted = await convertLegacyCec(app, cec, opts);
+    if (!converted) {
+      throw new CdError(
+        "BUNDLE_NO_MANIFEST",
+        `${file} is not a ComfyDock bundle (no manifest) and not a ComfyGit export (no [tool.comfygit] pyproject)`,
+        { hint: "make a bundle with 'comfydock export', or import the .cec repository by path or git URL" },
+      );
+    }
+    return await createEnvironmentFromCec(app, converted.name, cec, {
+      ...opts,
+      name: converted.name,
+      source: { type: "git", url: file, commit: null },
+      commitMessage: `Import ${converted.kind === "comfygit" ? "ComfyGit" : "ComfyDock 1.x"} export ${
+        basename(file)
+      }`,
+      devNodesDir: null,
+      modelsDir: null,
+      report: converted.report,
+    });
+  } finally {
+    await dropStaging(staging);
+  }
+}
+
 export async function importFromGit(
   app: App,
   url: string,
@@ -205,19 +249,22 @@ export async function importFromGit(
       hint:
         `check that ${url} is reachable and is a git repository holding a .cec (pyproject.toml at its root)`,
     });
-    const text = await readTextIfExists(join(cec, "pyproject.toml"));
-    if (text === null) {
+    if (!await exists(join(cec, "pyproject.toml"))) {
       throw new CdError("IMPORT_NOT_A_CEC_REPO", `${url} has no pyproject.toml at its root`, {
         hint: "point at the repository of an environment's .cec (the one 'comfydock push' publishes)",
       });
     }
-    const name = opts.name ?? parsePyproject(text, `${url}:pyproject.toml`).project.name;
+    const commit = await git.revParse(cec, "HEAD");
+    const converted = await convertLegacyCec(app, cec, opts);
+    const text = (await readTextIfExists(join(cec, "pyproject.toml")))!;
+    const name = opts.name ?? converted?.name ?? parsePyproject(text, `${url}:pyproject.toml`).project.name;
     return await createEnvironmentFromCec(app, name, cec, {
       ...opts,
-      source: { type: "git", url, commit: await git.revParse(cec, "HEAD") },
+      source: { type: "git", url, commit },
       commitMessage: null,
       devNodesDir: null,
       modelsDir: null,
+      report: converted?.report,
     });
   } finally {
     await dropStaging(staging);

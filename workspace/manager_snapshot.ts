@@ -60,9 +60,6 @@ import { validateEnvName } from "./workspace.ts";
 export interface SnapshotImportOptions extends ImportOptions {
   /** Python `X.Y` (a snapshot does not name one; default like create). */
   python?: string;
-  /** `auto` (default), `cpu`, `cuXXX`, `rocmX.Y`. */
-  torchBackend?: string;
-  comfyuiUrl?: string;
   /** ComfyUI version for snapshots that name no commit (`custom_nodes_only`); default `latest`. */
   comfyui?: string;
   /** Extra `[tool.uv]` settings (a private index; tests: the local wheelhouse). */

@@ -1,0 +1,165 @@
+/**
+ * `comfydock import` of a ComfyGit `.cec` (a git repository by path, and ComfyGit's export tarball) and of a
+ * ComfyDock 1.x one: converted to this schema with a report of every key, built, and planned clean. The
+ * fixture ComfyUI repo, a registry on 127.0.0.1, a local git node, a PEP 503 index on 127.0.0.1, real uv.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parse } from "smol-toml";
+import { cli } from "../../fixtures/cli.ts";
+import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
+import { comfydock1Pyproject, comfygitPyproject } from "../../fixtures/legacy_cec.ts";
+import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
+import { servePyIndex } from "../../fixtures/pyindex.ts";
+import { startRegistryServer } from "../../fixtures/registry_server.ts";
+import { rawTarGz } from "../../fixtures/bundle_archives.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
+import { run } from "../../lib/proc.ts";
+
+useLocalUv();
+
+const WORKFLOW = JSON.stringify({
+  nodes: [{ id: 4, type: "CheckpointLoaderSimple", widgets_values: ["sd15.safetensors"] }],
+  links: [],
+});
+
+Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1.x one", async () => {
+  await withTempDir(async (root) => {
+    const comfy = await buildComfyUIRepo(join(root, "ComfyUI"));
+    const simple = await buildWheelhouse(join(root, "simple"), [
+      ...STANDARD_WHEELS,
+      { name: "libx", version: "1.0.0" },
+    ]);
+    const index = await servePyIndex({ simple });
+    const registry = await startRegistryServer([
+      { id: "alpha-nodes", versions: [{ version: "1.1.0", pack: { requirements: ["libx"] } }] },
+    ]);
+    try {
+      const gamma = await makeNodeRepo(root, "Gamma-Nodes", [{ tag: "v1" }]);
+      const home = join(root, "ws");
+      const env = {
+        COMFYDOCK_HOME: home,
+        HOME: root,
+        COMFYDOCK_COMFYUI_URL: comfy.url,
+        COMFYDOCK_REGISTRY_URL: registry.url,
+        COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
+        UV_DEFAULT_INDEX: `${index.url}/simple`,
+        UV_PYTHON_DOWNLOADS: "never",
+        COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")!,
+      };
+      assert.equal((await cli(["init"], { env })).code, 0);
+      // The model the ComfyGit file names by its short hash is on this machine: indexed, it maps by sha256.
+      const models = join(root, "my-models");
+      await Deno.mkdir(join(models, "checkpoints"), { recursive: true });
+      await Deno.writeFile(join(models, "checkpoints", "sd15.safetensors"), new Uint8Array(4096).fill(7));
+      assert.equal((await cli(["model", "scan", models, "--full"], { env })).code, 0);
+
+      const fixture = {
+        comfyuiVersion: "v0.2.0",
+        comfyuiCommit: comfy.tags["v0.2.0"],
+        registryDownloadUrl: `${registry.url}/dl/alpha-nodes/1.1.0.zip`,
+        gitRepository: gamma.url,
+        gitCommit: gamma.commits[0].sha,
+      };
+      const cec = join(root, "studio-cec");
+      await Deno.mkdir(join(cec, "workflows"), { recursive: true });
+      await Deno.writeTextFile(join(cec, "pyproject.toml"), comfygitPyproject(fixture));
+      await Deno.writeTextFile(join(cec, ".python-version"), "3.11\n");
+      await Deno.writeTextFile(join(cec, "workflows", "portrait.json"), WORKFLOW);
+      await gitIn(cec, "init", "--quiet");
+      await gitIn(cec, "add", "-A");
+      await gitIn(cec, "commit", "--quiet", "-m", "ComfyGit environment");
+
+      const r = await cli(["import", cec, "--torch-backend", "cpu", "--yes"], { env });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /Imported environment 'studio'/, "the name comes from comfygit-env-studio");
+      assert.match(r.stdout, /built: \d+ action\(s\) applied; it matches its \.cec\./);
+      assert.match(
+        r.stdout,
+        /\+ tool\.comfygit\.nodes\.gamma-nodes -> \[tool\.comfydock\.nodes\.gamma-nodes\] git/,
+      );
+      assert.match(r.stdout, /\+ tool\.comfygit\.models\.5f1c2a3b -> \[tool\.comfydock\.models\.sd15\]/);
+      assert.match(
+        r.stdout,
+        /! tool\.comfygit\.models\.9e8d7c6b: loras\/lost\.safetensors .*sampled short hash/,
+      );
+      assert.match(r.stdout, /! tool\.comfygit\.nodes\.bundled-thing: a ComfyGit bundled node/);
+      assert.match(r.stdout, /! tool\.comfygit\.workflows\.portrait\.custom_node_map:/);
+      assert.match(r.stdout, /\+ torch backend -> cpu \(--torch-backend\)/);
+      assert.match(r.stdout, /= \.python-version -> kept in \.cec/);
+
+      const envCec = join(home, "environments", "studio", ".cec");
+      // deno-lint-ignore no-explicit-any -- a test reads the converted file
+      const py = parse(await Deno.readTextFile(join(envCec, "pyproject.toml"))) as any;
+      assert.equal(py.tool.comfygit, undefined);
+      assert.equal(py.tool.comfydock.comfyui_commit, comfy.tags["v0.2.0"]);
+      assert.equal(py.tool.comfydock.nodes["alpha-nodes"].version, "1.1.0");
+      assert.ok(py.tool.uv.index.some((i: { name: string }) => i.name === "pytorch"));
+      const log = await run("git", ["-C", envCec, "log", "--format=%s"]);
+      assert.match(
+        log.stdout,
+        /^Convert from ComfyGit: \d+ mapped or kept, \d+ not mapped\nComfyGit environment$/m,
+      );
+      assert.ok(
+        (await Deno.lstat(
+          join(home, "environments", "studio", "ComfyUI", "models", "checkpoints", "sd15.safetensors"),
+        ))
+          .isSymlink,
+        "the model is linked from where it is",
+      );
+
+      const plan = await cli(["-e", "studio", "plan"], { env });
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, /No changes/);
+
+      // ComfyGit's export: a tar.gz of the .cec files, no manifest.
+      const tarball = join(root, "studio.tar.gz");
+      await Deno.writeFile(
+        tarball,
+        rawTarGz([
+          { name: "pyproject.toml", data: comfygitPyproject(fixture) },
+          { name: ".python-version", data: "3.11\n" },
+          { name: "workflows/portrait.json", data: WORKFLOW },
+        ]),
+      );
+      const t = await cli(["import", tarball, "--name", "fromtar", "--torch-backend", "cpu", "--no-apply"], {
+        env,
+      });
+      assert.equal(t.code, 0, t.stderr + t.stdout);
+      // deno-lint-ignore no-explicit-any -- a test reads the converted file
+      const tpy = parse(
+        await Deno.readTextFile(join(home, "environments", "fromtar", ".cec", "pyproject.toml")),
+      ) as any;
+      assert.equal(tpy.project.name, "fromtar");
+      assert.equal(tpy.tool.comfydock.workflows.tracked.portrait.file, "workflows/portrait.json");
+
+      // ComfyDock 1.x: only a version tag, hash-named groups.
+      const old = join(root, "old-cec");
+      await Deno.mkdir(join(old, "workflows"), { recursive: true });
+      await Deno.writeTextFile(
+        join(old, "pyproject.toml"),
+        comfydock1Pyproject({ ...fixture, comfyuiCommit: undefined }),
+      );
+      await Deno.writeTextFile(join(old, "workflows", "portrait.json"), WORKFLOW);
+      await gitIn(old, "init", "--quiet");
+      await gitIn(old, "add", "-A");
+      await gitIn(old, "commit", "--quiet", "-m", "1.x environment");
+      const o = await cli(["import", old, "--torch-backend", "cpu", "--no-apply"], { env });
+      assert.equal(o.code, 0, o.stderr + o.stdout);
+      // deno-lint-ignore no-explicit-any -- a test reads the converted file
+      const opy = parse(
+        await Deno.readTextFile(join(home, "environments", "oldie", ".cec", "pyproject.toml")),
+      ) as any;
+      assert.equal(
+        opy.tool.comfydock.comfyui_commit,
+        comfy.tags["v0.2.0"],
+        "the tag resolved through the mirror",
+      );
+      assert.deepEqual(Object.keys(opy["dependency-groups"]).sort(), ["alpha-nodes", "gamma-nodes"]);
+    } finally {
+      await registry.close();
+      await index.close();
+    }
+  });
+});
