@@ -19,6 +19,9 @@ import { run } from "../../lib/proc.ts";
 
 useLocalUv();
 
+// deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
+const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));
+
 const WORKFLOW = JSON.stringify({
   nodes: [{ id: 4, type: "CheckpointLoaderSimple", widgets_values: ["sd15.safetensors"] }],
   links: [],
@@ -90,8 +93,7 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
       assert.match(r.stdout, /= \.python-version -> kept in \.cec/);
 
       const envCec = join(home, "environments", "studio", ".cec");
-      // deno-lint-ignore no-explicit-any -- a test reads the converted file
-      const py = parse(await Deno.readTextFile(join(envCec, "pyproject.toml"))) as any;
+      const py = await readToml(join(envCec, "pyproject.toml"));
       assert.equal(py.tool.comfygit, undefined);
       assert.equal(py.tool.comfydock.comfyui_commit, comfy.tags["v0.2.0"]);
       assert.equal(py.tool.comfydock.nodes["alpha-nodes"].version, "1.1.0");
@@ -127,10 +129,7 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
         env,
       });
       assert.equal(t.code, 0, t.stderr + t.stdout);
-      // deno-lint-ignore no-explicit-any -- a test reads the converted file
-      const tpy = parse(
-        await Deno.readTextFile(join(home, "environments", "fromtar", ".cec", "pyproject.toml")),
-      ) as any;
+      const tpy = await readToml(join(home, "environments", "fromtar", ".cec", "pyproject.toml"));
       assert.equal(tpy.project.name, "fromtar");
       assert.equal(tpy.tool.comfydock.workflows.tracked.portrait.file, "workflows/portrait.json");
 
@@ -147,10 +146,7 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
       await gitIn(old, "commit", "--quiet", "-m", "1.x environment");
       const o = await cli(["import", old, "--torch-backend", "cpu", "--no-apply"], { env });
       assert.equal(o.code, 0, o.stderr + o.stdout);
-      // deno-lint-ignore no-explicit-any -- a test reads the converted file
-      const opy = parse(
-        await Deno.readTextFile(join(home, "environments", "oldie", ".cec", "pyproject.toml")),
-      ) as any;
+      const opy = await readToml(join(home, "environments", "oldie", ".cec", "pyproject.toml"));
       assert.equal(
         opy.tool.comfydock.comfyui_commit,
         comfy.tags["v0.2.0"],
