@@ -149,6 +149,8 @@ export function registerBundleCommands(program: Command): void {
         ? "a new .cec"
         : res.source.type === "snapshot"
         ? `ComfyUI-Manager snapshot ${res.source.file} (${res.source.format})`
+        : res.source.type === "adopt"
+        ? res.source.path
         : res.source.type === "bundle"
         ? `bundle ${res.source.file} (environment '${res.source.manifest.source_environment}', ` +
           `comfydock ${res.source.manifest.tool.version}, ${res.source.manifest.created_at})`

@@ -25,6 +25,7 @@ import { registerNodeCommands } from "./node.ts";
 import { registerModelCommands } from "./model.ts";
 import { registerWorkflowCommands } from "./workflow.ts";
 import { registerBundleCommands } from "./bundle.ts";
+import { registerAdoptCommand } from "./adopt.ts";
 import { registerActionCommand } from "./action.ts";
 import { registerCompletionsCommand } from "./completions.ts";
 import { registerHealthCommand } from "./health.ts";
@@ -106,6 +107,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerWorkflowCommands(program);
   registerBundleCommands(program);
+  registerAdoptCommand(program);
   registerActionCommand(program);
   registerCompletionsCommand(program);
   return program as unknown as Command;

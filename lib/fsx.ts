@@ -80,3 +80,55 @@ export async function listFiles(dir: string, rel = ""): Promise<string[]> {
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
+
+/**
+ * Copies the tree at `src` to `dst` (which must not exist): directories, regular files (mode and mtime kept,
+ * so git and our manifests see unchanged files as unchanged) and symlinks (as links, not followed).
+ * `hardlink`: files become hard links to the originals where the file system allows (no extra space; what
+ * uv itself does between its cache and venvs), else copies. Returns how many files were copied vs linked.
+ */
+export async function copyTree(
+  src: string,
+  dst: string,
+  opts: {
+    hardlink?: boolean;
+    skip?: (rel: string) => boolean;
+    /** `dst` may exist: folders are merged, files already there are left as they are (and not counted). */
+    merge?: boolean;
+  } = {},
+): Promise<{ files: number; linked: number }> {
+  const counts = { files: 0, linked: 0 };
+  let canLink = !!opts.hardlink;
+  const walk = async (rel: string) => {
+    const from = rel ? join(src, rel) : src;
+    const to = rel ? join(dst, rel) : dst;
+    const st = await Deno.lstat(from);
+    const there = opts.merge ? await Deno.lstat(to).catch(() => null) : null;
+    if (there && !(st.isDirectory && there.isDirectory)) return;
+    if (st.isSymlink) {
+      await Deno.symlink(await Deno.readLink(from), to);
+    } else if (st.isDirectory) {
+      if (!there) await Deno.mkdir(to, { mode: st.mode ?? undefined });
+      for await (const e of Deno.readDir(from)) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (!opts.skip?.(r)) await walk(r);
+      }
+    } else if (st.isFile) {
+      counts.files++;
+      if (canLink) {
+        try {
+          await Deno.link(from, to);
+          counts.linked++;
+          return;
+        } catch {
+          canLink = false; // another file system (or no hard links there): copy from now on
+        }
+      }
+      await Deno.copyFile(from, to);
+      if (st.mtime) await Deno.utime(to, st.atime ?? st.mtime, st.mtime);
+    }
+  };
+  await Deno.mkdir(dirname(dst), { recursive: true });
+  await walk("");
+  return counts;
+}

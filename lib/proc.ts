@@ -141,12 +141,18 @@ export function pidAlive(pid: number): boolean {
  * Removes the entries of `dir` whose name carries the pid of a process that no longer runs (`pidRe`'s
  * first group): what a create, import or mirror clone killed outright left behind. Returns their names.
  */
-export async function removeDeadPidEntries(dir: string, pidRe: RegExp): Promise<string[]> {
+export async function removeDeadPidEntries(
+  dir: string,
+  pidRe: RegExp,
+  /** Runs first on each dead entry; false keeps the entry (it holds something that is not ours to delete). */
+  beforeRemove?: (path: string) => Promise<boolean>,
+): Promise<string[]> {
   const removed: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
       const pid = Number(pidRe.exec(e.name)?.[1]);
       if (pid && pid !== Deno.pid && !pidAlive(pid)) {
+        if (beforeRemove && !await beforeRemove(join(dir, e.name))) continue;
         await Deno.remove(join(dir, e.name), { recursive: true }).catch(() => {});
         removed.push(e.name);
       }

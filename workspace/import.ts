@@ -8,7 +8,7 @@
  * `createEnvironmentFromCec` is "create from an existing .cec" (workspace/create.ts makes a fresh one).
  */
 import { basename, dirname, join } from "node:path";
-import { CdError } from "../lib/errors.ts";
+import { CdError, errorMessage } from "../lib/errors.ts";
 import { joinSafe, within } from "../lib/safe_path.ts";
 import { exists, listFiles, readTextIfExists, removeIfExists } from "../lib/fsx.ts";
 import { findPython } from "../providers/packages/python.ts";
@@ -29,6 +29,7 @@ import type { BundleManifest } from "../providers/bundles/manifest.ts";
 import type { ReportLine } from "../providers/formats/report.ts";
 import { extractTarGz } from "../providers/bundles/archive.ts";
 import { convertLegacyCec } from "./convert_cec.ts";
+import { finishMoves, moveBackSync } from "./moves.ts";
 
 export interface ImportOptions {
   /** Environment name (default: the bundle's source environment, or the repo's project.name). */
@@ -58,6 +59,7 @@ export type ImportSource =
   | { type: "bundle"; file: string; manifest: BundleManifest }
   | { type: "git"; url: string; commit: string | null }
   | { type: "snapshot"; file: string; format: "json" | "yaml" }
+  | { type: "adopt"; path: string; moved: boolean }
   | { type: "create" };
 
 export interface ImportResult {
@@ -138,6 +140,8 @@ const pendingImportPaths: Set<string> = new Set();
 /** For signal handlers: synchronously removes what in-progress imports of this process have made. */
 export function removePendingImportsSync(): void {
   for (const p of pendingImportPaths) {
+    // Folders an adopt --move brought in go back first; one that cannot keeps its dir (nothing deleted).
+    if (moveBackSync(join(p, ".comfydock")).length > 0) continue;
     try {
       Deno.removeSync(p, { recursive: true });
     } catch { /* already gone */ }
@@ -288,6 +292,17 @@ interface FromCecOptions extends ImportOptions {
   logLines?: string[];
   /** The mapping report of a conversion from another tool's format (carried into the result and the log). */
   report?: ReportLine[];
+  /**
+   * Things that already exist, put into the environment being built (adopt) instead of being rebuilt:
+   * `before` runs before the build (the venv, a moved ComfyUI), `afterComfyUI` once ComfyUI/ exists (custom
+   * nodes, user files). On failure `undo` gives back what is not ours; it returns false when something could
+   * not be given back, and the half-built environment is then kept rather than deleted with it.
+   */
+  place?: {
+    before?: (paths: EnvPaths) => Promise<void>;
+    afterComfyUI?: (paths: EnvPaths) => Promise<void>;
+    undo?: (paths: EnvPaths) => Promise<boolean>;
+  };
 }
 
 /**
@@ -332,7 +347,8 @@ export async function createEnvironmentFromCec(
       notes: [],
       report: opts.report ?? [],
     };
-    const hasExtras = opts.devNodesDir !== null || opts.modelsDir !== null;
+    await opts.place?.before?.(paths);
+    const hasExtras = opts.devNodesDir !== null || opts.modelsDir !== null || !!opts.place?.afterComfyUI;
     let extrasHandled = false;
     const appliedActions: Action[] = [];
     let built = false;
@@ -348,6 +364,7 @@ export async function createEnvironmentFromCec(
           if (targets === undefined && hasExtras) {
             if (await exists(join(paths.comfyui, ".git"))) {
               await placeExtras(paths, opts, desired.nodes, result);
+              await opts.place?.afterComfyUI?.(paths);
             } else await keepExtras(paths, final, opts, result);
             extrasHandled = true;
           }
@@ -374,6 +391,7 @@ export async function createEnvironmentFromCec(
     if (await exists(final.root)) throw taken();
     await Deno.rename(paths.root, final.root);
     pendingImportPaths.delete(paths.root);
+    await finishMoves(final.state);
     // Planned again at the final path: whatever the move broke shows up here, not at the next 'plan'.
     if (built) {
       result.remaining = await withSession(
@@ -401,6 +419,14 @@ export async function createEnvironmentFromCec(
     ], app.log);
     return result;
   } catch (e) {
+    const given = opts.place?.undo ? await opts.place.undo(paths).catch(() => false) : true;
+    if (!given) {
+      throw new CdError(
+        "ADOPT_UNDO_INCOMPLETE",
+        `${errorMessage(e)}\nand not everything could be put back: what is left is in ${paths.root}`,
+        { hint: `move your folders back from ${paths.root} by hand (nothing was deleted)`, cause: e },
+      );
+    }
     await removeIfExists(paths.root);
     throw e;
   } finally {
@@ -440,6 +466,7 @@ export async function buildFromCec(
 function describeSource(source: ImportSource): string {
   if (source.type === "create") return "a new .cec";
   if (source.type === "snapshot") return `ComfyUI-Manager snapshot ${source.file}`;
+  if (source.type === "adopt") return `the folder ${source.path}${source.moved ? " (moved in)" : ""}`;
   return source.type === "bundle"
     ? `bundle ${source.file} (environment '${source.manifest.source_environment}', ` +
       `comfydock ${source.manifest.tool.version})`

@@ -28,8 +28,6 @@ import {
 } from "../providers/formats/manager_snapshot.ts";
 import { MappingReport } from "../providers/formats/report.ts";
 import { type ResolvedNode, resolveNodeSpec } from "../providers/nodes/add.ts";
-import { ApiCache } from "../providers/nodes/api_cache.ts";
-import { RegistryClient } from "../providers/nodes/registry.ts";
 import { parseFreezeEntry } from "../providers/packages/freeze.ts";
 import { type InstalledPackage, lockKeepingVersions } from "../providers/packages/keep_versions.ts";
 import { normalizeName, parseLock, requiredPackages } from "../providers/packages/lockfile.ts";
@@ -55,7 +53,8 @@ import {
   type ImportResult,
 } from "./import.ts";
 import type { App } from "./session.ts";
-import { validateEnvName } from "./workspace.ts";
+import { openRegistry } from "./providers.ts";
+import { envNameFrom, validateEnvName } from "./workspace.ts";
 
 export interface SnapshotImportOptions extends ImportOptions {
   /** Python `X.Y` (a snapshot does not name one; default like create). */
@@ -68,14 +67,7 @@ export interface SnapshotImportOptions extends ImportOptions {
 
 /** `2024-05-01_12-00-00_snapshot.json` -> a valid environment name from the file name. */
 export function nameFromFile(file: string): string {
-  const stem = basename(file).replace(/\.(json|ya?ml)$/i, "");
-  const cleaned = stem.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
-  return (cleaned || "snapshot").slice(0, 64).replace(/[^A-Za-z0-9]+$/, "");
-}
-
-function registryFor(app: App): { registry: RegistryClient; close: () => void } {
-  const cache = new ApiCache(app.ws.apiCacheDb);
-  return { registry: RegistryClient.fromSettings(app.settings, { cache }), close: () => cache.close() };
+  return envNameFrom(basename(file).replace(/\.(json|ya?ml)$/i, ""));
 }
 
 /** The version of a torch wheel named by URL (`.../torch-2.5.1%2Bcu124-cp311-...whl` -> `2.5.1+cu124`). */
@@ -97,7 +89,7 @@ async function mapNodes(
   report: MappingReport,
 ): Promise<PlannedNodes> {
   const out: PlannedNodes = { specs: {}, groups: {} };
-  const { registry, close } = registryFor(app);
+  const { registry, close } = await openRegistry(app.ws, app.settings);
   const ctx = { paths: envPaths(app.ws, name), registry, log: app.log };
   const take = (item: string, n: ResolvedNode, extra: Partial<NodeSpec>, what: string) => {
     if (n.id in out.specs) {

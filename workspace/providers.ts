@@ -1,5 +1,8 @@
 /** Every resource kind the engine knows, in apply order. Loaded lazily: plan-free commands never pay for them. */
 import type { Provider } from "../reconcile/types.ts";
+import type { WorkspacePaths } from "../reconcile/paths.ts";
+import type { Settings } from "../lib/settings.ts";
+import type { RegistryClient } from "../providers/nodes/registry.ts";
 
 export async function loadProviders(): Promise<Provider[]> {
   const [comfyui, nodes, packages, models, workflows] = await Promise.all([
@@ -16,4 +19,17 @@ export async function loadProviders(): Promise<Provider[]> {
     models.modelProvider,
     workflows.workflowProvider,
   ];
+}
+
+/** A registry client with the workspace's API cache, for application steps that resolve nodes. */
+export async function openRegistry(
+  ws: WorkspacePaths,
+  settings: Settings,
+): Promise<{ registry: RegistryClient; close: () => void }> {
+  const [{ RegistryClient }, { ApiCache }] = await Promise.all([
+    import("../providers/nodes/registry.ts"),
+    import("../providers/nodes/api_cache.ts"),
+  ]);
+  const cache = new ApiCache(ws.apiCacheDb);
+  return { registry: RegistryClient.fromSettings(settings, { cache }), close: () => cache.close() };
 }

@@ -15,6 +15,7 @@ import { parsePyproject } from "../reconcile/desired.ts";
 import { installedTorch } from "../providers/packages/distinfo.ts";
 import * as git from "../providers/git/git.ts";
 import { acquireLock } from "../reconcile/lock.ts";
+import { moveBack } from "./moves.ts";
 import { removeDeadPidEntries } from "../lib/proc.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../reconcile/paths.ts";
 import { appendEnvLog, cecHistoryLines } from "./env_log.ts";
@@ -50,6 +51,12 @@ export function validateEnvName(name: string): string {
     });
   }
   return name;
+}
+
+/** A valid environment name made from any text (a file or folder name): other characters become '-'. */
+export function envNameFrom(text: string): string {
+  const cleaned = text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+  return cleaned.slice(0, 64).replace(/[^A-Za-z0-9]+$/, "") || "env";
 }
 
 export async function readWorkspaceMeta(ws: WorkspacePaths): Promise<WorkspaceMeta> {
@@ -379,7 +386,12 @@ export async function newStagingPaths(ws: WorkspacePaths, name: string): Promise
 
 /** Removes staging dirs whose process is gone (a create or import killed with SIGKILL). */
 export function sweepStaging(ws: WorkspacePaths): Promise<string[]> {
-  return removeDeadPidEntries(ws.environments, STAGING_RE);
+  // A dead `adopt --move` gives the user's folders back first; one whose place is taken keeps its dir.
+  return removeDeadPidEntries(
+    ws.environments,
+    STAGING_RE,
+    async (dir) => (await moveBack(join(dir, ".comfydock"))).length === 0,
+  );
 }
 
 /** Removes `.trash-*` leftovers of interrupted deletes (already committed to deletion). */

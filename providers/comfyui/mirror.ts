@@ -46,3 +46,37 @@ export async function ensureCommitInMirror(mirror: Mirror, commit: string): Prom
       }),
   );
 }
+
+/**
+ * The mirror of `url` with `commit` in it, taken from a local checkout (adopt) instead of the network: a
+ * missing mirror is cloned from the checkout (objects hard-linked, the checkout is only read) and then points
+ * at `url`; an existing one fetches the checkout's HEAD into a ref of its own.
+ */
+export async function seedMirrorFrom(
+  ws: WorkspacePaths,
+  url: string,
+  checkout: string,
+  commit: string,
+): Promise<Mirror> {
+  const dir = mirrorDir(ws, url);
+  if (!await exists(join(dir, "HEAD"))) {
+    await Deno.mkdir(ws.gitMirrors, { recursive: true });
+    const tmp = `${dir}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      await git.cloneMirror(checkout, tmp, { errorCode: "COMFYUI_CLONE_FAILED" });
+      await git.setRemoteUrl(tmp, "origin", normaliseUrl(url));
+      await Deno.rename(tmp, dir).catch(async (e) => {
+        if (!await exists(join(dir, "HEAD"))) throw e;
+      });
+    } finally {
+      await removeIfExists(tmp);
+    }
+  }
+  if (!await git.hasCommit(dir, commit)) {
+    await git.git(dir, ["fetch", "--quiet", checkout, `+HEAD:refs/comfydock/adopted/${commit}`], {
+      errorCode: "GIT_FETCH_FAILED",
+      hint: `${checkout} could not be read as a git repository`,
+    });
+  }
+  return { dir, url, cloned: false };
+}

@@ -31,10 +31,18 @@ export interface NodeCapture {
   skipped: string[];
 }
 
-type Captured = { spec: NodeSpec; file?: { path: string; content: string } };
+export type Captured = { spec: NodeSpec; file?: { path: string; content: string } };
 
-async function specFor(paths: EnvPaths, o: ObservedNode): Promise<Captured | string> {
-  const dir = join(paths.customNodes, o.path);
+/**
+ * The spec that pins an installed node as it is. `dir`: where it is read (its bytes, its git origin); `path`:
+ * what a local node's path is recorded as. `dirtyInPlace` (adopt): a git checkout with uncommitted changes
+ * is recorded as a local node used in place instead of refused (its edits stay the user's, never reset).
+ */
+export async function specFor(
+  o: ObservedNode,
+  at: { dir: string; path: string; dirtyInPlace?: boolean },
+): Promise<Captured | string> {
+  const dir = at.dir;
   const disabled = o.disabled ? { enabled: false } : {};
   if (o.kind === "file") {
     const bytes = await Deno.readFile(dir);
@@ -49,7 +57,7 @@ async function specFor(paths: EnvPaths, o: ObservedNode): Promise<Captured | str
       file: { path: cecCopy(o.dir), content },
     };
   }
-  if (o.kind === "git") {
+  if (o.kind === "git" && !(o.dirty.length > 0 && at.dirtyInPlace)) {
     if (o.dirty.length > 0) {
       return `has uncommitted changes (${
         describeDirty(o.dirty)
@@ -57,7 +65,11 @@ async function specFor(paths: EnvPaths, o: ObservedNode): Promise<Captured | str
     }
     const origin = await originUrl(dir);
     if (origin && o.commit) {
-      return { spec: { source: "git", repository: origin, commit: o.commit, directory: o.dir, ...disabled } };
+      // A Manager install of a registry node from git (`.git/.cnr-id`) keeps its registry id.
+      const registry = o.installer === "manager" && o.id ? { registry_id: o.id } : {};
+      return {
+        spec: { source: "git", repository: origin, commit: o.commit, directory: o.dir, ...registry, ...disabled },
+      };
     }
   }
   if (o.kind === "archive" && o.id && o.version) {
@@ -71,7 +83,7 @@ async function specFor(paths: EnvPaths, o: ObservedNode): Promise<Captured | str
     };
   }
   // Used in place where it is (disabled ones included: ComfyDock never moves code it does not own).
-  const path = o.kind === "link" && o.linkTarget ? o.linkTarget : relative(paths.root, dir);
+  const path = o.kind === "link" && o.linkTarget ? o.linkTarget : at.path;
   return { spec: { source: "local", path, directory: o.dir, ...disabled } };
 }
 
@@ -94,7 +106,8 @@ export async function captureNodes(paths: EnvPaths, desired: DesiredState): Prom
       );
       continue;
     }
-    const captured = await specFor(paths, o);
+    const dir = join(paths.customNodes, o.path);
+    const captured = await specFor(o, { dir, path: relative(paths.root, dir) });
     if (typeof captured === "string") {
       result.skipped.push(`node ${o.path}: ${captured}`);
       continue;
@@ -103,7 +116,6 @@ export async function captureNodes(paths: EnvPaths, desired: DesiredState): Prom
     result.edits.push({ path: ["tool", "comfydock", "nodes", id], value: captured.spec });
     if (captured.file) result.files.push(captured.file);
     if (o.kind !== "file") {
-      const dir = join(paths.customNodes, o.path);
       const reqs = await nodeRequirements(id, folderReader(dir), dir);
       if (reqs.requirements.length > 0) {
         result.edits.push({ path: ["dependency-groups", id], value: reqs.requirements });

@@ -159,3 +159,40 @@ export async function installedTorch(venvDir: string): Promise<string | null> {
   }
   return null;
 }
+
+/** PEP 610 `direct_url.json`: where a distribution was installed from when not from an index. */
+export interface DirectUrl {
+  url: string;
+  editable: boolean;
+  /** `git`, ... for VCS installs, with the commit installed. */
+  vcs?: string;
+  commit?: string;
+}
+
+/** Installed distributions that came from a URL, a VCS or a local path (normalised name -> origin). */
+export async function readDirectUrls(sitePackages: string[]): Promise<Record<string, DirectUrl>> {
+  const out: Record<string, DirectUrl> = {};
+  for (const sp of sitePackages) {
+    for await (const e of Deno.readDir(sp)) {
+      if (!e.name.endsWith(".dist-info")) continue;
+      const text = await readTextIfExists(join(sp, e.name, "direct_url.json")).catch(() => null);
+      if (text === null) continue;
+      const meta = parseMetadataHeaders((await readTextIfExists(join(sp, e.name, "METADATA"))) ?? "");
+      if (!meta.name) continue;
+      try {
+        const d = JSON.parse(text);
+        if (typeof d?.url !== "string") continue;
+        out[normalizeName(meta.name)] = {
+          url: d.url,
+          editable: d.dir_info?.editable === true,
+          ...(typeof d.vcs_info?.vcs === "string"
+            ? { vcs: d.vcs_info.vcs, commit: d.vcs_info.commit_id }
+            : {}),
+        };
+      } catch {
+        // an unreadable origin: the package counts as installed from an index
+      }
+    }
+  }
+  return out;
+}

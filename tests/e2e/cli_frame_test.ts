@@ -25,6 +25,7 @@ Deno.test("--help lists the command groups of the seed plus plan/apply/capture/r
       "workflow",
       "export",
       "import",
+      "adopt",
       "completions",
     ]
   ) {

@@ -1,0 +1,154 @@
+/**
+ * `comfydock adopt PATH` as a user types it, on a realistic ComfyUI folder (fixtures/comfyui_folder.ts): the
+ * first `plan` after adopt is "No changes", and the folder is exactly as it was (bytes, modes, mtimes).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parse } from "smol-toml";
+import { cli } from "../../fixtures/cli.ts";
+import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
+import { buildComfyUIFolder, FOLDER_REGISTRY_NODES, treeState } from "../../fixtures/comfyui_folder.ts";
+import { makeNodeRepo } from "../../fixtures/node_git.ts";
+import { servePyIndex } from "../../fixtures/pyindex.ts";
+import { startRegistryServer } from "../../fixtures/registry_server.ts";
+import { withTempDir } from "../../fixtures/tmp.ts";
+import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
+import { parseLock } from "../../providers/packages/lockfile.ts";
+import { run } from "../../lib/proc.ts";
+
+useLocalUv();
+const UV = Deno.env.get("COMFYDOCK_UV")!;
+
+// deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
+const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));
+
+export async function adoptFixture(root: string) {
+  const comfy = await buildComfyUIRepo(join(root, "upstream", "ComfyUI"));
+  const simple = await buildWheelhouse(join(root, "simple"), [
+    ...STANDARD_WHEELS.filter((w) => w.name !== "torch"),
+    { name: "libx", version: "1.0.0" },
+    { name: "libx", version: "2.0.0" },
+  ]);
+  const cpu = await buildWheelhouse(join(root, "cpu"), [
+    { name: "torch", version: "2.4.1+cpu" },
+    { name: "torch", version: "2.5.0+cpu" },
+  ]);
+  const index = await servePyIndex({ simple, cpu });
+  const registry = await startRegistryServer(FOLDER_REGISTRY_NODES);
+  const gamma = await makeNodeRepo(join(root, "upstream"), "Gamma-Nodes", [{ tag: "v1" }, { tag: "v2" }]);
+  const home = join(root, "ws");
+  const env = {
+    COMFYDOCK_HOME: home,
+    HOME: root,
+    COMFYDOCK_REGISTRY_URL: registry.url,
+    COMFYDOCK_TORCH_INDEX_URL: index.url,
+    COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
+    UV_DEFAULT_INDEX: `${index.url}/simple`,
+    UV_PYTHON_DOWNLOADS: "never",
+    COMFYDOCK_UV: UV,
+  };
+  const folder = (parent: string) =>
+    buildComfyUIFolder(join(root, parent), { comfy, tag: "v0.2.0", gamma, indexUrl: index.url, uv: UV });
+  const close = async () => {
+    await registry.close();
+    await index.close();
+  };
+  return { comfy, gamma, home, env, folder, close };
+}
+
+Deno.test("adopt: the first plan is clean and the folder is left byte-identical", async () => {
+  await withTempDir(async (root) => {
+    const fx = await adoptFixture(root);
+    try {
+      const user = await fx.folder("me");
+      const before = await treeState(join(root, "me"));
+      assert.equal((await cli(["init"], { env: fx.env })).code, 0);
+
+      const r = await cli(["adopt", user.dir, "--name", "studio", "--yes"], { env: fx.env });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /Adopted .*ComfyUI as environment 'studio'/);
+      assert.match(r.stdout, /your folder was left as it was/);
+      assert.match(r.stdout, /'comfydock plan' shows no changes/);
+      assert.match(
+        r.stdout,
+        /\+ custom_nodes\/alpha-nodes -> \[tool\.comfydock\.nodes\.alpha-nodes\] registry 1\.1\.0/,
+      );
+      assert.match(r.stdout, /\+ custom_nodes\/beta-pack -> .* registry 2\.0\.0 \(recognised by content\)/);
+      assert.match(r.stdout, /! custom_nodes\/tweak\.py: a single-file node/);
+      assert.match(r.stdout, /! custom_nodes\/old_node\.disabled \(disabled\): copied as it is/);
+      assert.match(r.stdout, /! input\/ \(\d+ file\(s\)\): stays in/);
+
+      const plan = await cli(["-e", "studio", "plan"], { env: fx.env });
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, /No changes/);
+
+      const envRoot = join(fx.home, "environments", "studio");
+      const py = await readToml(join(envRoot, ".cec", "pyproject.toml"));
+      const cd = py.tool.comfydock;
+      assert.equal(cd.comfyui_commit, fx.comfy.tags["v0.2.0"]);
+      assert.equal(cd.python_version, "3.11");
+      assert.equal(cd.torch_backend, "cpu", "read from torch 2.4.1+cpu");
+      assert.deepEqual({ ...cd.nodes["alpha-nodes"] }, { source: "registry", version: "1.1.0" });
+      assert.equal(cd.nodes["beta-pack"].version, "2.0.0");
+      assert.match(cd.nodes["beta-pack"].sha256, /^[0-9a-f]{64}$/);
+      assert.equal(cd.nodes["gamma-nodes"].commit, fx.gamma.commits[0].sha);
+      assert.equal(cd.nodes["gamma-nodes"].repository, fx.gamma.url);
+      assert.equal(cd.nodes["my_local_node"].source, "local");
+      assert.deepEqual(Object.keys(cd.models).sort(), ["kl", "sd15", "style"]);
+      assert.equal(cd.models.kl.category, "vae");
+      assert.deepEqual([...py["dependency-groups"]["alpha-nodes"]], ["libx"]);
+      assert.deepEqual([...py["dependency-groups"].user].sort(), ["torch==2.4.1+cpu", "zeta-pkg==3.0.0"]);
+      const locked = Object.fromEntries(
+        parseLock(await Deno.readTextFile(join(envRoot, ".cec", "uv.lock"))).package.map((
+          p,
+        ) => [p.name, p.version]),
+      );
+      assert.equal(locked.libx, "1.0.0", "installed, though 2.0.0 fits the node's requirement too");
+      assert.equal(locked.alpha, "1.1.0");
+      assert.equal(locked.torch, "2.4.1+cpu");
+      assert.ok(await Deno.stat(join(envRoot, ".cec", "workflows", "sub", "landscape.json")));
+      assert.ok((await Deno.lstat(join(envRoot, "ComfyUI", "models", "vae", "kl.safetensors"))).isSymlink);
+      assert.ok(await Deno.stat(join(envRoot, "ComfyUI", "custom_nodes", "tweak.py")));
+      assert.ok(
+        await Deno.stat(join(envRoot, "ComfyUI", "custom_nodes", "old_node.disabled", "__init__.py")),
+      );
+      // The venv is a hard-linked copy: same files, no extra space, and it runs on its own.
+      const sp = "lib/python3.11/site-packages/alpha/__init__.py";
+      assert.equal(
+        (await Deno.stat(join(envRoot, ".venv", sp))).ino,
+        (await Deno.stat(join(user.venv, sp))).ino,
+      );
+      const out = await run(join(envRoot, ".venv", "bin", "python"), [
+        "-c",
+        "import alpha, torch; print(alpha.__version__, torch.__version__)",
+      ]);
+      assert.equal(out.stdout.trim(), "1.1.0 2.4.1+cpu");
+
+      assert.deepEqual(await treeState(join(root, "me")), before, "the adopted folder is unchanged");
+
+      // A folder that is not a git checkout: its comfyui_version.py names the release, checked out fresh.
+      await run("cp", ["-a", join(root, "me"), join(root, "plain")]);
+      await Deno.remove(join(root, "plain", "ComfyUI", ".git"), { recursive: true });
+      const m = await cli(["adopt", join(root, "plain", "ComfyUI"), "--name", "plain", "--move"], {
+        env: fx.env,
+      });
+      assert.equal(m.code, 1);
+      assert.match(m.stderr, /is not a git checkout, so it cannot become one by moving/);
+      const p = await cli(["adopt", join(root, "plain"), "--comfyui-url", fx.comfy.url, "--yes"], {
+        env: fx.env,
+      });
+      assert.equal(p.code, 0, p.stderr + p.stdout);
+      assert.match(p.stdout, /ComfyUI \(not a git checkout\) -> v0\.2\.0/);
+      const ppy = await readToml(join(fx.home, "environments", "plain", ".cec", "pyproject.toml"));
+      assert.equal(ppy.tool.comfydock.comfyui_commit, fx.comfy.tags["v0.2.0"]);
+      assert.match((await cli(["-e", "plain", "plan"], { env: fx.env })).stdout, /No changes/);
+
+      // Not a ComfyUI folder: a clear error, nothing made.
+      const bad = await cli(["adopt", join(root, "simple")], { env: fx.env });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /is not a ComfyUI folder \(no main\.py and folder_paths\.py\)/);
+    } finally {
+      await fx.close();
+    }
+  });
+});
