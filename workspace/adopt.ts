@@ -42,7 +42,7 @@ import { openModelIndex } from "../providers/models/store.ts";
 import { walkModelFiles } from "../providers/models/walk.ts";
 import { idFor, specFor } from "../providers/nodes/capture.ts";
 import { identifyRegistryPack, markIdentified } from "../providers/nodes/identify.ts";
-import { MARKER, type NodeMarker, type ObservedNode, observeNodes } from "../providers/nodes/observe.ts";
+import { MARKER, type NodeMarker, observeNodes } from "../providers/nodes/observe.ts";
 import { nodeRequirements } from "../providers/nodes/requirements.ts";
 import {
   findSitePackages,
