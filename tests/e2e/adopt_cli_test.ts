@@ -6,55 +6,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { cli } from "../../fixtures/cli.ts";
-import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
-import { buildComfyUIFolder, FOLDER_REGISTRY_NODES, treeState } from "../../fixtures/comfyui_folder.ts";
-import { makeNodeRepo } from "../../fixtures/node_git.ts";
-import { servePyIndex } from "../../fixtures/pyindex.ts";
-import { startRegistryServer } from "../../fixtures/registry_server.ts";
+import { adoptFixture, treeState } from "../../fixtures/comfyui_folder.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
+import { useLocalUv } from "../../fixtures/wheels.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { run } from "../../lib/proc.ts";
 
 useLocalUv();
-const UV = Deno.env.get("COMFYDOCK_UV")!;
 
 // deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
 const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));
-
-export async function adoptFixture(root: string) {
-  const comfy = await buildComfyUIRepo(join(root, "upstream", "ComfyUI"));
-  const simple = await buildWheelhouse(join(root, "simple"), [
-    ...STANDARD_WHEELS.filter((w) => w.name !== "torch"),
-    { name: "libx", version: "1.0.0" },
-    { name: "libx", version: "2.0.0" },
-  ]);
-  const cpu = await buildWheelhouse(join(root, "cpu"), [
-    { name: "torch", version: "2.4.1+cpu" },
-    { name: "torch", version: "2.5.0+cpu" },
-  ]);
-  const index = await servePyIndex({ simple, cpu });
-  const registry = await startRegistryServer(FOLDER_REGISTRY_NODES);
-  const gamma = await makeNodeRepo(join(root, "upstream"), "Gamma-Nodes", [{ tag: "v1" }, { tag: "v2" }]);
-  const home = join(root, "ws");
-  const env = {
-    COMFYDOCK_HOME: home,
-    HOME: root,
-    COMFYDOCK_REGISTRY_URL: registry.url,
-    COMFYDOCK_TORCH_INDEX_URL: index.url,
-    COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
-    UV_DEFAULT_INDEX: `${index.url}/simple`,
-    UV_PYTHON_DOWNLOADS: "never",
-    COMFYDOCK_UV: UV,
-  };
-  const folder = (parent: string) =>
-    buildComfyUIFolder(join(root, parent), { comfy, tag: "v0.2.0", gamma, indexUrl: index.url, uv: UV });
-  const close = async () => {
-    await registry.close();
-    await index.close();
-  };
-  return { comfy, gamma, home, env, folder, close };
-}
 
 Deno.test("adopt: the first plan is clean and the folder is left byte-identical", async () => {
   await withTempDir(async (root) => {
