@@ -531,7 +531,11 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
 
     // Workflows: tracked as they are (the files are in place, so nothing is applied).
     const final = envPaths(app.ws, name);
-    const workflows = await trackAll(app, final);
+    // The environment exists now (a moved folder lives in it): a workflow that cannot be tracked is reported.
+    const workflows = await trackAll(app, final).catch((e) => {
+      report.notMapped("workflows", `not tracked: ${errorMessage(e)}; run 'comfydock workflow track --all'`);
+      return [] as string[];
+    });
     if (workflows.length) report.mapped(`${workflows.length} workflow(s)`, "tracked in .cec/workflows");
     result.remaining = await withSession(app, final, "adopt", "read", async (s) => (await s.plan()).plan);
     result.built = result.remaining.actions.length === 0;

@@ -95,7 +95,17 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       });
       assert.equal(m.code, 1);
       assert.match(m.stderr, /is not a git checkout, so it cannot become one by moving/);
-      const p = await cli(["adopt", join(root, "plain"), "--comfyui-url", fx.comfy.url, "--yes"], {
+      // --python names the interpreter (here the venv's, found without looking beside ComfyUI).
+      const python = join(root, "plain", "ComfyUI", "venv", "bin", "python");
+      const p = await cli([
+        "adopt",
+        join(root, "plain"),
+        "--comfyui-url",
+        fx.comfy.url,
+        "--python",
+        python,
+        "--yes",
+      ], {
         env: fx.env,
       });
       assert.equal(p.code, 0, p.stderr + p.stdout);
