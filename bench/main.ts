@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { benchAction } from "./action.ts";
+import { benchAdopt } from "./adopt.ts";
 import { benchEnv } from "./env.ts";
 import { benchModels } from "./models.ts";
 import { benchNodes } from "./nodes.ts";
@@ -23,6 +24,7 @@ const suites: [string, () => Promise<string[]>][] = [
   ["workflows", benchWorkflows],
   ["models", benchModels],
   ["action", benchAction],
+  ["adopt", benchAdopt],
 ];
 
 /** The 1-minute load average (Linux), so a busy machine's figures say so. */
