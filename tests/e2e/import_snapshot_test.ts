@@ -24,6 +24,8 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
       ...STANDARD_WHEELS.filter((w) => w.name !== "torch"),
       { name: "libx", version: "1.0.0" },
       { name: "libx", version: "2.0.0" },
+      // Built per torch version, like the real one: its pin has to agree with the torch the snapshot had.
+      { name: "xformers", version: "0.0.28", requires: ["torch==2.4.1"] },
     ]);
     const cpu = await buildWheelhouse(join(root, "cpu"), [
       { name: "torch", version: "2.4.1+cpu" },
@@ -71,6 +73,7 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
           "libx==1.0.0": "",
           "Zeta_Pkg==3.0.0": "",
           "torch==2.4.1+cu124": "",
+          "xformers==0.0.28": "",
           "nvidia-cublas-cu12==12.4.5.8": "",
           "-e /home/me/dev/thing": "",
           "gamma": "file:///home/me/wheels/gamma-1.0.0-py3-none-any.whl",
@@ -107,7 +110,11 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
       assert.equal(cd.nodes["gamma-nodes"].enabled, undefined);
       assert.equal(cd.nodes["delta-nodes"].enabled, false, "a disabled git node is recorded as disabled");
       assert.deepEqual([...py["dependency-groups"]["alpha-nodes"]], ["libx"]);
-      assert.deepEqual([...py["dependency-groups"].user].sort(), ["torch", "zeta-pkg==3.0.0"]);
+      assert.deepEqual([...py["dependency-groups"].user].sort(), [
+        "torch",
+        "xformers==0.0.28",
+        "zeta-pkg==3.0.0",
+      ]);
       assert.deepEqual([...py.tool.uv["constraint-dependencies"]], ["torch==2.4.1"]);
       const locked = Object.fromEntries(
         parseLock(await Deno.readTextFile(join(cec, "uv.lock"))).package.map((p) => [p.name, p.version]),
@@ -116,6 +123,11 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
       assert.equal(locked.beta, "1.0.0");
       assert.equal(locked.libx, "1.0.0", "not libx 2.0.0");
       assert.equal(locked.torch, "2.4.1+cpu", "the backend's build of the snapshot's torch version");
+      assert.equal(
+        locked.xformers,
+        "0.0.28",
+        "xformers is an ordinary pin, matched to the kept torch version",
+      );
 
       const plan = await cli(["-e", "snap", "plan"], { env });
       assert.equal(plan.code, 0, plan.stderr);
