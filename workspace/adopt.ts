@@ -62,7 +62,7 @@ import { Uv } from "../providers/packages/uv.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 import { type EnvPaths, envPaths } from "../reconcile/paths.ts";
 import type { ModelSpec, NodeSpec } from "../reconcile/schema.ts";
-import { renderPyproject, writeNewCec } from "./create.ts";
+import { renderPyproject, writeNewCec } from "./new_cec.ts";
 import { cecStagingDir, createEnvironmentFromCec, dropStaging, type ImportResult } from "./import.ts";
 import { assertSameFileSystem, type Move, moveBack, moveIn } from "./moves.ts";
 import { openRegistry } from "./providers.ts";

@@ -20,7 +20,7 @@ import { openModelIndex } from "../providers/models/store.ts";
 import { assertTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
-import { DEFAULT_COMFYDOCKIGNORE, pickPython } from "./create.ts";
+import { DEFAULT_COMFYDOCKIGNORE, pickPython } from "./new_cec.ts";
 import type { App } from "./session.ts";
 
 export interface Converted {

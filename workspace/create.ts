@@ -10,9 +10,8 @@
  * terminal git/uv get the same SIGINT and stop at once), so cleanup never races a child process.
  */
 import { join } from "node:path";
-import { stringify } from "smol-toml";
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { exists, writeFileAtomic } from "../lib/fsx.ts";
+import { exists } from "../lib/fsx.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
@@ -20,7 +19,6 @@ import { versionLabel } from "../providers/comfyui/versions.ts";
 import * as git from "../providers/git/git.ts";
 import { excludeNewerEdits, parseAsOf } from "../providers/packages/as_of.ts";
 import { installedTorch } from "../providers/packages/distinfo.ts";
-import { findPython, type PythonInstall } from "../providers/packages/python.ts";
 import { Uv } from "../providers/packages/uv.ts";
 import {
   assertTorchBackend,
@@ -30,8 +28,6 @@ import {
   torchUvConfig,
 } from "../providers/packages/torch.ts";
 import { editPyprojectText, type TomlEdit } from "../reconcile/pyproject_edit.ts";
-import { parsePyproject } from "../reconcile/desired.ts";
-import type { Settings } from "../lib/settings.ts";
 import { envPaths } from "../reconcile/paths.ts";
 import {
   getEnvironment,
@@ -42,6 +38,7 @@ import {
 } from "./workspace.ts";
 import { appendEnvLog } from "./env_log.ts";
 import { buildFromCec, cecStagingDir, dropStaging } from "./import.ts";
+import { pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
 import type { App } from "./session.ts";
 
 export interface CreateOptions {
@@ -88,78 +85,6 @@ export interface CreatedEnvironment {
   dependencies: string[];
   cec_commit: string;
   seconds: number;
-}
-
-export const DEFAULT_COMFYDOCKIGNORE =
-  `# Workflows (paths relative to ComfyUI/user/default/workflows) that ComfyDock never tracks or reports.
-# One gitignore-style pattern per line, e.g.:
-# scratch/
-# *.tmp.json
-`;
-
-/**
- * `.cec/pyproject.toml` of a new environment, in the seed's shape. `edits` (the torch backend's
- * `[tool.uv]` settings) are applied to the data before rendering: a fresh file has no user formatting to
- * preserve, so no format-preserving editor is needed here.
- */
-export function renderPyproject(p: {
-  name: string;
-  pythonVersion: string;
-  dependencies: string[];
-  comfyuiVersion: string;
-  comfyuiCommit: string;
-  comfyuiUrl: string;
-  edits?: TomlEdit[];
-}): string {
-  const tool: Record<string, unknown> = {
-    comfydock: {
-      version: "1",
-      comfyui_version: p.comfyuiVersion,
-      comfyui_commit: p.comfyuiCommit,
-      comfyui_url: p.comfyuiUrl,
-      python_version: p.pythonVersion,
-    },
-  };
-  for (const e of p.edits ?? []) {
-    if (e.path[0] !== "tool") throw new Error(`renderPyproject: edit outside [tool]: ${e.path.join(".")}`);
-    let cur = tool;
-    for (const k of e.path.slice(1, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
-    cur[e.path[e.path.length - 1]] = e.value;
-  }
-  // Dependencies one per line: ComfyUI updates then show as readable diffs in .cec's history.
-  const deps = p.dependencies.length
-    ? `[\n${p.dependencies.map((d) => `  ${JSON.stringify(d)},\n`).join("")}]`
-    : "[]";
-  const project = [
-    "[project]",
-    `name = ${JSON.stringify(p.name)}`,
-    `version = "0.1.0"`,
-    `requires-python = ${JSON.stringify(`==${p.pythonVersion}.*`)}`,
-    `dependencies = ${deps}`,
-  ].join("\n");
-  return `${project}\n\n${stringify({ tool }).trim()}\n`;
-}
-
-/**
- * The files of a new `.cec` in `cec` (created): pyproject (validated first: a bug in the generator must fail
- * here, not at a later plan), the default ignore file, an empty workflows folder, and uv.lock when given.
- */
-export async function writeNewCec(cec: string, pyprojectText: string, lockText?: string): Promise<void> {
-  parsePyproject(pyprojectText, join(cec, "pyproject.toml"));
-  await writeFileAtomic(join(cec, "pyproject.toml"), pyprojectText);
-  if (lockText !== undefined) await writeFileAtomic(join(cec, "uv.lock"), lockText);
-  await writeFileAtomic(join(cec, ".comfydockignore"), DEFAULT_COMFYDOCKIGNORE);
-  await writeFileAtomic(join(cec, "workflows", ".gitkeep"), "");
-}
-
-/** `--python X.Y`, else 3.12 when installed, else the newest interpreter on the machine. */
-export async function pickPython(settings: Settings, version?: string): Promise<PythonInstall> {
-  if (version) return await findPython(settings.system, version);
-  try {
-    return await findPython(settings.system, "3.12");
-  } catch {
-    return await findPython(settings.system);
-  }
 }
 
 /**

@@ -89,7 +89,8 @@ export async function importEnvironment(
   if (git.isRemoteUrl(source)) return await importFromGit(app, source, opts);
   const st = await Deno.stat(source).catch(() => null);
   if (st?.isFile) {
-    if (!await isGzip(source)) {
+    // A file named like a bundle is read as one (a damaged bundle gets the bundle reader's error).
+    if (!/\.(tar\.gz|tgz)$/i.test(source) && !await isGzip(source)) {
       throw new CdError(
         "IMPORT_UNKNOWN_FILE",
         `${source} is neither a bundle (a .tar.gz made by 'comfydock export') nor a ComfyUI-Manager snapshot ` +
@@ -102,7 +103,7 @@ export async function importEnvironment(
     } catch (e) {
       // No manifest first: maybe a ComfyGit export (a tarball of its .cec), which is converted.
       if (e instanceof CdError && e.code === "BUNDLE_NO_MANIFEST") {
-        return await importLegacyExport(app, source, opts);
+        return await importLegacyExport(app, source, opts, e);
       }
       throw e;
     }
@@ -211,19 +212,19 @@ export async function importBundle(
 }
 
 /** A ComfyGit export tarball (its `.cec` files at the root, no manifest), converted to this schema. */
-async function importLegacyExport(app: App, file: string, opts: ImportOptions): Promise<ImportResult> {
+async function importLegacyExport(
+  app: App,
+  file: string,
+  opts: ImportOptions,
+  notABundle: CdError,
+): Promise<ImportResult> {
   const staging = await cecStagingDir(app.ws);
   try {
     const cec = join(staging, "cec");
     await extractTarGz(file, cec, { limits: opts.limits });
     const converted = await convertLegacyCec(app, cec, opts);
-    if (!converted) {
-      throw new CdError(
-        "BUNDLE_NO_MANIFEST",
-        `${file} is not a ComfyDock bundle (no manifest) and not a ComfyGit export (no [tool.comfygit] pyproject)`,
-        { hint: "make a bundle with 'comfydock export', or import the .cec repository by path or git URL" },
-      );
-    }
+    // Not ComfyGit's either: the bundle's own error says what is wrong with it.
+    if (!converted) throw notABundle;
     return await createEnvironmentFromCec(app, converted.name, cec, {
       ...opts,
       name: converted.name,

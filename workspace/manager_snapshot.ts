@@ -44,7 +44,7 @@ import type { DesiredState } from "../reconcile/desired.ts";
 import { editPyprojectText, type TomlEdit } from "../reconcile/pyproject_edit.ts";
 import type { NodeSpec } from "../reconcile/schema.ts";
 import { envPaths } from "../reconcile/paths.ts";
-import { pickPython, renderPyproject, writeNewCec } from "./create.ts";
+import { pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
 import {
   cecStagingDir,
   createEnvironmentFromCec,

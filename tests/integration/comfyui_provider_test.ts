@@ -6,7 +6,7 @@ import { comfyuiProvider, observeComfyUI } from "../../providers/comfyui/provide
 import { mirrorDir } from "../../providers/comfyui/mirror.ts";
 import { requirementsAt, resolveComfyUI } from "../../providers/comfyui/resolve.ts";
 import { applyPlan, makePlan } from "../../reconcile/engine.ts";
-import { renderPyproject } from "../../workspace/create.ts";
+import { renderPyproject } from "../../workspace/new_cec.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
 import { initWorkspace } from "../../workspace/workspace.ts";
 import { testSettings } from "../../fixtures/app.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
 import { validateEnvName } from "../../workspace/workspace.ts";
 import { maskKey } from "../../workspace/config.ts";
-import { renderPyproject } from "../../workspace/create.ts";
+import { renderPyproject } from "../../workspace/new_cec.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
 import { torchUvConfig } from "../../providers/packages/torch.ts";
 
