@@ -9,7 +9,7 @@
  * - custom_nodes: every folder as `capture` pins it (git at HEAD with its remote, registry packs by the
  *   Manager's `.tracking`/`.git/.cnr-id` or our marker, a folder unzipped by hand by its content against the
  *   registry when reachable, anything else a local node used in place); its requirements into its group.
- * - the venv (`venv/` or `.venv/` in or beside ComfyUI, or `--python`): every installed distribution, locked
+ * - the venv (`venv/` or `.venv/` in or beside ComfyUI, or the venv of `--python`): every installed distribution, locked
  *   at its installed version (providers/packages/keep_versions.ts), torch from the index its local build
  *   label names (`+cpu`, `+cu124`, ...).
  * - models under `models/` and the folders of `extra_model_paths.yaml`: indexed where they are (sha256),
@@ -28,7 +28,6 @@
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { copyTree, exists, readTextIfExists } from "../lib/fsx.ts";
-import { run } from "../lib/proc.ts";
 import { DEFAULT_COMFYUI_URL } from "../lib/settings.ts";
 import { localEdits } from "../providers/comfyui/checkout.ts";
 import { comfyuiUrl, normaliseUrl, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
@@ -73,7 +72,7 @@ export interface AdoptOptions {
   name?: string;
   /** Move the folder (and its venv) into the environment instead of copying/linking. */
   move?: boolean;
-  /** The Python ComfyUI runs with: a venv's `bin/python`, or any interpreter (then a new venv is made). */
+  /** The Python ComfyUI runs with: a venv's `bin/python` (default: venv/ or .venv/ in or beside ComfyUI). */
   python?: string;
   /** Override the torch backend read from the installed torch (versions may then change). */
   torchBackend?: string;
@@ -86,8 +85,8 @@ export interface AdoptOptions {
 export interface AdoptResult extends ImportResult {
   comfyuiDir: string;
   moved: boolean;
-  /** How the venv came in: a hard-linked copy, a copy (other disk), moved, or new (a non-venv Python). */
-  venv: "hardlinked" | "copied" | "moved" | "new";
+  /** How the venv came in: a hard-linked copy, a copy (another disk), or moved. */
+  venv: "hardlinked" | "copied" | "moved";
   workflows: string[];
   seconds: number;
 }
@@ -108,8 +107,8 @@ async function findComfyUI(path: string): Promise<string> {
 }
 
 interface FoundPython {
-  /** The venv's root, or null for an interpreter outside any venv. */
-  venv: string | null;
+  /** The venv's root. */
+  venv: string;
   /** `X.Y.Z` */
   version: string;
   sitePackages: string[];
@@ -117,19 +116,19 @@ interface FoundPython {
 
 async function findPythonEnv(comfyDir: string, python?: string): Promise<FoundPython> {
   if (python) {
-    const p = resolve(python);
-    const root = dirname(dirname(p));
+    const root = dirname(dirname(resolve(python)));
     if (await exists(join(root, "pyvenv.cfg"))) return await venvAt(root);
-    // Not a venv: ask the interpreter where its packages are (-I: isolated, it reads nothing of the user's).
-    const r = await run(p, [
-      "-I",
-      "-c",
-      "import json,site,sys;print(json.dumps(['%d.%d.%d' % sys.version_info[:3], site.getsitepackages()]))",
-    ], { errorCode: "ADOPT_PYTHON_FAILED", hint: `check that ${p} is a Python interpreter` });
-    const [version, sitePackages] = JSON.parse(r.stdout.trim()) as [string, string[]];
-    const existing = [];
-    for (const sp of sitePackages) if (await exists(sp)) existing.push(sp);
-    return { venv: null, version, sitePackages: existing };
+    // A system or conda Python has no venv whose files could be linked or moved, and its packages include
+    // whatever else the machine uses: asking for the venv is clearer than guessing which ones are ComfyUI's.
+    throw new CdError(
+      "ADOPT_NOT_A_VENV",
+      `${python} is not the interpreter of a venv (no ${join(root, "pyvenv.cfg")})`,
+      {
+        hint:
+          "pass the venv ComfyUI runs in (.../venv/bin/python); for a ComfyUI run by a system Python, make a " +
+          "venv for it first, or use 'comfydock create' and 'comfydock capture'",
+      },
+    );
   }
   for (
     const dir of [
@@ -353,8 +352,8 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
           `package ${n} ${v}`,
           `installed from ${o.url}${
             o.editable ? " (editable)" : ""
-          }: a path on this machine; the first apply ` +
-            "removes it unless you add it to [dependency-groups].user yourself",
+          }, a path on this machine: the environment's ` +
+            `venv does not keep it (yours does); add '${n} @ ${o.url}' to [dependency-groups].user if you need it`,
         );
       }
     }
@@ -458,18 +457,18 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
     await writeNewCec(cec, kept.pyprojectText, kept.lockText);
 
     // How the folder comes in.
-    let venvHow: AdoptResult["venv"] = py.venv ? (opts.move ? "moved" : "hardlinked") : "new";
+    let venvHow: AdoptResult["venv"] = opts.move ? "moved" : "hardlinked";
     const written: string[] = [];
     const place = opts.move
       ? {
         before: async (paths: EnvPaths) => {
           const moves: Move[] = [{ from: comfyDir, to: paths.comfyui }];
-          const inside = py.venv ? relative(comfyDir, py.venv) : null;
-          const venvInside = inside !== null && !inside.startsWith("..") && !isAbsolute(inside);
-          if (py.venv && !venvInside) moves.push({ from: py.venv, to: paths.venv });
+          const inside = relative(comfyDir, py.venv);
+          const venvInside = !inside.startsWith("..") && !isAbsolute(inside);
+          if (!venvInside) moves.push({ from: py.venv, to: paths.venv });
           await assertSameFileSystem(moves);
           // A venv inside ComfyUI/ (ComfyUI/venv) moves with it, then to the environment's .venv.
-          if (venvInside) moves.push({ from: join(paths.comfyui, inside!), to: paths.venv });
+          if (venvInside) moves.push({ from: join(paths.comfyui, inside), to: paths.venv });
           await moveIn(paths.state, moves);
         },
         afterComfyUI: async (paths: EnvPaths) => {
@@ -488,7 +487,6 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
       }
       : {
         before: async (paths: EnvPaths) => {
-          if (!py.venv) return;
           const r = await copyTree(py.venv, paths.venv, { hardlink: true });
           if (r.linked < r.files) venvHow = "copied";
         },

@@ -11,6 +11,7 @@ import { withTempDir } from "../../fixtures/tmp.ts";
 import { useLocalUv } from "../../fixtures/wheels.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { run } from "../../lib/proc.ts";
+import { exists } from "../../lib/fsx.ts";
 
 useLocalUv();
 
@@ -38,6 +39,14 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       assert.match(r.stdout, /! custom_nodes\/tweak\.py: a single-file node/);
       assert.match(r.stdout, /! custom_nodes\/old_node\.disabled \(disabled\): copied as it is/);
       assert.match(r.stdout, /! input\/ \(\d+ file\(s\)\): stays in/);
+      assert.match(
+        r.stdout,
+        /! ComfyUI: 1 file\(s\) edited by hand \(main\.py\): the environment's checkout has them/,
+      );
+      assert.match(
+        r.stdout,
+        /custom_nodes\/Gamma-Nodes -> .* git [0-9a-f]{12} .*\(1 uncommitted change\(s\) copied along\)/,
+      );
 
       const plan = await cli(["-e", "studio", "plan"], { env: fx.env });
       assert.equal(plan.code, 0, plan.stderr);
@@ -55,6 +64,12 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       assert.equal(cd.nodes["gamma-nodes"].commit, fx.gamma.commits[0].sha);
       assert.equal(cd.nodes["gamma-nodes"].repository, fx.gamma.url);
       assert.equal(cd.nodes["my_local_node"].source, "local");
+      assert.equal(cd.nodes["delta-nodes"].registry_id, "delta-nodes", "the Manager's .git/.cnr-id");
+      assert.equal(cd.nodes["delta-nodes"].directory, "delta-nightly");
+      assert.equal(
+        await Deno.readTextFile(join(envRoot, "ComfyUI", "custom_nodes", "Gamma-Nodes", "README.md")),
+        "# Gamma-Nodes, patched locally\n",
+      );
       assert.deepEqual(Object.keys(cd.models).sort(), ["kl", "sd15", "style"]);
       assert.equal(cd.models.kl.category, "vae");
       assert.deepEqual([...py["dependency-groups"]["alpha-nodes"]], ["libx"]);
@@ -97,6 +112,9 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       assert.match(m.stderr, /is not a git checkout, so it cannot become one by moving/);
       // --python names the interpreter (here the venv's, found without looking beside ComfyUI).
       const python = join(root, "plain", "ComfyUI", "venv", "bin", "python");
+      // A package installed from a wheel file on this machine: a path, not something an index can give back.
+      const wheel = join(root, "simple", "epsilon-1.0.0-py3-none-any.whl");
+      await run(Deno.env.get("COMFYDOCK_UV")!, ["pip", "install", "--quiet", "--python", python, wheel]);
       const p = await cli([
         "adopt",
         join(root, "plain"),
@@ -112,7 +130,22 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       assert.match(p.stdout, /ComfyUI \(not a git checkout\) -> v0\.2\.0/);
       const ppy = await readToml(join(fx.home, "environments", "plain", ".cec", "pyproject.toml"));
       assert.equal(ppy.tool.comfydock.comfyui_commit, fx.comfy.tags["v0.2.0"]);
+      assert.match(
+        p.stdout,
+        /! package epsilon 1\.0\.0: installed from file:\/\/.*the environment's venv does not keep it/,
+      );
       assert.match((await cli(["-e", "plain", "plan"], { env: fx.env })).stdout, /No changes/);
+      // The hard-linked venvs are independent: the build's uninstall left the user's copy whole.
+      const site = "lib/python3.11/site-packages";
+      assert.equal(await exists(join(fx.home, "environments", "plain", ".venv", site, "epsilon")), false);
+      assert.ok(await exists(join(root, "plain", "ComfyUI", "venv", site, "epsilon", "__init__.py")));
+
+      // A Python outside any venv is refused, saying what to pass instead.
+      const sys = await cli(["adopt", join(root, "me"), "--name", "sys", "--python", Deno.execPath()], {
+        env: fx.env,
+      });
+      assert.equal(sys.code, 1);
+      assert.match(sys.stderr, /is not the interpreter of a venv/);
 
       // Not a ComfyUI folder: a clear error, nothing made.
       const bad = await cli(["adopt", join(root, "simple")], { env: fx.env });

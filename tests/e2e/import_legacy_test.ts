@@ -111,6 +111,9 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
         "the model is linked from where it is",
       );
 
+      const origin = await run("git", ["-C", envCec, "remote", "get-url", "origin"]);
+      assert.equal(origin.stdout.trim(), await Deno.realPath(cec), "the .cec keeps its origin");
+
       const plan = await cli(["-e", "studio", "plan"], { env });
       assert.equal(plan.code, 0, plan.stderr);
       assert.match(plan.stdout, /No changes/);
@@ -153,6 +156,33 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
         "the tag resolved through the mirror",
       );
       assert.deepEqual(Object.keys(opy["dependency-groups"]).sort(), ["alpha-nodes", "gamma-nodes"]);
+
+      // A branch instead of a release: pinned to the branch's current commit; Python from .python-version.
+      const branchy = join(root, "branchy-cec");
+      await Deno.mkdir(join(branchy, "workflows"), { recursive: true });
+      await Deno.writeTextFile(
+        join(branchy, "pyproject.toml"),
+        comfygitPyproject({ ...fixture, comfyuiVersion: "master", comfyuiCommit: undefined })
+          .replace('comfyui_version_type = "release"', 'comfyui_version_type = "branch"')
+          .replace('python_version = "3.11"\n', "")
+          .replace("comfygit-env-studio", "comfygit-env-branchy"),
+      );
+      await Deno.writeTextFile(join(branchy, ".python-version"), "3.11.9\n");
+      await Deno.writeTextFile(join(branchy, "workflows", "portrait.json"), WORKFLOW);
+      await gitIn(branchy, "init", "--quiet");
+      await gitIn(branchy, "add", "-A");
+      await gitIn(branchy, "commit", "--quiet", "-m", "on a branch");
+      const b = await cli(["import", branchy, "--torch-backend", "cpu", "--no-apply"], { env });
+      assert.equal(b.code, 0, b.stderr + b.stdout);
+      assert.match(
+        b.stdout,
+        /! comfyui_version = "master" \(a branch\): a branch moves: pinned to its current commit/,
+      );
+      assert.match(b.stdout, /\+ \.python-version -> tool\.comfydock\.python_version = "3\.11"/);
+      const bcd =
+        (await readToml(join(home, "environments", "branchy", ".cec", "pyproject.toml"))).tool.comfydock;
+      assert.equal(bcd.comfyui_commit, comfy.head);
+      assert.equal(bcd.python_version, "3.11");
     } finally {
       await registry.close();
       await index.close();

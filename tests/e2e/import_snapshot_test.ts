@@ -17,6 +17,9 @@ import { parseLock } from "../../providers/packages/lockfile.ts";
 
 useLocalUv();
 
+// deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
+const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));
+
 Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean plan, and export back", async () => {
   await withTempDir(async (root) => {
     const comfy = await buildComfyUIRepo(join(root, "ComfyUI"));
@@ -163,6 +166,30 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
       assert.equal(ycd.nodes["delta-nodes"].enabled, false);
       const ylocked = parseLock(await Deno.readTextFile(join(ycec, "uv.lock"))).package;
       assert.equal(ylocked.find((p) => p.name === "alpha")?.version, "1.1.0");
+
+      // Saved with custom nodes only: no ComfyUI commit and no pips; --comfyui picks the version.
+      const nodesOnly = join(root, "nodes-only.json");
+      await Deno.writeTextFile(
+        nodesOnly,
+        JSON.stringify({ comfyui: null, cnr_custom_nodes: {}, pips: null }),
+      );
+      const n = await cli([
+        "import",
+        nodesOnly,
+        "--comfyui",
+        "v0.1.0",
+        "--torch-backend",
+        "cpu",
+        "--no-apply",
+      ], {
+        env,
+      });
+      assert.equal(n.code, 0, n.stderr + n.stdout);
+      assert.match(n.stdout, /! comfyui: the snapshot names no ComfyUI commit: using v0\.1\.0/);
+      assert.match(n.stdout, /! pips: the snapshot lists no packages/);
+      const ncd =
+        (await readToml(join(home, "environments", "nodes-only", ".cec", "pyproject.toml"))).tool.comfydock;
+      assert.equal(ncd.comfyui_commit, comfy.tags["v0.1.0"]);
 
       // Not a snapshot and not a bundle: a clear error instead of "not a valid gzip stream"; JSON that is
       // not a snapshot names the keys it lacks.

@@ -4,10 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { exists } from "../../lib/fsx.ts";
+import { copyTree, exists } from "../../lib/fsx.ts";
 import { workspacePaths } from "../../reconcile/paths.ts";
-import { moveBackSync, moveIn } from "../../workspace/moves.ts";
+import { assertSameFileSystem, moveBackSync, moveIn } from "../../workspace/moves.ts";
 import { sweepStaging } from "../../workspace/workspace.ts";
 
 async function deadPid(): Promise<number> {
@@ -69,4 +70,40 @@ Deno.test("moveBackSync (the Ctrl-C path) moves back in reverse order", async ()
     assert.equal(await Deno.readTextFile(join(user, "venv", "pyvenv.cfg")), "home = /x\n");
     assert.equal(await exists(join(env, "ComfyUI")), false);
   });
+});
+
+/** A temp dir on another file system than the system temp dir, or null (then the test is ignored). */
+function otherDisk(): string | null {
+  try {
+    return Deno.statSync("/dev/shm").dev !== Deno.statSync(tmpdir()).dev ? "/dev/shm" : null;
+  } catch {
+    return null;
+  }
+}
+const OTHER = otherDisk();
+
+Deno.test({
+  name: "across file systems: --move is refused before anything moves; a venv copy falls back to copying",
+  ignore: OTHER === null, // needs a second file system (tmpfs /dev/shm) beside the temp dir
+  fn: async () => {
+    await withTempDir(async (tmp) => {
+      const far = await Deno.makeTempDir({ dir: OTHER!, prefix: "comfydock-other-disk-" });
+      try {
+        await Deno.mkdir(join(far, "ComfyUI"));
+        await Deno.writeTextFile(join(far, "ComfyUI", "main.py"), "x\n");
+        const env = join(tmp, "env");
+        await Deno.mkdir(env);
+        await assert.rejects(
+          () => assertSameFileSystem([{ from: join(far, "ComfyUI"), to: join(env, "ComfyUI") }]),
+          /is on another file system than/,
+        );
+        assert.ok(await exists(join(far, "ComfyUI", "main.py")));
+        const r = await copyTree(join(far, "ComfyUI"), join(env, "copy"), { hardlink: true });
+        assert.deepEqual(r, { files: 1, linked: 0 });
+        assert.equal(await Deno.readTextFile(join(env, "copy", "main.py")), "x\n");
+      } finally {
+        await Deno.remove(far, { recursive: true });
+      }
+    });
+  },
 });

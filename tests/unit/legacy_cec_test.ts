@@ -128,3 +128,19 @@ Deno.test("a git node pinned to a branch name, not a commit, is not mapped and s
     /not a full commit: add it with 'comfydock node add https:\/\/github.com\/someone\/Gamma-Nodes@REF'/,
   );
 });
+
+Deno.test("a development node shared by repository and pinned commit becomes a git node", () => {
+  const text = comfygitPyproject(opts).replace(
+    '[tool.comfygit.nodes.my-dev-node]\nname = "my-dev-node"\nversion = "dev"\nsource = "development"\n',
+    `[tool.comfygit.nodes.my-dev-node]\nname = "my-dev-node"\nversion = "dev"\nsource = "development"\n` +
+      `repository = "https://github.com/me/my-dev-node"\nbranch = "dev"\npinned_commit = "${SHA}"\n`,
+  );
+  const c = convertLegacyPyproject(parse(text) as Record<string, unknown>, ctx());
+  const py = parsePyproject(finish(c.doc), "converted.toml");
+  assert.deepEqual(py.tool.comfydock.nodes["my-dev-node"], {
+    source: "git",
+    repository: "https://github.com/me/my-dev-node",
+    commit: SHA,
+    ref: "dev",
+  });
+});

@@ -135,3 +135,50 @@ Deno.test("a key set in a table that holds only sub-tables (the TOML editor's pa
   assert.equal(uv.index[0].url, "https://x/cpu");
   assert.equal(uv.sources.torch.index, "pytorch");
 });
+
+Deno.test("export as a snapshot: local/dev nodes and disabled registry nodes are listed as skipped", async () => {
+  const { managerSnapshotOf } = await import("../../workspace/manager_snapshot.ts");
+  const { parsePyproject } = await import("../../reconcile/desired.ts");
+  const sha = "e".repeat(40);
+  const pyproject = parsePyproject(
+    basePyproject(
+      "t",
+      `
+[tool.comfydock.nodes.reg]
+source = "registry"
+version = "1.0.0"
+
+[tool.comfydock.nodes.off]
+source = "registry"
+version = "2.0.0"
+enabled = false
+
+[tool.comfydock.nodes.g]
+source = "git"
+repository = "https://x/g"
+commit = "${sha}"
+enabled = false
+
+[tool.comfydock.nodes.mine]
+source = "dev"
+path = "/home/me/mine"
+`,
+    ),
+    "p.toml",
+  );
+  const desired = {
+    pyproject,
+    nodes: pyproject.tool.comfydock.nodes,
+    comfyui: { version: "v0.1.0", commit: pyproject.tool.comfydock.comfyui_commit },
+    lockText: null,
+    paths: { uvLock: "uv.lock" },
+  } as unknown as Parameters<typeof managerSnapshotOf>[0];
+  const r = managerSnapshotOf(desired);
+  const snap = JSON.parse(r.text);
+  assert.deepEqual(snap.cnr_custom_nodes, { reg: "1.0.0" });
+  assert.deepEqual(snap.git_custom_nodes, { "https://x/g": { hash: sha, disabled: true } });
+  assert.equal(r.skipped.length, 3);
+  assert.match(r.skipped.join("\n"), /node off: a disabled registry node/);
+  assert.match(r.skipped.join("\n"), /node mine: a dev node \(\/home\/me\/mine\)/);
+  assert.match(r.skipped.join("\n"), /pips: \.cec has no uv\.lock yet/);
+});
