@@ -1,8 +1,8 @@
 /** `comfydock adopt PATH`: an existing ComfyUI folder becomes an environment (workspace/adopt.ts). */
 import type { Command } from "@commander-js/extra-typings";
 import { appFor, globals } from "./context.ts";
-import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
-import { printReport } from "./bundle.ts";
+import { paint, printJson, println, step, ui } from "../lib/ui.ts";
+import { cleanUpOnSignal, printReport } from "./bundle.ts";
 
 export function registerAdoptCommand(program: Command): void {
   program.command("adopt").description(
@@ -19,26 +19,19 @@ export function registerAdoptCommand(program: Command): void {
       const g = globals(cmd);
       const app = await appFor(g);
       const { adoptFolder } = await import("../workspace/adopt.ts");
-      const { removePendingImportsSync } = await import("../workspace/import.ts");
-      // Ctrl-C / kill: a moved folder goes back first, then what was built is removed.
-      const onSignal = () => {
-        removePendingImportsSync();
-        info("Adopt interrupted; your folder is where it was and nothing was left behind.");
-        Deno.exit(130);
-      };
-      const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-      for (const s of signals) Deno.addSignalListener(s, onSignal);
       step(`adopting ${path}`);
-      const res = await adoptFolder(app, path, {
-        name: opts.name,
-        move: opts.move,
-        python: opts.python,
-        torchBackend: opts.torchBackend,
-        comfyui: opts.comfyui,
-        comfyuiUrl: opts.comfyuiUrl,
-      }).finally(() => {
-        for (const s of signals) Deno.removeSignalListener(s, onSignal);
-      });
+      const res = await cleanUpOnSignal(
+        "Adopt interrupted; your folder is where it was and nothing was left behind.",
+        () =>
+          adoptFolder(app, path, {
+            name: opts.name,
+            move: opts.move,
+            python: opts.python,
+            torchBackend: opts.torchBackend,
+            comfyui: opts.comfyui,
+            comfyuiUrl: opts.comfyuiUrl,
+          }),
+      );
       if (ui.json) return printJson(res);
       println(
         paint("green", `Adopted ${res.comfyuiDir} as environment '${res.environment}'`) +

@@ -9,6 +9,26 @@ function kib(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 }
 
+/**
+ * Runs a command that builds a new environment. Ctrl-C / kill: what it made so far is removed (a folder an
+ * adopt --move brought in goes back first), `message` is shown, and the process exits 130.
+ */
+export async function cleanUpOnSignal<T>(message: string, fn: () => Promise<T>): Promise<T> {
+  const { removePendingImportsSync } = await import("../workspace/import.ts");
+  const onSignal = () => {
+    removePendingImportsSync();
+    info(message);
+    Deno.exit(130);
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    return await fn();
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}
+
 /** What an import from another tool's format mapped and what it could not (never silently dropped). */
 export function printReport(lines: ReportLine[]): void {
   if (lines.length === 0) return;
@@ -120,27 +140,20 @@ export function registerBundleCommands(program: Command): void {
     .action(async (source, opts, cmd) => {
       const g = globals(cmd);
       const app = await appFor(g);
-      const { removePendingImportsSync } = await import("../workspace/import.ts");
       const { importSource } = await import("../workspace/import_source.ts");
-      // Ctrl-C / kill: remove what the import made so far (staging dir, half-made environment), then exit.
-      const onSignal = () => {
-        removePendingImportsSync();
-        info("Import interrupted; nothing was left behind.");
-        Deno.exit(130);
-      };
-      const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-      for (const s of signals) Deno.addSignalListener(s, onSignal);
       step(`validating ${source}`);
-      const res = await importSource(app, source, {
-        name: opts.name,
-        apply: opts.apply,
-        python: opts.python,
-        torchBackend: opts.torchBackend,
-        comfyui: opts.comfyui,
-        comfyuiUrl: opts.comfyuiUrl,
-      }).finally(() => {
-        for (const s of signals) Deno.removeSignalListener(s, onSignal);
-      });
+      const res = await cleanUpOnSignal(
+        "Import interrupted; nothing was left behind.",
+        () =>
+          importSource(app, source, {
+            name: opts.name,
+            apply: opts.apply,
+            python: opts.python,
+            torchBackend: opts.torchBackend,
+            comfyui: opts.comfyui,
+            comfyuiUrl: opts.comfyuiUrl,
+          }),
+      );
       if (ui.json) {
         printJson(res);
         return;

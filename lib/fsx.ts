@@ -13,6 +13,16 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** `exists` without awaiting: for signal handlers and loops over many paths. */
+export function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes a file so that readers see the old or the new content, never a torn one (temp file + rename). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode?: number): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });

@@ -7,7 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { CdError } from "../lib/errors.ts";
-import { exists, readJsonIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
+import { exists, existsSync, readJsonIfExists, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
 
 export interface Move {
   from: string;
@@ -15,15 +15,6 @@ export interface Move {
 }
 
 const RECORD = "moved-in.json";
-
-function existsSync(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Refuses moves across file systems (a rename could not do them, a copy could be cut off half way). */
 export async function assertSameFileSystem(moves: Move[]): Promise<void> {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, offlineEnv } from "../../fixtures/cli.ts";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { comfydock1Pyproject, comfygitPyproject } from "../../fixtures/legacy_cec.ts";
 import { gitIn, makeNodeRepo } from "../../fixtures/node_git.ts";
@@ -41,16 +41,13 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
     try {
       const gamma = await makeNodeRepo(root, "Gamma-Nodes", [{ tag: "v1" }]);
       const home = join(root, "ws");
-      const env = {
-        COMFYDOCK_HOME: home,
-        HOME: root,
-        COMFYDOCK_COMFYUI_URL: comfy.url,
-        COMFYDOCK_REGISTRY_URL: registry.url,
-        COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
-        UV_DEFAULT_INDEX: `${index.url}/simple`,
-        UV_PYTHON_DOWNLOADS: "never",
-        COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")!,
-      };
+      const env = offlineEnv({
+        home,
+        root,
+        registryUrl: registry.url,
+        indexUrl: index.url,
+        comfyuiUrl: comfy.url,
+      });
       assert.equal((await cli(["init"], { env })).code, 0);
       // The model the ComfyGit file names by its short hash is on this machine: indexed, it maps by sha256.
       const models = join(root, "my-models");

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli } from "../../fixtures/cli.ts";
+import { cli, offlineEnv } from "../../fixtures/cli.ts";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
@@ -48,17 +48,13 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
       const gammaRepo = await makeNodeRepo(root, "Gamma-Nodes", [{ tag: "v1" }, { tag: "v2" }]);
       const deltaRepo = await makeNodeRepo(root, "Delta-Nodes", [{ tag: "v1" }]);
       const home = join(root, "ws");
-      const env = {
-        COMFYDOCK_HOME: home,
-        HOME: root,
-        COMFYDOCK_COMFYUI_URL: comfy.url,
-        COMFYDOCK_REGISTRY_URL: registry.url,
-        COMFYDOCK_TORCH_INDEX_URL: index.url,
-        COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
-        UV_DEFAULT_INDEX: `${index.url}/simple`,
-        UV_PYTHON_DOWNLOADS: "never",
-        COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")!,
-      };
+      const env = offlineEnv({
+        home,
+        root,
+        registryUrl: registry.url,
+        indexUrl: index.url,
+        comfyuiUrl: comfy.url,
+      });
       assert.equal((await cli(["init"], { env })).code, 0);
 
       // What the Manager UI writes: JSON, indent 4, pip freeze lines as keys (URLs split off as values).
