@@ -9,10 +9,11 @@ import { cli } from "../fixtures/cli.ts";
 import { adoptFixture } from "../fixtures/comfyui_folder.ts";
 import { copyTree } from "../lib/fsx.ts";
 import { median } from "./stats.ts";
+import { useLocalUv } from "../fixtures/tools.ts";
 
 export async function benchAdopt(): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "comfydock-bench-adopt-" });
-  if (!Deno.env.get("COMFYDOCK_UV")) Deno.env.set("COMFYDOCK_UV", "/root/.pyenv/versions/3.11.7/bin/uv");
+  await useLocalUv();
   const fx = await adoptFixture(root);
   try {
     const user = await fx.folder("me");
@@ -27,7 +28,7 @@ export async function benchAdopt(): Promise<string[]> {
 
     const venv = join(root, "big-venv");
     for (let d = 0; d < 200; d++) {
-      const dir = join(venv, "lib", "python3.11", "site-packages", `pkg${d}`);
+      const dir = join(venv, "lib", "python3", "site-packages", `pkg${d}`);
       await Deno.mkdir(dir, { recursive: true });
       for (let f = 0; f < 100; f++) await Deno.writeTextFile(join(dir, `m${f}.py`), `x = ${f}\n`.repeat(20));
     }

@@ -6,9 +6,11 @@
  * - ComfyUI: HEAD of its checkout and the `origin` it came from; the ComfyUI mirror is seeded from the
  *   checkout itself (no network). A folder that is not a git checkout: its `comfyui_version.py` names the
  *   release, which is resolved through the mirror (`--comfyui` overrides) and checked out fresh.
- * - custom_nodes: every folder as `capture` pins it (git at HEAD with its remote, registry packs by the
- *   Manager's `.tracking`/`.git/.cnr-id` or our marker, a folder unzipped by hand by its content against the
- *   registry when reachable, anything else a local node used in place); its requirements into its group.
+ * - custom_nodes: every entry as `capture` pins it (git at HEAD with its remote, registry packs by the
+ *   Manager's `.tracking`/`.git/.cnr-id` or our marker, single files by sha256, disabled ones with
+ *   `enabled = false`, anything else a local node used in place), plus a folder unzipped by hand recognised by
+ *   its content against the registry when reachable, and a git checkout with uncommitted edits used in place
+ *   (a commit pin would not reproduce them); its requirements into its group.
  * - the venv (`venv/` or `.venv/` in or beside ComfyUI, or the venv of `--python`): every installed distribution, locked
  *   at its installed version (providers/packages/keep_versions.ts), torch from the index its local build
  *   label names (`+cpu`, `+cu124`, ...).
@@ -27,7 +29,7 @@
  */
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { copyTree, exists, readTextIfExists } from "../lib/fsx.ts";
+import { copyTree, exists, readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import { DEFAULT_COMFYUI_URL } from "../lib/settings.ts";
 import { localEdits } from "../providers/comfyui/checkout.ts";
 import { comfyuiUrl, normaliseUrl, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
@@ -39,10 +41,10 @@ import { keyFromFilename } from "../providers/models/add.ts";
 import { parseExtraModelPaths } from "../providers/models/extra_paths.ts";
 import { openModelIndex } from "../providers/models/store.ts";
 import { walkModelFiles } from "../providers/models/walk.ts";
-import { idFor, specFor } from "../providers/nodes/capture.ts";
+import { specFor } from "../providers/nodes/capture.ts";
 import { identifyRegistryPack, markIdentified } from "../providers/nodes/identify.ts";
-import { MARKER, type NodeMarker, observeNodes } from "../providers/nodes/observe.ts";
-import { nodeRequirements } from "../providers/nodes/requirements.ts";
+import { MARKER, type NodeMarker, observeNodes, toNodeId } from "../providers/nodes/observe.ts";
+import { folderReader, nodeRequirements } from "../providers/nodes/requirements.ts";
 import {
   findSitePackages,
   inspectVenv,
@@ -273,24 +275,36 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
 
   const staging = await cecStagingDir(app.ws, "import");
   try {
-    // Custom nodes, observed where they are.
+    // Custom nodes, observed where they are and pinned as `capture` pins them.
     const userNodes = join(comfyDir, "custom_nodes");
     const observed = await observeNodes(userNodes);
+    // Files ComfyUI itself ships in custom_nodes/ (websocket_image_save.py) come with its checkout; in a
+    // folder without .git nothing tells them from the user's, so the commit's own list does.
+    const shipped = new Set(
+      (await git.lsFiles(comfy.mirror.dir, comfy.commit)).filter((f) => f.startsWith("custom_nodes/"))
+        .map((f) => f.split("/")[1]),
+    );
     const planned: PlannedNode[] = [];
+    const cecFiles: { path: string; content: string }[] = [];
     const { registry, close } = await openRegistry(app.ws, app.settings);
     try {
-      for (const o of observed.nodes) {
+      // Enabled copies first: when a node also has disabled copies, the one ComfyUI loads is recorded.
+      for (const o of [...observed.nodes].sort((a, b) => Number(a.disabled) - Number(b.disabled))) {
+        const item = `custom_nodes/${o.path}`;
+        if (shipped.has(o.path)) continue;
         const dir = join(userNodes, o.path);
-        if (o.disabled) {
-          report.notMapped(
-            `custom_nodes/${o.path} (disabled)`,
-            "copied as it is; disabled nodes are not recorded in .cec yet (ComfyUI and the Manager see it as before)",
-          );
+        const captured = await specFor(o, {
+          dir,
+          path: `ComfyUI/custom_nodes/${o.path}`,
+          dirtyInPlace: true,
+        });
+        if (typeof captured === "string") {
+          report.notMapped(item, `${captured}; copied as it is`);
           continue;
         }
+        let spec = captured.spec;
         let marker: NodeMarker | null = null;
-        let spec = await specFor(o, { dir, path: `ComfyUI/custom_nodes/${o.path}`, dirtyOk: true });
-        if (typeof spec !== "string" && spec.source === "local" && o.kind === "plain") {
+        if (spec.source === "local" && o.kind === "plain" && !o.disabled) {
           marker = await identifyRegistryPack(dir, registry, app.ws.nodeStore);
           if (marker) {
             spec = {
@@ -301,38 +315,42 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
             };
           }
         }
-        if (typeof spec === "string") {
-          report.notMapped(`custom_nodes/${o.path}`, spec);
+        const id = o.kind === "file" ? o.id! : toNodeId(marker?.id ?? o.id ?? o.dir);
+        const first = planned.find((p) => p.id === id);
+        if (first) {
+          report.notMapped(
+            item,
+            `another copy of '${id}' (custom_nodes/${first.entry}) is the one recorded; copied as it is`,
+          );
           continue;
         }
-        let id = marker?.id ?? idFor(o);
-        for (let i = 2; planned.some((p) => p.id === id); i++) id = `${idFor(o)}-${i}`;
-        const reqs = await nodeRequirements(
-          id,
-          (f) => readTextIfExists(join(dir, f)),
-          `ComfyUI/custom_nodes/${o.path}`,
-        );
-        for (const w of reqs.warnings) app.log(`warning: ${w}`);
-        planned.push({ entry: o.path, id, spec, requirements: reqs.requirements, marker });
+        let requirements: string[] = [];
+        if (o.kind !== "file") {
+          const reqs = await nodeRequirements(id, folderReader(dir), `ComfyUI/custom_nodes/${o.path}`);
+          for (const w of reqs.warnings) app.log(`warning: ${w}`);
+          requirements = reqs.requirements;
+        }
+        if (captured.file) cecFiles.push(captured.file);
+        planned.push({ entry: o.path, id, spec, requirements, marker });
         const how = spec.source === "registry"
           ? `registry ${spec.version}${marker ? " (recognised by content)" : ""}`
           : spec.source === "git"
-          ? `git ${spec.commit.slice(0, 12)} from ${spec.repository}${
-            o.dirty.length ? ` (${o.dirty.length} uncommitted change(s) copied along)` : ""
-          }`
-          : `local node, used in place`;
-        report.mapped(`custom_nodes/${o.path}`, `[tool.comfydock.nodes.${id}] ${how}`);
+          ? `git ${spec.commit.slice(0, 12)} from ${spec.repository}`
+          : spec.source === "file"
+          ? "single-file node (its bytes kept in .cec/nodes/)"
+          : o.kind === "git" && o.dirty.length
+          ? `local node used in place: ${o.dirty.length} uncommitted change(s) (commit and push them to pin ` +
+            "it as a git node)"
+          : "local node, used in place";
+        report.mapped(
+          item,
+          `[tool.comfydock.nodes.${id}] ${how}${
+            spec.enabled === false ? ", disabled (enabled = false)" : ""
+          }`,
+        );
       }
     } finally {
       close();
-    }
-    for (const e of await entriesOf(userNodes)) {
-      if (e.isFile && /\.py(\.disabled)?$/.test(e.name)) {
-        report.notMapped(
-          `custom_nodes/${e.name}`,
-          "a single-file node: copied as it is, not recorded in .cec yet (ComfyUI loads it as before)",
-        );
-      }
     }
 
     // Packages: every installed distribution, at its version.
@@ -455,6 +473,7 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
     }
     const cec = join(staging, "cec");
     await writeNewCec(cec, kept.pyprojectText, kept.lockText);
+    for (const f of cecFiles) await writeFileAtomic(join(cec, f.path), f.content);
 
     // How the folder comes in.
     let venvHow: AdoptResult["venv"] = opts.move ? "moved" : "hardlinked";

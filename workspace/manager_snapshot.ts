@@ -330,6 +330,9 @@ export function managerSnapshotOf(desired: DesiredState): { text: string; skippe
       } else snap.cnr_custom_nodes[spec.registry_id ?? id] = spec.version;
     } else if (spec.source === "git") {
       snap.git_custom_nodes[spec.repository] = { hash: spec.commit, disabled: spec.enabled === false };
+    } else if (spec.source === "file") {
+      // The format lists a file node's name only; a restore cannot get its content from that.
+      snap.file_custom_nodes.push({ filename: spec.filename, disabled: spec.enabled === false });
     } else {
       skipped.push(`node ${id}: a ${spec.source} node (${spec.path}) has no registry version or git commit`);
     }

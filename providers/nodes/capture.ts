@@ -68,7 +68,14 @@ export async function specFor(
       // A Manager install of a registry node from git (`.git/.cnr-id`) keeps its registry id.
       const registry = o.installer === "manager" && o.id ? { registry_id: o.id } : {};
       return {
-        spec: { source: "git", repository: origin, commit: o.commit, directory: o.dir, ...registry, ...disabled },
+        spec: {
+          source: "git",
+          repository: origin,
+          commit: o.commit,
+          directory: o.dir,
+          ...registry,
+          ...disabled,
+        },
       };
     }
   }

@@ -3,17 +3,19 @@
  * first `plan` after adopt is "No changes", and the folder is exactly as it was (bytes, modes, mtimes).
  */
 import assert from "node:assert/strict";
+import { ownUvIndex, testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { cli } from "../../fixtures/cli.ts";
 import { adoptFixture, treeState } from "../../fixtures/comfyui_folder.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { useLocalUv } from "../../fixtures/wheels.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { run } from "../../lib/proc.ts";
 import { exists } from "../../lib/fsx.ts";
 
-useLocalUv();
+await useLocalUv();
+// These tests serve their own index: the user's uv index settings must not send uv elsewhere.
+ownUvIndex();
 
 // deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
 const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));
@@ -36,8 +38,14 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
         /\+ custom_nodes\/alpha-nodes -> \[tool\.comfydock\.nodes\.alpha-nodes\] registry 1\.1\.0/,
       );
       assert.match(r.stdout, /\+ custom_nodes\/beta-pack -> .* registry 2\.0\.0 \(recognised by content\)/);
-      assert.match(r.stdout, /! custom_nodes\/tweak\.py: a single-file node/);
-      assert.match(r.stdout, /! custom_nodes\/old_node\.disabled \(disabled\): copied as it is/);
+      assert.match(
+        r.stdout,
+        /\+ custom_nodes\/tweak\.py -> \[tool\.comfydock\.nodes\.tweak\] single-file node/,
+      );
+      assert.match(
+        r.stdout,
+        /\+ custom_nodes\/old_node\.disabled -> .* local node, used in place, disabled \(enabled = false\)/,
+      );
       assert.match(r.stdout, /! input\/ \(\d+ file\(s\)\): stays in/);
       assert.match(
         r.stdout,
@@ -45,7 +53,7 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       );
       assert.match(
         r.stdout,
-        /custom_nodes\/Gamma-Nodes -> .* git [0-9a-f]{12} .*\(1 uncommitted change\(s\) copied along\)/,
+        /custom_nodes\/Gamma-Nodes -> .* local node used in place: 1 uncommitted change\(s\)/,
       );
 
       const plan = await cli(["-e", "studio", "plan"], { env: fx.env });
@@ -56,13 +64,25 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       const py = await readToml(join(envRoot, ".cec", "pyproject.toml"));
       const cd = py.tool.comfydock;
       assert.equal(cd.comfyui_commit, fx.comfy.tags["v0.2.0"]);
-      assert.equal(cd.python_version, "3.11");
+      assert.equal(cd.python_version, (await testPython()).minor);
       assert.equal(cd.torch_backend, "cpu", "read from torch 2.4.1+cpu");
       assert.deepEqual({ ...cd.nodes["alpha-nodes"] }, { source: "registry", version: "1.1.0" });
       assert.equal(cd.nodes["beta-pack"].version, "2.0.0");
       assert.match(cd.nodes["beta-pack"].sha256, /^[0-9a-f]{64}$/);
-      assert.equal(cd.nodes["gamma-nodes"].commit, fx.gamma.commits[0].sha);
-      assert.equal(cd.nodes["gamma-nodes"].repository, fx.gamma.url);
+      // Edited by hand and never committed: the user's code, used in place rather than pinned to a commit.
+      assert.deepEqual({ ...cd.nodes["gamma-nodes"] }, {
+        source: "local",
+        path: "ComfyUI/custom_nodes/Gamma-Nodes",
+        directory: "Gamma-Nodes",
+      });
+      assert.equal(cd.nodes["delta-nodes"].commit, fx.gamma.commits[1].sha, "a clean clone: pinned at HEAD");
+      assert.equal(cd.nodes["delta-nodes"].repository, fx.gamma.url);
+      assert.equal(cd.nodes["tweak"].source, "file");
+      assert.equal(cd.nodes["old_node"].enabled, false);
+      assert.ok(
+        await Deno.stat(join(envRoot, ".cec", "nodes", "tweak.py")),
+        "the file node's bytes travel in .cec",
+      );
       assert.equal(cd.nodes["my_local_node"].source, "local");
       assert.equal(cd.nodes["delta-nodes"].registry_id, "delta-nodes", "the Manager's .git/.cnr-id");
       assert.equal(cd.nodes["delta-nodes"].directory, "delta-nightly");
@@ -89,7 +109,7 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
         await Deno.stat(join(envRoot, "ComfyUI", "custom_nodes", "old_node.disabled", "__init__.py")),
       );
       // The venv is a hard-linked copy: same files, no extra space, and it runs on its own.
-      const sp = "lib/python3.11/site-packages/alpha/__init__.py";
+      const sp = `lib/python${(await testPython()).minor}/site-packages/alpha/__init__.py`;
       assert.equal(
         (await Deno.stat(join(envRoot, ".venv", sp))).ino,
         (await Deno.stat(join(user.venv, sp))).ino,
@@ -136,7 +156,7 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
       );
       assert.match((await cli(["-e", "plain", "plan"], { env: fx.env })).stdout, /No changes/);
       // The hard-linked venvs are independent: the build's uninstall left the user's copy whole.
-      const site = "lib/python3.11/site-packages";
+      const site = `lib/python${(await testPython()).minor}/site-packages`;
       assert.equal(await exists(join(fx.home, "environments", "plain", ".venv", site, "epsilon")), false);
       assert.ok(await exists(join(root, "plain", "ComfyUI", "venv", site, "epsilon", "__init__.py")));
 

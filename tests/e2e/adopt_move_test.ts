@@ -3,15 +3,17 @@
  * the first plan is clean; a build that fails puts the folder back exactly as it was.
  */
 import assert from "node:assert/strict";
+import { ownUvIndex, useLocalUv } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { cli } from "../../fixtures/cli.ts";
 import { adoptFixture, treeState } from "../../fixtures/comfyui_folder.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { useLocalUv } from "../../fixtures/wheels.ts";
 import { exists } from "../../lib/fsx.ts";
 import { run } from "../../lib/proc.ts";
 
-useLocalUv();
+await useLocalUv();
+// These tests serve their own index: the user's uv index settings must not send uv elsewhere.
+ownUvIndex();
 
 Deno.test("adopt --move: moved in, clean first plan; a failed build moves the folder back", async () => {
   await withTempDir(async (root) => {

@@ -4,6 +4,7 @@
  * fixture ComfyUI repo, a registry on 127.0.0.1, a local git node, a PEP 503 index on 127.0.0.1, real uv.
  */
 import assert from "node:assert/strict";
+import { ownUvIndex, testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { cli, offlineEnv } from "../../fixtures/cli.ts";
@@ -14,10 +15,12 @@ import { servePyIndex } from "../../fixtures/pyindex.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { rawTarGz } from "../../fixtures/bundle_archives.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
 import { run } from "../../lib/proc.ts";
 
-useLocalUv();
+await useLocalUv();
+// These tests serve their own index: the user's uv index settings must not send uv elsewhere.
+ownUvIndex();
 
 // deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
 const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));
@@ -55,7 +58,9 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
       await Deno.writeFile(join(models, "checkpoints", "sd15.safetensors"), new Uint8Array(4096).fill(7));
       assert.equal((await cli(["model", "scan", models, "--full"], { env })).code, 0);
 
+      const python = (await testPython()).minor;
       const fixture = {
+        pythonVersion: python,
         comfyuiVersion: "v0.2.0",
         comfyuiCommit: comfy.tags["v0.2.0"],
         registryDownloadUrl: `${registry.url}/dl/alpha-nodes/1.1.0.zip`,
@@ -65,7 +70,7 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
       const cec = join(root, "studio-cec");
       await Deno.mkdir(join(cec, "workflows"), { recursive: true });
       await Deno.writeTextFile(join(cec, "pyproject.toml"), comfygitPyproject(fixture));
-      await Deno.writeTextFile(join(cec, ".python-version"), "3.11\n");
+      await Deno.writeTextFile(join(cec, ".python-version"), `${python}\n`);
       await Deno.writeTextFile(join(cec, "workflows", "portrait.json"), WORKFLOW);
       await gitIn(cec, "init", "--quiet");
       await gitIn(cec, "add", "-A");
@@ -121,7 +126,7 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
         tarball,
         rawTarGz([
           { name: "pyproject.toml", data: comfygitPyproject(fixture) },
-          { name: ".python-version", data: "3.11\n" },
+          { name: ".python-version", data: `${python}\n` },
           { name: "workflows/portrait.json", data: WORKFLOW },
         ]),
       );
@@ -161,10 +166,10 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
         join(branchy, "pyproject.toml"),
         comfygitPyproject({ ...fixture, comfyuiVersion: "master", comfyuiCommit: undefined })
           .replace('comfyui_version_type = "release"', 'comfyui_version_type = "branch"')
-          .replace('python_version = "3.11"\n', "")
+          .replace(`python_version = "${python}"\n`, "")
           .replace("comfygit-env-studio", "comfygit-env-branchy"),
       );
-      await Deno.writeTextFile(join(branchy, ".python-version"), "3.11.9\n");
+      await Deno.writeTextFile(join(branchy, ".python-version"), `${python}.9\n`);
       await Deno.writeTextFile(join(branchy, "workflows", "portrait.json"), WORKFLOW);
       await gitIn(branchy, "init", "--quiet");
       await gitIn(branchy, "add", "-A");
@@ -175,11 +180,16 @@ Deno.test("import of a ComfyGit .cec (path and export tarball) and a ComfyDock 1
         b.stdout,
         /! comfyui_version = "master" \(a branch\): a branch moves: pinned to its current commit/,
       );
-      assert.match(b.stdout, /\+ \.python-version -> tool\.comfydock\.python_version = "3\.11"/);
+      assert.match(
+        b.stdout,
+        new RegExp(
+          `\\+ \\.python-version -> tool\\.comfydock\\.python_version = "${python.replace(".", "\\.")}"`,
+        ),
+      );
       const bcd =
         (await readToml(join(home, "environments", "branchy", ".cec", "pyproject.toml"))).tool.comfydock;
       assert.equal(bcd.comfyui_commit, comfy.head);
-      assert.equal(bcd.python_version, "3.11");
+      assert.equal(bcd.python_version, python);
     } finally {
       await registry.close();
       await index.close();

@@ -4,6 +4,7 @@
  * default index plus a `cpu` torch index), real uv and git.
  */
 import assert from "node:assert/strict";
+import { ownUvIndex, useLocalUv } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { cli, offlineEnv } from "../../fixtures/cli.ts";
@@ -12,10 +13,12 @@ import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 
-useLocalUv();
+await useLocalUv();
+// These tests serve their own index: the user's uv index settings must not send uv elsewhere.
+ownUvIndex();
 
 // deno-lint-ignore no-explicit-any -- tests read a few keys of generated TOML
 const readToml = async (path: string): Promise<any> => parse(await Deno.readTextFile(path));

@@ -4,19 +4,19 @@
  * temporary pins are gone from pyproject, and a version that conflicts with a requirement is named.
  */
 import assert from "node:assert/strict";
+import { testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { buildWheelhouse, STANDARD_WHEELS, useLocalUv, wheelhouseUvToml } from "../../fixtures/wheels.ts";
+import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvToml } from "../../fixtures/wheels.ts";
 import { testSettings } from "../../fixtures/app.ts";
 import { basePyproject } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { workspacePaths } from "../../reconcile/paths.ts";
 import { lockKeepingVersions } from "../../providers/packages/keep_versions.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
-import { findPython } from "../../providers/packages/python.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 
-useLocalUv();
+await useLocalUv();
 
 const project = (deps: string[], wheels: string) =>
   basePyproject("k").replace("dependencies = []", `dependencies = ${JSON.stringify(deps)}`) +
@@ -27,11 +27,11 @@ Deno.test("installed versions are kept, extras go to the user group, no pins are
     const wheels = await buildWheelhouse(join(tmp, "wheels"), STANDARD_WHEELS);
     const settings = testSettings();
     const uv = await Uv.locate(workspacePaths(tmp), settings);
-    const python = await findPython(settings.system, "3.11");
+    const python = await testPython();
     const r = await lockKeepingVersions({
       uv,
       python: python.path,
-      pythonVersion: "3.11",
+      pythonVersion: python.minor,
       workDir: tmp,
       pyprojectText: project(["beta"], wheels),
       installed: [
@@ -59,11 +59,11 @@ Deno.test("an installed version that conflicts with a requirement is not kept, a
     const wheels = await buildWheelhouse(join(tmp, "wheels"), STANDARD_WHEELS);
     const settings = testSettings();
     const uv = await Uv.locate(workspacePaths(tmp), settings);
-    const python = await findPython(settings.system, "3.11");
+    const python = await testPython();
     const r = await lockKeepingVersions({
       uv,
       python: python.path,
-      pythonVersion: "3.11",
+      pythonVersion: python.minor,
       workDir: tmp,
       pyprojectText: project(["alpha>=1.1", "gamma"], wheels),
       installed: [
