@@ -136,7 +136,7 @@ Deno.test("a key set in a table that holds only sub-tables (the TOML editor's pa
   assert.equal(uv.sources.torch.index, "pytorch");
 });
 
-Deno.test("export as a snapshot: local/dev nodes and disabled registry nodes are listed as skipped", async () => {
+Deno.test("export as a snapshot: file nodes by name; local/dev and disabled registry nodes skipped", async () => {
   const { managerSnapshotOf } = await import("../../workspace/manager_snapshot.ts");
   const { parsePyproject } = await import("../../reconcile/desired.ts");
   const sha = "e".repeat(40);
@@ -162,6 +162,12 @@ enabled = false
 [tool.comfydock.nodes.mine]
 source = "dev"
 path = "/home/me/mine"
+
+[tool.comfydock.nodes.tweak]
+source = "file"
+filename = "tweak.py"
+sha256 = "${"f".repeat(64)}"
+enabled = false
 `,
     ),
     "p.toml",
@@ -177,6 +183,7 @@ path = "/home/me/mine"
   const snap = JSON.parse(r.text);
   assert.deepEqual(snap.cnr_custom_nodes, { reg: "1.0.0" });
   assert.deepEqual(snap.git_custom_nodes, { "https://x/g": { hash: sha, disabled: true } });
+  assert.deepEqual(snap.file_custom_nodes, [{ filename: "tweak.py", disabled: true }]);
   assert.equal(r.skipped.length, 3);
   assert.match(r.skipped.join("\n"), /node off: a disabled registry node/);
   assert.match(r.skipped.join("\n"), /node mine: a dev node \(\/home\/me\/mine\)/);
