@@ -30,9 +30,8 @@
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { copyTree, exists, readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
-import { DEFAULT_COMFYUI_URL } from "../lib/settings.ts";
 import { localEdits } from "../providers/comfyui/checkout.ts";
-import { comfyuiUrl, normaliseUrl, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
+import { comfyuiUrl, isUpstream, normaliseUrl, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { MappingReport } from "../providers/formats/report.ts";
@@ -159,12 +158,6 @@ async function venvAt(dir: string): Promise<FoundPython> {
     );
   }
   return { venv: dir, version: v.python, sitePackages: await findSitePackages(dir) };
-}
-
-/** The upstream ComfyUI under its usual spellings, for which the configured URL (a mirror) stands in. */
-function isUpstream(url: string): boolean {
-  const n = url.replace(/\.git$/, "").replace(/\/+$/, "").toLowerCase();
-  return [DEFAULT_COMFYUI_URL.toLowerCase(), "https://github.com/comfy-org/comfyui"].includes(n);
 }
 
 interface PlannedNode {

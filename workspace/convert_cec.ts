@@ -10,8 +10,7 @@
 import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { exists, listFiles, readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
-import { DEFAULT_COMFYUI_URL } from "../lib/settings.ts";
-import { comfyuiUrl, ensureMirror, normaliseUrl } from "../providers/comfyui/mirror.ts";
+import { comfyuiUrl, ensureMirror, isUpstream, normaliseUrl } from "../providers/comfyui/mirror.ts";
 import { resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { convertLegacyPyproject, type LegacyKind, legacyKind } from "../providers/formats/legacy_cec.ts";
 import type { ReportLine } from "../providers/formats/report.ts";
@@ -34,12 +33,6 @@ export interface Converted {
 function envNameOf(raw: Record<string, unknown>): string | undefined {
   const project = raw.project as { name?: unknown } | undefined;
   return typeof project?.name === "string" ? project.name.replace(/^comfy(git|dock)-env-/, "") : undefined;
-}
-
-/** The upstream ComfyUI under its usual spellings: the configured URL (a mirror, a test repo) stands in. */
-function isUpstream(url: string): boolean {
-  const n = url.replace(/\.git$/, "").replace(/\/+$/, "").toLowerCase();
-  return [DEFAULT_COMFYUI_URL.toLowerCase(), "https://github.com/comfy-org/comfyui"].includes(n);
 }
 
 function setPath(obj: Record<string, unknown>, e: TomlEdit): void {

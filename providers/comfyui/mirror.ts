@@ -5,7 +5,7 @@
  */
 import { CdError } from "../../lib/errors.ts";
 import type { Progress } from "../../lib/progress.ts";
-import type { Settings } from "../../lib/settings.ts";
+import { DEFAULT_COMFYUI_URL, type Settings } from "../../lib/settings.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import * as mirrors from "../git/mirror.ts";
 import type { Mirror } from "../git/mirror.ts";
@@ -13,6 +13,15 @@ import type { Mirror } from "../git/mirror.ts";
 /** --comfyui-url (or the URL pinned in `.cec`), else the configured one (COMFYDOCK_COMFYUI_URL, else the official repository). */
 export function comfyuiUrl(explicit: string | undefined, settings: Settings): string {
   return mirrors.normaliseUrl(explicit || settings.comfyuiUrl);
+}
+
+/**
+ * The upstream ComfyUI under its usual spellings (a `.cec` or checkout from elsewhere names it): the
+ * configured URL, which may be a mirror or a test repository, stands in for it.
+ */
+export function isUpstream(url: string): boolean {
+  const n = url.replace(/\.git$/, "").replace(/\/+$/, "").toLowerCase();
+  return [DEFAULT_COMFYUI_URL.toLowerCase(), "https://github.com/comfy-org/comfyui"].includes(n);
 }
 
 export function mirrorDir(ws: WorkspacePaths, url: string): string {

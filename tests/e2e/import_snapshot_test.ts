@@ -111,6 +111,11 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
       assert.equal(cd.nodes["gamma-nodes"].commit, gammaRepo.commits[0].sha);
       assert.equal(cd.nodes["gamma-nodes"].enabled, undefined);
       assert.equal(cd.nodes["delta-nodes"].enabled, false, "a disabled git node is recorded as disabled");
+      const nodesDir = join(home, "environments", "snap", "ComfyUI", "custom_nodes");
+      assert.ok(
+        await Deno.stat(join(nodesDir, ".disabled", "delta-nodes")),
+        "installed the way the Manager disables",
+      );
       assert.deepEqual([...py["dependency-groups"]["alpha-nodes"]], ["libx"]);
       assert.deepEqual([...py["dependency-groups"].user].sort(), [
         "torch",
