@@ -1,5 +1,5 @@
 /**
- * Adopt speed: `comfydock adopt` of the fixture ComfyUI folder (fixtures/comfyui_folder.ts: 6 custom nodes, a
+ * Adopt speed: `comfydock adopt` of the fixture ComfyUI folder (fixtures/comfyui_folder.ts: 7 custom nodes, a
  * uv venv with 5 packages + torch, 3 models, 2 workflows) as the CLI, with warm caches (median of 3, each
  * into a new environment); and what dominates on a real venv: the hard-linked copy of its files (a torch
  * venv holds ~20,000).
