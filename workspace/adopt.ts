@@ -31,7 +31,8 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { copyTree, exists, readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import { localEdits } from "../providers/comfyui/checkout.ts";
-import { comfyuiUrl, isUpstream, normaliseUrl, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
+import { comfyuiUrl, isUpstream, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
+import { normaliseUrl } from "../providers/git/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { MappingReport } from "../providers/formats/report.ts";

@@ -10,7 +10,8 @@
 import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { exists, listFiles, readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
-import { comfyuiUrl, ensureMirror, isUpstream, normaliseUrl } from "../providers/comfyui/mirror.ts";
+import { comfyuiUrl, ensureMirror, isUpstream } from "../providers/comfyui/mirror.ts";
+import { normaliseUrl } from "../providers/git/mirror.ts";
 import { resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { convertLegacyPyproject, type LegacyKind, legacyKind } from "../providers/formats/legacy_cec.ts";
 import type { ReportLine } from "../providers/formats/report.ts";

@@ -7,6 +7,9 @@ import { CdError } from "../../lib/errors.ts";
 import type { Progress } from "../../lib/progress.ts";
 import { DEFAULT_COMFYUI_URL, type Settings } from "../../lib/settings.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
+import { join } from "node:path";
+import { exists } from "../../lib/fsx.ts";
+import * as git from "../git/git.ts";
 import * as mirrors from "../git/mirror.ts";
 import type { Mirror } from "../git/mirror.ts";
 
@@ -69,17 +72,13 @@ export async function seedMirrorFrom(
 ): Promise<Mirror> {
   const dir = mirrorDir(ws, url);
   if (!await exists(join(dir, "HEAD"))) {
-    await Deno.mkdir(ws.gitMirrors, { recursive: true });
-    const tmp = `${dir}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    try {
-      await git.cloneMirror(checkout, tmp, { errorCode: "COMFYUI_CLONE_FAILED" });
-      await git.setRemoteUrl(tmp, "origin", normaliseUrl(url));
-      await Deno.rename(tmp, dir).catch(async (e) => {
-        if (!await exists(join(dir, "HEAD"))) throw e;
-      });
-    } finally {
-      await removeIfExists(tmp);
-    }
+    // The same clone as the cache makes from the network, from the checkout instead; then it names `url`.
+    await mirrors.ensureMirror(ws.gitMirrors, url, {
+      source: checkout,
+      errorCode: "COMFYUI_CLONE_FAILED",
+      hint: `${checkout} could not be read as a git repository`,
+    });
+    await git.setRemoteUrl(dir, "origin", mirrors.normaliseUrl(url));
   }
   if (!await git.hasCommit(dir, commit)) {
     await git.git(dir, ["fetch", "--quiet", checkout, `+HEAD:refs/comfydock/adopted/${commit}`], {

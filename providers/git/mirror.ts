@@ -36,6 +36,8 @@ export function mirrorDir(gitMirrors: string, url: string): string {
 export interface MirrorOptions {
   /** Shows the clone as a task (git's own meters: objects received, transfer rate). */
   progress?: Progress;
+  /** Clone from this local repository instead of `url` (adopt: the user's own checkout of it). */
+  source?: string;
   /** Error code and hint when the clone fails (default GIT_CLONE_FAILED). */
   errorCode?: string;
   hint?: string;
@@ -57,7 +59,7 @@ export async function ensureMirror(
       await withTask(
         opts.progress,
         `cloning ${url}`,
-        (task) => git.cloneMirror(url, tmp, { onLine: opts.progress && git.progressInto(task) }),
+        (task) => git.cloneMirror(opts.source ?? url, tmp, { onLine: opts.progress && git.progressInto(task) }),
       );
     } catch (e) {
       const why = errorMessage(e).trim().split("\n").filter(Boolean).pop() ?? "unknown error";

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { readTextIfExists, sha256Hex } from "../../lib/fsx.ts";
-import { entryData, fetchArchive, readZipEntries } from "./archive.ts";
+import { extractZip, fetchArchive } from "./archive.ts";
 import { type NodeMarker, statManifest, writeMarker } from "./observe.ts";
 import type { RegistryClient } from "./registry.ts";
 import { pyprojectVersionAndName } from "./requirements.ts";
@@ -39,10 +39,11 @@ export async function identifyRegistryPack(
     const v = await registry.getVersion(name, version);
     const label = `node '${name}' ${version}`;
     const archive = await fetchArchive(nodeStore, { url: v.downloadUrl, label });
-    const want: Record<string, string> = {};
-    for (const e of readZipEntries(archive.bytes, label)) {
-      if (!e.isDir) want[e.path] = sha256Hex(entryData(archive.bytes, e, label));
-    }
+    // The archive's file hashes, as an install would record them (extracted where nothing else looks).
+    const scratch = await Deno.makeTempDir({ prefix: "comfydock-identify-" });
+    const want = await extractZip(archive.bytes, join(scratch, "pack"), label).finally(() =>
+      Deno.remove(scratch, { recursive: true }).catch(() => {})
+    );
     const have = (await filesOf(dir)).filter((f) => !BYTECODE.test(f));
     if (have.length !== Object.keys(want).length) return null;
     for (const f of have) {
