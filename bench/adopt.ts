@@ -17,7 +17,7 @@ export async function benchAdopt(): Promise<string[]> {
   const fx = await adoptFixture(root);
   try {
     const user = await fx.folder("me");
-    await cli(["init"], { env: fx.env });
+    await fx.init();
     const runs: number[] = [];
     for (let i = 0; i < 4; i++) {
       const t = performance.now();

@@ -63,7 +63,7 @@ import { Uv } from "../providers/packages/uv.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 import { type EnvPaths, envPaths } from "../reconcile/paths.ts";
 import type { ModelSpec, NodeSpec } from "../reconcile/schema.ts";
-import { renderPyproject, writeNewCec } from "./new_cec.ts";
+import { ALL_GROUPS, renderPyproject, writeNewCec } from "./new_cec.ts";
 import { cecStagingDir, createEnvironmentFromCec, dropStaging, type ImportResult } from "./import.ts";
 import { assertSameFileSystem, type Move, moveBack, moveIn } from "./moves.ts";
 import { openRegistry } from "./providers.ts";
@@ -372,12 +372,17 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
     const torchVersions: Record<string, string> = {};
     for (const t of TORCH_PACKAGES) if (dists[t]) torchVersions[t] = dists[t];
     const detected = dists.torch ? backendOfVersion(dists.torch) : null;
-    const backend = opts.torchBackend ?? detected;
+    // No build label: torch came from the default index (PyPI), the `pypi` backend.
+    const backend = opts.torchBackend ?? detected ?? (dists.torch ? "pypi" : null);
     if (backend) assertTorchBackend(backend, opts.torchBackend);
     report.mapped(
       `Python ${py.version} packages (${installed.length})`,
       `locked at their installed versions; torch ${dists.torch ?? "(none)"}${
-        backend ? ` from the ${backend} index` : dists.torch ? " from the default index, as installed" : ""
+        backend === "pypi"
+          ? " from the default index, as installed"
+          : backend
+          ? ` from the ${backend} index`
+          : ""
       }`,
     );
 
@@ -432,13 +437,10 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
       comfyuiVersion: comfy.version,
       comfyuiCommit: comfy.commit,
       comfyuiUrl: url,
-      edits: backend
-        ? torchUvConfig(backend, {
-          indexBase: app.settings.torchIndexUrl,
-          torchVersions,
-          searchPath: app.settings.system.path,
-        })
-        : [],
+      edits: [
+        ...(backend ? torchUvConfig(backend, { torchVersions, searchPath: app.settings.system.path }) : []),
+        ALL_GROUPS,
+      ],
     });
     const text = (await editPyprojectText(base, [
       ...planned.map((p) => ({ path: ["tool", "comfydock", "nodes", p.id], value: p.spec })),

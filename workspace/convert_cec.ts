@@ -20,7 +20,7 @@ import { openModelIndex } from "../providers/models/store.ts";
 import { assertTorchBackend, resolveTorchBackend, torchUvConfig } from "../providers/packages/torch.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
-import { DEFAULT_COMFYDOCKIGNORE, pickPython } from "./new_cec.ts";
+import { ALL_GROUPS, DEFAULT_COMFYDOCKIGNORE, pickPython } from "./new_cec.ts";
 import type { App } from "./session.ts";
 
 export interface Converted {
@@ -128,12 +128,13 @@ export async function convertLegacyCec(
     python_version: pythonVersion,
     ...Object.fromEntries(Object.entries(table).filter(([k]) => k !== "version")),
   };
+  const uvTable = (doc.tool.uv ??= {}) as Record<string, unknown>;
+  if (!("default-groups" in uvTable)) setPath(doc, ALL_GROUPS);
   if (conv.needsTorchIndex) {
     const backend = await resolveTorchBackend(opts.torchBackend ?? "auto");
     assertTorchBackend(backend, opts.torchBackend ?? "auto");
     const uv = (doc.tool.uv ?? {}) as Record<string, unknown>;
     const edits = torchUvConfig(backend, {
-      indexBase: app.settings.torchIndexUrl,
       existingIndexes: Array.isArray(uv.index) ? uv.index : [],
       searchPath: app.settings.system.path,
     });

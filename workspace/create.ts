@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
-import { exists } from "../lib/fsx.ts";
+import { exists, writeFileAtomic } from "../lib/fsx.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
 import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
@@ -38,7 +38,7 @@ import {
 } from "./workspace.ts";
 import { appendEnvLog } from "./env_log.ts";
 import { buildFromCec, cecStagingDir, dropStaging } from "./import.ts";
-import { pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
+import { ALL_GROUPS, pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
 import type { App } from "./session.ts";
 
 export interface CreateOptions {
@@ -191,8 +191,7 @@ export async function createEnvironment(
         comfyuiUrl: url,
         edits: [
           ...torchUvConfig(torchBackend, { indexUrl: opts.torchIndex, searchPath: app.settings.system.path }),
-          // Plain `uv sync` in .cec installs every node group too, like ComfyDock (README: plain uv).
-          { path: ["tool", "uv", "default-groups"], value: "all" },
+          ALL_GROUPS,
           ...(excludeNewer ? excludeNewerEdits(excludeNewer, torchBackend !== "pypi") : []),
           ...(opts.uvSettings ?? []),
         ],

@@ -44,7 +44,7 @@ import type { DesiredState } from "../reconcile/desired.ts";
 import { editPyprojectText, type TomlEdit } from "../reconcile/pyproject_edit.ts";
 import type { NodeSpec } from "../reconcile/schema.ts";
 import { envPaths } from "../reconcile/paths.ts";
-import { pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
+import { ALL_GROUPS, pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
 import {
   cecStagingDir,
   createEnvironmentFromCec,
@@ -251,10 +251,10 @@ export async function importManagerSnapshot(
       comfyuiUrl: url,
       edits: [
         ...torchUvConfig(backend, {
-          indexBase: app.settings.torchIndexUrl,
           torchVersions: packages.torchVersions,
           searchPath: app.settings.system.path,
         }),
+        ALL_GROUPS,
         ...(opts.uvSettings ?? []),
       ],
     });

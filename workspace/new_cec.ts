@@ -72,6 +72,12 @@ export async function writeNewCec(cec: string, pyprojectText: string, lockText?:
   await writeFileAtomic(join(cec, "workflows", ".gitkeep"), "");
 }
 
+/**
+ * `[tool.uv]` every new `.cec` gets: plain `uv sync` in `.cec` installs every node group too, like ComfyDock
+ * does (README: plain uv).
+ */
+export const ALL_GROUPS: TomlEdit = { path: ["tool", "uv", "default-groups"], value: "all" };
+
 /** `--python X.Y`, else 3.12 when installed, else the newest interpreter on the machine. */
 export async function pickPython(settings: Settings, version?: string): Promise<PythonInstall> {
   if (version) return await findPython(settings.system, version);

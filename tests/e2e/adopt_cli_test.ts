@@ -26,7 +26,7 @@ Deno.test("adopt: the first plan is clean and the folder is left byte-identical"
     try {
       const user = await fx.folder("me");
       const before = await treeState(join(root, "me"));
-      assert.equal((await cli(["init"], { env: fx.env })).code, 0);
+      await fx.init();
 
       const r = await cli(["adopt", user.dir, "--name", "studio", "--yes"], { env: fx.env });
       assert.equal(r.code, 0, r.stderr + r.stdout);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ownUvIndex, useLocalUv } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { cli, offlineEnv } from "../../fixtures/cli.ts";
+import { cli, initOffline, offlineEnv } from "../../fixtures/cli.ts";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
@@ -58,7 +58,7 @@ Deno.test("import of a Manager snapshot (JSON and YAML), its report, a clean pla
         indexUrl: index.url,
         comfyuiUrl: comfy.url,
       });
-      assert.equal((await cli(["init"], { env })).code, 0);
+      await initOffline(env, index.url);
 
       // What the Manager UI writes: JSON, indent 4, pip freeze lines as keys (URLs split off as values).
       const snapshot = {
