@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { cli } from "../fixtures/cli.ts";
 import { adoptFixture } from "../fixtures/comfyui_folder.ts";
 import { copyTree } from "../lib/fsx.ts";
-import { median } from "./stats.ts";
+import { median, record } from "./stats.ts";
 import { useLocalUv } from "../fixtures/tools.ts";
 
 export async function benchAdopt(): Promise<string[]> {
@@ -38,6 +38,10 @@ export async function benchAdopt(): Promise<string[]> {
     t = performance.now();
     await new Deno.Command("cp", { args: ["-al", venv, join(root, "big-venv-cp")] }).output();
     const cpMs = performance.now() - t;
+    record("adopt.cli_s", median(runs));
+    record("adopt.venv_files", copied.files);
+    record("adopt.venv_link_s", linkMs / 1000);
+    record("adopt.venv_link_vs_cp", linkMs / cpMs);
     return [
       `adopt of the fixture folder (CLI, warm caches): ${median(runs).toFixed(2)} s`,
       `hard-linked copy of a venv of ${copied.files} files: ${(linkMs / 1000).toFixed(2)} s ` +

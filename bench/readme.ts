@@ -110,6 +110,11 @@ export function performanceRows(r: Results): { intro: string; rows: [string, str
       "Action apply job: first on a fresh runner / next after a checkout clean (nothing to do)",
       `${s2("action.first_apply_s")} / ${s2("action.noop_apply_s")} (fixture environment)`,
     ],
+    ["`adopt` of the fixture ComfyUI folder (7 nodes, a uv venv, 3 models), warm caches", s2("adopt.cli_s")],
+    [
+      `hard-linked copy of a ${need("adopt.venv_files").toLocaleString("en")}-file venv (adopt)`,
+      `${s2("adopt.venv_link_s")} (${x("adopt.venv_link_vs_cp")} \`cp -al\`)`,
+    ],
   ];
   return { intro, rows };
 }

@@ -59,7 +59,8 @@ export async function ensureMirror(
       await withTask(
         opts.progress,
         `cloning ${url}`,
-        (task) => git.cloneMirror(opts.source ?? url, tmp, { onLine: opts.progress && git.progressInto(task) }),
+        (task) =>
+          git.cloneMirror(opts.source ?? url, tmp, { onLine: opts.progress && git.progressInto(task) }),
       );
     } catch (e) {
       const why = errorMessage(e).trim().split("\n").filter(Boolean).pop() ?? "unknown error";

@@ -20,7 +20,7 @@ import { writeFileAtomic } from "../../lib/fsx.ts";
 import { editPyprojectText } from "../../reconcile/pyproject_edit.ts";
 import { normalizeName, parseLock, requiredPackages } from "./lockfile.ts";
 import { markerEnv } from "./markers.ts";
-import { conflictingPackages, requirementName } from "./resolve.ts";
+import { explainConflict, requirementName } from "./resolve.ts";
 import { sameVersion } from "./diff.ts";
 import { USER_GROUP } from "./diff.ts";
 import type { Uv } from "./uv.ts";
@@ -97,7 +97,7 @@ export async function lockKeepingVersions(opts: {
         await opts.uv.lock(dir, { python: opts.python, onLine: opts.onLine });
         return await Deno.readTextFile(join(dir, "uv.lock"));
       } catch (e) {
-        const blamed = e instanceof CdError ? conflictingPackages(e.message, projectName) : new Set<string>();
+        const blamed = new Set(e instanceof CdError ? explainConflict(e.message, projectName).packages : []);
         const drop = pins.filter((p) => blamed.has(p.name));
         if (!withPins || drop.length === 0 || round >= MAX_CONFLICT_ROUNDS) throw e;
         for (const p of drop) {
