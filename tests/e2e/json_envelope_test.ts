@@ -150,6 +150,8 @@ Deno.test("every command prints exactly one JSON envelope with --json, success a
         ["use", { args: ["use", "e2"], ok: true }],
         ["use", { args: ["use", "e"], ok: true }],
         ["delete", { args: ["delete", "e2", "--yes"], ok: true }],
+        // A folder that is not ComfyUI: the failure is a document (tests/e2e/adopt_cli_test.ts adopts one).
+        ["adopt", { args: ["adopt", models], ok: false }],
       ];
       for (const [n, c] of changes) await check(n, c);
 
