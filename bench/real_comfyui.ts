@@ -11,7 +11,7 @@
  * COMFYDOCK_REAL_UV_CACHE reuses a uv cache between runs (torch from PyPI is ~3 GB on Linux x86_64).
  */
 import { join } from "node:path";
-import { cli } from "../fixtures/cli.ts";
+import { realCliEnv, timedSteps } from "./real_steps.ts";
 
 const DEFAULT_NODES = [
   "https://github.com/kijai/ComfyUI-KJNodes",
@@ -29,25 +29,8 @@ interface HealthPack {
 async function main(): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "comfydock-real-comfyui-" });
   const home = join(tmp, "home");
-  const env: Record<string, string> = {
-    COMFYDOCK_HOME: home,
-    UV_PYTHON_DOWNLOADS: "never",
-    PATH: Deno.env.get("PATH") ?? "",
-    HOME: Deno.env.get("HOME") ?? tmp,
-    ...(Deno.env.get("COMFYDOCK_UV") ? { COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")! } : {}),
-  };
-  const rows: [string, number, string][] = [];
-  const step = async (what: string, args: string[], expect: number[] = [0]) => {
-    const t0 = performance.now();
-    const r = await cli(args, { env });
-    const s = (performance.now() - t0) / 1000;
-    rows.push([what, s, `exit ${r.code}`]);
-    console.log(`${what}: ${s.toFixed(1)} s (exit ${r.code})`);
-    if (!expect.includes(r.code)) {
-      throw new Error(`${args.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-    }
-    return r;
-  };
+  const env = realCliEnv(home, { HOME: Deno.env.get("HOME") ?? tmp });
+  const { step, table } = timedSteps(env);
   const health = async (what: string, envName: string) => {
     const r = await step(what, ["-e", envName, "health", "--json"], [0, 2]);
     // One --json document; the health result is its data (or the document itself, before the envelope).
@@ -103,8 +86,7 @@ async function main(): Promise<void> {
     console.log(
       `\npacks loaded: ${loaded(packs)}/${packs.length} here, ${loaded(copied)}/${copied.length} in the copy`,
     );
-    console.log("\n| step | seconds |\n| --- | --- |");
-    for (const [what, s] of rows) console.log(`| ${what} | ${s.toFixed(1)} |`);
+    table();
   } finally {
     if (!Deno.args.includes("--keep")) await Deno.remove(tmp, { recursive: true }).catch(() => {});
     else console.log(`kept ${tmp}`);

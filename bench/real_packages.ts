@@ -11,7 +11,7 @@
  * importable after one apply. COMFYDOCK_REAL_UV_CACHE reuses a uv cache between runs.
  */
 import { join } from "node:path";
-import { cli } from "../fixtures/cli.ts";
+import { realCliEnv, timedSteps } from "./real_steps.ts";
 import { buildComfyUIRepo } from "../fixtures/comfyui_repo.ts";
 import { run } from "../lib/proc.ts";
 
@@ -107,22 +107,8 @@ const groupsToml = (groups: Record<string, string[]>) =>
 async function main(): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "comfydock-real-" });
   const home = join(tmp, "home");
-  const env: Record<string, string> = {
-    COMFYDOCK_HOME: home,
-    UV_PYTHON_DOWNLOADS: "never",
-    PATH: Deno.env.get("PATH") ?? "",
-    ...(Deno.env.get("COMFYDOCK_UV") ? { COMFYDOCK_UV: Deno.env.get("COMFYDOCK_UV")! } : {}),
-  };
-  const rows: [string, number, string][] = [];
-  const step = async (what: string, args: string[], expect: number[] = [0]) => {
-    const t0 = performance.now();
-    const r = await cli(args, { env });
-    const s = (performance.now() - t0) / 1000;
-    rows.push([what, s, `exit ${r.code}`]);
-    console.log(`${what}: ${s.toFixed(1)} s (exit ${r.code})`);
-    if (!expect.includes(r.code)) throw new Error(`${args.join(" ")}:\n${r.stdout}\n${r.stderr}`);
-    return r;
-  };
+  const env = realCliEnv(home);
+  const { step, table } = timedSteps(env);
   const paths = {
     cec: join(home, "environments", "real", ".cec"),
     venv: join(home, "environments", "real", ".venv"),
@@ -192,8 +178,7 @@ async function main(): Promise<void> {
     await step("apply: controlnet_aux removed through ComfyDock", ["apply", "--yes"]);
     console.log(`  import cv2 after one apply: ${await importCv2() ? "works" : "fails"}`);
     await step("plan after it", ["plan", "--detailed-exitcode"]);
-    console.log("\n| step | seconds |\n| --- | --- |");
-    for (const [what, s] of rows) console.log(`| ${what} | ${s.toFixed(1)} |`);
+    table();
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
