@@ -7,11 +7,14 @@ import { join } from "node:path";
 import { cli } from "../../fixtures/cli.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { run } from "../../lib/proc.ts";
+import { TEST_GIT_IDENTITY } from "../../fixtures/tools.ts";
 
 const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-relock-" });
 const { paths, env } = await createRealEnv(join(root, "ws"), "env");
 const comfydock = (...args: string[]) => cli(args, { env });
-const git = async (...args: string[]) => (await run("git", ["-C", paths.cec, ...args])).stdout.trim();
+// The test's own commits carry its own identity: a fresh machine has none configured.
+const git = async (...args: string[]) =>
+  (await run("git", ["-C", paths.cec, ...args], { env: { ...TEST_GIT_IDENTITY } })).stdout.trim();
 
 Deno.test("uncommitted pyproject edits: apply re-locks and installs, commits nothing, says to commit both", async () => {
   const head = await git("rev-parse", "HEAD");
