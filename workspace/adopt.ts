@@ -33,7 +33,6 @@ import { copyTree, exists, readTextIfExists, writeFileAtomic } from "../lib/fsx.
 import { localEdits } from "../providers/comfyui/checkout.ts";
 import { comfyuiUrl, isUpstream, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
 import { normaliseUrl } from "../providers/git/mirror.ts";
-import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { MappingReport } from "../providers/formats/report.ts";
 import * as git from "../providers/git/git.ts";
@@ -433,7 +432,7 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
     const base = renderPyproject({
       name,
       pythonVersion,
-      dependencies: parseRequirements(await requirementsAt(comfy.mirror, comfy.commit)),
+      dependencies: await requirementsAt(comfy.mirror, comfy.commit),
       comfyuiVersion: comfy.version,
       comfyuiCommit: comfy.commit,
       comfyuiUrl: url,

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { exists, writeFileAtomic } from "../lib/fsx.ts";
 import { comfyuiUrl, mirrorDir } from "../providers/comfyui/mirror.ts";
-import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { versionLabel } from "../providers/comfyui/versions.ts";
 import * as git from "../providers/git/git.ts";
@@ -177,7 +176,7 @@ export async function createEnvironment(
       () => resolveComfyUI(ws, url, spec, { progress: app.progress }),
     );
     for (const w of comfy.warnings) app.log(`warning: ${w}`);
-    const dependencies = parseRequirements(await requirementsAt(comfy.mirror, comfy.commit));
+    const dependencies = await requirementsAt(comfy.mirror, comfy.commit);
     const excludeNewer = asOf === "comfyui" ? parseAsOf(await commitDate(comfy.mirror, comfy.commit)) : asOf;
     if (excludeNewer) app.log(`resolving packages as of ${excludeNewer} (exclude-newer)`);
     const cec = join(staging, "cec");

@@ -8,7 +8,7 @@ import { exists } from "../lib/fsx.ts";
 import { type DesiredState, readDesired } from "../reconcile/desired.ts";
 import type { Plan } from "../reconcile/types.ts";
 import { comfyuiUrl } from "../providers/comfyui/mirror.ts";
-import { mergeRequirements, parseRequirements } from "../providers/comfyui/requirements.ts";
+import { mergeRequirements } from "../providers/comfyui/requirements.ts";
 import { commitDate, requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { parseAsOf } from "../providers/packages/as_of.ts";
 import * as git from "../providers/git/git.ts";
@@ -100,7 +100,7 @@ export async function updateComfyUI(
   const before = await readDesired(paths);
   const url = comfyuiUrl(before.comfyui.url, session.app.settings);
   const target = await resolveComfyUI(paths.workspace, url, spec);
-  const newReqs = parseRequirements(await requirementsAt(target.mirror, target.commit));
+  const newReqs = await requirementsAt(target.mirror, target.commit);
   let current: string[] = [];
   let dependencies: string[] = [];
   let excludeNewer: UpdateComfyUIResult["excludeNewer"] = null;
@@ -116,7 +116,7 @@ export async function updateComfyUI(
         excludeNewer = asOf === to ? null : { from: asOf, to };
       }
       const oldReqs = await git.hasCommit(target.mirror.dir, desired.comfyui.commit)
-        ? parseRequirements(await requirementsAt(target.mirror, desired.comfyui.commit))
+        ? (await requirementsAt(target.mirror, desired.comfyui.commit))
         : [];
       current = desired.pyproject.project.dependencies;
       dependencies = mergeRequirements(current, oldReqs, newReqs);

@@ -19,7 +19,6 @@ import { basename, join } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import { comfyuiUrl } from "../providers/comfyui/mirror.ts";
-import { parseRequirements } from "../providers/comfyui/requirements.ts";
 import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import {
   type ManagerSnapshot,
@@ -245,7 +244,7 @@ export async function importManagerSnapshot(
     const base = renderPyproject({
       name,
       pythonVersion,
-      dependencies: parseRequirements(await requirementsAt(comfy.mirror, comfy.commit)),
+      dependencies: await requirementsAt(comfy.mirror, comfy.commit),
       comfyuiVersion: comfy.version,
       comfyuiCommit: comfy.commit,
       comfyuiUrl: url,

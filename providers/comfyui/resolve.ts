@@ -2,6 +2,7 @@
 import { CdError } from "../../lib/errors.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import * as git from "../git/git.ts";
+import { parseRequirements } from "./requirements.ts";
 import { type Mirror, refreshMirror } from "../git/mirror.ts";
 import { ensureMirror } from "./mirror.ts";
 import type { Progress } from "../../lib/progress.ts";
@@ -79,9 +80,9 @@ export async function resolveComfyUI(
   };
 }
 
-/** ComfyUI's requirements.txt at `commit` (empty when the file does not exist there). */
-export async function requirementsAt(mirror: Mirror, commit: string): Promise<string> {
-  return await git.showFile(mirror.dir, commit, "requirements.txt") ?? "";
+/** ComfyUI's requirements at `commit`, as `[project].dependencies` (none when the file does not exist there). */
+export async function requirementsAt(mirror: Mirror, commit: string): Promise<string[]> {
+  return parseRequirements(await git.showFile(mirror.dir, commit, "requirements.txt") ?? "");
 }
 
 /** Committer date of `commit` in the mirror (RFC 3339), for `create --resolve-as-of comfyui`. */
