@@ -97,6 +97,7 @@ const Issue = z.object({
   html_url: z.string(),
   updated_at: z.string(),
   pull_request: z.unknown().optional(),
+  user: z.object({ type: z.string() }).nullish(),
 });
 type Issue = z.infer<typeof Issue>;
 
@@ -236,14 +237,17 @@ export async function createGitHubClient(opts: GitHubClientOptions): Promise<Git
       }));
   }
 
-  /** The drift issue of the environment: the open one if any, else the most recently updated closed one. */
+  /**
+   * The drift issue of the environment: the open one if any, else the most recently updated closed one. Like
+   * comments, only an issue a bot opened counts: one quoting the marker is someone else's, never edited over.
+   */
   async function findDriftIssue(o: { owner: string; repo: string }, marker: string, label: string) {
     const all = await listAll(
       "GET /repos/{owner}/{repo}/issues",
       { ...o, labels: label, state: "all" },
       Issue,
     );
-    const mine = all.filter((i: Issue) => !i.pull_request && (i.body ?? "").includes(marker));
+    const mine = all.filter((i: Issue) => !i.pull_request && ours(i, marker));
     return mine.find((i: Issue) => i.state === "open") ??
       mine.sort((a: Issue, b: Issue) => b.updated_at.localeCompare(a.updated_at))[0];
   }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { CdError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/fsx.ts";
-import { createGitHubClient, planMarker } from "../../providers/github/client.ts";
+import { createGitHubClient, driftMarker, planMarker } from "../../providers/github/client.ts";
 import { startGitHubServer } from "../../fixtures/github_server.ts";
 
 const REPO = "acme/studio";
@@ -98,6 +98,31 @@ Deno.test("client: sticky comment per marker, labels created once, no token in e
       /'not a repo' is not an 'owner\/name'/,
     );
     await assert.rejects(() => createGitHubClient({ token: "" }), /no GitHub token/);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("client: a person's issue quoting the drift marker is never taken for the drift issue", async () => {
+  const server = startGitHubServer();
+  try {
+    const gh = await createGitHubClient({ token: server.token, baseUrl: `${server.url}/` });
+    // Someone with triage rights opens a labelled issue carrying the marker and a report hash: it is theirs.
+    const forgedBody = `${driftMarker(A)}\n<!-- comfydock:drift-report:${sha256Hex("report 1")} -->\nmine`;
+    const forged = server.addIssue(REPO, "my notes", forgedBody, ["drift"]);
+    assert.equal((await gh.reportDrift(REPO, A, "drift", null)).action, "none", "theirs is not closed");
+    const opened = await gh.reportDrift(REPO, A, "drift", report("report 1"));
+    assert.equal(opened.action, "opened", "not 'unchanged' on the strength of the forged hash");
+    assert.notEqual(opened.issue, forged);
+    assert.equal((await gh.reportDrift(REPO, A, "drift", report("report 2"))).action, "commented");
+    assert.equal((await gh.reportDrift(REPO, A, "drift", null)).action, "closed");
+    const theirs = server.issues(REPO).find((i) => i.number === forged)!;
+    assert.deepEqual(
+      [theirs.body, theirs.state],
+      [forgedBody, "open"],
+      "their issue is not edited or closed",
+    );
+    assert.deepEqual(server.comments(REPO, forged), [], "nor commented on");
   } finally {
     await server.close();
   }
