@@ -105,13 +105,20 @@ Deno.test("action.yml: the step's command line, expanded as the runner does, pos
           GITHUB_STEP_SUMMARY: join(dir, "summary"),
           GITHUB_WORKSPACE: join(dir, "ws"),
           RUNNER_NAME: "gpu-1",
+          RUNNER_TEMP: dir,
         },
         stdout: "piped",
         stderr: "piped",
       }).output();
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, stderr);
-      assert.match(await Deno.readTextFile(join(dir, "out")), /^exitcode<<(\S+)\n0\n\1$/m);
+      const outputs = await Deno.readTextFile(join(dir, "out"));
+      assert.match(outputs, /^exitcode<<(\S+)\n0\n\1$/m);
+      assert.match(outputs, /^plan-json<<(\S+)\n(.*)\n\1$/m);
+      assert.ok(
+        /^plan-json<<\S+\n(.*)$/m.exec(outputs)![1].startsWith(dir),
+        "the plan JSON is under RUNNER_TEMP",
+      );
       const comments = server.comments("acme/studio", pr);
       assert.equal(comments.length, 1);
       assert.match(comments[0].body, /<!-- comfydock:plan:gpu-1\/prod -->[\s\S]*No changes/);

@@ -8,8 +8,9 @@ import { cli } from "../../fixtures/cli.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { run } from "../../lib/proc.ts";
 import { TEST_GIT_IDENTITY } from "../../fixtures/tools.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-relock-" });
+const root = await tempRoot("comfydock-e2e-relock-");
 const { paths, env } = await createRealEnv(join(root, "ws"), "env");
 const comfydock = (...args: string[]) => cli(args, { env });
 // The test's own commits carry its own identity: a fresh machine has none configured.
@@ -50,11 +51,4 @@ Deno.test("a committed pyproject with a stale lock: apply commits the new lock, 
   assert.equal(await git("status", "--porcelain"), "");
   const v = await comfydock("validate", "--offline");
   assert.equal(v.code, 0, v.stderr);
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await Deno.remove(root, { recursive: true });
-  },
 });

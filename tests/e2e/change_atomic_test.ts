@@ -12,11 +12,12 @@ import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { listFiles, sha256Hex } from "../../lib/fsx.ts";
 import { run } from "../../lib/proc.ts";
 import { testNeeds } from "../../fixtures/tools.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 /** The prompt tests type at a real terminal: util-linux `script` gives the CLI one. */
 const NO_TTY = HAS_SCRIPT ? null : "util-linux 'script' for a pseudo-terminal";
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-atomic-" });
+const root = await tempRoot("comfydock-e2e-atomic-");
 const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
 const server = await startRegistryServer([
   { id: "alpha-nodes", versions: [{ version: "1.0.0", pack: { requirements: ["epsilon==1.0.0"] } }] },
@@ -138,12 +139,4 @@ testNeeds(NO_TTY, "a destructive plan defaults to No: Enter at 'remove' changes 
   assert.match(r.output, /● No/);
   assert.match(r.output, /Cancelled; \.cec and the environment are as they were\./);
   assert.equal(await snapshot(), before);
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await server.close();
-    await Deno.remove(root, { recursive: true });
-  },
 });

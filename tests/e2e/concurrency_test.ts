@@ -10,8 +10,9 @@ import { cli, type CliResult } from "../../fixtures/cli.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { run } from "../../lib/proc.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-concurrency-" });
+const root = await tempRoot("comfydock-e2e-concurrency-");
 const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
 const ids = ["n1", "n2", "n3", "n4", "n5", "n6"];
 const server = await startRegistryServer(
@@ -102,12 +103,4 @@ Deno.test("concurrent writers without waiting: every success is kept, every lose
 Deno.test("concurrent writers with --lock-timeout: they queue and all four changes land", async () => {
   const { ok } = await round(["n4", "n5", "n6"], "m2", ["--lock-timeout", "120"]);
   assert.equal(ok, 4);
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await server.close();
-    await Deno.remove(root, { recursive: true });
-  },
 });

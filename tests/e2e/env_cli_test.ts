@@ -6,10 +6,11 @@ import { buildWheelhouse, STANDARD_WHEELS } from "../../fixtures/wheels.ts";
 import { exists } from "../../lib/fsx.ts";
 import { noGitIdentity, testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { FALLBACK_IDENTITY, git } from "../../providers/git/git.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 const PY = await testPython();
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-env-" });
+const root = await tempRoot("comfydock-e2e-env-");
 const repo = await buildComfyUIRepo(join(root, "upstream"));
 const wheels = await buildWheelhouse(join(root, "wheels"), STANDARD_WHEELS);
 const home = join(root, "ws");
@@ -172,11 +173,4 @@ Deno.test("delete asks (refused without a terminal unless --yes), then removes t
   r = await run("run");
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no environment selected/); // 'two' was active
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await Deno.remove(root, { recursive: true });
-  },
 });

@@ -11,10 +11,11 @@ import { createRealEnv } from "../../fixtures/real_env.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import { testSettings } from "../../fixtures/app.ts";
 import { envLogPath } from "../../workspace/env_log.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 Deno.env.set("GIT_CONFIG_GLOBAL", "/dev/null");
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-lifecycle-" });
+const root = await tempRoot("comfydock-e2e-lifecycle-");
 const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
 const server = ModelServer.start();
 const HF_TOKEN = "hf_TOPSECRET_123456";
@@ -121,12 +122,4 @@ Deno.test("delete removes model links only: the store, a hard-linked copy and a 
   assert.match(log, /\] model add tiny: ok\n {2}\.cec commit \w{12} .*model add tiny/);
   assert.match(log, /\] delete: environment removed/);
   assert.ok(!log.includes(HF_TOKEN));
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await server.close();
-    await Deno.remove(root, { recursive: true });
-  },
 });

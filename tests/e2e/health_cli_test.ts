@@ -12,11 +12,12 @@ import { testSettings } from "../../fixtures/app.ts";
 import { useLocalUv } from "../../fixtures/tools.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import { healthFile } from "../../providers/comfyui/health.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 Deno.env.set("GIT_CONFIG_GLOBAL", "/dev/null");
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-health-" });
+const root = await tempRoot("comfydock-e2e-health-");
 const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
 const env = { ...realEnv, GIT_CONFIG_GLOBAL: "/dev/null" };
 const run = (...args: string[]) => cli(args, { env });

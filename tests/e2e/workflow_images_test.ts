@@ -10,11 +10,12 @@ import { makeNodeRepo } from "../../fixtures/node_git.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { useLocalUv } from "../../fixtures/tools.ts";
 import { pngWithText, webpWithExif } from "../../fixtures/workflow_images.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 Deno.env.set("GIT_CONFIG_GLOBAL", "/dev/null");
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-e2e-wfimg-" });
+const root = await tempRoot("comfydock-e2e-wfimg-");
 const { paths, env: realEnv } = await createRealEnv(join(root, "ws"), "env");
 const env = { ...realEnv, GIT_CONFIG_GLOBAL: "/dev/null" };
 const run = (...args: string[]) => cli(args, { env });

@@ -10,9 +10,10 @@ import { renderPyproject } from "../../workspace/new_cec.ts";
 import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
 import { initWorkspace } from "../../workspace/workspace.ts";
 import { testSettings } from "../../fixtures/app.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 // One fixture repository for the whole file (fast tests); each test gets its own workspace.
-const root = await Deno.makeTempDir({ prefix: "comfydock-comfyui-" });
+const root = await tempRoot("comfydock-comfyui-");
 const repo: ComfyUIRepo = await buildComfyUIRepo(join(root, "ComfyUI-upstream"));
 let n = 0;
 
@@ -189,11 +190,4 @@ Deno.test("provider: a ComfyUI folder without .git is left alone with a clear er
   assert.equal(plan.actions[0].kind, "replace");
   await assert.rejects(applyPlan(paths, plan, opts), /not a git checkout/);
   assert.equal(await Deno.readTextFile(join(paths.models, "checkpoints", "x.safetensors")), "w");
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await Deno.remove(root, { recursive: true });
-  },
 });

@@ -24,6 +24,7 @@ import { type EnvPaths, envPaths, type WorkspacePaths, workspacePaths } from "..
 import { quietApp, withSession } from "../../workspace/session.ts";
 import type { TomlEdit } from "../../reconcile/pyproject_edit.ts";
 import { initWorkspace, listEnvironments } from "../../workspace/workspace.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 // These tests serve their own indexes; an unreachable one fails at once instead of after uv's retries.
@@ -31,8 +32,7 @@ ownUvIndex();
 Deno.env.set("UV_HTTP_RETRIES", "0");
 const PY = await testPython();
 const base = settingsFromEnv(Deno.env.toObject());
-const root = await Deno.makeTempDir({ prefix: "comfydock-indexes-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
+const root = await tempRoot("comfydock-indexes-");
 const UV = base.uv!;
 const providers = [packageProvider];
 

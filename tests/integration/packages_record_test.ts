@@ -16,12 +16,12 @@ import { venvPython } from "../../providers/packages/distinfo.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 Deno.env.set("UV_OFFLINE", "1");
 const settings = settingsFromEnv(Deno.env.toObject());
-const fileTmp = await Deno.makeTempDir({ prefix: "comfydock-record-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(fileTmp, { recursive: true }));
+const fileTmp = await tempRoot("comfydock-record-");
 const wheels = await buildWheelhouse(join(fileTmp, "wheels"), [
   ...STANDARD_WHEELS,
   ...OPENCV_WHEELS,

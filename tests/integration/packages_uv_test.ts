@@ -19,13 +19,13 @@ import {
 import { checkResolves } from "../../providers/packages/resolve.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import { testSettings } from "../../fixtures/app.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 
 // Any accidental network use fails instead of passing by luck.
 Deno.env.set("UV_OFFLINE", "1");
-const fileTmp = await Deno.makeTempDir({ prefix: "comfydock-pkg-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(fileTmp, { recursive: true }));
+const fileTmp = await tempRoot("comfydock-pkg-");
 const wheels = await buildWheelhouse(join(fileTmp, "wheels"), STANDARD_WHEELS);
 const sharedUvCache = join(fileTmp, "uv_cache");
 const PY = await testPython();

@@ -21,10 +21,11 @@ import {
   readWorkspaceMeta,
   setActiveEnvironment,
 } from "../../workspace/workspace.ts";
+import { tempRoot } from "../../fixtures/tmp.ts";
 
 await useLocalUv();
 
-const root = await Deno.makeTempDir({ prefix: "comfydock-create-" });
+const root = await tempRoot("comfydock-create-");
 const repo = await buildComfyUIRepo(join(root, "upstream"));
 const wheels = await buildWheelhouse(join(root, "wheels"), STANDARD_WHEELS);
 const emptyWheels = await buildWheelhouse(join(root, "no-wheels"), []);
@@ -299,11 +300,4 @@ Deno.test("delete: refuses unsaved tracked workflow edits unless forced; asks; m
   assert.match(envLog, /^ {2}\.cec commit \w{12} .*: track flow$/m);
   const left = (await Array.fromAsync(Deno.readDir(ws.environments))).map((e) => e.name);
   assert.ok(left.every((n) => !n.startsWith(".")), `leftovers: ${left}`);
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    await Deno.remove(root, { recursive: true });
-  },
 });
