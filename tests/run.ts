@@ -32,11 +32,40 @@ export function parseTestOutput(output: string, code: number): FileCounts {
   };
 }
 
-interface FileResult extends FileCounts {
+export interface FileResult extends FileCounts {
   file: string;
   code: number;
   seconds: number;
   output: string;
+}
+
+/**
+ * One test file in its own `deno test` process, with its own TMPDIR, removed when the file ends, so a run
+ * leaves nothing in the system's temp folder: not the tests' folders, nor what the tools they run put
+ * there (uv keeps a lock file per environment in TMPDIR: about a hundred per run).
+ */
+export async function runTestFile(root: string, file: string, uv: string): Promise<FileResult> {
+  const t0 = performance.now();
+  const tmp = await Deno.makeTempDir({ prefix: "comfydock-tests-" });
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--no-check", file],
+    cwd: root,
+    // The uv found once for the run: each file would otherwise look for it again (a pyenv shim costs).
+    env: { NO_COLOR: "1", COMFYDOCK_UV: uv, TMPDIR: tmp },
+    stdout: "piped",
+    stderr: "piped",
+  }).output().finally(() =>
+    Deno.remove(tmp, { recursive: true }).catch((e) => console.error(`warning: ${tmp} was not removed: ${e}`))
+  );
+  const dec = new TextDecoder();
+  const output = dec.decode(out.stdout) + dec.decode(out.stderr);
+  return {
+    file: relative(root, file),
+    code: out.code,
+    ...parseTestOutput(output, out.code),
+    seconds: (performance.now() - t0) / 1000,
+    output,
+  };
 }
 
 async function findTests(dir: string): Promise<string[]> {
@@ -81,32 +110,11 @@ async function main(filters: string[]): Promise<number> {
     }
   }
 
-  const runFile = async (file: string): Promise<FileResult> => {
-    const t0 = performance.now();
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["test", "-A", "--no-check", file],
-      cwd: root,
-      // The uv found above, for every file: each would otherwise look for it again (a pyenv shim costs).
-      env: { NO_COLOR: "1", COMFYDOCK_UV: uv },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    const output = dec.decode(out.stdout) + dec.decode(out.stderr);
-    return {
-      file: relative(root, file),
-      code: out.code,
-      ...parseTestOutput(output, out.code),
-      seconds: (performance.now() - t0) / 1000,
-      output,
-    };
-  };
-
   const queue = [...files];
   const results: FileResult[] = [];
   await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, async () => {
     while (queue.length > 0) {
-      const r = await runFile(queue.shift()!);
+      const r = await runTestFile(root, queue.shift()!, uv);
       results.push(r);
       const status = r.code === 0 ? "ok  " : "FAIL";
       const ignored = r.ignored.length ? `, ${r.ignored.length} ignored` : "";
