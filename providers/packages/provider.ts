@@ -38,6 +38,7 @@ import type {
   UndoStep,
 } from "../../reconcile/types.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
+import type { Progress } from "../../lib/progress.ts";
 import { diffPackages, packageNotes, type PackagesAfter, type PackagesObserved } from "./diff.ts";
 import { inspectVenv, readInstalled } from "./distinfo.ts";
 import { parseLock, requiredPackages } from "./lockfile.ts";
@@ -261,8 +262,39 @@ export async function applyPackages(
     tx.log(`uv cache clean ${after.refresh.join(" ")} (their files were changed in place)`);
     await uv.cacheClean(after.refresh);
   }
-  await uv.sync(paths.cec, paths.venv, { frozen: true, reinstall: after.reinstall, progress: ctx.progress });
+  await syncHealing(uv, paths, after, tx, ctx.progress);
   await recordSynced(paths, pyprojectText, lockText);
+}
+
+/**
+ * `uv sync` of the lock, reinstalling the damaged distributions. uv's `--reinstall-package` implies a refresh,
+ * so it downloads each wheel again (torch: ~850 MB) although uv's cache still holds its files: a file missing
+ * from the venv is gone from the venv only. So those are reinstalled from the cache alone (which also heals a
+ * machine that cannot reach its index); a wheel the cache lacks fails that attempt before the venv is
+ * touched, and they join the download. Distributions changed in place (`refresh`) had their cache entries
+ * dropped above: they are always downloaded.
+ */
+async function syncHealing(
+  uv: Uv,
+  paths: EnvPaths,
+  after: PackagesAfter,
+  tx: Transaction,
+  progress: Progress | undefined,
+): Promise<void> {
+  const download = after.reinstall.filter((p) => after.refresh.includes(p));
+  const fromCache = after.reinstall.filter((p) => !after.refresh.includes(p));
+  if (fromCache.length) {
+    try {
+      await uv.sync(paths.cec, paths.venv, { frozen: true, reinstall: fromCache, offline: true, progress });
+      tx.log(`reinstalled ${fromCache.join(", ")} from uv's cache`);
+      if (!download.length) return;
+    } catch (e) {
+      if (!isCdError(e)) throw e;
+      tx.log(`${fromCache.join(", ")}: not all in uv's cache, downloading`);
+      download.push(...fromCache);
+    }
+  }
+  await uv.sync(paths.cec, paths.venv, { frozen: true, reinstall: download, progress });
 }
 
 export async function undoPackages(

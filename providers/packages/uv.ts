@@ -205,12 +205,15 @@ export class Uv {
       frozen?: boolean;
       /** Packages to reinstall even if present (a dist-info with no METADATA is invisible to plain sync). */
       reinstall?: string[];
+      /** uv's cache only: a wheel it lacks fails the sync before the venv is touched. */
+      offline?: boolean;
       onLine?: (l: string) => void;
       progress?: Progress;
     } = {},
   ): Promise<void> {
     const args = ["sync", "--all-groups", "--no-install-project"];
     if (opts.frozen) args.push("--frozen");
+    if (opts.offline) args.push("--offline");
     for (const p of opts.reinstall ?? []) args.push("--reinstall-package", p);
     await this.#project(projectDir, !opts.frozen, (dir, env) =>
       this.exec(args, {

@@ -13,6 +13,7 @@ import { CdError, isCdError } from "../../lib/errors.ts";
 import { run } from "../../lib/proc.ts";
 import { NO_INDEX_SETTINGS, type Settings, settingsFromEnv } from "../../lib/settings.ts";
 import * as git from "../../providers/git/git.ts";
+import { findSitePackages } from "../../providers/packages/distinfo.ts";
 import { parseLock } from "../../providers/packages/lockfile.ts";
 import { packageProvider } from "../../providers/packages/provider.ts";
 import { parsePyproject } from "../../reconcile/desired.ts";
@@ -249,6 +250,61 @@ Deno.test("a PyPI mirror is machine-local too: uv.lock names PyPI and its file h
     );
     assert.ok(server.requests.includes("/packages/alpha-2.0.0-py3-none-any.whl"));
     assert.deepEqual((await makePlan(paths, { providers, settings: mirrored })).plan.actions, []);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("healing installed packages: a missing file comes back from uv's cache without a download; a file changed in place is downloaded again", async () => {
+  const simple = await buildWheelhouse(join(root, "heal"), STANDARD_WHEELS);
+  const server = await servePyIndex({ simple });
+  try {
+    const repo = await buildComfyUIRepo(join(root, "comfy-heal"), { requirements: "alpha\nbeta\n" });
+    const ws = await workspace("heal");
+    await createEnvironment(app(ws), "h", {
+      comfyuiUrl: repo.url,
+      python: PY.minor,
+      torchBackend: "pypi",
+      uvSettings: [{
+        path: ["tool", "uv", "index"],
+        value: [{ name: "local", url: `${server.url}/simple`, default: true }],
+      }],
+    });
+    const paths = envPaths(ws, "h");
+    const [sp] = await findSitePackages(paths.venv);
+    const file = join(sp, "alpha", "__init__.py");
+    const original = await Deno.readTextFile(file);
+    const downloads = () => server.requests.filter((r) => r.endsWith(".whl")).length;
+    const heal = async (reason: RegExp) => {
+      const { plan } = await makePlan(paths, { providers, settings: base });
+      assert.equal(plan.actions.length, 1, JSON.stringify(plan.actions));
+      assert.match(plan.actions[0].reason ?? "", reason);
+      const before = downloads();
+      await applyPlan(paths, plan, { providers, settings: base });
+      assert.equal(await Deno.readTextFile(file), original);
+      assert.ok(await Deno.stat(join(sp, "beta", "__init__.py")));
+      assert.deepEqual((await makePlan(paths, { providers, settings: base })).plan.actions, []);
+      return downloads() - before;
+    };
+
+    // uv's --reinstall-package alone re-downloads the wheel (it implies a refresh): torch is ~850 MB.
+    await Deno.remove(file);
+    assert.equal(await heal(/alpha: 1 file missing/), 0, "healed from uv's cache");
+    // uv links installed files to its cache: an edit in place is in the cache too, so it is fetched anew.
+    await Deno.writeTextFile(file, "edited by hand\n", { append: true });
+    assert.equal(await heal(/alpha: 1 file changed/), 1, "downloaded again");
+    // Both at once: only the changed one is downloaded.
+    await Deno.writeTextFile(file, "edited by hand\n", { append: true });
+    await Deno.remove(join(sp, "beta", "__init__.py"));
+    assert.equal(
+      await heal(/alpha: 1 file changed.*beta: 1 file missing/),
+      1,
+      "alpha downloaded, beta from the cache",
+    );
+    // A cache that no longer holds it (pruned, another machine's venv): downloaded after all.
+    await run(UV, ["cache", "clean", "beta"], { env: { UV_CACHE_DIR: ws.uvCache } });
+    await Deno.remove(join(sp, "beta", "__init__.py"));
+    assert.equal(await heal(/beta: 1 file missing/), 1, "beta downloaded");
   } finally {
     await server.close();
   }
