@@ -50,6 +50,7 @@ export async function checkoutInPlace(dir: string, mirror: Mirror | null, commit
       },
     );
   }
+  await git.assertCheckoutComplete(dir, commit);
 }
 
 export function dirtyError(dir: string, edits: string[]): CdError {

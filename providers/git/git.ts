@@ -294,8 +294,42 @@ export async function checkoutFiles(dir: string, rev: string, opts: GitOptions =
 }
 
 /** Checks out `commit` detached (refuses, like git, to overwrite local edits or untracked files). */
-export async function checkoutDetached(dir: string, commit: string, opts: GitOptions = {}): Promise<void> {
+export async function checkoutDetached(
+  dir: string,
+  commit: string,
+  opts: GitOptions & { source?: string } = {},
+): Promise<void> {
   await git(dir, ["checkout", "--quiet", "--detach", commit], opts);
+  await assertCheckoutComplete(dir, commit, opts);
+}
+
+/**
+ * Every file of the commit is in the work tree. For an object its repository lacks (a damaged or cut-short
+ * download), `git checkout` prints "unable to read sha1 file", leaves that file out and still exits 0:
+ * without this the checkout would pass for the commit. `source`: where the objects came from, for the hint.
+ */
+export async function assertCheckoutComplete(
+  dir: string,
+  commit: string,
+  opts: GitOptions & { source?: string } = {},
+): Promise<void> {
+  const { stdout } = await git(dir, ["ls-files", "--deleted", "-z"], { ...opts, errorCode: undefined });
+  const missing = stdout.split("\0").filter(Boolean);
+  if (missing.length === 0) return;
+  const shown = missing.slice(0, 3).join(", ") + (missing.length > 3 ? ` (+${missing.length - 3} more)` : "");
+  throw new CdError(
+    "GIT_CHECKOUT_INCOMPLETE",
+    `checking out ${
+      commit.slice(0, 12)
+    } in ${dir} left ${missing.length} file(s) out, their content missing ` +
+      `from the repository: ${shown}`,
+    {
+      hint: opts.source
+        ? `${opts.source} is incomplete (a damaged or interrupted download): delete that folder so it is ` +
+          "fetched again, then run the command again"
+        : "the repository is incomplete (a damaged or interrupted download): fetch it again",
+    },
+  );
 }
 
 export interface StatusEntry {

@@ -159,7 +159,7 @@ export async function checkoutInto(
 ): Promise<void> {
   const errorCode = opts.errorCode ?? "GIT_CHECKOUT_FAILED";
   await git.cloneNoCheckout(mirror.dir, dest, { errorCode });
-  await git.checkoutDetached(dest, commit, { errorCode });
+  await git.checkoutDetached(dest, commit, { errorCode, source: mirror.dir });
   await git.setRemoteUrl(dest, "origin", mirror.url);
   if (opts.submodules && await exists(join(dest, ".gitmodules"))) {
     await git.git(dest, ["submodule", "update", "--init", "--recursive", "--quiet"], {

@@ -104,6 +104,34 @@ Deno.test("mirror: clone --mirror, fetch new commits and tags, ls-remote tags (a
   });
 });
 
+Deno.test("checkout from a repository missing an object fails naming the file (git itself exits 0)", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await git.init(src);
+    await Deno.writeTextFile(join(src, "small.py"), "x = 1\n");
+    await Deno.writeTextFile(join(src, "big.json"), "{}\n");
+    const c1 = (await git.commit(src, "c1"))!;
+    const mirror = await ensureMirror(join(dir, "mirrors"), src);
+    // The mirror loses big.json's content, as a download cut short or a store without large files would.
+    const blob = (await git.git(mirror.dir, ["rev-parse", `${c1}:big.json`])).stdout.trim();
+    // A local clone links the source's loose objects: removing the mirror's link leaves the source whole.
+    await Deno.remove(join(mirror.dir, "objects", blob.slice(0, 2), blob.slice(2)));
+    const plain = join(dir, "plain");
+    await git.git(dir, ["clone", "-q", "--no-checkout", mirror.dir, plain]);
+    assert.equal((await git.git(plain, ["checkout", "-q", "--detach", c1], { check: false })).code, 0);
+    assert.equal(await exists(join(plain, "big.json")), false, "git left the file out and said 0");
+
+    const dest = join(dir, "dest");
+    await assert.rejects(checkoutInto(mirror, c1, dest), (e: unknown) => {
+      assert.ok(e instanceof CdError);
+      assert.equal(e.code, "GIT_CHECKOUT_INCOMPLETE");
+      assert.match(e.message, /left 1 file\(s\) out.*: big\.json$/);
+      assert.ok(e.hint?.includes(mirror.dir), e.hint);
+      return true;
+    });
+  });
+});
+
 Deno.test("progressInto: git's meters become amounts of the task, other lines its detail", () => {
   const { progress, tasks } = recordingProgress();
   const feed = git.progressInto(progress.task("cloning x"));
