@@ -315,9 +315,20 @@ export async function runHealth(paths: EnvPaths, opts: HealthOptions): Promise<H
     const out = join(work, "report.json");
     await Deno.writeTextFile(script, BOOTSTRAP_PY);
     const timeoutMs = opts.timeoutMs;
+    // Temp files of the start go into the work folder, removed below: importing torch alone leaves a folder
+    // in the system's temp folder on every start (torch.distributed's `_remote_module_non_scriptable.py`).
+    const tmp = join(work, "tmp");
+    await Deno.mkdir(tmp);
     const r = await run(python, ["-u", script, paths.comfyui, out, ...HEALTH_ARGS], {
       cwd: paths.comfyui,
-      env: { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", ...opts.env },
+      env: {
+        PYTHONUNBUFFERED: "1",
+        PYTHONDONTWRITEBYTECODE: "1",
+        TMPDIR: tmp,
+        TEMP: tmp,
+        TMP: tmp,
+        ...opts.env,
+      },
       onLine: opts.onLine,
       check: false,
       timeoutMs,

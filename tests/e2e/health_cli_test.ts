@@ -47,7 +47,9 @@ Deno.test("health: a clean plan with a pack that cannot import is unhealthy (exi
   // second. ComfyUI's own websocket_image_save.py loads like a pack too.
   await Deno.writeTextFile(
     join(paths.customNodes, "solo.py"),
-    'class Solo:\n    pass\n\nNODE_CLASS_MAPPINGS = {"SoloNode": Solo}\n',
+    // It leaves a temp folder at import, as torch does on every start.
+    'import tempfile\ntempfile.mkdtemp(prefix="solo-leak-")\n\n' +
+      'class Solo:\n    pass\n\nNODE_CLASS_MAPPINGS = {"SoloNode": Solo}\n',
   );
   const captured = await run("capture");
   assert.equal(captured.code, 0, captured.stderr);
@@ -62,6 +64,10 @@ Deno.test("health: a clean plan with a pack that cannot import is unhealthy (exi
   assert.equal(r.code, 0, r.stdout + r.stderr); // synced...
   assert.match(r.stdout, /No changes/);
 
+  const leaks = async () =>
+    (await Array.fromAsync(Deno.readDir(Deno.env.get("TMPDIR") || "/tmp"))).map((e) => e.name)
+      .filter((n) => n.startsWith("solo-leak-"));
+  const leaksBefore = await leaks();
   r = await run("health");
   assert.equal(r.code, 2, r.stdout + r.stderr); // ...but not healthy
   assert.match(r.stdout, /unhealthy: 1 of 4 custom node pack\(s\) failed to import \(broken-pack\)/);
@@ -70,6 +76,8 @@ Deno.test("health: a clean plan with a pack that cannot import is unhealthy (exi
   assert.match(r.stdout, /✓ solo\.py \(node\.solo\): loaded, 1 node class/);
   assert.match(r.stdout, /✓ websocket_image_save\.py: loaded, 1 node class/);
   assert.match(r.stdout, /hint: missing Python module\(s\) cv2/);
+  // What the start left in temp folders went with the check's own work folder.
+  assert.deepEqual((await leaks()).filter((n) => !leaksBefore.includes(n)), []);
 
   r = await run("health", "--json");
   assert.equal(r.code, 2);
@@ -186,6 +194,12 @@ Deno.test("health: a start that hangs is stopped at --timeout, the hanging pack 
     const verified = jsonData(r).health;
     assert.equal(verified.timed_out, true);
     assert.match(verified.error, /within 10 s .* while importing custom_nodes\/slow-pack/);
+
+    // In a pipe the check keeps saying what it does (a line every few seconds), then how it ended.
+    r = await run("health", "--timeout", "7");
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^\.\.\. starting ComfyUI in 'env' \(7 s limit\): \d+s elapsed/m);
+    assert.match(r.stderr, /^✗ starting ComfyUI in 'env' \(7 s limit\): stopped at the 7 s limit$/m);
 
     r = await run("health", "--timeout", "soon");
     assert.equal(r.code, 1);
