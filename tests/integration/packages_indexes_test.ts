@@ -48,6 +48,14 @@ const withIndexes = (indexes: Partial<Settings["indexes"]>): Settings => ({
   indexes: { ...NO_INDEX_SETTINGS, ...indexes },
 });
 
+/** create's options for ComfyUI at `comfyuiUrl` with `.cec`'s default index at `index` (a PEP 503 URL). */
+const onIndex = (comfyuiUrl: string, index: string) => ({
+  comfyuiUrl,
+  python: PY.minor,
+  torchBackend: "pypi",
+  uvSettings: [{ path: ["tool", "uv", "index"], value: [{ name: "local", url: index, default: true }] }],
+});
+
 /** The App a face would hand down with these settings: no questions, no output, packages only. */
 const app = (ws: WorkspacePaths, settings = base) => quietApp(ws, settings, { providers });
 
@@ -261,15 +269,7 @@ Deno.test("healing installed packages: a missing file comes back from uv's cache
   try {
     const repo = await buildComfyUIRepo(join(root, "comfy-heal"), { requirements: "alpha\nbeta\n" });
     const ws = await workspace("heal");
-    await createEnvironment(app(ws), "h", {
-      comfyuiUrl: repo.url,
-      python: PY.minor,
-      torchBackend: "pypi",
-      uvSettings: [{
-        path: ["tool", "uv", "index"],
-        value: [{ name: "local", url: `${server.url}/simple`, default: true }],
-      }],
-    });
+    await createEnvironment(app(ws), "h", onIndex(repo.url, `${server.url}/simple`));
     const paths = envPaths(ws, "h");
     const [sp] = await findSitePackages(paths.venv);
     const file = join(sp, "alpha", "__init__.py");
@@ -324,15 +324,7 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
   try {
     const repo = await buildComfyUIRepo(join(root, "comfy-dated"), { requirements: "alpha\nbeta\n" });
     const ws = await workspace("dated");
-    const opts = {
-      comfyuiUrl: repo.url,
-      python: PY.minor,
-      torchBackend: "pypi",
-      uvSettings: [{
-        path: ["tool", "uv", "index"],
-        value: [{ name: "local", url: `${server.url}/simple`, default: true }],
-      }],
-    };
+    const opts = onIndex(repo.url, `${server.url}/simple`);
     const today = await createEnvironment(app(ws), "today", opts);
     assert.equal(today.exclude_newer, null);
     const versions = async (name: string) =>
