@@ -28,7 +28,7 @@ export function redactSecrets(text: string, secrets: readonly (string | null | u
 export interface UrlCredentials {
   /** The URL without them. */
   clean: string;
-  /** Where they were, for messages: `userinfo`, `?token`, ... (never the values). */
+  /** Where they were, for messages: `user:password@`, `its 'token' parameter`, ... (never the values). */
   where: string[];
   /** The values (to store in the key store), userinfo password or user first, then query values. */
   values: string[];
@@ -52,9 +52,31 @@ export function urlCredentials(raw: string): UrlCredentials | null {
   }
   for (const name of [...new Set(url.searchParams.keys())]) {
     if (!CREDENTIAL_PARAM.test(name)) continue;
-    where.push(`?${name}=`);
+    // Named without `?name=`: a message quoting that shape would itself look like a credential to redact.
+    where.push(`its '${name}' parameter`);
     values.push(...url.searchParams.getAll(name).filter(Boolean));
     url.searchParams.delete(name);
   }
   return where.length ? { clean: url.toString(), where, values } : null;
+}
+
+/**
+ * Why `raw` may not be kept in a shared file such as `.cec` (the credentials it carries, never their values),
+ * or null. For a git remote only a password counts, or any user of an http(s) URL (where tokens go):
+ * `ssh://git@host/x` names a login, not a secret.
+ */
+export function credentialsProblem(raw: string, kind: "download" | "git"): string | null {
+  if (kind === "download") {
+    const found = urlCredentials(raw);
+    return found ? `carries credentials (${found.where.join(", ")})` : null;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  return url.password || (/^https?:$/.test(url.protocol) && url.username)
+    ? "carries credentials (user:password@)"
+    : null;
 }

@@ -3,6 +3,7 @@ import { parse, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { CdError } from "../lib/errors.ts";
 import { listFiles, readTextIfExists, sha256Hex } from "../lib/fsx.ts";
+import { redactSecrets } from "../lib/redact.ts";
 import type { EnvPaths } from "./paths.ts";
 import { type ModelSpec, type NodeSpec, Pyproject, type WorkflowSpec } from "./schema.ts";
 
@@ -50,7 +51,10 @@ function schemaError(error: z.ZodError, raw: unknown, file: string, text: string
       return `${where}: ${key}: ${issue.issues.map((i) => i.message).join("; ")}`;
     }
     const value = valueAt(raw, path);
-    const shown = value === undefined ? "missing" : `got ${JSON.stringify(value)?.slice(0, 80)}`;
+    // The value as given, never a credential in it (this message reaches the terminal, --json and CI logs).
+    const shown = value === undefined
+      ? "missing"
+      : `got ${redactSecrets(JSON.stringify(value) ?? "").slice(0, 80)}`;
     return `${where}: ${key}: ${issue.message} (${shown})`;
   });
   const more = error.issues.length > 5 ? `\n(and ${error.issues.length - 5} more)` : "";

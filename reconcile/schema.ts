@@ -7,6 +7,7 @@
  * (lib/safe_path.ts) defines it, so `validate` and `plan` name the offending key before anything is built.
  */
 import { z } from "zod";
+import { credentialsProblem } from "../lib/redact.ts";
 import { relPathProblem, segmentProblem } from "../lib/safe_path.ts";
 
 const hex = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
@@ -31,7 +32,23 @@ export const SafeRelPath = z.string().superRefine((v, ctx) => {
 });
 
 /** A URL or path handed to git: one starting with '-' would be read as an option. */
-const GitUrl = z.string().min(1).refine((v) => !v.startsWith("-"), "must not start with '-'");
+/**
+ * A URL `.cec` may keep: no credentials. `.cec` is committed and shared, and one from someone else would make
+ * this machine send their token (`model add` keeps Hugging Face and Civitai tokens in the key store instead).
+ */
+const noCredentials = (kind: "download" | "git") => (v: string, ctx: z.RefinementCtx) => {
+  const why = credentialsProblem(v, kind);
+  if (why) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${why}: .cec is shared, so they would be committed; remove them (a Hugging Face or Civitai ` +
+        "token belongs in 'comfydock config set-key')",
+    });
+  }
+};
+
+const GitUrl = z.string().min(1).refine((v) => !v.startsWith("-"), "must not start with '-'")
+  .superRefine(noCredentials("git"));
 
 /** Fields every node entry has. */
 const common = {
@@ -86,7 +103,8 @@ export const FileNodeSpec = z.object({
   filename: SafeName.refine((f) => f.endsWith(".py"), "must end with .py (ComfyUI loads only .py files)"),
   sha256: z.string().regex(hex(64), "must be 64 lowercase hex digits"),
   /** Fetched over HTTP(S) only (a `file:` URL in someone else's `.cec` would read this machine's files). */
-  url: z.string().url().refine((u) => /^https?:\/\//i.test(u), "must be an http(s) URL").optional(),
+  url: z.string().url().refine((u) => /^https?:\/\//i.test(u), "must be an http(s) URL")
+    .superRefine(noCredentials("download")).optional(),
 });
 
 export const NodeSpec = z.discriminatedUnion("source", [
@@ -114,7 +132,7 @@ export const ModelSource = z.discriminatedUnion("type", [
     model_id: z.union([z.string(), z.number()]).optional(),
     version_id: z.union([z.string(), z.number()]),
   }),
-  z.object({ type: z.literal("url"), url: z.string().url() }),
+  z.object({ type: z.literal("url"), url: z.string().url().superRefine(noCredentials("download")) }),
 ]);
 export type ModelSource = z.infer<typeof ModelSource>;
 

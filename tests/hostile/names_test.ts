@@ -1,7 +1,8 @@
 /**
  * Names in `.cec` that try to reach outside the environment: node ids, a node's `directory`, a single-file
  * node's `filename` and `url` (http(s) only), a git node's `ref` (never an option), a model's `category` and
- * `filename`, a workflow's `file` (`..`, absolute paths, `\`, NUL, reserved device names).
+ * `filename`, a workflow's `file` (`..`, absolute paths, `\`, NUL, reserved device names); and URLs that carry
+ * someone's credentials (a model source, a single-file node, a git repository).
  * `validate` and `plan` name the key with file and line; `apply` refuses too; a victim folder beside the
  * workspace (what the payloads point at) is never touched; `.cec` is left as it was. A planted link on the
  * way (a models folder linked outside) is not written through either.
@@ -25,14 +26,18 @@ interface Case {
   key: RegExp;
   /** Also tried with `apply --yes` (the payloads that point at the victim folder). */
   apply?: boolean;
+  /** A credential the case carries: never echoed in the error. */
+  secret?: string;
 }
 
 const node = (id: string, extra = "") =>
   `\n[tool.comfydock.nodes.${id}]\nsource = "registry"\nversion = "1.0.0"\n${extra}`;
-const model = (category: string, filename: string) =>
+const model = (category: string, filename: string, url = "http://127.0.0.1:9/f") =>
   `\n[tool.comfydock.models.m]\nsha256 = "${SHA}"\ncategory = ${JSON.stringify(category)}\nfilename = ${
     JSON.stringify(filename)
-  }\nsources = [{ type = "url", url = "http://127.0.0.1:9/f" }]\n`;
+  }\nsources = [{ type = "url", url = ${JSON.stringify(url)} }]\n`;
+/** Someone else's credential, as it would sit in their `.cec`. */
+const TOKEN = "authorTOKEN0123456789";
 
 function cases(victim: string): Case[] {
   return [
@@ -115,6 +120,34 @@ function cases(victim: string): Case[] {
       key: /nodes\.g\.ref: .*must not start with '-'/,
     },
     {
+      name: "model URL with its author's token",
+      toml: model("checkpoints", "f.safetensors", `http://127.0.0.1:9/f?download=1&token=${TOKEN}`),
+      apply: true,
+      secret: TOKEN,
+      key: /models\.m\.sources\.0\.url: carries credentials \(its 'token' parameter\)/,
+    },
+    {
+      name: "model URL with user:password@",
+      toml: model("checkpoints", "f.safetensors", `https://me:${TOKEN}@models.example/f`),
+      secret: TOKEN,
+      key: /models\.m\.sources\.0\.url: carries credentials \(user:password@\)/,
+    },
+    {
+      name: "file node URL with a token",
+      toml: `\n[tool.comfydock.nodes.f]\nsource = "file"\nfilename = "x.py"\nsha256 = "${SHA}"\n` +
+        `url = "https://example.invalid/x.py?access_token=${TOKEN}"\n`,
+      secret: TOKEN,
+      key: /nodes\.f\.url: carries credentials \(its 'access_token' parameter\)/,
+    },
+    {
+      name: "git node repository with a token as its user",
+      toml:
+        `\n[tool.comfydock.nodes.g]\nsource = "git"\nrepository = "https://${TOKEN}@example.invalid/g"\n` +
+        `commit = "${"c".repeat(40)}"\n`,
+      secret: TOKEN,
+      key: /nodes\.g\.repository: carries credentials/,
+    },
+    {
       name: "workflow file ..",
       toml: `\n[tool.comfydock.workflows.tracked.w]\nfile = "workflows/${UP}victim/w.json"\n`,
       apply: true,
@@ -145,12 +178,13 @@ Deno.test("hostile names: validate, plan and apply refuse, naming file, line and
         assert.equal(r.code, 1, `${what}\n${r.stdout}${r.stderr}`);
         const out = r.stdout + r.stderr;
         assert.match(out, c.key, what);
+        if (c.secret) assert.ok(!out.includes(c.secret), `${what}: the credential is echoed:\n${out}`);
         // file:line, where the line holds the offending key or value
         const m = /pyproject\.toml:(\d+):/.exec(out);
         assert.ok(m, `${what}: no line number in\n${out}`);
         const line = text.split("\n")[Number(m[1]) - 1];
         assert.ok(
-          /tool\.comfydock|directory|category|filename|file =|url =|ref =/.test(line),
+          /tool\.comfydock|directory|category|filename|file =|url =|ref =|repository =/.test(line),
           `${what}: line ${m[1]} is '${line}'`,
         );
       }

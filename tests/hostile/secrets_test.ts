@@ -86,7 +86,7 @@ Deno.test("hostile secrets: a workflow's model URL loses its author's token; the
       credentials: { kind: "drop" },
     });
     assert.deepEqual(entry.spec.sources, [{ type: "url", url }]);
-    assert.match(entry.note, /credentials in the URL \(\?token=\) were dropped/);
+    assert.match(entry.note, /credentials in the URL \(its 'token' parameter\) were dropped/);
     assert.equal(server.requests.at(-1)?.token, null, "the author's token was not used");
     // Without a policy (a library caller), the same URL is refused.
     await assert.rejects(
@@ -95,7 +95,7 @@ Deno.test("hostile secrets: a workflow's model URL loses its author's token; the
         settings: testSettings(),
         index,
       }),
-      /carries credentials \(\?token=\)/,
+      /carries credentials \(its 'token' parameter\)/,
     );
   });
 });

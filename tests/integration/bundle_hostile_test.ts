@@ -266,6 +266,23 @@ const CASES: Case[] = [
     says: ["checksum"],
   },
   {
+    // A token in a bundle's .cec is its author's: never kept, never sent (the error does not show it either).
+    name: "a model URL with its author's token",
+    bytes: () => {
+      const data = cecPyproject("tokened", {
+        extra: `\n[tool.comfydock.models.m]\nsha256 = "${"b".repeat(64)}"\ncategory = "checkpoints"\n` +
+          `filename = "m.safetensors"\nsources = [{ type = "url", url = "https://h/m?token=AUTHORsecret99" }]\n`,
+      });
+      const files = [{ path: "cec/pyproject.toml", data }];
+      return rawTarGz([manifestEntry(files), { name: files[0].path, data }]);
+    },
+    code: "PYPROJECT_INVALID",
+    says: [
+      "cec/pyproject.toml",
+      "tool.comfydock.models.m.sources.0.url: carries credentials (its 'token' parameter)",
+    ],
+  },
+  {
     name: "invalid pyproject.toml inside",
     bytes: () => {
       const files = [{ path: "cec/pyproject.toml", data: '[project]\nname = "x"\n' }];
@@ -278,6 +295,7 @@ const CASES: Case[] = [
 
 function assertRejection(e: unknown, c: Case): void {
   assert.ok(e instanceof CdError, `${c.name}: expected a CdError, got ${e}`);
+  assert.ok(!e.message.includes("AUTHORsecret99"), `${c.name}: a credential in the message: ${e.message}`);
   assert.equal(e.code, c.code, `${c.name}: ${e.message}`);
   for (const s of c.says) {
     if (typeof s === "string") assert.ok(e.message.includes(s), `${c.name}: '${s}' not in: ${e.message}`);
