@@ -34,6 +34,9 @@ export interface RunResult {
 /** How long a timed-out child gets after SIGTERM before SIGKILL, and its pipes after that. */
 const KILL_GRACE_MS = 3000;
 
+/** The children `run` started that are still running (deferInterrupts passes a signal on to them). */
+const running = new Set<Deno.ChildProcess>();
+
 /** Runs a program (never through a shell) and captures its output. */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   let child: Deno.ChildProcess;
@@ -71,7 +74,8 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   }
   const out = collect(child.stdout, opts.onLine);
   const err = collect(child.stderr, opts.onLine);
-  const status = await child.status;
+  running.add(child);
+  const status = await child.status.finally(() => running.delete(child));
   for (const t of timers) clearTimeout(t);
   // A grandchild may still hold the pipes open after a kill: keep what was read and stop waiting.
   const settle = (p: Promise<string>) =>
@@ -165,20 +169,26 @@ export async function removeDeadPidEntries(
 
 /**
  * Runs `fn` with Ctrl-C (SIGINT, and SIGTERM/SIGHUP) turned into an abort of `signal` instead of death, so
- * a change in progress can roll itself back. A second signal exits at once (130); what the change left is
- * then rolled back by the next command, from its journal.
+ * a change in progress can roll itself back. The tools running at that moment get the signal too: Ctrl-C
+ * reaches them through the terminal anyway, but a supervisor's SIGTERM reaches this process alone, and a
+ * uv sync would otherwise run to its end (minutes, for torch) before the rollback could start. A second
+ * signal exits at once (130); what the change left is then rolled back by the next command, from its journal.
  */
 export async function deferInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM", "SIGHUP"];
-  const onSignal = () => {
-    if (controller.signal.aborted) Deno.exit(130);
-    controller.abort();
-  };
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const listeners = signals.map((s) => {
+    const onSignal = () => {
+      if (controller.signal.aborted) Deno.exit(130);
+      controller.abort();
+      for (const child of running) kill(child, s);
+    };
+    return [s, onSignal] as const;
+  });
+  for (const [s, onSignal] of listeners) Deno.addSignalListener(s, onSignal);
   try {
     return await fn(controller.signal);
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    for (const [s, onSignal] of listeners) Deno.removeSignalListener(s, onSignal);
   }
 }

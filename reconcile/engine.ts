@@ -246,6 +246,8 @@ export async function runActions(
       if (outcome) kept.push({ address: action.address, reason: outcome.kept });
       else applied.push(action);
     }
+    // A signal during the last action (to this process alone, so its tools ran on) stops the change too.
+    if (opts.signal?.aborted) throw new CdError("INTERRUPTED", "interrupted", { exitCode: 130 });
   } catch (e) {
     const failed = actions[applied.length + kept.length];
     let undone: number;

@@ -113,6 +113,13 @@ export interface ChangeResult {
 
 const DECLINED = Symbol("declined");
 
+/** Before a change commits: a signal that came while it ran (after its last check) rolls it back instead. */
+function stopIfInterrupted(signal: AbortSignal): void {
+  if (signal.aborted) {
+    throw new CdError("INTERRUPTED", "interrupted; everything was rolled back", { exitCode: 130 });
+  }
+}
+
 function isDestructive(plan: Plan): boolean {
   return plan.actions.some((a) => a.kind === "delete" || a.kind === "replace");
 }
@@ -209,6 +216,7 @@ export class Session {
       this.transaction(async (journal, signal) => {
         const lockBefore = await readTextIfExists(this.paths.uvLock);
         const run = await runActions(journal, this.paths, plan.actions, { ...this.engine(), signal });
+        stopIfInterrupted(signal);
         const relocked = await readTextIfExists(this.paths.uvLock) !== lockBefore;
         // No commit the tool makes may fail `validate`: a lock made for uncommitted pyproject edits is left
         // for the user to commit with them.
@@ -286,6 +294,7 @@ export class Session {
           result.kept = run.kept;
         }
       }
+      stopIfInterrupted(signal);
       const relocked = result.applied.some((a) => a.type === "packages") &&
         await readTextIfExists(paths.uvLock) !== (writes.get(paths.uvLock) ?? desired.lockText);
       if (typeof spec.commit === "function") {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, cliTty, HAS_SCRIPT } from "../../fixtures/cli.ts";
+import { cli, cliTty, HAS_SCRIPT, MAIN } from "../../fixtures/cli.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { listFiles, sha256Hex } from "../../lib/fsx.ts";
@@ -83,6 +83,48 @@ Deno.test("kill -9 in the middle of a change: the next command puts .cec and the
   const status = await comfydock(["status"]);
   assert.match(status.stderr, /rolled back an interrupted node add/);
   assert.equal(await snapshot(), before);
+});
+
+Deno.test("SIGTERM or SIGINT to comfydock alone during the last step: rolled back, exit 130, nothing committed", async () => {
+  // A supervisor (systemd, docker stop, a CI cancel) signals the process, not its group: uv, still syncing,
+  // would never hear it. The signal is passed on (the sync stops), and the change never reaches its commit.
+  const started = join(root, "sync-started");
+  const syncs = join(root, "syncs.log");
+  const wrapper = join(root, "uv-slow-sync.sh");
+  await Deno.writeTextFile(
+    wrapper,
+    `#!/bin/sh\nif [ "$1" = sync ]; then echo start >> '${syncs}'; touch '${started}'; sleep 2; ` +
+      `echo end >> '${syncs}'; fi\nexec '${(env as Record<string, string>).COMFYDOCK_UV ?? "uv"}' "$@"\n`,
+  );
+  await Deno.chmod(wrapper, 0o755);
+  const before = await snapshot();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    await Deno.remove(started).catch(() => {});
+    await Deno.remove(syncs).catch(() => {});
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", MAIN, "node", "add", "alpha-nodes", "--yes"],
+      env: { NO_COLOR: "1", ...env, COMFYDOCK_UV: wrapper },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const t0 = performance.now();
+    while (!await Deno.stat(started).then(() => true, () => false)) {
+      assert.ok(performance.now() - t0 < 60_000, "uv sync never started");
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    child.kill(sig);
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 130, `${sig}: ${stderr}`);
+    assert.match(stderr, /interrupted.*rolled back/, sig);
+    assert.equal(await snapshot(), before, `${sig}: the change went ahead`);
+    // The interrupted sync never finished; the rollback's own sync (back to the old lock) did.
+    assert.deepEqual(
+      (await Deno.readTextFile(syncs)).trim().split("\n").slice(0, 2),
+      ["start", "start"],
+      sig,
+    );
+  }
 });
 
 Deno.test("the user's uncommitted edits of pyproject.toml are never swept into a tool's commit", async () => {
