@@ -30,6 +30,152 @@ interface Case {
   env?: Record<string, string>;
 }
 
+/**
+ * The `data` of each command, in the README's own notation and copied from its table (the test checks the
+ * README still shows each one): `key?` may be absent, `key: { ... }` / `key: [{ ... }]` is checked inside,
+ * `...` leaves the rest open, `...change` is the keys every change adds. Every other key of the data is an
+ * error too, so a key added to a command fails here until the README documents it.
+ */
+const DATA_SHAPES: Record<string, string> = {
+  "node add": "{ nodes: [{ id, spec, requirements, warnings }], ...change }",
+  "node remove": "{ nodes: [{ id, spec, requirements, warnings }], ...change }",
+  "node update": "{ nodes: [{ id, spec, requirements, warnings }], ...change }",
+  "node enable": "{ nodes: [{ id, spec, requirements, warnings }], ...change }",
+  "node disable": "{ nodes: [{ id, spec, requirements, warnings }], ...change }",
+  "model add": "{ models: [{ key, spec }], ...change }",
+  "model remove": "{ models: [{ key, spec }], ...change }",
+  "workflow track": "{ workflows: [name], warnings, ...change }",
+  "workflow untrack": "{ workflows: [name], ...change }",
+  "workflow import": "{ name, file, format, nodes, models, skipped, ...change }",
+  "comfyui update": "{ from: { version, commit }, to, dependencies: { added, removed }, ...change }",
+  "rollback": "{ sha, saved, ...change }",
+  "pull": "{ environment, before, after, changed, ...change }",
+  "plan": "{ format_version, environment, created_at, fingerprints, targets?, actions, notes }",
+  "apply": "{ plan, accepted, applied, kept, summary: { add, change, remove }, trash, notes, health? }",
+  "sync": "{ plan, accepted, applied, kept, summary: { add, change, remove }, trash, notes, health? }",
+  "status": "{ environment, in_sync, resources: [{ address, state, reason }], notes, health }",
+  "drift": "{ environment, drifted, groups, notes, plan }",
+  "validate": "{ valid, errors, warnings }",
+  "capture": "{ workflows, nodes, packages, skipped, commit }",
+  "health":
+    "{ format_version, environment, checked_at, duration_ms, healthy, started, exit_code, timed_out, " +
+    "error, missing_module, method, packs: [{ dir, id, status, classes, ... }], output_tail }",
+  "repair": "{ recovered }",
+  "commit": "{ commit }",
+  "log": "{ entries: [{ sha, date, message }] }",
+  "init": "{ root, created }",
+  "create":
+    "{ name, path, active, comfyui_version, comfyui_commit, comfyui_url, python_version, python_path, " +
+    "torch_backend, torch, dependencies, cec_commit, seconds }",
+  "list": "{ environments: [{ name, path, active, comfyui_version, comfyui_commit, python_version, " +
+    "torch_backend, torch }] }",
+  // "the environment, as in list": the inside of list's row.
+  "use": "{ name, path, active, comfyui_version, comfyui_commit, python_version, torch_backend, torch }",
+  "delete": "{ name, path, deleted, modifiedWorkflows, uncommittedCec, untrackedWorkflows, modelFiles, " +
+    "modelBytes }",
+  "run": "{ environment, exit_code }",
+  "config get": "{ key, value }",
+  "config set": "{ key, value }",
+  "config list": "{ settings, keys }",
+  "config set-key": "{ service, masked }",
+  "node list": "{ nodes: [{ id, pin, state, detail }] }",
+  "node find": "{ source, results }",
+  "node show": "{ node, versions }",
+  "node index update": "{ registryNodes, registryClasses, mapClasses, coreTypes, warnings }",
+  "model scan":
+    "{ results: [{ root, files, unchanged, hashed, bytesHashed, removed, warnings }], index: { models, files } }",
+  "model index rebuild":
+    "{ results: [{ root, files, unchanged, hashed, bytesHashed, removed, warnings }], index: { models, files } }",
+  "model list": "{ environment, models: [{ key, category, filename, state, path, available_at }] }",
+  "model find": "{ models }",
+  "model show": "{ key, spec, indexed }",
+  "model sources": "{ key, configured, found, written, commit, notes, civitai }",
+  "workflow status": "{ environment, workflows: [{ name, file, tracked, state, hashes }] }",
+  "workflow sync": "{ captured, restored, conflicts, commit }",
+  "workflow analyze": "{ file, format, node_index, nodes, models, warnings }",
+  "workflow export": "{ file, bytes, nodes, models, unpinned_packs, unknown_node_types, unrecorded_models }",
+  "export": "{ file, bytes, manifest, skipped, warnings }",
+  "import":
+    "{ environment, root, source, built, applied, remaining, devNodes, modelsPlaced, missingModels, " +
+    "notes, report }",
+  "push": "{ environment, pushed, uncommitted }",
+  "completions": "{ shell, script }",
+  "action": "{ command, exitcode, changes, plan_json, environments, errors, annotations }",
+};
+/** Documented shapes this test sees only as failures (their success needs what a test offline lacks). */
+const UNCHECKED_SHAPES = ["create", "pull", "push", "action"];
+/** The keys `...change` stands for (the README's "change" row). */
+const CHANGE_KEYS = ["accepted", "commit", "plan", "applied", "kept", "trash"];
+const README = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+
+interface Shape {
+  keys: Map<string, { optional: boolean; inner?: Shape; array: boolean }>;
+  open: boolean;
+}
+
+/** Parses the README's notation (see DATA_SHAPES); throws on anything else, so a typo is not a pass. */
+function parseShape(text: string): Shape {
+  const tokens = text.match(/\.\.\.\w*|\w+\??|[{}[\],:]/g) ?? [];
+  let i = 0;
+  const expect = (t: string) => {
+    if (tokens[i++] !== t) throw new Error(`${text}: expected '${t}' at token ${i - 1}`);
+  };
+  const object = (): Shape => {
+    expect("{");
+    const shape: Shape = { keys: new Map(), open: false };
+    while (true) {
+      const t = tokens[i++];
+      if (t === "...") shape.open = true;
+      else if (t === "...change") {
+        for (const k of CHANGE_KEYS) shape.keys.set(k, { optional: false, array: false });
+      } else if (/^\w+\??$/.test(t)) {
+        const key = { optional: t.endsWith("?"), array: false, inner: undefined as Shape | undefined };
+        if (tokens[i] === ":") {
+          i++;
+          if (tokens[i] === "{") key.inner = object();
+          else if (tokens[i] === "[" && tokens[i + 1] === "{") {
+            i++;
+            key.inner = object();
+            key.array = true;
+            expect("]");
+          } else if (tokens[i] === "[") i += 3; // `[name]`: a list of plain values
+          else throw new Error(`${text}: unexpected '${tokens[i]}' after ${t}:`);
+        }
+        shape.keys.set(t.replace("?", ""), key);
+      } else throw new Error(`${text}: unexpected '${t}'`);
+      const sep = tokens[i++];
+      if (sep === "}") return shape;
+      if (sep !== ",") throw new Error(`${text}: expected ',' or '}', got '${sep}'`);
+    }
+  };
+  const shape = object();
+  if (i !== tokens.length) throw new Error(`${text}: trailing '${tokens.slice(i).join(" ")}'`);
+  return shape;
+}
+
+/** What in `value` differs from `shape`: documented keys missing, undocumented keys present. */
+function shapeErrors(value: unknown, shape: Shape, at: string): string[] {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return [`${at} is not an object`];
+  const obj = value as Record<string, unknown>;
+  const errors: string[] = [];
+  for (const [k, spec] of shape.keys) {
+    if (!(k in obj)) {
+      if (!spec.optional) errors.push(`${at}.${k} is missing`);
+      continue;
+    }
+    if (!spec.inner) continue;
+    if (!spec.array) errors.push(...shapeErrors(obj[k], spec.inner, `${at}.${k}`));
+    else if (!Array.isArray(obj[k])) errors.push(`${at}.${k} is not a list`);
+    else {(obj[k] as unknown[]).forEach((x, n) =>
+        errors.push(...shapeErrors(x, spec.inner!, `${at}.${k}[${n}]`))
+      );}
+  }
+  if (!shape.open) {
+    for (const k of Object.keys(obj)) if (!shape.keys.has(k)) errors.push(`${at}.${k} is not in the README`);
+  }
+  return errors;
+}
+
 const WORKFLOW = { nodes: [{ id: 1, type: "KSampler", mode: 0, widgets_values: [] }], links: [] };
 
 Deno.test("every command prints exactly one JSON envelope with --json, success and failure alike", async () => {
@@ -194,6 +340,24 @@ Deno.test("every command prints exactly one JSON envelope with --json, success a
       assert.match(!suggested.ok ? suggested.error.hint ?? "" : "", /Did you mean node\?/);
       const help = envelopeOf(await cli(["--json", "--help"], { env }));
       assert.ok(help.ok && typeof (help.data as { help: string }).help === "string");
+
+      // All commands' differences at once: a README update then covers them in one go.
+      const differences: string[] = [];
+      for (const [name, doc] of seen) {
+        const shape = DATA_SHAPES[name];
+        if (!doc.ok || !shape) continue;
+        if (!README.includes(shape)) {
+          differences.push(`${name}: the README's data table no longer shows ${shape}`);
+        }
+        differences.push(...shapeErrors(doc.data, parseShape(shape), "data").map((e) => `${name}: ${e}`));
+      }
+      assert.deepEqual(differences, [], "the data of each command is what the README documents");
+      const unchecked = Object.keys(DATA_SHAPES).filter((c) => !seen.get(c)?.ok);
+      assert.deepEqual(
+        unchecked.sort(),
+        UNCHECKED_SHAPES.toSorted(),
+        "commands whose documented data this test does not see",
+      );
 
       const missing = leafCommands().filter((c) => !seen.has(c));
       assert.deepEqual(missing, [], "commands this test does not run with --json");

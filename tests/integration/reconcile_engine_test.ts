@@ -3,9 +3,9 @@
  * desired node version: journal, trash, undo, lock, stale plans and fault injection on real files.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { cli } from "../../fixtures/cli.ts";
-import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
+import { basePyproject, makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { exists, listFiles } from "../../lib/fsx.ts";
 import type { DesiredState } from "../../reconcile/desired.ts";
@@ -167,6 +167,39 @@ Deno.test("an error at any action rolls every earlier action back", async () => 
       assert.deepEqual(await snapshot(paths.customNodes), before, `state after a fault at action ${i}`);
       assert.equal(await Journal.load(paths), null);
     }
+  });
+});
+
+Deno.test("the trash keeps what the last 5 applies replaced; older ones go after a successful change only", async () => {
+  await withTempDir(async (root) => {
+    const paths = await makeEnvSkeleton(root, "e1");
+    await Deno.mkdir(join(paths.customNodes, "a"));
+    await Deno.writeTextFile(join(paths.customNodes, "a", "VERSION"), "0");
+    const apply = async (version: number) => {
+      const opts = { providers, settings: testSettings() }; // settings read COMFYDOCK_FAULT
+      await Deno.writeTextFile(paths.pyproject, basePyproject("e1", nodesToml({ a: String(version) })));
+      const { plan } = await makePlan(paths, opts);
+      return applyPlan(paths, plan, opts);
+    };
+    // Each apply replaces node a, so each one's trash holds the version before it.
+    const trashes: string[] = [];
+    for (let v = 1; v <= 7; v++) trashes.push((await apply(v)).trashDir!);
+    const applies = join(paths.state, "applies");
+    const kept = trashes.slice(2);
+    assert.deepEqual(await snapshotNames(applies), kept.map((t) => basename(dirname(t))).sort());
+    for (const [i, trash] of kept.entries()) {
+      const [entry] = await snapshotNames(trash);
+      assert.equal(await Deno.readTextFile(join(trash, entry, "VERSION")), String(i + 2), trash);
+    }
+
+    // A failed change prunes nothing: the 5 kept are all still there after it.
+    Deno.env.set("COMFYDOCK_FAULT", "0:error");
+    try {
+      await assert.rejects(apply(8), /fault injected/);
+    } finally {
+      Deno.env.delete("COMFYDOCK_FAULT");
+    }
+    for (const trash of kept) assert.ok(await exists(trash), `${trash} survives a failed change`);
   });
 });
 
