@@ -7,6 +7,7 @@ import { manifestEntry, rawTarGz, readTree, writeCec } from "../../fixtures/bund
 import { commit, init } from "../../providers/git/git.ts";
 import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 import { createRealEnv } from "../../fixtures/real_env.ts";
+import { randomBytes } from "../../fixtures/model_files.ts";
 
 /** A git host that never answers until closed: a clone against it hangs mid-import. */
 function hangingHost(): { port: number; requests: () => number; close: () => Promise<void> } {
@@ -185,5 +186,51 @@ Deno.test("cli: an import interrupted while building leaves nothing; the env is 
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.deepEqual(await kept(), before);
+  });
+});
+
+Deno.test("cli: export --with-models carries the model files; an import on another machine places them from the bundle", async () => {
+  await withTempDir(async (dir) => {
+    const { paths: src, env: realEnv } = await createRealEnv(join(dir, "ws"), "src");
+    const env = { ...realEnv, HOME: join(dir, "home"), GIT_CONFIG_GLOBAL: "/dev/null" };
+    const model = randomBytes(70_000);
+    const file = join(dir, "my-models", "tiny.safetensors");
+    await Deno.mkdir(join(dir, "my-models"));
+    await Deno.writeFile(file, model);
+    let r = await cli(["model", "add", file, "--category", "loras", "--yes"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await Deno.readFile(join(src.models, "loras", "tiny.safetensors")), model);
+
+    const packed = async (out: string, ...flags: string[]) => {
+      const r = await cli(["--json", "export", "--out", out, ...flags], { env });
+      const files: { path: string; size: number }[] = jsonData(r).manifest.files;
+      return files.filter((f) => !f.path.startsWith("cec/")).map((f) => [f.path, f.size]);
+    };
+    assert.deepEqual(
+      await packed(join(dir, "plain.tar.gz")),
+      [],
+      "models travel as hash and sources by default",
+    );
+    const out = join(dir, "src.tar.gz");
+    assert.deepEqual(await packed(out, "--with-models"), [["models/loras/tiny.safetensors", model.length]]);
+
+    // The other machine: its own workspace, and the model's only other copy gone, so the bundle is the
+    // one place the file can come from.
+    await Deno.remove(file);
+    const other = { ...env, COMFYDOCK_HOME: join(dir, "other") };
+    assert.equal((await cli(["init"], { env: other })).code, 0);
+    r = await cli(["--json", "import", out, "--name", "copy", "--yes"], { env: other });
+    const res = jsonData(r);
+    assert.deepEqual([res.built, res.modelsPlaced, res.missingModels], [
+      true,
+      ["loras/tiny.safetensors"],
+      [],
+    ]);
+    const placed = join(
+      envPaths(workspacePaths(other.COMFYDOCK_HOME), "copy").models,
+      "loras",
+      "tiny.safetensors",
+    );
+    assert.deepEqual(await Deno.readFile(placed), model);
   });
 });
