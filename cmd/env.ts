@@ -86,8 +86,8 @@ async function createCommand(
       python: opts.python ??
         (typeof settings.default_python === "string" ? settings.default_python : undefined),
       comfyui: opts.comfyui,
-      comfyuiUrl: opts.comfyuiUrl ??
-        (typeof settings.comfyui_url === "string" ? settings.comfyui_url : undefined),
+      // Unset: the settings' URL (COMFYDOCK_COMFYUI_URL before `config set comfyui_url`, as for every setting).
+      comfyuiUrl: opts.comfyuiUrl,
       torchBackend: opts.torchBackend ??
         (typeof settings.default_torch_backend === "string" && !opts.torchIndex
           ? settings.default_torch_backend
