@@ -2,7 +2,9 @@
  * Servers built to hurt: one that drips (1 byte every 2 s), one that sends more than the declared size
  * without a Content-Length, one that streams without end when no size is declared. Each ends with a clear
  * error within the configured bounds (tests set small ones: COMFYDOCK_DOWNLOAD_STALL_SECONDS,
- * COMFYDOCK_DOWNLOAD_MAX_BYTES), nothing oversized is left on disk, `.cec` is unchanged.
+ * COMFYDOCK_DOWNLOAD_MAX_BYTES, COMFYDOCK_DOWNLOAD_MIN_RATE), nothing oversized is left on disk, `.cec` is
+ * unchanged. And one that goes silent after a good start, which is resumed, not failed (README "Downloads
+ * are bounded").
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -54,6 +56,30 @@ Deno.test("hostile downloads: a drip (1 byte every 2 s) ends with a clear error 
   });
 });
 
+Deno.test("hostile downloads: a stall after a good start (data, then silence on an open connection) is resumed with a Range request", async () => {
+  await using server = ModelServer.start();
+  const url = server.file("/m/stall.bin", DATA);
+  const good = 100 * 1024;
+  server.fault("/m/stall.bin", { kind: "stall", afterBytes: good });
+  await withTempDir(async (dir) => {
+    const dest = join(dir, "out.bin");
+    const logs: string[] = [];
+    const r = await downloadModel(
+      cfg(server, { stallMs: 500 }),
+      [{ type: "url", url }],
+      { sha256: SHA, size: DATA.length },
+      dest,
+      join(dir, ".dl"),
+      { retryBaseMs: 10, log: (l) => logs.push(l) },
+    );
+    assert.equal(r.sha256, SHA);
+    assert.equal(sha256Hex(await Deno.readFile(dest)), SHA);
+    // The connection never broke: only the rate rule can have ended it, and the retry asks for the rest.
+    assert.match(logs.join("\n"), new RegExp(`stalled at ${good} bytes: 0 bytes in the last 0\\.5 s`));
+    assert.deepEqual(server.requests.map((x) => x.range), [null, `bytes=${good}-`]);
+  });
+});
+
 Deno.test("hostile downloads: more than the declared size without Content-Length is cut there, the part deleted", async () => {
   await using server = ModelServer.start();
   const url = server.file("/m/fat.bin", DATA);
@@ -78,8 +104,12 @@ Deno.test("hostile downloads: more than the declared size without Content-Length
   });
 });
 
-Deno.test("hostile downloads: through the CLI, no size declared and no end in sight, or a drip: clear errors, .cec unchanged", async () => {
+Deno.test("hostile downloads: through the CLI, no size declared and no end in sight, a drip, or slower than a COMFYDOCK_DOWNLOAD_MIN_RATE above the default: clear errors, .cec unchanged", async () => {
   await using server = ModelServer.start();
+  const steadyData = randomBytes(128 * 1024);
+  const steady = server.file("/m/steady.safetensors", steadyData);
+  // About 80 KB/s: 80 times the default minimum (1024 bytes/s), well under the 256 KiB/s set below.
+  server.fault("/m/steady.safetensors", { kind: "slow", chunk: 8 * 1024, delayMs: 100 });
   const endless = server.file("/m/endless.safetensors", randomBytes(2 * 1024 * 1024));
   server.fault("/m/endless.safetensors", { kind: "noLength" });
   const drip = server.file("/flows/drip.json", new TextEncoder().encode('{"nodes":[]}'.padEnd(4096)));
@@ -88,6 +118,7 @@ Deno.test("hostile downloads: through the CLI, no size declared and no end in si
     const { paths, env: base } = await createRealEnv(join(dir, "home"), "e");
     const env = {
       ...base,
+      HOME: dir,
       COMFYDOCK_DOWNLOAD_MAX_BYTES: String(64 * 1024),
       COMFYDOCK_DOWNLOAD_STALL_SECONDS: "1",
       COMFYDOCK_HTTP_RETRY_BASE_MS: "5",
@@ -109,6 +140,19 @@ Deno.test("hostile downloads: through the CLI, no size declared and no end in si
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /could not download .*drip\.json: \d+ bytes in the last 1 s/);
     assert.ok(seconds < 10, `ended after ${seconds.toFixed(1)} s`);
+
+    const addSteady = ["model", "add", steady, "--category", "checkpoints", "--yes"];
+    // No size cap in the way: only the rate may end this one.
+    const uncapped = { ...env, COMFYDOCK_DOWNLOAD_MAX_BYTES: String(1024 ** 3) };
+    r = await cli(addSteady, { env: { ...uncapped, COMFYDOCK_DOWNLOAD_MIN_RATE: String(256 * 1024) } });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /too slow, \d+ bytes in the last 1 s \(slower than 262144 bytes\/s\)/);
+    assert.equal(server.count("/m/steady.safetensors"), 1, "it never reached the rate: not retried");
     assert.equal(await Deno.readTextFile(paths.pyproject), before, ".cec unchanged");
+
+    // The same server with the default minimum: the download completes, so the setting is what cut it.
+    r = await cli(addSteady, { env: uncapped });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(await Deno.readTextFile(paths.pyproject), new RegExp(`sha256 = "${sha256Hex(steadyData)}"`));
   });
 });
