@@ -3,13 +3,14 @@
  * so it means the same on every machine; a machine behind a firewall reaches them through mirrors set in
  * the workspace config (Settings.indexes). Two things make that work with uv:
  *
- * - uv's own variables, per call: `UV_INDEX=pytorch=<mirror>/cpu` replaces the URL of the project's index
- *   named `pytorch` (explicit-ness and sources stay), `UV_DEFAULT_INDEX` replaces PyPI, more `UV_INDEX`
- *   entries add extra indexes, `UV_INDEX_<NAME>_USERNAME/PASSWORD` carry credentials.
- * - uv.lock records the URLs it resolved from (`registry = "<index>"`, every wheel's `url`), and
- *   `uv sync --frozen` downloads from exactly those (astral-sh/uv#6349, by design). So uv only ever sees a
- *   copy of the project whose lock names the mirror (`lockToMirror`), and what it locks is written back
- *   with the canonical URLs (`lockToCanonical`): `.cec/uv.lock` stays the same on every machine.
+ * - uv works on a copy of the project whose URLs name the mirrors (`toMirror`): the pyproject's index URLs
+ *   and the lock's. uv.lock records the URLs it resolved from (`registry = "<index>"`, every wheel's `url`),
+ *   and `uv sync --frozen` downloads from exactly those (astral-sh/uv#6349, by design); what uv locks is
+ *   written back with the canonical URLs (`toCanonical`): `.cec/uv.lock` stays the same on every machine.
+ *   (Not `UV_INDEX=pytorch=<mirror>`: an index given that way replaces the project's entry without its
+ *   `explicit = true`, so uv asked the PyTorch mirror for every package: measured.)
+ * - uv's own variables, per call: `UV_DEFAULT_INDEX` replaces PyPI, `UV_INDEX` adds extra indexes,
+ *   `UV_INDEX_<NAME>_USERNAME/PASSWORD` carry credentials.
  *
  * URL mapping is by prefix: `https://download.pytorch.org/whl` <-> torch mirror (index and files share
  * that prefix), `https://pypi.org/simple` <-> default index, and `https://files.pythonhosted.org/packages`
@@ -59,13 +60,13 @@ function rewrite(text: string, pairs: [string, string][]): string {
   return out;
 }
 
-/** `.cec/uv.lock` as uv must see it on this machine. */
-export function lockToMirror(lockText: string, mirrors: UrlMirror[]): string {
-  return rewrite(lockText, mirrors.map((m) => [m.canonical, m.mirror]));
+/** `.cec/pyproject.toml` or `.cec/uv.lock` as uv must see it on this machine. */
+export function toMirror(text: string, mirrors: UrlMirror[]): string {
+  return rewrite(text, mirrors.map((m) => [m.canonical, m.mirror]));
 }
 
 /** What uv locked on this machine, with the canonical URLs `.cec` keeps. */
-export function lockToCanonical(lockText: string, mirrors: UrlMirror[]): string {
+export function toCanonical(lockText: string, mirrors: UrlMirror[]): string {
   return rewrite(lockText, mirrors.map((m) => [m.mirror, m.canonical]));
 }
 
@@ -100,23 +101,20 @@ function withUserinfo(url: string, cred?: { username: string; password: string }
 }
 
 /** The project's index URL as this machine reaches it (the mirror when one covers it). */
-export function mirroredUrl(url: string, mirrors: UrlMirror[]): string {
+function mirroredUrl(url: string, mirrors: UrlMirror[]): string {
   const m = mirrors.find((m) => url === m.canonical || url.startsWith(`${m.canonical}/`));
   return m ? m.mirror + url.slice(m.canonical.length) : url;
 }
 
-/** The uv variables that apply this machine's index settings to a project (`pyprojectText`). */
+/**
+ * The uv variables that apply this machine's index settings to a project (`pyprojectText`); its mirrored
+ * index URLs are rewritten in uv's copy of the project instead (`toMirror`).
+ */
 export function uvIndexEnv(ix: PackageIndexSettings, pyprojectText: string): Record<string, string> {
   const env: Record<string, string> = {};
-  const mirrors = urlMirrors(ix);
   const entries: string[] = [];
   const named = new Set<string>();
-  for (const idx of projectIndexes(pyprojectText)) {
-    if (!idx.name) continue;
-    const url = mirroredUrl(idx.url, mirrors);
-    if (url !== idx.url) entries.push(`${idx.name}=${url}`);
-    named.add(idx.name);
-  }
+  for (const idx of projectIndexes(pyprojectText)) if (idx.name) named.add(idx.name);
   for (const e of ix.extraIndexes) {
     entries.push(`${e.name}=${e.url}`);
     named.add(e.name);

@@ -11,7 +11,7 @@ import { run, type RunResult } from "../../lib/proc.ts";
 import type { PackageIndexSettings, Settings } from "../../lib/settings.ts";
 import type { WorkspacePaths } from "../../reconcile/paths.ts";
 import { venvPython } from "./distinfo.ts";
-import { lockToCanonical, lockToMirror, unreachableIndexError, urlMirrors, uvIndexEnv } from "./indexes.ts";
+import { toCanonical, toMirror, unreachableIndexError, urlMirrors, uvIndexEnv } from "./indexes.ts";
 
 const INSTALL_HINT = "install uv with 'pip install uv' (or see https://docs.astral.sh/uv/), " +
   "or point COMFYDOCK_UV at the uv binary";
@@ -113,7 +113,7 @@ export class Uv {
 
   /**
    * Runs a project command with this machine's index settings. Without mirrors uv works in projectDir
-   * itself; with them it works in a copy beside it whose uv.lock names the mirrors, and a lock it writes
+   * itself; with them it works in a copy beside it whose pyproject and uv.lock name the mirrors, and a lock it writes
    * comes back to projectDir with the canonical URLs (indexes.ts). An unreachable index becomes
    * INDEX_UNREACHABLE naming it.
    */
@@ -133,11 +133,11 @@ export class Uv {
       const lock = await readTextIfExists(join(projectDir, "uv.lock"));
       const dir = await Deno.makeTempDir({ dir: dirname(projectDir), prefix: ".cec-uv-" });
       try {
-        await Deno.writeTextFile(join(dir, "pyproject.toml"), pyproject);
-        if (lock !== null) await Deno.writeTextFile(join(dir, "uv.lock"), lockToMirror(lock, mirrors));
+        await Deno.writeTextFile(join(dir, "pyproject.toml"), toMirror(pyproject, mirrors));
+        if (lock !== null) await Deno.writeTextFile(join(dir, "uv.lock"), toMirror(lock, mirrors));
         await fn(dir, env);
         if (writesLock) {
-          const out = lockToCanonical(await Deno.readTextFile(join(dir, "uv.lock")), mirrors);
+          const out = toCanonical(await Deno.readTextFile(join(dir, "uv.lock")), mirrors);
           if (out !== lock) await writeFileAtomic(join(projectDir, "uv.lock"), out);
         }
       } finally {

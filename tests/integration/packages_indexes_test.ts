@@ -192,6 +192,9 @@ Deno.test("a PyTorch mirror is machine-local: .cec and uv.lock keep download.pyt
     });
     assert.equal(env.torch, "2.5.0+cpu");
     assert.ok(server.requests.some((r) => r.startsWith("/cpu/torch")), "torch came through the mirror");
+    // The PyTorch index stays explicit through its mirror: asked for torch only, never for alpha (the real
+    // one serves numpy, pillow, ...: a mirrored machine would otherwise lock other sources than the rest).
+    assert.deepEqual(server.requests.filter((r) => !/^\/(?:files\/)?cpu\/torch\b/.test(r)), []);
     const paths = envPaths(ws, "m");
     const pyproject = await Deno.readTextFile(paths.pyproject);
     const lock = await Deno.readTextFile(paths.uvLock);

@@ -9,8 +9,8 @@ import { NO_INDEX_SETTINGS, type PackageIndexSettings } from "../../lib/settings
 import { excludeNewerEdits, parseAsOf } from "../../providers/packages/as_of.ts";
 import { damageText } from "../../providers/packages/diff.ts";
 import {
-  lockToCanonical,
-  lockToMirror,
+  toCanonical,
+  toMirror,
   unreachableIndexError,
   urlMirrors,
   uvIndexEnv,
@@ -166,7 +166,7 @@ Deno.test("mirrors: uv sees the mirror's URLs, .cec/uv.lock keeps the canonical 
     { canonical: "https://pypi.org/simple", mirror: "https://mirror.corp/pypi/web/simple" },
     { canonical: "https://files.pythonhosted.org/packages", mirror: "https://mirror.corp/pypi/web/packages" },
   ]);
-  const mirrored = lockToMirror(CANONICAL_LOCK, m);
+  const mirrored = toMirror(CANONICAL_LOCK, m);
   assert.ok(
     !mirrored.includes("pytorch.org") && !mirrored.includes("pypi.org") && !mirrored.includes("pythonhosted"),
   );
@@ -175,17 +175,21 @@ Deno.test("mirrors: uv sees the mirror's URLs, .cec/uv.lock keeps the canonical 
     mirrored,
     /url = "https:\/\/mirror\.corp\/pypi\/web\/packages\/ab\/cd\/rich-13\.9\.4\.tar\.gz"/,
   );
-  assert.equal(lockToCanonical(mirrored, m), CANONICAL_LOCK);
+  assert.equal(toCanonical(mirrored, m), CANONICAL_LOCK);
   // A prefix only matches whole path segments.
-  assert.equal(lockToMirror('x = "https://pypi.org/simplex"', m), 'x = "https://pypi.org/simplex"');
+  assert.equal(toMirror('x = "https://pypi.org/simplex"', m), 'x = "https://pypi.org/simplex"');
   assert.deepEqual(urlMirrors(NO_INDEX_SETTINGS), []);
 });
 
-Deno.test("mirrors: uv's variables override the named index, replace PyPI, add extras, carry credentials", () => {
+Deno.test("mirrors: the project's copy names the mirror, explicit kept; uv's variables replace PyPI, add extras, carry credentials", () => {
   const pyproject = `[[tool.uv.index]]\nname = "pytorch"\nurl = "https://download.pytorch.org/whl/cu124"\n` +
     `explicit = true\n\n[[tool.uv.index]]\nname = "team"\nurl = "https://team.example/simple"\n`;
+  assert.equal(
+    toMirror(pyproject, urlMirrors(MIRRORS)),
+    pyproject.replace("https://download.pytorch.org/whl/cu124", "https://mirror.corp/pytorch-whl/cu124"),
+  );
   assert.deepEqual(uvIndexEnv(MIRRORS, pyproject), {
-    UV_INDEX: "pytorch=https://mirror.corp/pytorch-whl/cu124 corp=https://pkgs.corp/simple",
+    UV_INDEX: "corp=https://pkgs.corp/simple",
     UV_DEFAULT_INDEX: "https://u:p%20w@mirror.corp/pypi/web/simple",
     UV_INDEX_PYTORCH_USERNAME: "me",
     UV_INDEX_PYTORCH_PASSWORD: "s3cret",
