@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildComfyUIRepo } from "../../fixtures/comfyui_repo.ts";
 import { servePyIndex } from "../../fixtures/pyindex.ts";
-import { ownUvIndex, testPython, useLocalUv } from "../../fixtures/tools.ts";
+import { ownUvIndex, TEST_GIT_IDENTITY, testPython, useLocalUv } from "../../fixtures/tools.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvConfig } from "../../fixtures/wheels.ts";
 import { CdError, isCdError } from "../../lib/errors.ts";
 import { run } from "../../lib/proc.ts";
@@ -368,6 +368,24 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
     );
     assert.deepEqual(r.excludeNewer, { from: "2025-01-01T00:00:01Z", to: "2025-01-01T00:00:02Z" });
     assert.match(await Deno.readTextFile(paths.pyproject), /exclude-newer = "2025-01-01T00:00:02Z"/);
+    // A relative window is the user's own policy: a ComfyUI update leaves it as written.
+    await Deno.writeTextFile(
+      paths.pyproject,
+      (await Deno.readTextFile(paths.pyproject)).replace(
+        /exclude-newer = "[^"]*"/,
+        'exclude-newer = "7 days"',
+      ),
+    );
+    await git.commit(paths.cec, "my own window", { env: { ...TEST_GIT_IDENTITY } });
+    const kept = await withSession(
+      app(ws),
+      paths,
+      "comfyui update",
+      "write",
+      (s) => updateComfyUI(s, "v0.10.0", { apply: false }),
+    );
+    assert.equal(kept.excludeNewer, null);
+    assert.match(await Deno.readTextFile(paths.pyproject), /exclude-newer = "7 days"/);
   } finally {
     await server.close();
   }
