@@ -359,13 +359,15 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
       (e) => e instanceof CdError && e.code === "RESOLVE_AS_OF_INVALID",
     );
 
-    const r = await withSession(
-      app(ws),
-      paths,
-      "comfyui update",
-      "write",
-      (s) => updateComfyUI(s, "v0.2.0", { apply: false }),
-    );
+    const update = (version: string) =>
+      withSession(
+        app(ws),
+        paths,
+        "comfyui update",
+        "write",
+        (s) => updateComfyUI(s, version, { apply: false }),
+      );
+    const r = await update("v0.2.0");
     assert.deepEqual(r.excludeNewer, { from: "2025-01-01T00:00:01Z", to: "2025-01-01T00:00:02Z" });
     assert.match(await Deno.readTextFile(paths.pyproject), /exclude-newer = "2025-01-01T00:00:02Z"/);
     // A relative window is the user's own policy: a ComfyUI update leaves it as written.
@@ -377,13 +379,7 @@ Deno.test("resolve as of the ComfyUI commit's date: packages of that week, kept 
       ),
     );
     await git.commit(paths.cec, "my own window", { env: { ...TEST_GIT_IDENTITY } });
-    const kept = await withSession(
-      app(ws),
-      paths,
-      "comfyui update",
-      "write",
-      (s) => updateComfyUI(s, "v0.10.0", { apply: false }),
-    );
+    const kept = await update("v0.10.0");
     assert.equal(kept.excludeNewer, null);
     assert.match(await Deno.readTextFile(paths.pyproject), /exclude-newer = "7 days"/);
   } finally {
