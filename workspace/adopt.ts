@@ -33,7 +33,7 @@ import { copyTree, exists, readTextIfExists, writeFileAtomic } from "../lib/fsx.
 import { localEdits } from "../providers/comfyui/checkout.ts";
 import { comfyuiUrl, isUpstream, seedMirrorFrom } from "../providers/comfyui/mirror.ts";
 import { normaliseUrl } from "../providers/git/mirror.ts";
-import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
+import { resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { MappingReport } from "../providers/formats/report.ts";
 import * as git from "../providers/git/git.ts";
 import { keyFromFilename } from "../providers/models/add.ts";
@@ -52,17 +52,12 @@ import {
 } from "../providers/packages/distinfo.ts";
 import { type InstalledPackage, lockKeepingVersions } from "../providers/packages/keep_versions.ts";
 import { findPython } from "../providers/packages/python.ts";
-import {
-  assertTorchBackend,
-  backendOfVersion,
-  TORCH_PACKAGES,
-  torchUvConfig,
-} from "../providers/packages/torch.ts";
+import { assertTorchBackend, backendOfVersion, TORCH_PACKAGES } from "../providers/packages/torch.ts";
 import { Uv } from "../providers/packages/uv.ts";
 import { editPyprojectText } from "../reconcile/pyproject_edit.ts";
 import { type EnvPaths, envPaths } from "../reconcile/paths.ts";
 import type { ModelSpec, NodeSpec } from "../reconcile/schema.ts";
-import { ALL_GROUPS, renderPyproject, writeNewCec } from "./new_cec.ts";
+import { pyprojectFromInstalled, writeNewCec } from "./new_cec.ts";
 import { cecStagingDir, createEnvironmentFromCec, dropStaging, type ImportResult } from "./import.ts";
 import { assertSameFileSystem, type Move, moveBack, moveIn } from "./moves.ts";
 import { openRegistry } from "./providers.ts";
@@ -429,17 +424,13 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
     }
 
     // The .cec, locked at the installed versions.
-    const base = renderPyproject({
+    const base = await pyprojectFromInstalled({
       name,
       pythonVersion,
-      dependencies: await requirementsAt(comfy.mirror, comfy.commit),
-      comfyuiVersion: comfy.version,
-      comfyuiCommit: comfy.commit,
+      comfy,
       comfyuiUrl: url,
-      edits: [
-        ...(backend ? torchUvConfig(backend, { torchVersions, searchPath: app.settings.system.path }) : []),
-        ALL_GROUPS,
-      ],
+      torch: backend ? { backend, versions: torchVersions } : null,
+      settings: app.settings,
     });
     const text = (await editPyprojectText(base, [
       ...planned.map((p) => ({ path: ["tool", "comfydock", "nodes", p.id], value: p.spec })),

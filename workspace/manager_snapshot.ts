@@ -19,7 +19,7 @@ import { basename, join } from "node:path";
 import { CdError, errorMessage } from "../lib/errors.ts";
 import { exists } from "../lib/fsx.ts";
 import { comfyuiUrl } from "../providers/comfyui/mirror.ts";
-import { requirementsAt, resolveComfyUI } from "../providers/comfyui/resolve.ts";
+import { resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import {
   type ManagerSnapshot,
   parseManagerSnapshot,
@@ -36,14 +36,13 @@ import {
   isTorchRuntime,
   resolveTorchBackend,
   TORCH_PACKAGES,
-  torchUvConfig,
 } from "../providers/packages/torch.ts";
 import { Uv } from "../providers/packages/uv.ts";
 import type { DesiredState } from "../reconcile/desired.ts";
 import { editPyprojectText, type TomlEdit } from "../reconcile/pyproject_edit.ts";
 import type { NodeSpec } from "../reconcile/schema.ts";
 import { envPaths } from "../reconcile/paths.ts";
-import { ALL_GROUPS, pickPython, renderPyproject, writeNewCec } from "./new_cec.ts";
+import { pickPython, pyprojectFromInstalled, writeNewCec } from "./new_cec.ts";
 import {
   cecStagingDir,
   createEnvironmentFromCec,
@@ -241,21 +240,14 @@ export async function importManagerSnapshot(
 
     const nodes = await mapNodes(app, name, snap, report);
     const packages = mapPips(snap, backend, report);
-    const base = renderPyproject({
+    const base = await pyprojectFromInstalled({
       name,
       pythonVersion,
-      dependencies: await requirementsAt(comfy.mirror, comfy.commit),
-      comfyuiVersion: comfy.version,
-      comfyuiCommit: comfy.commit,
+      comfy,
       comfyuiUrl: url,
-      edits: [
-        ...torchUvConfig(backend, {
-          torchVersions: packages.torchVersions,
-          searchPath: app.settings.system.path,
-        }),
-        ALL_GROUPS,
-        ...(opts.uvSettings ?? []),
-      ],
+      torch: { backend, versions: packages.torchVersions },
+      settings: app.settings,
+      edits: opts.uvSettings,
     });
     const withNodes = (await editPyprojectText(base, [
       ...Object.entries(nodes.specs).map(([id, s]) => ({

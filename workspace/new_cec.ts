@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { stringify } from "smol-toml";
 import { writeFileAtomic } from "../lib/fsx.ts";
 import type { Settings } from "../lib/settings.ts";
+import { requirementsAt, type ResolvedComfyUI } from "../providers/comfyui/resolve.ts";
 import { findPython, type PythonInstall } from "../providers/packages/python.ts";
+import { torchUvConfig } from "../providers/packages/torch.ts";
 import { parsePyproject } from "../reconcile/desired.ts";
 import type { TomlEdit } from "../reconcile/pyproject_edit.ts";
 
@@ -58,6 +60,40 @@ export function renderPyproject(p: {
     `dependencies = ${deps}`,
   ].join("\n");
   return `${project}\n\n${stringify({ tool }).trim()}\n`;
+}
+
+/**
+ * The first pyproject of an environment made from an installation (adopt, a Manager snapshot): ComfyUI's
+ * requirements at its commit, the torch backend's `[tool.uv]` keeping the installed torch versions (none
+ * when the installation has no torch), every group installed, then `edits`.
+ */
+export async function pyprojectFromInstalled(p: {
+  name: string;
+  pythonVersion: string;
+  comfy: ResolvedComfyUI;
+  comfyuiUrl: string;
+  torch: { backend: string; versions: Record<string, string> } | null;
+  settings: Settings;
+  edits?: TomlEdit[];
+}): Promise<string> {
+  return renderPyproject({
+    name: p.name,
+    pythonVersion: p.pythonVersion,
+    dependencies: await requirementsAt(p.comfy.mirror, p.comfy.commit),
+    comfyuiVersion: p.comfy.version,
+    comfyuiCommit: p.comfy.commit,
+    comfyuiUrl: p.comfyuiUrl,
+    edits: [
+      ...(p.torch
+        ? torchUvConfig(p.torch.backend, {
+          torchVersions: p.torch.versions,
+          searchPath: p.settings.system.path,
+        })
+        : []),
+      ALL_GROUPS,
+      ...(p.edits ?? []),
+    ],
+  });
 }
 
 /**
