@@ -11,6 +11,7 @@
  *   than allowed is cut at the limit instead of filling the disk.
  */
 import { CdError, errorMessage } from "./errors.ts";
+import { interruptSignal } from "./proc.ts";
 import { redactSecrets } from "./redact.ts";
 import { DEFAULT_DOWNLOAD, DEFAULT_HTTP, type Settings } from "./settings.ts";
 
@@ -82,16 +83,21 @@ export async function httpFetch(url: string, opts: HttpOptions): Promise<Respons
   let lastProblem = "";
   let wait = 0;
   let tried = 0;
+  const stopped = () => new CdError("INTERRUPTED", "interrupted", { exitCode: 130 });
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) {
       opts.onRetry?.(clean(lastProblem), wait);
       await sleep(wait);
     }
+    if (interruptSignal()?.aborted) throw stopped();
     wait = base * 2 ** attempt * (1 + Math.random() * 0.2);
     // Without `stream` the timeout covers the body too (the signal aborts its reading); with it, the timer
     // stops at the headers and bodyChunks bounds the rest.
     const ctrl = new AbortController();
-    const signal = opts.stream ? ctrl.signal : AbortSignal.timeout(timeoutMs);
+    const own = opts.stream ? ctrl.signal : AbortSignal.timeout(timeoutMs);
+    // A change being interrupted stops its downloads at once, the body's reading included.
+    const interrupted = interruptSignal();
+    const signal = interrupted ? AbortSignal.any([own, interrupted]) : own;
     const timer = opts.stream
       ? setTimeout(() => ctrl.abort(new DOMException("timeout", "TimeoutError")), timeoutMs)
       : undefined;
@@ -106,6 +112,7 @@ export async function httpFetch(url: string, opts: HttpOptions): Promise<Respons
         signal,
       });
     } catch (e) {
+      if (interrupted?.aborted) throw stopped();
       lastProblem = signal.aborted ? `no answer within ${timeoutMs} ms` : errorMessage(e);
       continue;
     } finally {

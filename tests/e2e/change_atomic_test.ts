@@ -11,7 +11,8 @@ import { createRealEnv } from "../../fixtures/real_env.ts";
 import { startRegistryServer } from "../../fixtures/registry_server.ts";
 import { listFiles, sha256Hex } from "../../lib/fsx.ts";
 import { run } from "../../lib/proc.ts";
-import { testNeeds } from "../../fixtures/tools.ts";
+import { TEST_GIT_IDENTITY, testNeeds } from "../../fixtures/tools.ts";
+import { ModelServer } from "../../fixtures/model_server.ts";
 import { tempRoot } from "../../fixtures/tmp.ts";
 
 /** The prompt tests type at a real terminal: util-linux `script` gives the CLI one. */
@@ -124,6 +125,52 @@ Deno.test("SIGTERM or SIGINT to comfydock alone during the last step: rolled bac
       ["start", "start"],
       sig,
     );
+  }
+});
+
+Deno.test("SIGTERM during a model download: the download stops at once (its part kept to resume), rolled back", async () => {
+  await using models = ModelServer.start();
+  const big = new Uint8Array(4 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+  const url = models.file("/m/slow.safetensors", big);
+  models.fault("/m/slow.safetensors", { kind: "slow", chunk: 64 * 1024, delayMs: 100 }); // ~6.5 s in all
+  const text = await Deno.readTextFile(paths.pyproject);
+  await Deno.writeTextFile(
+    paths.pyproject,
+    text + `\n[tool.comfydock.models.slow]\nsha256 = "${sha256Hex(big)}"\nsize = ${big.length}\n` +
+      `category = "checkpoints"\nfilename = "slow.safetensors"\nsources = [{ type = "url", url = "${url}" }]\n`,
+  );
+  const git = (...a: string[]) => run("git", ["-C", paths.cec, ...a], { env: { ...TEST_GIT_IDENTITY } });
+  await git("commit", "-qam", "a model to download");
+  try {
+    const before = await snapshot();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", MAIN, "apply", "--yes"],
+      env: { NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const t0 = performance.now();
+    while (models.count("/m/slow.safetensors") === 0) {
+      assert.ok(performance.now() - t0 < 60_000, "the download never started");
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await new Promise((res) => setTimeout(res, 500));
+    child.kill("SIGTERM");
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 130, stderr);
+    assert.match(stderr, /interrupted.*rolled back/);
+    assert.equal(await snapshot(), before);
+    assert.equal(models.count("/m/slow.safetensors"), 1, "not retried once interrupted");
+    // Cut, not finished: the part is kept for the next try, short of the whole file.
+    const downloads = join(paths.workspace.modelStore, ".downloads");
+    const parts = (await listFiles(downloads)).filter((f) => f.endsWith(".part"));
+    const sizes = await Promise.all(parts.map(async (f) => (await Deno.stat(join(downloads, f))).size));
+    assert.ok(sizes.length === 1 && sizes[0] > 0 && sizes[0] < big.length, `parts: ${parts} ${sizes}`);
+  } finally {
+    await Deno.writeTextFile(paths.pyproject, text);
+    await git("commit", "-qam", "no model");
   }
 });
 
