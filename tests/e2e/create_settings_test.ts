@@ -197,14 +197,25 @@ Deno.test("create --torch-backend auto: the CUDA build of the driver when nvidia
   assert.deepEqual([l.torch, l.backend], ["2.4.1", "cu126"]);
 });
 
+/**
+ * The config workspace with comfyui_url and default_torch_backend set, and environment 'conf' created from
+ * them: made once, by whichever of the tests below runs first (each also runs alone with a filter).
+ */
+let configured: Promise<Record<string, unknown>> | null = null;
+function configuredWorkspace(): Promise<Record<string, unknown>> {
+  return configured ??= (async () => {
+    for (const [k, v] of [["comfyui_url", comfy.url], ["default_torch_backend", "cu126"]]) {
+      const r = await cli(["config", "set", k, v], { env: configEnv });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // No nvidia-smi here: without the setting, create would pick cpu.
+    return await create(configEnv, "conf", "--python", PY.minor);
+  })();
+}
+
 Deno.test("config set comfyui_url and default_torch_backend: a later create uses them", async () => {
   const env = configEnv;
-  for (const [k, v] of [["comfyui_url", comfy.url], ["default_torch_backend", "cu126"]]) {
-    const r = await cli(["config", "set", k, v], { env });
-    assert.equal(r.code, 0, r.stderr);
-  }
-  // No nvidia-smi here: without the setting, create would pick cpu.
-  const created = await create(env, "conf", "--python", PY.minor);
+  const created = await configuredWorkspace();
   assert.equal(created.comfyui_url, comfy.url);
   const p = await pyproject(env, "conf");
   assert.equal(p.tool.comfydock.comfyui_url, comfy.url);
@@ -214,7 +225,8 @@ Deno.test("config set comfyui_url and default_torch_backend: a later create uses
 });
 
 Deno.test("config set registry_url: node add asks that registry", async () => {
-  const env = configEnv; // with 'conf', the environment the test before made
+  const env = configEnv;
+  await configuredWorkspace(); // environment 'conf' to add the node to
   let r = await cli(["config", "set", "registry_url", registry.url], { env });
   assert.equal(r.code, 0, r.stderr);
   const before = registry.requests.length;
@@ -239,6 +251,7 @@ testNeeds(
   async () => {
     // The config workspace (its ComfyUI mirror already cloned), its other settings kept.
     const env = configEnv;
+    await configuredWorkspace();
     const r = await cli(["config", "set", "default_python", chosen!.minor], { env });
     assert.equal(r.code, 0, r.stderr);
     const created = await create(env, "py");
