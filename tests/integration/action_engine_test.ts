@@ -23,22 +23,27 @@ import { findPython } from "../../providers/packages/python.ts";
 import { Uv } from "../../providers/packages/uv.ts";
 import { buildWheelhouse, STANDARD_WHEELS, wheelhouseUvToml } from "../../fixtures/wheels.ts";
 
+/** A pull request's `.cec` at `cec`: the environment's committed files, plus a tracked workflow `portrait`. */
+async function prWithPortrait(envCec: string, cec: string): Promise<void> {
+  for (const rel of (await run("git", ["-C", envCec, "ls-files"])).stdout.trim().split("\n")) {
+    await Deno.mkdir(join(cec, rel, ".."), { recursive: true });
+    await Deno.copyFile(join(envCec, rel), join(cec, rel));
+  }
+  await Deno.writeTextFile(join(cec, "workflows", "portrait.json"), '{"nodes": []}\n');
+  await Deno.writeTextFile(
+    join(cec, "pyproject.toml"),
+    (await Deno.readTextFile(join(cec, "pyproject.toml"))) +
+      '\n[tool.comfydock.workflows.tracked.portrait]\nfile = "workflows/portrait.json"\n',
+  );
+}
+
 Deno.test("engine runner: a checkout's .cec planned in place, untrusted for a fork, nothing changed", async () => {
   await withTempDir(async (dir) => {
     const { paths } = await createRealEnv(join(dir, "home"), "prod");
     const checkout = join(dir, "repo");
     const cec = join(checkout, "envs", "prod", ".cec");
-    for (const rel of (await run("git", ["-C", paths.cec, "ls-files"])).stdout.trim().split("\n")) {
-      await Deno.mkdir(join(cec, rel, ".."), { recursive: true });
-      await Deno.copyFile(join(paths.cec, rel), join(cec, rel));
-    }
     // The pull request tracks a workflow and ignores scratch files; the machine has a scratch workflow.
-    await Deno.writeTextFile(join(cec, "workflows", "portrait.json"), '{"nodes": []}\n');
-    await Deno.writeTextFile(
-      join(cec, "pyproject.toml"),
-      (await Deno.readTextFile(join(cec, "pyproject.toml"))) +
-        '\n[tool.comfydock.workflows.tracked.portrait]\nfile = "workflows/portrait.json"\n',
-    );
+    await prWithPortrait(paths.cec, cec);
     await Deno.writeTextFile(join(cec, ".comfydockignore"), "scratch*.json\n");
     await Deno.mkdir(paths.userWorkflows, { recursive: true });
     await Deno.writeTextFile(join(paths.userWorkflows, "scratch-1.json"), '{"nodes": []}\n');
@@ -147,16 +152,7 @@ Deno.test("apply from a checkout: a plan that moves between the check and the ch
   await withTempDir(async (dir) => {
     const { paths } = await createRealEnv(join(dir, "home"), "prod");
     const cec = join(dir, "repo", "envs", "prod", ".cec");
-    for (const rel of (await run("git", ["-C", paths.cec, "ls-files"])).stdout.trim().split("\n")) {
-      await Deno.mkdir(join(cec, rel, ".."), { recursive: true });
-      await Deno.copyFile(join(paths.cec, rel), join(cec, rel));
-    }
-    await Deno.writeTextFile(join(cec, "workflows", "portrait.json"), '{"nodes": []}\n');
-    await Deno.writeTextFile(
-      join(cec, "pyproject.toml"),
-      (await Deno.readTextFile(join(cec, "pyproject.toml"))) +
-        '\n[tool.comfydock.workflows.tracked.portrait]\nfile = "workflows/portrait.json"\n',
-    );
+    await prWithPortrait(paths.cec, cec);
     const head = (await run("git", ["-C", paths.cec, "rev-parse", "HEAD"])).stdout;
     // Someone installs a node by hand right after the plan was checked (the nodes provider's second look).
     let looks = 0;
