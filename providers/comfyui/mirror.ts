@@ -72,13 +72,12 @@ export async function seedMirrorFrom(
 ): Promise<Mirror> {
   const dir = mirrorDir(ws, url);
   if (!await exists(join(dir, "HEAD"))) {
-    // The same clone as the cache makes from the network, from the checkout instead; then it names `url`.
+    // The same clone as the cache makes from the network, from the checkout instead, naming `url`.
     await mirrors.ensureMirror(ws.gitMirrors, url, {
       source: checkout,
       errorCode: "COMFYUI_CLONE_FAILED",
       hint: `${checkout} could not be read as a git repository`,
     });
-    await git.setRemoteUrl(dir, "origin", mirrors.normaliseUrl(url));
   }
   if (!await git.hasCommit(dir, commit)) {
     await git.git(dir, ["fetch", "--quiet", checkout, `+HEAD:refs/comfydock/adopted/${commit}`], {

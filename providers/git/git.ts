@@ -102,7 +102,7 @@ async function neutralise(dir: string): Promise<string[]> {
   return args;
 }
 
-function lastLine(s: string): string {
+export function lastLine(s: string): string {
   return s.trim().split("\n").filter(Boolean).pop() ?? "unknown error";
 }
 
@@ -455,7 +455,11 @@ export async function setRemoteUrl(
  * falling back to git for anything unusual (worktrees, packed refs).
  */
 export async function headCommit(dir: string): Promise<string | null> {
-  const head = (await readTextIfExists(join(dir, ".git", "HEAD")))?.trim();
+  // `.git` may be a file (`gitdir: ...`: a worktree, a submodule's checkout): then git reads it.
+  const head = (await readTextIfExists(join(dir, ".git", "HEAD")).catch((e) => {
+    if (e instanceof Deno.errors.NotADirectory) return undefined;
+    throw e;
+  }))?.trim();
   if (head === undefined) {
     if (!(await exists(join(dir, ".git")))) return null;
   } else if (/^[0-9a-f]{40}$/.test(head)) {

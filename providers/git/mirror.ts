@@ -36,7 +36,7 @@ export function mirrorDir(gitMirrors: string, url: string): string {
 export interface MirrorOptions {
   /** Shows the clone as a task (git's own meters: objects received, transfer rate). */
   progress?: Progress;
-  /** Clone from this local repository instead of `url` (adopt: the user's own checkout of it). */
+  /** Clone from this local repository instead of `url` (adopt: the user's own checkout of it); it still names `url`. */
   source?: string;
   /** Error code and hint when the clone fails (default GIT_CLONE_FAILED). */
   errorCode?: string;
@@ -63,11 +63,20 @@ export async function ensureMirror(
           git.cloneMirror(opts.source ?? url, tmp, { onLine: opts.progress && git.progressInto(task) }),
       );
     } catch (e) {
-      const why = errorMessage(e).trim().split("\n").filter(Boolean).pop() ?? "unknown error";
-      throw new CdError(opts.errorCode ?? "GIT_CLONE_FAILED", `could not clone ${url}: ${why}`, {
-        hint: opts.hint ?? "check the URL (is the repository public and spelled right?); nothing was changed",
-      });
+      // git missing, a stale lock: their own errors say what to do; only a failed clone is about the URL.
+      if (e instanceof CdError && e.code !== "GIT_CLONE_FAILED") throw e;
+      throw new CdError(
+        opts.errorCode ?? "GIT_CLONE_FAILED",
+        `could not clone ${url}: ${git.lastLine(errorMessage(e))}`,
+        {
+          hint: opts.hint ??
+            "check the URL (is the repository public and spelled right?); nothing was changed",
+        },
+      );
     }
+    // Cloned from a local source: it names `url` before it is put in place, so no interruption can leave a
+    // mirror that fetches from the source for good.
+    if (opts.source !== undefined) await git.setRemoteUrl(tmp, "origin", normaliseUrl(url));
     try {
       await Deno.rename(tmp, dir);
     } catch (e) {

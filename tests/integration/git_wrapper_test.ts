@@ -132,6 +132,35 @@ Deno.test("checkout from a repository missing an object fails naming the file (g
   });
 });
 
+Deno.test("mirror from a local source names the URL before it is in place; a missing git is not blamed on the URL", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await git.init(src);
+    await Deno.writeTextFile(join(src, "f"), "1");
+    const c1 = (await git.commit(src, "c1"))!;
+    const url = "https://example.invalid/org/repo";
+    const m = await ensureMirror(join(dir, "mirrors"), url, { source: src });
+    assert.equal(await git.originUrl(m.dir), url);
+    assert.equal(await git.hasCommit(m.dir, c1), true);
+    // A checkout whose .git is a file (a worktree): its HEAD is still read, through git.
+    const wt = join(dir, "wt");
+    await git.git(src, ["worktree", "add", "--quiet", "--detach", wt, c1]);
+    assert.equal((await Deno.stat(join(wt, ".git"))).isFile, true);
+    assert.equal(await git.headCommit(wt), c1);
+    // Without git on PATH the error says to install git, not to check the URL.
+    const path = Deno.env.get("PATH")!;
+    Deno.env.set("PATH", join(dir, "empty"));
+    try {
+      await assert.rejects(
+        ensureMirror(join(dir, "mirrors2"), url, { source: src }),
+        (e) => e instanceof CdError && e.code === "COMMAND_NOT_FOUND" && /install git/.test(e.hint ?? ""),
+      );
+    } finally {
+      Deno.env.set("PATH", path);
+    }
+  });
+});
+
 Deno.test("progressInto: git's meters become amounts of the task, other lines its detail", () => {
   const { progress, tasks } = recordingProgress();
   const feed = git.progressInto(progress.task("cloning x"));
