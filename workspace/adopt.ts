@@ -218,13 +218,12 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
   if (isGit) {
     const commit = await git.revParse(comfyDir, "HEAD");
     if (!commit) throw new CdError("ADOPT_NO_COMMIT", `${comfyDir} is a git repository without a commit`);
-    const origin = (await git.git(comfyDir, ["config", "--get", "remote.origin.url"], { check: false }))
-      .stdout.trim();
+    const origin = await git.originUrl(comfyDir);
     url = origin && !isUpstream(origin) ? normaliseUrl(origin) : comfyuiUrl(opts.comfyuiUrl, app.settings);
     app.log(`ComfyUI at ${commit.slice(0, 12)}: seeding the mirror of ${url} from ${comfyDir}`);
     await seedMirrorFrom(app.ws, url, comfyDir, commit);
     comfy = await resolveComfyUI(app.ws, url, commit);
-    edits.push(...await localEdits(comfyDir));
+    edits.push(...await localEdits(comfyDir, { untrusted: true }));
     report.mapped("ComfyUI", `${comfy.version} (${comfy.commit}) from ${url}`);
     if (edits.length) {
       const shown = edits.slice(0, 5).join(", ") + (edits.length > 5 ? ", ..." : "");

@@ -15,7 +15,8 @@
  */
 import { join } from "node:path";
 import { CdError } from "../lib/errors.ts";
-import { exists, listFiles, removeIfExists } from "../lib/fsx.ts";
+import { exists, listFiles, removeIfExists, writeFileAtomic } from "../lib/fsx.ts";
+import { joinSafe } from "../lib/safe_path.ts";
 import { type DesiredState, readDesired } from "../reconcile/desired.ts";
 import { actionDifferences } from "../reconcile/engine.ts";
 import { type EnvPaths, withDesiredCec } from "../reconcile/paths.ts";
@@ -200,9 +201,9 @@ async function createFromCheckout(
   const staging = await cecStagingDir(app.ws);
   try {
     const copy = join(staging, "cec");
+    // The checkout is someone's desired state: its file names go through the path door, as a change's do.
     for (const f of await checkoutFiles(cec)) {
-      await Deno.mkdir(join(copy, f.path, ".."), { recursive: true });
-      await Deno.writeTextFile(join(copy, f.path), f.content);
+      await writeFileAtomic(joinSafe(copy, f.path, "a .cec file"), f.content);
     }
     const r = await createEnvironmentFromCec(app, paths.name, copy, {
       source: { type: "git", url: cec.label, commit: cec.revision },

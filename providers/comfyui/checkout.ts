@@ -27,9 +27,12 @@ export async function makeUserDirs(comfyuiDir: string): Promise<void> {
   await Deno.mkdir(join(comfyuiDir, "user", "default", "workflows"), { recursive: true });
 }
 
-/** Tracked files edited by hand (untracked and ignored files, i.e. user data, do not count). */
-export async function localEdits(dir: string): Promise<string[]> {
-  return (await git.status(dir, { untracked: false })).map((e) => e.path);
+/**
+ * Tracked files edited by hand (untracked and ignored files, i.e. user data, do not count). `untrusted`: a
+ * checkout this tool did not make (adopt), whose own config's filter drivers must not run.
+ */
+export async function localEdits(dir: string, opts: { untrusted?: boolean } = {}): Promise<string[]> {
+  return (await git.status(dir, { untracked: false, untrusted: opts.untrusted })).map((e) => e.path);
 }
 
 /** Moves a clean checkout to `commit` in place, bringing the commit from the mirror when it lacks it. */

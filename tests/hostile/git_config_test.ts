@@ -16,6 +16,7 @@ import { withTempDir } from "../../fixtures/tmp.ts";
 import { type RawEntry, rawTarGz } from "../../fixtures/bundle_archives.ts";
 import { exists, listFiles, sha256Hex } from "../../lib/fsx.ts";
 import { extractTarGz } from "../../providers/bundles/archive.ts";
+import { localEdits } from "../../providers/comfyui/checkout.ts";
 import { envPaths, workspacePaths } from "../../reconcile/paths.ts";
 
 const READERS: string[][] = [["plan"], ["status"], ["drift"], ["node", "list"]];
@@ -38,6 +39,23 @@ Deno.test("hostile git config: a node folder on disk with fsmonitor and a filter
       assert.ok(r.code === 0 || r.code === 2, `${args.join(" ")}: ${r.stderr}`);
       await assertNoCanary(canary, args.join(" "));
     }
+  });
+});
+
+Deno.test("hostile git config: adopt reads a ComfyUI checkout's edits without running its filter driver", async () => {
+  await withTempDir(async (dir) => {
+    const canary = join(dir, "canary-adopt");
+    const folder = join(dir, "ComfyUI");
+    await Deno.mkdir(folder);
+    await gitIn(folder, "init", "--quiet");
+    await Deno.writeTextFile(join(folder, "main.py"), "print('comfy')\n");
+    await gitIn(folder, "add", "-A");
+    await gitIn(folder, "commit", "--quiet", "-m", "init");
+    await poisonCheckout(folder, canary);
+    await Deno.utime(join(folder, "main.py"), new Date(), new Date(2001, 1, 1));
+    // What adopt asks of the user's folder (workspace/adopt.ts).
+    assert.deepEqual(await localEdits(folder, { untrusted: true }), []);
+    await assertNoCanary(canary, "adopt's look at the folder's edits");
   });
 });
 
