@@ -60,7 +60,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new CdError("COMMAND_NOT_FOUND", `'${cmd}' was not found on PATH`, {
-        hint: opts.notFoundHint ?? `install ${cmd} and try again`,
+        hint: opts.notFoundHint ?? opts.hint ?? `install ${cmd} and try again`,
         cause: e,
       });
     }

@@ -6,8 +6,11 @@
  */
 
 /** Query parameter names that carry credentials (what signed and tokened download URLs use). */
-const CREDENTIAL_PARAM =
-  /^(?:[a-z_]*token|[a-z_]*key|auth[a-z_]*|password|passwd|secret|signature|sig|x-amz-[a-z-]+)$/i;
+const CREDENTIAL_NAMES =
+  "[a-z_]*token|[a-z_]*key|auth[a-z_]*|password|passwd|secret|signature|sig|x-amz-[a-z-]+";
+const CREDENTIAL_PARAM = new RegExp(`^(?:${CREDENTIAL_NAMES})$`, "i");
+/** `?name=value` of a credential parameter, in any text (the value up to the next separator). */
+const CREDENTIAL_QUERY = new RegExp(`([?&;](?:${CREDENTIAL_NAMES})=)[^&;\\s"']+`, "gi");
 
 /** `text` with every credential replaced by `***`; `secrets` (tokens we know) go first, wherever they are. */
 export function redactSecrets(text: string, secrets: readonly (string | null | undefined)[] = []): string {
@@ -16,10 +19,7 @@ export function redactSecrets(text: string, secrets: readonly (string | null | u
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join("***");
   return out
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1***@")
-    .replace(
-      /([?&;](?:[a-z_]*token|[a-z_]*key|auth[a-z_]*|password|passwd|secret|signature|sig|x-amz-[a-z-]+)=)[^&;\s"']+/gi,
-      "$1***",
-    )
+    .replace(CREDENTIAL_QUERY, "$1***")
     // A word after "token" counts only when it looks generated (has a digit): "token permission" stays.
     .replace(/\b(Bearer|Basic|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}/g, "$1 ***")
     .replace(/\b(hf_|gh[pousr]_|github_pat_|sk-)[A-Za-z0-9_]{6,}/g, "$1***");

@@ -183,11 +183,8 @@ class ProgressLine implements Progress {
   readonly tasks = new Set<LiveTask>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private drawn = false;
-  /** Overridable by tests; null: decide from stderr. */
-  terminal: boolean | null = null;
-
   private get tty(): boolean {
-    return this.terminal ?? Deno.stderr.isTerminal();
+    return Deno.stderr.isTerminal();
   }
 
   task(label: string, opts: TaskOptions = {}): ProgressTask {
@@ -312,8 +309,3 @@ const progressLine = new ProgressLine();
 
 /** The progress sink of the faces (what `App.progress` is in the CLI). */
 export const progress: Progress = progressLine;
-
-/** Tests: force terminal (bar) or plain rendering regardless of stderr. */
-export function setProgressTerminal(terminal: boolean | null): void {
-  progressLine.terminal = terminal;
-}

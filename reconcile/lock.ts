@@ -144,7 +144,9 @@ export async function forceUnlock(stateDir: string): Promise<string | null> {
   const { held, info } = await lockHolder(stateDir);
   if (held) {
     throw new CdError("ENV_LOCKED", `the lock is held by a running process: ${describeLock(info)}`, {
-      hint: info ? `stop that process (kill ${info.pid}) if it hangs; its lock goes with it` : undefined,
+      hint: info
+        ? `stop that process (kill ${info.pid}) if it hangs; its lock goes with it`
+        : "wait for the other ComfyDock command to finish; the lock goes with its process",
     });
   }
   const stale = await readLockInfo(stateDir);
