@@ -5,6 +5,7 @@
  * zsh and fish are Debian packages (.ci/run installs them); without one, its tests are ignored, saying so.
  */
 import assert from "node:assert/strict";
+import { testNeeds } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
@@ -88,10 +89,10 @@ async function bashComplete(line: string, env: Record<string, string>, cwd: stri
   return (await sh("bash", script, env, cwd)).split("\n").filter(Boolean);
 }
 
-Deno.test({
-  name: "bash: the README's lines install completions that complete after global options and arguments",
-  ignore: !HAS_BASH_COMPLETION, // the bash-completion package (it loads ~/.local/share/bash-completion) is missing
-  fn: async () => {
+testNeeds(
+  HAS_BASH_COMPLETION ? null : "the bash-completion package",
+  "bash: the README's lines install completions that complete after global options and arguments",
+  async () => {
     await withTempDir(async (dir) => {
       const { env } = await setUp(dir);
       const c = (line: string) => bashComplete(line, env, dir);
@@ -116,12 +117,12 @@ Deno.test({
       assert.deepEqual(await c("comfydock run -- --li"), [], "after -- the words are ComfyUI's");
     });
   },
-});
+);
 
-Deno.test({
-  name: "zsh: installed on fpath as the README says, it is found by compinit and completes",
-  ignore: !HAS_ZSH, // zsh is not installed (.ci/run installs it)
-  fn: async () => {
+testNeeds(
+  HAS_ZSH ? null : "zsh (.ci/run installs it)",
+  "zsh: installed on fpath as the README says, it is found by compinit and completes",
+  async () => {
     await withTempDir(async (dir) => {
       const { env, home } = await setUp(dir);
       const script = join(home, ".zfunc", "_comfydock");
@@ -148,12 +149,12 @@ Deno.test({
       assert.equal((await complete(["comfydock", "init", ""])).trim(), ":files -/");
     });
   },
-});
+);
 
-Deno.test({
-  name: "fish: installed where the README says, fish finds it and completes",
-  ignore: !HAS_FISH, // fish is not installed (.ci/run installs it)
-  fn: async () => {
+testNeeds(
+  HAS_FISH ? null : "fish (.ci/run installs it)",
+  "fish: installed where the README says, fish finds it and completes",
+  async () => {
     await withTempDir(async (dir) => {
       const { env, home } = await setUp(dir);
       await sh("fish", `fish --no-execute ${home}/.config/fish/completions/comfydock.fish`, env);
@@ -167,4 +168,4 @@ Deno.test({
       assert.deepEqual(await c("comfydock model add fi"), ["file one.safetensors"]);
     });
   },
-});
+);

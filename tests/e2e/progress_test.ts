@@ -4,6 +4,7 @@
  * Downloads report amount, rate and ETA; uv's own lines are summarised live.
  */
 import assert from "node:assert/strict";
+import { testNeeds } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { cli, cliTty, HAS_SCRIPT } from "../../fixtures/cli.ts";
 import { makeEnvSkeleton } from "../../fixtures/env_skeleton.ts";
@@ -46,10 +47,10 @@ Deno.test("a download in a pipe: a step says why, then plain lines with amount, 
   });
 });
 
-Deno.test({
-  name: "on a terminal: one bar redrawn in place; Ctrl-C leaves the cursor and line wrapping as they were",
-  ignore: !HAS_SCRIPT,
-  fn: async () => {
+testNeeds(
+  HAS_SCRIPT ? null : "util-linux 'script' for a pseudo-terminal",
+  "on a terminal: one bar redrawn in place; Ctrl-C leaves the cursor and line wrapping as they were",
+  async () => {
     await withTempDir(async (root) => {
       await using server = ModelServer.start();
       await makeEnvSkeleton(root, "e");
@@ -67,7 +68,7 @@ Deno.test({
       assert.ok(!r.raw.includes("\x1b[?7l"), "line wrapping switched off");
     });
   },
-});
+);
 
 Deno.test("uv's own lines are summarised live while it runs, and its result closes the task", async () => {
   await withTempDir(async (dir) => {

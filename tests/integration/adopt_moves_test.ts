@@ -3,6 +3,7 @@
  * folder back on the next sweep (never deleted with it), and one whose place is taken keeps its dir.
  */
 import assert from "node:assert/strict";
+import { testNeeds } from "../../fixtures/tools.ts";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { withTempDir } from "../../fixtures/tmp.ts";
@@ -82,10 +83,10 @@ function otherDisk(): string | null {
 }
 const OTHER = otherDisk();
 
-Deno.test({
-  name: "across file systems: --move is refused before anything moves; a venv copy falls back to copying",
-  ignore: OTHER === null, // needs a second file system (tmpfs /dev/shm) beside the temp dir
-  fn: async () => {
+testNeeds(
+  OTHER === null ? "a second file system (tmpfs /dev/shm) beside the temp dir" : null,
+  "across file systems: --move is refused before anything moves; a venv copy falls back to copying",
+  async () => {
     await withTempDir(async (tmp) => {
       const far = await Deno.makeTempDir({ dir: OTHER!, prefix: "comfydock-other-disk-" });
       try {
@@ -106,4 +107,4 @@ Deno.test({
       }
     });
   },
-});
+);
