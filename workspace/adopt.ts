@@ -292,7 +292,7 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
         let spec = captured.spec;
         let marker: NodeMarker | null = null;
         if (spec.source === "local" && o.kind === "plain" && !o.disabled) {
-          marker = await identifyRegistryPack(dir, registry, app.ws.nodeStore);
+          marker = await identifyRegistryPack(dir, registry, app.ws.nodeStore, app.settings);
           if (marker) {
             spec = {
               source: "registry",

@@ -4,6 +4,7 @@
  * `file://` URL of this machine. `export` warns about each; nothing is refused.
  */
 import type { DesiredState } from "../../reconcile/desired.ts";
+import { isRemoteUrl } from "../git/git.ts";
 
 export function portabilityWarnings(desired: DesiredState, opts: { withModels?: boolean } = {}): string[] {
   const out: string[] = [];
@@ -17,9 +18,8 @@ export function portabilityWarnings(desired: DesiredState, opts: { withModels?: 
   for (const [id, n] of Object.entries(desired.nodes).sort(([a], [b]) => a.localeCompare(b))) {
     if (n.source !== "git") continue;
     const repo = n.repository;
-    if (
-      /^file:/i.test(repo) || repo.startsWith("/") || /^[A-Za-z]:[\\/]/.test(repo) || repo.startsWith(".")
-    ) {
+    // A path (absolute, relative, `~/x`) or a file:// URL: reachable on this machine only.
+    if (!isRemoteUrl(repo) || /^file:/i.test(repo)) {
       out.push(
         `node.${id} is only reachable at ${repo} (on this machine): push it to a git host and ` +
           `'comfydock node add URL@${n.commit.slice(0, 12)}' it from there, or it will not install elsewhere`,

@@ -21,10 +21,10 @@ import type { NetSettings } from "../../lib/http.ts";
 import { fetchArchive, readZipFiles } from "./archive.ts";
 import { describeDirty, showFile } from "../git/git.ts";
 import { ensureMirror, fetchMirror, resolveRef } from "../git/mirror.ts";
-import { cecCopy, downloadNodeFile, fileNameOf, fileNodeId } from "./file_node.ts";
+import { cecCopy, downloadNodeFile, fileNameOf } from "./file_node.ts";
 import { folderFor } from "./diff.ts";
 import { normaliseRepo } from "./node_index.ts";
-import { observeNodes } from "./observe.ts";
+import { fileNodeId, observeNodes } from "./observe.ts";
 import {
   assertUsableVersion,
   isBadStatus,

@@ -123,10 +123,9 @@ export async function captureNodes(paths: EnvPaths, desired: DesiredState): Prom
     result.edits.push({ path: ["tool", "comfydock", "nodes", id], value: captured.spec });
     if (captured.file) result.files.push(captured.file);
     if (o.kind !== "file") {
-      const reqs = await nodeRequirements(id, folderReader(dir), dir);
-      if (reqs.requirements.length > 0) {
-        result.edits.push({ path: ["dependency-groups", id], value: reqs.requirements });
-      }
+      // A git checkout's were read by observe already.
+      const reqs = o.requirements ?? (await nodeRequirements(id, folderReader(dir), dir)).requirements;
+      if (reqs.length > 0) result.edits.push({ path: ["dependency-groups", id], value: reqs });
     }
     result.names.push(id);
   }

@@ -14,7 +14,6 @@ import { DEFAULT_NET, fetchBytes, type NetSettings } from "../../lib/http.ts";
 import { joinSafe, within } from "../../lib/safe_path.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import type { NodeSpec } from "../../reconcile/schema.ts";
-import { toNodeId } from "./observe.ts";
 
 type FileSpec = Extract<NodeSpec, { source: "file" }>;
 
@@ -144,11 +143,6 @@ export async function fileNodeProblems(paths: EnvPaths, nodes: Record<string, No
     }
   }
   return problems;
-}
-
-/** The node id of a file name or URL (`My_Node.py` -> `my_node`). */
-export function fileNodeId(nameOrUrl: string): string {
-  return toNodeId(fileNameOf(nameOrUrl).replace(/\.py$/, ""));
 }
 
 /** The file name a URL or path ends with (query and fragment dropped; a bad %-escape is kept as it is). */

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { readTextIfExists, sha256Hex } from "../../lib/fsx.ts";
+import type { NetSettings } from "../../lib/http.ts";
 import { extractZip, fetchArchive } from "./archive.ts";
 import { type NodeMarker, statManifest, writeMarker } from "./observe.ts";
 import type { RegistryClient } from "./registry.ts";
@@ -32,13 +33,14 @@ export async function identifyRegistryPack(
   dir: string,
   registry: RegistryClient,
   nodeStore: string,
+  net: NetSettings,
 ): Promise<NodeMarker | null> {
   const { name, version } = pyprojectVersionAndName(await readTextIfExists(join(dir, "pyproject.toml")));
   if (!name || !version) return null;
   try {
     const v = await registry.getVersion(name, version);
     const label = `node '${name}' ${version}`;
-    const archive = await fetchArchive(nodeStore, { url: v.downloadUrl, label });
+    const archive = await fetchArchive(nodeStore, { url: v.downloadUrl, label, net });
     // The archive's file hashes, as an install would record them (extracted where nothing else looks).
     const scratch = await Deno.makeTempDir({ prefix: "comfydock-identify-" });
     const want = await extractZip(archive.bytes, join(scratch, "pack"), label).finally(() =>

@@ -42,6 +42,11 @@ export function toNodeId(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[.-]+|\.+$/g, "") || "node";
 }
 
+/** The id of a single-file node: its file name without `.py` (`My_Node.py` -> `my_node`). */
+export function fileNodeId(filename: string): string {
+  return toNodeId(filename.replace(/\.py$/, ""));
+}
+
 export async function writeMarker(dir: string, marker: NodeMarker): Promise<void> {
   await writeFileAtomic(join(dir, MARKER), JSON.stringify(marker, null, 2) + "\n");
 }
@@ -196,7 +201,7 @@ function unknownNode(path: string, dir: string, disabled: boolean): ObservedNode
 function observeFile(customNodes: string, path: string, dir: string, disabled: boolean): ObservedNode {
   const sha256 = sha256Hex(Deno.readFileSync(join(customNodes, path)));
   // No marker fits in a file: its id is its name (`My_Node.py` -> `my_node`), as capture records it.
-  const id = toNodeId(dir.replace(/\.py$/, ""));
+  const id = fileNodeId(dir);
   return { ...unknownNode(path, dir, disabled), kind: "file", id, sha256 };
 }
 
