@@ -11,12 +11,14 @@
  *   than allowed is cut at the limit instead of filling the disk.
  */
 import { CdError, errorMessage } from "./errors.ts";
-import { interruptSignal } from "./proc.ts";
 import { redactSecrets } from "./redact.ts";
 import { DEFAULT_DOWNLOAD, DEFAULT_HTTP, type Settings } from "./settings.ts";
 
 /** The settings every HTTP caller needs: API timeouts and download bounds. */
-export type NetSettings = Pick<Settings, "http" | "download">;
+export type NetSettings = Pick<Settings, "http" | "download"> & {
+  /** The work these requests belong to was interrupted (a change being rolled back): they stop at once. */
+  signal?: AbortSignal;
+};
 /** For library callers without Settings (and benches): the documented defaults. */
 export const DEFAULT_NET: NetSettings = { http: DEFAULT_HTTP, download: DEFAULT_DOWNLOAD };
 
@@ -46,6 +48,8 @@ export interface HttpOptions {
   onRetry?: (problem: string, waitMs: number) => void;
   /** Tokens that may appear in the URL or the headers: never shown in a message. */
   secrets?: (string | null | undefined)[];
+  /** Stops the request at once, its body's reading included, and its retries (NetSettings.signal). */
+  signal?: AbortSignal;
 }
 
 /** What bounds a body (Settings.download, with the declared size as `maxBytes` when there is one). */
@@ -89,14 +93,13 @@ export async function httpFetch(url: string, opts: HttpOptions): Promise<Respons
       opts.onRetry?.(clean(lastProblem), wait);
       await sleep(wait);
     }
-    if (interruptSignal()?.aborted) throw stopped();
+    if (opts.signal?.aborted) throw stopped();
     wait = base * 2 ** attempt * (1 + Math.random() * 0.2);
     // Without `stream` the timeout covers the body too (the signal aborts its reading); with it, the timer
     // stops at the headers and bodyChunks bounds the rest.
     const ctrl = new AbortController();
     const own = opts.stream ? ctrl.signal : AbortSignal.timeout(timeoutMs);
-    // A change being interrupted stops its downloads at once, the body's reading included.
-    const interrupted = interruptSignal();
+    const interrupted = opts.signal;
     const signal = interrupted ? AbortSignal.any([own, interrupted]) : own;
     const timer = opts.stream
       ? setTimeout(() => ctrl.abort(new DOMException("timeout", "TimeoutError")), timeoutMs)
@@ -236,6 +239,7 @@ export async function fetchBytes(url: string, opts: {
     timeoutMs: opts.net.http.timeoutMs,
     retryBaseMs: opts.net.http.retryBaseMs,
     unreachableHint: opts.unreachableHint,
+    signal: opts.net.signal,
   });
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});

@@ -37,14 +37,6 @@ const KILL_GRACE_MS = 3000;
 /** The children `run` started that are still running (deferInterrupts passes a signal on to them). */
 const running = new Set<Deno.ChildProcess>();
 
-/** Aborted by a signal deferInterrupts took: in-process work (a download) stops with it, like the children. */
-let interrupt: AbortSignal | null = null;
-
-/** The pending interrupt of the change running in this process, or null. */
-export function interruptSignal(): AbortSignal | null {
-  return interrupt;
-}
-
 /** Runs a program (never through a shell) and captures its output. */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   let child: Deno.ChildProcess;
@@ -179,8 +171,8 @@ export async function removeDeadPidEntries(
  * Runs `fn` with Ctrl-C (SIGINT, and SIGTERM/SIGHUP) turned into an abort of `signal` instead of death, so
  * a change in progress can roll itself back. The tools running at that moment get the signal too: Ctrl-C
  * reaches them through the terminal anyway, but a supervisor's SIGTERM reaches this process alone, and a
- * uv sync would otherwise run to its end (minutes, for torch) before the rollback could start; downloads
- * in this process stop too (interruptSignal). A second
+ * uv sync would otherwise run to its end (minutes, for torch) before the rollback could start (signals are
+ * the process's, so are its children; in-process work such as downloads stops through `signal`). A second
  * signal exits at once (130); what the change left is then rolled back by the next command, from its journal.
  */
 export async function deferInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -195,12 +187,9 @@ export async function deferInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>
     return [s, onSignal] as const;
   });
   for (const [s, onSignal] of listeners) Deno.addSignalListener(s, onSignal);
-  const outer = interrupt;
-  interrupt = controller.signal;
   try {
     return await fn(controller.signal);
   } finally {
-    interrupt = outer;
     for (const [s, onSignal] of listeners) Deno.removeSignalListener(s, onSignal);
   }
 }

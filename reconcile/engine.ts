@@ -222,6 +222,7 @@ export async function runActions(
     deep: opts.deep,
     log: opts.log,
     progress: opts.progress,
+    signal: opts.signal,
   };
   const log = opts.log ?? (() => {});
   const applied: Action[] = [];

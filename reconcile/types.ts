@@ -103,6 +103,8 @@ export interface ObserveContext extends EnvContext {
    * names. The packages provider's trial lock must then run no build backend (uv `--no-build`).
    */
   untrusted?: boolean;
+  /** Aborted when the change is interrupted (apply only): downloads stop with it (NetSettings.signal). */
+  signal?: AbortSignal;
 }
 
 /** What a provider's pure diff finds: actions to take, and findings shown but never acted on. */

@@ -174,6 +174,7 @@ async function fetchOnce(
     retryBaseMs: opts.retryBaseMs ?? 1000,
     maxRetryAfterMs: opts.maxRetryAfterMs ?? 120_000,
     secrets: [cfg.hfToken, cfg.civitaiToken],
+    signal: net.signal,
     onRetry: (problem, wait) =>
       opts.log?.(scrub(`${req.label}: ${problem}; retrying in ${(wait / 1000).toFixed(1)} s`, cfg)),
   });

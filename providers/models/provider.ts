@@ -414,7 +414,7 @@ async function contentFor(
     if (check?.match) return c;
     tx.log(`${c} no longer has the wanted content; looking elsewhere`);
   }
-  const cfg = sourceConfig(ctx.settings);
+  const cfg = sourceConfig(ctx.settings, ctx.signal);
   const dest = await storePathFor(ws, a.category, a.filename, a.hash);
   tx.log(`downloading ${a.filename} (${formatSize(a.size ?? undefined)})`);
   const r = await downloadModel(

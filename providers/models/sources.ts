@@ -21,13 +21,14 @@ export interface SourceConfig {
 }
 
 /** Base URLs and tokens of the model hosts (tokens: env var first, then keys.json, resolved at the edge). */
-export function sourceConfig(settings: Settings): SourceConfig {
+/** `signal`: the interrupt of the change the downloads belong to (ObserveContext.signal). */
+export function sourceConfig(settings: Settings, signal?: AbortSignal): SourceConfig {
   return {
     hfEndpoint: settings.hf.endpoint,
     civitaiApi: settings.civitai.api,
     hfToken: settings.hf.token ?? undefined,
     civitaiToken: settings.civitai.token ?? undefined,
-    net: { http: settings.http, download: settings.download },
+    net: { http: settings.http, download: settings.download, ...(signal ? { signal } : {}) },
   };
 }
 

@@ -13,6 +13,7 @@ import { CdError } from "../../lib/errors.ts";
 import { exists, writeFileAtomic } from "../../lib/fsx.ts";
 import { joinSafe, relPathProblem, segmentProblem, within } from "../../lib/safe_path.ts";
 import { NodeSpec } from "../../reconcile/schema.ts";
+import type { NetSettings } from "../../lib/http.ts";
 import type { Action, Kept, ObserveContext, Provider, Transaction } from "../../reconcile/types.ts";
 import type { EnvPaths } from "../../reconcile/paths.ts";
 import { extractZip, fetchArchive, readStoredArchive } from "./archive.ts";
@@ -22,6 +23,11 @@ import { describeDirty, dirtyFiles, excludeFromGit } from "../git/git.ts";
 import { checkoutInto, ensureMirror, resolveRef } from "../git/mirror.ts";
 import { devPath, MARKER, type ObservedNodes, observeNodes, statManifest, writeMarker } from "./observe.ts";
 import { RegistryClient } from "./registry.ts";
+
+/** The network settings of an apply's downloads, stopped by its interrupt. */
+function netOf(ctx: ObserveContext): NetSettings {
+  return { http: ctx.settings.http, download: ctx.settings.download, signal: ctx.signal };
+}
 
 /**
  * A path of a plan (relative to custom_nodes; a plan is untrusted) made of plain names, proven to stay
@@ -58,7 +64,7 @@ export async function stageNode(
         const url = spec.download_url ??
           (await RegistryClient.fromSettings(ctx.settings).getVersion(registryId, spec.version)).downloadUrl;
         log(`downloading ${label}`);
-        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label, net: ctx.settings });
+        archive = await fetchArchive(ws.nodeStore, { url, sha256: spec.sha256, label, net: netOf(ctx) });
       }
       const files = await extractZip(archive.bytes, staged, label);
       await writeMarker(staged, {
@@ -91,7 +97,7 @@ export async function stageNode(
       return;
     }
     case "file":
-      await writeFileAtomic(staged, await nodeFileBytes(ctx.paths, id, spec, ctx.settings));
+      await writeFileAtomic(staged, await nodeFileBytes(ctx.paths, id, spec, netOf(ctx)));
       return;
     default:
       await Deno.symlink(devPath(ctx.paths.root, spec.path), staged);
