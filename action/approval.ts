@@ -18,7 +18,7 @@ import { CdError, errorMessage } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/fsx.ts";
 import { BodyLimitError, readBody } from "../lib/http.ts";
 import { z } from "zod";
-import { actionDifferences } from "../reconcile/engine.ts";
+import { actionDifferences, actionKey } from "../reconcile/engine.ts";
 import { stableStringify } from "../reconcile/fingerprint.ts";
 import type { Action, Plan } from "../reconcile/types.ts";
 
@@ -73,13 +73,7 @@ function hashOf(p: ApprovedPlan): string {
     environment: p.environment,
     machine: p.machine,
     desired: p.desired,
-    actions: p.actions.map((a) => ({
-      address: a.address,
-      type: a.type,
-      kind: a.kind,
-      before: a.before,
-      after: a.after,
-    })),
+    actions: p.actions.map(actionKey),
   }));
 }
 

@@ -139,8 +139,13 @@ export function stalePlanReason(saved: Plan, fresh: Plan): string | null {
   return null;
 }
 
-/** What an action does, for comparing plans: its resource, kind and payload, not the words that explain it. */
-function actionKey(a: Action): string {
+/**
+ * What an action does, for comparing plans (a stale plan, an approved one): its resource, kind and payload,
+ * not the words that explain it.
+ */
+export function actionKey(
+  a: Pick<Action, "address" | "type" | "kind"> & { before: unknown; after: unknown },
+): string {
   return stableStringify({
     address: a.address,
     type: a.type,
