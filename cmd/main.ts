@@ -37,12 +37,12 @@ export const VERSION = denoJson.version;
  * The command path that `args` name, as far as they name one (for errors commander raises before any
  * action runs: `node add` for `node add --bogus`).
  */
-export function commandPathOf(program: Command, args: string[]): string {
+function commandPathOf(program: Command, args: string[]): string {
   return pathOf(walkWords(program, args).cmd);
 }
 
 /** `--json` anywhere before `--`: decided before parsing, so commander's own errors come as JSON too. */
-export function wantsJson(args: string[]): boolean {
+function wantsJson(args: string[]): boolean {
   const end = args.indexOf("--");
   return (end < 0 ? args : args.slice(0, end)).includes("--json");
 }
@@ -55,7 +55,7 @@ function usageCode(code: string): string {
 }
 
 /** A commander usage error as a CdError: its message without "error: ", its "Did you mean" as the hint. */
-export function usageError(e: CommanderError, command: string): CdError {
+function usageError(e: CommanderError, command: string): CdError {
   const lines = e.message.replace(/^error: /, "").split("\n").map((l) => l.trim()).filter(Boolean);
   const suggestion = lines.find((l) => /^\(Did you mean/.test(l))?.replace(/^\((.*)\)$/, "$1");
   const help = `run 'comfydock ${command ? `${command} ` : ""}--help' for usage`;

@@ -17,7 +17,7 @@ async function head(file: string, n: number): Promise<Uint8Array> {
   return buf.subarray(0, got ?? 0);
 }
 
-export async function isSnapshotFile(file: string): Promise<boolean> {
+async function isSnapshotFile(file: string): Promise<boolean> {
   if (isSnapshotFileName(file)) return true;
   const bytes = await head(file, 64);
   return new TextDecoder().decode(bytes).trimStart().startsWith("{");

@@ -64,7 +64,7 @@ export interface SnapshotImportOptions extends ImportOptions {
 }
 
 /** `2024-05-01_12-00-00_snapshot.json` -> a valid environment name from the file name. */
-export function nameFromFile(file: string): string {
+function nameFromFile(file: string): string {
   return envNameFrom(basename(file).replace(/\.(json|ya?ml)$/i, ""));
 }
 

@@ -273,7 +273,7 @@ export function packIdsOf(nodes: Record<string, NodeSpec>): Record<string, strin
   return Object.fromEntries(Object.entries(nodes).map(([id, s]) => [specEntryName(id, s), id]));
 }
 
-export interface HealthOptions {
+interface HealthOptions {
   /** Time limit for the whole start-up (Settings.healthTimeoutMs); a hung start is ended and reported. */
   timeoutMs: number;
   /** Each line ComfyUI prints (for --debug / progress). */
@@ -463,7 +463,7 @@ export function healthFile(paths: EnvPaths): string {
   return join(paths.state, "health.json");
 }
 
-export async function saveHealth(paths: EnvPaths, result: HealthResult): Promise<void> {
+async function saveHealth(paths: EnvPaths, result: HealthResult): Promise<void> {
   await writeFileAtomic(healthFile(paths), JSON.stringify(result, null, 1) + "\n");
 }
 

@@ -73,7 +73,7 @@ function fromYamlStrings(raw: unknown): unknown {
   return snap;
 }
 
-export interface ParsedSnapshot {
+interface ParsedSnapshot {
   snapshot: ManagerSnapshot;
   format: "json" | "yaml";
   /** Top-level keys this tool does not read. */

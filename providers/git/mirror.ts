@@ -90,7 +90,7 @@ export async function ensureMirror(
 }
 
 /** Removes `<mirror>.tmp-<pid>-<rand>` clones left by a process that was killed while cloning. */
-export async function sweepDeadClones(gitMirrors: string): Promise<void> {
+async function sweepDeadClones(gitMirrors: string): Promise<void> {
   await removeDeadPidEntries(gitMirrors, /\.git\.tmp-(\d+)-[0-9a-f]{8}$/);
 }
 

@@ -115,7 +115,7 @@ async function recordSynced(paths: EnvPaths, pyprojectText: string, lockText: st
 /** How lock freshness was decided; kept out of the observed data so the plan fingerprint stays stable. */
 export type LockCheck = "stamp" | "uv" | "none";
 
-export async function observePackages(desired: DesiredState, ctx: ObserveContext): Promise<PackagesObserved> {
+async function observePackages(desired: DesiredState, ctx: ObserveContext): Promise<PackagesObserved> {
   return (await observePackagesDetailed(desired, ctx)).observed;
 }
 
@@ -231,7 +231,7 @@ async function prepareUndo(paths: EnvPaths, resync: boolean): Promise<UndoData> 
   return { dir, hadLock: lockBefore !== null, resync: canResync };
 }
 
-export async function applyPackages(
+async function applyPackages(
   action: Action,
   tx: Transaction,
   ctx: EnvContext & Pick<ObserveContext, "progress">,

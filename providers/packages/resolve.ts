@@ -122,7 +122,7 @@ function mentionsTorch(text: string): boolean {
 }
 
 /** uv refused to build under --no-build: say what could not be checked and why. */
-export function noBuildError(e: unknown): unknown {
+function noBuildError(e: unknown): unknown {
   if (!isCdError(e) || !/Building source distributions.* is disabled|--no-build/i.test(e.message)) return e;
   const what = [...e.message.matchAll(/Failed to (?:build|download and build) `([^`]+)`/g)].map((m) => m[1]);
   return new CdError(

@@ -32,7 +32,7 @@ function ascii(bytes: Uint8Array, from: number, to: number): string {
 }
 
 /** PNG text chunks (`tEXt`, `zTXt`, `iTXt`) by keyword. Damaged chunks are skipped. */
-export function pngTexts(bytes: Uint8Array): Map<string, string> {
+function pngTexts(bytes: Uint8Array): Map<string, string> {
   const out = new Map<string, string>();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 8;
@@ -69,7 +69,7 @@ export function pngTexts(bytes: Uint8Array): Map<string, string> {
 }
 
 /** The ASCII strings of a TIFF/EXIF block's first IFD (what ComfyUI writes its metadata into). */
-export function exifStrings(tiff: Uint8Array): string[] {
+function exifStrings(tiff: Uint8Array): string[] {
   let b = tiff;
   if (ascii(b, 0, 6) === "Exif\0\0") b = b.subarray(6);
   if (b.length < 8) return [];

@@ -37,7 +37,7 @@ export interface WorkflowChange {
  * can place, and models it has no entry for (pure). Optional models (only bypassed nodes load them) are
  * left out.
  */
-export function missingRequirements(
+function missingRequirements(
   name: string,
   analysis: WorkflowAnalysis,
   desired: DesiredState,
