@@ -16,8 +16,16 @@ function kib(n: number): string {
 export async function cleanUpOnSignal<T>(message: string, fn: () => Promise<T>): Promise<T> {
   const { removePendingImportsSync } = await import("../workspace/import.ts");
   const onSignal = () => {
-    removePendingImportsSync();
-    info(message);
+    const stuck = removePendingImportsSync();
+    if (stuck.length === 0) info(message);
+    else {
+      // A moved-in folder whose old place was taken meanwhile: kept where it is, never deleted.
+      info(
+        `${paint("yellow", "warning:")} interrupted; these could not go back (their old place is taken now):`,
+      );
+      for (const s of stuck) info(`  ${s}`);
+      info("move each back by hand; nothing was deleted");
+    }
     Deno.exit(130);
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];

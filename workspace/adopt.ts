@@ -261,6 +261,8 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
   for (const w of comfy.warnings) app.log(`warning: ${w}`);
 
   const staging = await cecStagingDir(app.ws, "import");
+  // Set once the environment exists: from then on a failure leaves it, and a moved folder in it.
+  let created = false;
   try {
     // Custom nodes, observed where they are and pinned as `capture` pins them.
     const userNodes = join(comfyDir, "custom_nodes");
@@ -532,6 +534,7 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
     });
 
     // Workflows: tracked as they are (the files are in place, so nothing is applied).
+    created = true;
     const final = envPaths(app.ws, name);
     // The environment exists now (a moved folder lives in it): a workflow that cannot be tracked is reported.
     const workflows = await trackAll(app, final).catch((e) => {
@@ -553,7 +556,14 @@ export async function adoptFolder(app: App, path: string, opts: AdoptOptions = {
   } catch (e) {
     if (e instanceof CdError) throw e;
     throw new CdError("ADOPT_FAILED", `adopting ${comfyDir} failed: ${errorMessage(e)}`, {
-      hint: opts.move ? "your folder was moved back where it was" : "your folder was not changed",
+      // Once the environment exists the moves are final: say where things are, not that they went back.
+      hint: created
+        ? `environment '${name}' was created at ${envPaths(app.ws, name).root}` +
+          (opts.move ? " and your folder now lives in it" : "") +
+          `; see what is left with 'comfydock -e ${name} plan'`
+        : opts.move
+        ? "your folder was moved back where it was"
+        : "your folder was not changed",
       cause: e,
     });
   } finally {

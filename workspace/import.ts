@@ -139,10 +139,15 @@ async function isGzip(file: string): Promise<boolean> {
 const pendingImportPaths: Set<string> = new Set();
 
 /** For signal handlers: synchronously removes what in-progress imports of this process have made. */
-export function removePendingImportsSync(): void {
+export function removePendingImportsSync(): string[] {
+  const stuck: string[] = [];
   for (const p of pendingImportPaths) {
     // Folders an adopt --move brought in go back first; one that cannot keeps its dir (nothing deleted).
-    if (moveBackSync(join(p, ".comfydock")).length > 0) continue;
+    const kept = moveBackSync(join(p, ".comfydock"));
+    if (kept.length > 0) {
+      stuck.push(...kept);
+      continue;
+    }
     try {
       Deno.removeSync(p, { recursive: true });
     } catch { /* already gone */ }
@@ -154,6 +159,7 @@ export function removePendingImportsSync(): void {
     }
   }
   pendingImportPaths.clear();
+  return stuck;
 }
 
 /** A fresh dir to unpack or write a `.cec` in before it becomes an environment's (`kind`: import, create). */
