@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { exists, listFiles, readTextIfExists, writeFileAtomic } from "../lib/fsx.ts";
 import { comfyuiUrl, ensureMirror, isUpstream } from "../providers/comfyui/mirror.ts";
-import { normaliseUrl } from "../providers/git/mirror.ts";
+import { normaliseUrl, refreshMirror } from "../providers/git/mirror.ts";
 import { resolveComfyUI } from "../providers/comfyui/resolve.ts";
 import { convertLegacyPyproject, type LegacyKind, legacyKind } from "../providers/formats/legacy_cec.ts";
 import type { ReportLine } from "../providers/formats/report.ts";
@@ -87,12 +87,14 @@ export async function convertLegacyCec(
   let spec = c.commit && /^[0-9a-f]{40}$/.test(c.commit) ? c.commit : c.version ?? "latest";
   if (!c.commit && c.versionType === "branch" && c.version) {
     const mirror = await ensureMirror(app.ws, url);
-    await git.git(mirror.dir, ["fetch", "--quiet", "origin"], { check: false });
+    // Offline, the mirror's last known head is still an answer; the report says it may be behind.
+    const stale = mirror.cloned ? null : await refreshMirror(mirror);
     const head = await git.revParse(mirror.dir, `refs/heads/${c.version}`);
     if (head) {
       report.notMapped(
         `comfyui_version = "${c.version}" (a branch)`,
-        `a branch moves: pinned to its current commit ${head.slice(0, 12)}`,
+        `a branch moves: pinned to its current commit ${head.slice(0, 12)}` +
+          (stale ? ` (as last fetched: the fetch failed, ${stale})` : ""),
       );
       spec = head;
     }
