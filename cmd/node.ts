@@ -19,19 +19,10 @@ import type { ResolvedNode } from "../providers/nodes/add.ts";
 import type { ChangeResult } from "../workspace/session.ts";
 import { withTask } from "../lib/progress.ts";
 
-/** A registry client with the workspace's API cache (when there is a workspace); close() releases it. */
-async function openRegistry(
-  ws: WorkspacePaths,
-  refresh = false,
-): Promise<{ registry: RegistryClient; close: () => void }> {
-  const { RegistryClient } = await import("../providers/nodes/registry.ts");
-  const { ApiCache } = await import("../providers/nodes/api_cache.ts");
-  const { exists } = await import("../lib/fsx.ts");
-  const cache = await exists(ws.workspaceJson) ? new ApiCache(ws.apiCacheDb) : undefined;
-  return {
-    registry: RegistryClient.fromSettings(await settings(), { cache, refresh }),
-    close: () => cache?.close(),
-  };
+/** The workspace's registry client with this machine's settings (workspace/providers.ts openRegistry). */
+async function openRegistryFor(ws: WorkspacePaths, refresh = false) {
+  const { openRegistry } = await import("../workspace/providers.ts");
+  return openRegistry(ws, await settings(), refresh);
 }
 
 /** JSON data of node add/remove/update: the nodes the change is about, then the change (see changeData). */
@@ -78,7 +69,7 @@ async function nodeAdd(
   const add = await import("../providers/nodes/add.ts");
   const { CdError } = await import("../lib/errors.ts");
   const { prepared: resolved, result } = await runChange(g, "node add", async (paths, app) => {
-    const { registry, close } = await openRegistry(paths.workspace, opts.refresh);
+    const { registry, close } = await openRegistryFor(paths.workspace, opts.refresh);
     try {
       const resolved: ResolvedNode[] = [];
       for (const s of specs) {
@@ -204,7 +195,7 @@ async function nodeUpdate(
     const desired = await readDesired(paths);
     const ids = id ? [id] : Object.keys(desired.nodes);
     // Refresh by default: 'update' is the moment to see new versions.
-    const { registry, close } = await openRegistry(paths.workspace, opts.refresh ?? true);
+    const { registry, close } = await openRegistryFor(paths.workspace, opts.refresh ?? true);
     try {
       const specs = Object.fromEntries(ids.map((nid) => [nid, add.requireNode(desired.pyproject, nid)]));
       warn(await add.pinnedVersionWarnings(specs, registry));
@@ -318,7 +309,7 @@ export function registerNodeCommands(program: Command): void {
     .action(async (query, opts) => {
       const ws = workspace();
       const { CdError } = await import("../lib/errors.ts");
-      const { registry, close } = await openRegistry(ws, opts.refresh);
+      const { registry, close } = await openRegistryFor(ws, opts.refresh);
       const limit = Math.max(1, Number(opts.limit) || 20);
       let rows: {
         id: string;
@@ -384,7 +375,7 @@ export function registerNodeCommands(program: Command): void {
     .argument("<id>")
     .option("--refresh", "ignore cached registry replies")
     .action(async (id, opts) => {
-      const { registry, close } = await openRegistry(workspace(), opts.refresh);
+      const { registry, close } = await openRegistryFor(workspace(), opts.refresh);
       try {
         const n = await registry.getNode(id);
         const versions = await registry.listVersions(n.id);
@@ -421,7 +412,7 @@ export function registerNodeCommands(program: Command): void {
       const { requireWorkspace } = await import("./context.ts");
       const ws = await requireWorkspace();
       const { updateNodeIndex } = await import("../providers/nodes/node_index.ts");
-      const { registry, close } = await openRegistry(ws, true);
+      const { registry, close } = await openRegistryFor(ws, true);
       try {
         const r = await updateNodeIndex(ws.nodeIndexDb, {
           registry: opts.registry ? registry : null,

@@ -2,6 +2,7 @@
 import type { Provider } from "../reconcile/types.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
 import type { Settings } from "../lib/settings.ts";
+import { exists } from "../lib/fsx.ts";
 import type { RegistryClient } from "../providers/nodes/registry.ts";
 
 export async function loadProviders(): Promise<Provider[]> {
@@ -21,15 +22,19 @@ export async function loadProviders(): Promise<Provider[]> {
   ];
 }
 
-/** A registry client with the workspace's API cache, for application steps that resolve nodes. */
+/**
+ * A registry client with the workspace's API cache (when there is a workspace: `node search` works without
+ * one), for every step that resolves nodes; `refresh` bypasses the cache. close() releases it.
+ */
 export async function openRegistry(
   ws: WorkspacePaths,
   settings: Settings,
+  refresh = false,
 ): Promise<{ registry: RegistryClient; close: () => void }> {
   const [{ RegistryClient }, { ApiCache }] = await Promise.all([
     import("../providers/nodes/registry.ts"),
     import("../providers/nodes/api_cache.ts"),
   ]);
-  const cache = new ApiCache(ws.apiCacheDb);
-  return { registry: RegistryClient.fromSettings(settings, { cache }), close: () => cache.close() };
+  const cache = await exists(ws.workspaceJson) ? new ApiCache(ws.apiCacheDb) : undefined;
+  return { registry: RegistryClient.fromSettings(settings, { cache, refresh }), close: () => cache?.close() };
 }
