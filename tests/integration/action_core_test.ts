@@ -13,6 +13,7 @@ import { type ActionInputs, readActionInputs } from "../../action/inputs.ts";
 import { type EnvOutcome, type EnvRunner, runAction } from "../../action/run.ts";
 import { renderPlan } from "../../views/plan_text.ts";
 import { type WorkspacePaths, workspacePaths } from "../../reconcile/paths.ts";
+import { parseOutputs } from "../../fixtures/runner.ts";
 
 const REPO = "acme/studio";
 
@@ -110,23 +111,6 @@ async function withRun(fn: (r: Run) => Promise<void>): Promise<void> {
       await server.close();
     }
   });
-}
-
-/** Reads `$GITHUB_OUTPUT` as the runner does: `name<<DELIM` ... `DELIM` blocks. */
-function parseOutputs(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([\w-]+)<<(.+)$/.exec(lines[i]);
-    if (!m) continue;
-    const value: string[] = [];
-    for (i++; lines[i] !== m[2]; i++) {
-      assert.ok(i < lines.length, `unterminated output ${m[1]}`);
-      value.push(lines[i]);
-    }
-    out[m[1]] = value.join("\n");
-  }
-  return out;
 }
 
 const NODE_PLAN = (env: string) =>
