@@ -14,7 +14,6 @@ import {
 } from "./context.ts";
 import { info, paint, printJson, println, step, ui } from "../lib/ui.ts";
 import type { WorkspacePaths } from "../reconcile/paths.ts";
-import type { RegistryClient } from "../providers/nodes/registry.ts";
 import type { ResolvedNode } from "../providers/nodes/add.ts";
 import type { ChangeResult } from "../workspace/session.ts";
 import { withTask } from "../lib/progress.ts";
