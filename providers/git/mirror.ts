@@ -89,9 +89,22 @@ export async function ensureMirror(
   return { dir, url, cloned: true };
 }
 
-/** Removes `<mirror>.tmp-<pid>-<rand>` clones left by a process that was killed while cloning. */
+/**
+ * Mirrors named as before this naming (`comfyui-<16 hex>.git` for ComfyUI, `<slug>-<12 hex>.git` for nodes):
+ * nothing finds them any more, and environments do not depend on them (a local clone copies or hard-links
+ * the objects it needs), so they would only take disk space for good.
+ */
+const LEGACY_MIRROR = /^(?:comfyui-[0-9a-f]{16}|.+-[0-9a-f]{12})\.git$/;
+
+/**
+ * Removes `<mirror>.tmp-<pid>-<rand>` clones left by a process that was killed while cloning, and mirrors
+ * under their old names. Runs before a clone: when a mirror is missing, perhaps because its name changed.
+ */
 async function sweepDeadClones(gitMirrors: string): Promise<void> {
   await removeDeadPidEntries(gitMirrors, /\.git\.tmp-(\d+)-[0-9a-f]{8}$/);
+  for await (const e of Deno.readDir(gitMirrors)) {
+    if (e.isDirectory && LEGACY_MIRROR.test(e.name)) await removeIfExists(join(gitMirrors, e.name));
+  }
 }
 
 /** Fetches all refs of the mirror (a fresh clone needs none); throws GIT_FETCH_FAILED. */

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { withTempDir } from "../../fixtures/tmp.ts";
 import { noGitIdentity, TEST_GIT_IDENTITY } from "../../fixtures/tools.ts";
 import { recordingProgress } from "../../fixtures/app.ts";
 import * as git from "../../providers/git/git.ts";
-import { checkoutInto, ensureMirror } from "../../providers/git/mirror.ts";
+import { checkoutInto, ensureMirror, mirrorDir } from "../../providers/git/mirror.ts";
 import { assertNoCanary, canaryCommand, poisonCheckout } from "../../fixtures/hostile.ts";
 import { gitIn } from "../../fixtures/node_git.ts";
 import { CdError } from "../../lib/errors.ts";
@@ -158,6 +158,26 @@ Deno.test("mirror from a local source names the URL before it is in place; a mis
     } finally {
       Deno.env.set("PATH", path);
     }
+  });
+});
+
+Deno.test("mirrors under their old names are swept when a mirror is cloned; current ones stay", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await git.init(src);
+    await Deno.writeTextFile(join(src, "f"), "1");
+    await git.commit(src, "c1");
+    const mirrors = join(dir, "mirrors");
+    const first = await ensureMirror(mirrors, src);
+    const legacy = [`comfyui-${"a".repeat(16)}.git`, `github.com_x_pack-${"b".repeat(12)}.git`];
+    for (const n of legacy) await Deno.mkdir(join(mirrors, n, "objects"), { recursive: true });
+    const other = join(dir, "other");
+    await git.init(other);
+    await Deno.writeTextFile(join(other, "g"), "2");
+    await git.commit(other, "c2");
+    await ensureMirror(mirrors, other);
+    const names = (await Array.fromAsync(Deno.readDir(mirrors))).map((e) => e.name).sort();
+    assert.deepEqual(names, [basename(first.dir), basename(mirrorDir(mirrors, other))].sort());
   });
 });
 
